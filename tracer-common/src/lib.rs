@@ -1,0 +1,301 @@
+//! The event ABI shared by the kernel programs (`tracer-ebpf`) and the user side (`tracer`).
+//!
+//! Every kernel program writes one fixed-size [`Event`] into the ring buffer [`EVENTS_MAP`].
+//! The meaning of `Event::args` depends on `Event::kind`; the `arg` index constants in
+//! each `kind` module below are the single description of that layout, used by the
+//! writer (eBPF) and the reader (user side) alike.
+//!
+//! Kernel struct field offsets are not compiled in (aya has no CO-RE relocations for Rust
+//! eBPF programs): user space resolves them from `/sys/kernel/btf/vmlinux` and passes a
+//! [`Config`] in as the global [`CONFIG_GLOBAL`].
+#![no_std]
+
+/// Name of the `RingBuf` map that carries [`Event`]s.
+pub const EVENTS_MAP: &str = "EVENTS";
+/// Name of the per-CPU `u64` array (one slot) counting failed ring-buffer reserves.
+pub const DROPS_MAP: &str = "DROPS";
+/// Name of the hash map `tgid (u32) -> flags (u32)` of traced processes. Children are added
+/// by the kernel on fork.
+pub const TRACED_MAP: &str = "TRACED";
+/// `TRACED` flag: the process is held until its next exec (a command the tracer forked);
+/// its events count from the exec on, so the tracer's own pre-exec code is not reported.
+pub const TRACED_FROM_EXEC: u32 = 1;
+/// Name of the LRU hash map `struct sock * (u64) -> tgid (u32)` of sockets a traced process
+/// sent on; transmit events run in any task's context and are attributed through it.
+pub const SOCKS_MAP: &str = "SOCKS";
+/// Name of the LRU hash map `struct request * (u64) -> tgid (u32)` of block requests issued
+/// for a traced process; completions run in interrupt context and are attributed through it.
+pub const REQUESTS_MAP: &str = "REQUESTS";
+/// Name of the global [`Config`].
+pub const CONFIG_GLOBAL: &str = "CONFIG";
+
+/// Ring buffer size in bytes (a power of two, a multiple of the page size).
+pub const EVENTS_BYTES: u32 = 32 << 20;
+
+/// Number of `u64` arguments an event carries.
+pub const EVENT_ARGS: usize = 10;
+/// Length of the `comm` and `name` fields (TASK_COMM_LEN, IFNAMSIZ).
+pub const NAME_LEN: usize = 16;
+
+/// One event from a kernel program. Fixed size, no padding holes, no `bool`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// `bpf_ktime_get_ns()`: CLOCK_MONOTONIC nanoseconds.
+    pub ts_ns: u64,
+    /// One of the `kind::*::ID` values.
+    pub kind: u32,
+    /// CPU the program ran on.
+    pub cpu: u32,
+    /// Current thread-group id (the process id) of the task the program ran in.
+    pub tgid: u32,
+    /// Current thread id.
+    pub tid: u32,
+    /// Current task's `comm`, NUL-padded.
+    pub comm: [u8; NAME_LEN],
+    /// Kind-specific arguments; see the `kind` modules.
+    pub args: [u64; EVENT_ARGS],
+    /// Kind-specific name (the device name for `net_dev_start_xmit`), NUL-padded.
+    pub name: [u8; NAME_LEN],
+}
+
+/// Size of [`Event`] in bytes; a ring-buffer record of any other length is malformed.
+pub const EVENT_SIZE: usize = core::mem::size_of::<Event>();
+const _: () = assert!(EVENT_SIZE == 8 + 4 * 4 + NAME_LEN + 8 * EVENT_ARGS + NAME_LEN);
+const _: () = assert!(EVENT_SIZE % 8 == 0);
+
+impl Event {
+    /// An all-zero event.
+    pub const fn zeroed() -> Self {
+        Self {
+            ts_ns: 0,
+            kind: 0,
+            cpu: 0,
+            tgid: 0,
+            tid: 0,
+            comm: [0; NAME_LEN],
+            args: [0; EVENT_ARGS],
+            name: [0; NAME_LEN],
+        }
+    }
+}
+
+/// Event kinds and the layout of their `args`.
+pub mod kind {
+    /// `raw_syscalls:sys_enter`: a user -> kernel mode switch.
+    pub mod sys_enter {
+        pub const ID: u32 = 1;
+        /// Syscall number (x86_64 numbering).
+        pub const NR: usize = 0;
+        /// First of six consecutive syscall arguments (di, si, dx, r10, r8, r9).
+        pub const ARG0: usize = 1;
+    }
+    /// `raw_syscalls:sys_exit`: a kernel -> user mode switch.
+    pub mod sys_exit {
+        pub const ID: u32 = 2;
+        /// Syscall number (`regs->orig_ax`).
+        pub const NR: usize = 0;
+        /// Return value (a signed `long`).
+        pub const RET: usize = 1;
+    }
+    /// `tcp:tcp_sendmsg_locked` (6.16+): one iteration of the TCP send loop.
+    pub mod tcp_sendmsg_locked {
+        pub const ID: u32 = 3;
+        pub const SK: usize = 0;
+        /// The write-queue tail skb, 0 when the kernel passed NULL.
+        pub const SKB: usize = 1;
+        /// `msg->msg_iter.iter_type` (numbering differs between kernels; see `Config`).
+        pub const ITER_TYPE: usize = 2;
+        /// `msg->msg_flags`.
+        pub const MSG_FLAGS: usize = 3;
+        /// `msg_data_left(msg)`: `msg->msg_iter.count`.
+        pub const MSG_LEFT: usize = 4;
+        pub const SIZE_GOAL: usize = 5;
+        /// `skb->len` of the tail skb, 0 when it is NULL.
+        pub const SKB_LEN: usize = 6;
+    }
+    /// `sock:sock_send_length`: the return of a socket send (6.3+).
+    pub mod sock_send_length {
+        pub const ID: u32 = 4;
+        pub const SK: usize = 0;
+        /// Bytes sent or a negative errno (signed `int`).
+        pub const RET: usize = 1;
+        pub const FLAGS: usize = 2;
+        /// `sk->sk_family`.
+        pub const FAMILY: usize = 3;
+        /// `sk->sk_protocol`.
+        pub const PROTOCOL: usize = 4;
+    }
+    /// `sock:sock_recv_length`: the return of a socket receive (6.3+). Same layout as
+    /// `sock_send_length`.
+    pub mod sock_recv_length {
+        pub const ID: u32 = 5;
+    }
+    /// `skb:skb_copy_datagram_iovec`: a CPU copy from an skb to the receiver's iterator.
+    pub mod skb_copy_datagram_iovec {
+        pub const ID: u32 = 6;
+        pub const SKB: usize = 0;
+        pub const LEN: usize = 1;
+    }
+    /// `filemap:mm_filemap_get_pages`: pages of a file found (or made) up to date in the
+    /// page cache, after any I/O completed.
+    pub mod filemap_get_pages {
+        pub const ID: u32 = 7;
+        pub const INO: usize = 0;
+        /// `s_dev` of the file's super block (kernel `dev_t` encoding: major << 20 | minor).
+        pub const DEV: usize = 1;
+        pub const INDEX: usize = 2;
+        pub const LAST_INDEX: usize = 3;
+    }
+    /// `filemap:mm_filemap_add_to_page_cache`: a new folio inserted in the page cache.
+    pub mod filemap_add_to_page_cache {
+        pub const ID: u32 = 8;
+        pub const INO: usize = 0;
+        pub const DEV: usize = 1;
+        pub const INDEX: usize = 2;
+        /// Folio order (bytes = 4096 << order); `u64::MAX` when this kernel's folio layout
+        /// is not known.
+        pub const ORDER: usize = 3;
+    }
+    /// `net:net_dev_start_xmit`: an skb handed to a device driver.
+    pub mod net_dev_start_xmit {
+        pub const ID: u32 = 9;
+        pub const SKB: usize = 0;
+        /// `skb->sk` (0 when orphaned).
+        pub const SK: usize = 1;
+        pub const LEN: usize = 2;
+        /// `skb->data_len`: the bytes in page frags (TCP puts all payload there).
+        pub const DATA_LEN: usize = 3;
+        /// `skb_shinfo(skb)->flags`: 0 copied, 0x2 spliced page cache, bit 0 zero-copy.
+        pub const SHINFO_FLAGS: usize = 4;
+        pub const NR_FRAGS: usize = 5;
+        pub const IFINDEX: usize = 6;
+        /// `dev->flags` (IFF_LOOPBACK = 0x8).
+        pub const DEV_FLAGS: usize = 7;
+        /// The traced process that owns `skb->sk` (from `SOCKS`).
+        pub const OWNER_TGID: usize = 8;
+    }
+    /// `block:block_rq_issue`: a block request sent to the device (DMA starts).
+    pub mod block_rq_issue {
+        pub const ID: u32 = 10;
+        pub const RQ: usize = 0;
+        /// `rq->__data_len`.
+        pub const BYTES: usize = 1;
+        pub const SECTOR: usize = 2;
+        /// `rq->cmd_flags & 0xff` (REQ_OP_READ = 0, REQ_OP_WRITE = 1).
+        pub const OP: usize = 3;
+        /// Inode of the first bio page's file, 0 when it has none.
+        pub const INO: usize = 4;
+        pub const DEV: usize = 5;
+    }
+    /// `block:block_rq_complete`: a block request completed (DMA done). Runs in interrupt
+    /// context; attributed through `REQUESTS`.
+    pub mod block_rq_complete {
+        pub const ID: u32 = 11;
+        pub const RQ: usize = 0;
+        pub const NR_BYTES: usize = 1;
+        /// `blk_status_t` (0 = ok).
+        pub const ERROR: usize = 2;
+        pub const OWNER_TGID: usize = 3;
+    }
+    /// `sched:sched_process_fork`: a traced task forked; the child is traced from now on.
+    pub mod process_fork {
+        pub const ID: u32 = 12;
+        pub const CHILD_TGID: usize = 0;
+        pub const CHILD_PID: usize = 1;
+    }
+    /// `sched:sched_process_exec`: a process whose comm matches the `--comm` filter
+    /// started (or a traced one exec'd).
+    pub mod process_exec {
+        pub const ID: u32 = 13;
+    }
+}
+
+/// Offsets (in bytes) of kernel struct fields and kernel constants, resolved from BTF at
+/// load time and passed in as the global [`CONFIG_GLOBAL`]. A field a program needs that
+/// this kernel does not have means that program is not loaded (the loader reports it).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    /// Follow children and `--comm` matches (1) or only the listed tgids (0).
+    pub follow_forks: u32,
+    /// 1 when `target_comm` is set: processes that exec with that comm become traced.
+    pub match_comm: u32,
+    pub target_comm: [u8; NAME_LEN],
+
+    // struct pt_regs (x86_64)
+    pub pt_regs_di: u32,
+    pub pt_regs_si: u32,
+    pub pt_regs_dx: u32,
+    pub pt_regs_r10: u32,
+    pub pt_regs_r8: u32,
+    pub pt_regs_r9: u32,
+    pub pt_regs_orig_ax: u32,
+
+    // struct msghdr / struct iov_iter
+    pub msghdr_msg_iter: u32,
+    pub msghdr_msg_flags: u32,
+    pub iov_iter_iter_type: u32,
+    pub iov_iter_count: u32,
+
+    // struct sk_buff / skb_shared_info / net_device
+    pub sk_buff_len: u32,
+    pub sk_buff_data_len: u32,
+    pub sk_buff_head: u32,
+    pub sk_buff_end: u32,
+    pub sk_buff_sk: u32,
+    pub shinfo_flags: u32,
+    pub shinfo_nr_frags: u32,
+    pub net_device_name: u32,
+    pub net_device_ifindex: u32,
+    pub net_device_flags: u32,
+
+    // struct sock
+    pub sock_family: u32,
+    pub sock_protocol: u32,
+
+    // page cache: address_space, inode, super_block, folio
+    pub address_space_host: u32,
+    pub inode_i_ino: u32,
+    pub inode_i_sb: u32,
+    pub super_block_s_dev: u32,
+    pub folio_mapping: u32,
+    pub folio_index: u32,
+    pub folio_flags: u32,
+    /// Offset of `folio->_flags_1` (order in its low byte), 0 when absent.
+    pub folio_flags_1: u32,
+    /// Value of `enum pageflags` PG_head.
+    pub pg_head: u32,
+
+    // block layer: request, bio, bio_vec, page
+    pub request_data_len: u32,
+    pub request_sector: u32,
+    pub request_cmd_flags: u32,
+    pub request_bio: u32,
+    pub bio_bi_io_vec: u32,
+    pub bio_vec_bv_page: u32,
+    pub page_mapping: u32,
+
+    // struct task_struct
+    pub task_tgid: u32,
+    pub task_pid: u32,
+    pub _pad: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<Config>() % 8 == 0);
+
+impl Config {
+    /// An all-zero config (the value compiled into the object file).
+    pub const fn zeroed() -> Self {
+        // SAFETY: Config is plain integers and byte arrays, for which all-zero is valid.
+        unsafe { core::mem::zeroed() }
+    }
+}
+
+#[cfg(feature = "user")]
+// SAFETY: Event and Config are #[repr(C)], Copy, made only of integers and byte arrays, and
+// have no padding (checked by the size assertions above), so any byte pattern is valid.
+unsafe impl aya::Pod for Event {}
+#[cfg(feature = "user")]
+// SAFETY: see above.
+unsafe impl aya::Pod for Config {}

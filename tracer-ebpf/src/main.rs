@@ -1,0 +1,503 @@
+//! Kernel programs of the tracer: the tracepoint tier.
+//!
+//! Every program is a BTF-typed raw tracepoint (`tp_btf`), which this project's CI kernel
+//! (6.18, no kprobes, fentry refused) allows. Struct fields are read with
+//! `bpf_probe_read_kernel` at offsets resolved from the running kernel's BTF by user space
+//! and passed in through the global `CONFIG` (aya has no CO-RE for Rust programs, and the
+//! verifier refuses variable offsets on direct BTF pointer loads).
+//!
+//! Filtering happens here: a process-context program first looks the current tgid up in
+//! `TRACED` and returns at once when it is not there, so an untraced process costs one
+//! hash lookup per event. Transmit and block-completion events run in other tasks' or
+//! interrupt context and are attributed through `SOCKS` (skb->sk) and `REQUESTS` (rq).
+#![no_std]
+#![no_main]
+
+use aya_ebpf::{
+    helpers::{
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id,
+        bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_kernel_buf,
+    },
+    macros::{btf_tracepoint, map},
+    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
+    programs::BtfTracePointContext,
+};
+use tracer_common::{Config, EVENT_ARGS, EVENTS_BYTES, Event, NAME_LEN, TRACED_FROM_EXEC, kind};
+
+/// Offsets and switches, filled in by the loader (`EbpfLoader::override_global`).
+#[unsafe(no_mangle)]
+static CONFIG: Config = Config::zeroed();
+
+#[map(name = "EVENTS")]
+static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
+
+#[map(name = "DROPS")]
+static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+#[map(name = "TRACED")]
+static TRACED: HashMap<u32, u32> = HashMap::with_max_entries(16384, 0);
+
+#[map(name = "SOCKS")]
+static SOCKS: LruHashMap<u64, u32> = LruHashMap::with_max_entries(16384, 0);
+
+#[map(name = "REQUESTS")]
+static REQUESTS: LruHashMap<u64, u32> = LruHashMap::with_max_entries(16384, 0);
+
+/// Reads one `CONFIG` field. Volatile so the compiler does not fold the zero the object
+/// file holds; the verifier sees the frozen value the loader wrote.
+macro_rules! conf {
+    ($field:ident) => {
+        // SAFETY: CONFIG is a static of plain integers.
+        unsafe { core::ptr::read_volatile(core::ptr::addr_of!(CONFIG.$field)) }
+    };
+}
+
+/// Reads a `T` at `base + off` in kernel memory.
+#[inline(always)]
+fn rd<T>(base: u64, off: u32) -> Result<T, i64> {
+    // SAFETY: bpf_probe_read_kernel checks the address; a bad one returns an error.
+    unsafe { bpf_probe_read_kernel((base + off as u64) as *const T) }.map_err(|e| e as i64)
+}
+
+/// Returns (tgid, tid) of the current task when its process is traced.
+#[inline(always)]
+fn current_traced() -> Option<(u32, u32)> {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let tgid = (pid_tgid >> 32) as u32;
+    // SAFETY: the flags are copied out at once.
+    match unsafe { TRACED.get(&tgid) } {
+        Some(flags) if *flags & TRACED_FROM_EXEC == 0 => Some((tgid, pid_tgid as u32)),
+        _ => None,
+    }
+}
+
+#[inline(always)]
+fn count_drop() {
+    if let Some(slot) = DROPS.get_ptr_mut(0) {
+        // SAFETY: a per-CPU slot is only touched by programs on this CPU.
+        unsafe { *slot += 1 };
+    }
+}
+
+/// Writes one event into the ring buffer, or counts a drop when it is full.
+#[inline(always)]
+fn emit(kind: u32, args: [u64; EVENT_ARGS], name: [u8; NAME_LEN]) {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    match EVENTS.reserve::<Event>(0) {
+        Some(mut entry) => {
+            entry.write(Event {
+                // SAFETY: helper calls without preconditions.
+                ts_ns: unsafe { bpf_ktime_get_ns() },
+                kind,
+                // SAFETY: as above.
+                cpu: unsafe { bpf_get_smp_processor_id() },
+                tgid: (pid_tgid >> 32) as u32,
+                tid: pid_tgid as u32,
+                comm: bpf_get_current_comm().unwrap_or([0; NAME_LEN]),
+                args,
+                name,
+            });
+            entry.submit(0);
+        }
+        None => count_drop(),
+    }
+}
+
+const NO_NAME: [u8; NAME_LEN] = [0; NAME_LEN];
+/// Marks an optional field this kernel does not have.
+const ABSENT: u32 = u32::MAX;
+
+#[btf_tracepoint(function = "sys_enter")]
+pub fn tracer_sys_enter(ctx: BtfTracePointContext) -> i32 {
+    let _ = try_sys_enter(&ctx);
+    0
+}
+
+fn try_sys_enter(ctx: &BtfTracePointContext) -> Result<(), i64> {
+    if current_traced().is_none() {
+        return Ok(());
+    }
+    // sys_enter(struct pt_regs *regs, long id)
+    let regs: u64 = ctx.arg(0);
+    let id: i64 = ctx.arg(1);
+    let mut args = [0u64; EVENT_ARGS];
+    args[kind::sys_enter::NR] = id as u64;
+    args[kind::sys_enter::ARG0] = rd::<u64>(regs, conf!(pt_regs_di))?;
+    args[kind::sys_enter::ARG0 + 1] = rd::<u64>(regs, conf!(pt_regs_si))?;
+    args[kind::sys_enter::ARG0 + 2] = rd::<u64>(regs, conf!(pt_regs_dx))?;
+    args[kind::sys_enter::ARG0 + 3] = rd::<u64>(regs, conf!(pt_regs_r10))?;
+    args[kind::sys_enter::ARG0 + 4] = rd::<u64>(regs, conf!(pt_regs_r8))?;
+    args[kind::sys_enter::ARG0 + 5] = rd::<u64>(regs, conf!(pt_regs_r9))?;
+    emit(kind::sys_enter::ID, args, NO_NAME);
+    Ok(())
+}
+
+#[btf_tracepoint(function = "sys_exit")]
+pub fn tracer_sys_exit(ctx: BtfTracePointContext) -> i32 {
+    let _ = try_sys_exit(&ctx);
+    0
+}
+
+fn try_sys_exit(ctx: &BtfTracePointContext) -> Result<(), i64> {
+    if current_traced().is_none() {
+        return Ok(());
+    }
+    // sys_exit(struct pt_regs *regs, long ret); the number is regs->orig_ax on x86.
+    let regs: u64 = ctx.arg(0);
+    let ret: i64 = ctx.arg(1);
+    let mut args = [0u64; EVENT_ARGS];
+    args[kind::sys_exit::NR] = rd::<u64>(regs, conf!(pt_regs_orig_ax))?;
+    args[kind::sys_exit::RET] = ret as u64;
+    emit(kind::sys_exit::ID, args, NO_NAME);
+    Ok(())
+}
+
+#[btf_tracepoint(function = "tcp_sendmsg_locked")]
+pub fn tracer_tcp_sendmsg(ctx: BtfTracePointContext) -> i32 {
+    let _ = try_tcp_sendmsg_locked(&ctx);
+    0
+}
+
+fn try_tcp_sendmsg_locked(ctx: &BtfTracePointContext) -> Result<(), i64> {
+    let Some((tgid, _)) = current_traced() else {
+        return Ok(());
+    };
+    // tcp_sendmsg_locked(const struct sock *sk, const struct msghdr *msg,
+    //                    const struct sk_buff *skb /* may be NULL */, int size_goal)
+    let sk: u64 = ctx.arg(0);
+    let msg: u64 = ctx.arg(1);
+    let skb: u64 = ctx.arg(2);
+    let size_goal: i32 = ctx.arg(3);
+    let _ = SOCKS.insert(&sk, &tgid, 0);
+    let iter = msg + conf!(msghdr_msg_iter) as u64;
+    let mut args = [0u64; EVENT_ARGS];
+    args[kind::tcp_sendmsg_locked::SK] = sk;
+    args[kind::tcp_sendmsg_locked::SKB] = skb;
+    args[kind::tcp_sendmsg_locked::ITER_TYPE] = rd::<u8>(iter, conf!(iov_iter_iter_type))? as u64;
+    args[kind::tcp_sendmsg_locked::MSG_FLAGS] = rd::<u32>(msg, conf!(msghdr_msg_flags))? as u64;
+    args[kind::tcp_sendmsg_locked::MSG_LEFT] = rd::<u64>(iter, conf!(iov_iter_count))?;
+    args[kind::tcp_sendmsg_locked::SIZE_GOAL] = size_goal as i64 as u64;
+    if skb != 0 {
+        args[kind::tcp_sendmsg_locked::SKB_LEN] = rd::<u32>(skb, conf!(sk_buff_len))? as u64;
+    }
+    emit(kind::tcp_sendmsg_locked::ID, args, NO_NAME);
+    Ok(())
+}
+
+#[btf_tracepoint(function = "sock_send_length")]
+pub fn tracer_sock_send(ctx: BtfTracePointContext) -> i32 {
+    let _ = try_sock_length(&ctx, kind::sock_send_length::ID);
+    0
+}
+
+#[btf_tracepoint(function = "sock_recv_length")]
+pub fn tracer_sock_recv(ctx: BtfTracePointContext) -> i32 {
+    let _ = try_sock_length(&ctx, kind::sock_recv_length::ID);
+    0
+}
+
+fn try_sock_length(ctx: &BtfTracePointContext, id: u32) -> Result<(), i64> {
+    let Some((tgid, _)) = current_traced() else {
+        return Ok(());
+    };
+    // sock_{send,recv}_length(struct sock *sk, int ret, int flags)
+    let sk: u64 = ctx.arg(0);
+    let ret: i32 = ctx.arg(1);
+    let flags: i32 = ctx.arg(2);
+    if id == kind::sock_send_length::ID {
+        // Kernels without the tcp_sendmsg_locked tracepoint learn the socket here.
+        let _ = SOCKS.insert(&sk, &tgid, 0);
+    }
+    let mut args = [0u64; EVENT_ARGS];
+    args[kind::sock_send_length::SK] = sk;
+    args[kind::sock_send_length::RET] = ret as i64 as u64;
+    args[kind::sock_send_length::FLAGS] = flags as u32 as u64;
+    let family = conf!(sock_family);
+    if family != ABSENT {
+        args[kind::sock_send_length::FAMILY] = rd::<u16>(sk, family)? as u64;
+    }
+    let protocol = conf!(sock_protocol);
+    if protocol != ABSENT {
+        args[kind::sock_send_length::PROTOCOL] = rd::<u16>(sk, protocol)? as u64;
+    }
+    emit(id, args, NO_NAME);
+    Ok(())
+}
+
+#[btf_tracepoint(function = "skb_copy_datagram_iovec")]
+pub fn tracer_skb_copy(ctx: BtfTracePointContext) -> i32 {
+    if current_traced().is_some() {
+        // skb_copy_datagram_iovec(const struct sk_buff *skb, int len)
+        let skb: u64 = ctx.arg(0);
+        let len: i32 = ctx.arg(1);
+        let mut args = [0u64; EVENT_ARGS];
+        args[kind::skb_copy_datagram_iovec::SKB] = skb;
+        args[kind::skb_copy_datagram_iovec::LEN] = len as i64 as u64;
+        emit(kind::skb_copy_datagram_iovec::ID, args, NO_NAME);
+    }
+    0
+}
+
+/// Reads (i_ino, s_dev) of an `address_space`'s host inode.
+#[inline(always)]
+fn mapping_inode(mapping: u64) -> Result<(u64, u64), i64> {
+    if mapping == 0 {
+        return Ok((0, 0));
+    }
+    let host: u64 = rd(mapping, conf!(address_space_host))?;
+    if host == 0 {
+        return Ok((0, 0));
+    }
+    let ino: u64 = rd(host, conf!(inode_i_ino))?;
+    let sb: u64 = rd(host, conf!(inode_i_sb))?;
+    let dev: u32 = if sb == 0 { 0 } else { rd(sb, conf!(super_block_s_dev))? };
+    Ok((ino, dev as u64))
+}
+
+#[btf_tracepoint(function = "mm_filemap_get_pages")]
+pub fn tracer_get_pages(ctx: BtfTracePointContext) -> i32 {
+    let _ = try_filemap_get_pages(&ctx);
+    0
+}
+
+fn try_filemap_get_pages(ctx: &BtfTracePointContext) -> Result<(), i64> {
+    if current_traced().is_none() {
+        return Ok(());
+    }
+    // mm_filemap_get_pages(struct address_space *mapping, pgoff_t index, pgoff_t last_index)
+    let mapping: u64 = ctx.arg(0);
+    let (ino, dev) = mapping_inode(mapping)?;
+    let mut args = [0u64; EVENT_ARGS];
+    args[kind::filemap_get_pages::INO] = ino;
+    args[kind::filemap_get_pages::DEV] = dev;
+    args[kind::filemap_get_pages::INDEX] = ctx.arg(1);
+    args[kind::filemap_get_pages::LAST_INDEX] = ctx.arg(2);
+    emit(kind::filemap_get_pages::ID, args, NO_NAME);
+    Ok(())
+}
+
+#[btf_tracepoint(function = "mm_filemap_add_to_page_cache")]
+pub fn tracer_add_page(ctx: BtfTracePointContext) -> i32 {
+    let _ = try_filemap_add_to_page_cache(&ctx);
+    0
+}
+
+fn try_filemap_add_to_page_cache(ctx: &BtfTracePointContext) -> Result<(), i64> {
+    if current_traced().is_none() {
+        return Ok(());
+    }
+    // mm_filemap_add_to_page_cache(struct folio *folio)
+    let folio: u64 = ctx.arg(0);
+    let mapping: u64 = rd(folio, conf!(folio_mapping))?;
+    let (ino, dev) = mapping_inode(mapping)?;
+    let flags_1 = conf!(folio_flags_1);
+    // folio_order(): a large folio has PG_head set and its order in _flags_1's low byte.
+    let order = if flags_1 == ABSENT {
+        u64::MAX
+    } else {
+        let flags: u64 = rd(folio, conf!(folio_flags))?;
+        if flags & (1u64 << (conf!(pg_head) & 63)) != 0 {
+            rd::<u64>(folio, flags_1)? & 0xff
+        } else {
+            0
+        }
+    };
+    let mut args = [0u64; EVENT_ARGS];
+    args[kind::filemap_add_to_page_cache::INO] = ino;
+    args[kind::filemap_add_to_page_cache::DEV] = dev;
+    args[kind::filemap_add_to_page_cache::INDEX] = rd(folio, conf!(folio_index))?;
+    args[kind::filemap_add_to_page_cache::ORDER] = order;
+    emit(kind::filemap_add_to_page_cache::ID, args, NO_NAME);
+    Ok(())
+}
+
+#[btf_tracepoint(function = "net_dev_start_xmit")]
+pub fn tracer_xmit(ctx: BtfTracePointContext) -> i32 {
+    let _ = try_net_dev_start_xmit(&ctx);
+    0
+}
+
+fn try_net_dev_start_xmit(ctx: &BtfTracePointContext) -> Result<(), i64> {
+    // net_dev_start_xmit(const struct sk_buff *skb, const struct net_device *dev)
+    // Runs in whatever task pushed the queue (often the peer's, or softirq), so attribute
+    // by the socket that owns the skb, learned when a traced process sent on it.
+    let skb: u64 = ctx.arg(0);
+    let dev: u64 = ctx.arg(1);
+    let sk: u64 = rd(skb, conf!(sk_buff_sk))?;
+    // SAFETY: the value is copied out at once.
+    let owner = match unsafe { SOCKS.get(&sk) } {
+        Some(tgid) => *tgid,
+        None => return Ok(()),
+    };
+    let head: u64 = rd(skb, conf!(sk_buff_head))?;
+    // On 64-bit, skb->end is an offset from head (NET_SKBUFF_DATA_USES_OFFSET).
+    let end: u32 = rd(skb, conf!(sk_buff_end))?;
+    let shinfo = head + end as u64;
+    let mut args = [0u64; EVENT_ARGS];
+    args[kind::net_dev_start_xmit::SKB] = skb;
+    args[kind::net_dev_start_xmit::SK] = sk;
+    args[kind::net_dev_start_xmit::LEN] = rd::<u32>(skb, conf!(sk_buff_len))? as u64;
+    args[kind::net_dev_start_xmit::DATA_LEN] = rd::<u32>(skb, conf!(sk_buff_data_len))? as u64;
+    args[kind::net_dev_start_xmit::SHINFO_FLAGS] = rd::<u8>(shinfo, conf!(shinfo_flags))? as u64;
+    args[kind::net_dev_start_xmit::NR_FRAGS] = rd::<u8>(shinfo, conf!(shinfo_nr_frags))? as u64;
+    args[kind::net_dev_start_xmit::IFINDEX] = rd::<i32>(dev, conf!(net_device_ifindex))? as u64;
+    args[kind::net_dev_start_xmit::DEV_FLAGS] = rd::<u32>(dev, conf!(net_device_flags))? as u64;
+    args[kind::net_dev_start_xmit::OWNER_TGID] = owner as u64;
+    let mut name = [0u8; NAME_LEN];
+    let name_ptr = (dev + conf!(net_device_name) as u64) as *const u8;
+    // SAFETY: reads at most NAME_LEN bytes into a local array; errors leave it zeroed.
+    let _ = unsafe { bpf_probe_read_kernel_buf(name_ptr, &mut name) };
+    emit(kind::net_dev_start_xmit::ID, args, name);
+    Ok(())
+}
+
+#[btf_tracepoint(function = "block_rq_issue")]
+pub fn tracer_rq_issue(ctx: BtfTracePointContext) -> i32 {
+    let _ = try_block_rq_issue(&ctx);
+    0
+}
+
+fn try_block_rq_issue(ctx: &BtfTracePointContext) -> Result<(), i64> {
+    let Some((tgid, _)) = current_traced() else {
+        return Ok(());
+    };
+    // block_rq_issue(struct request *rq)
+    let rq: u64 = ctx.arg(0);
+    let _ = REQUESTS.insert(&rq, &tgid, 0);
+    let mut args = [0u64; EVENT_ARGS];
+    args[kind::block_rq_issue::RQ] = rq;
+    args[kind::block_rq_issue::BYTES] = rd::<u32>(rq, conf!(request_data_len))? as u64;
+    args[kind::block_rq_issue::SECTOR] = rd::<u64>(rq, conf!(request_sector))?;
+    args[kind::block_rq_issue::OP] = (rd::<u32>(rq, conf!(request_cmd_flags))? & 0xff) as u64;
+    // The file: rq->bio->bi_io_vec[0].bv_page->mapping->host. Anonymous and movable
+    // mappings tag the low bits of page->mapping; those have no inode.
+    let bio: u64 = rd(rq, conf!(request_bio))?;
+    if bio != 0 {
+        let vec: u64 = rd(bio, conf!(bio_bi_io_vec))?;
+        if vec != 0 {
+            let page: u64 = rd(vec, conf!(bio_vec_bv_page))?;
+            if page != 0 {
+                let mapping: u64 = rd(page, conf!(page_mapping))?;
+                if mapping & 3 == 0 {
+                    let (ino, dev) = mapping_inode(mapping)?;
+                    args[kind::block_rq_issue::INO] = ino;
+                    args[kind::block_rq_issue::DEV] = dev;
+                }
+            }
+        }
+    }
+    emit(kind::block_rq_issue::ID, args, NO_NAME);
+    Ok(())
+}
+
+#[btf_tracepoint(function = "block_rq_complete")]
+pub fn tracer_rq_done(ctx: BtfTracePointContext) -> i32 {
+    // block_rq_complete(struct request *rq, blk_status_t error, unsigned int nr_bytes)
+    // Runs in interrupt context: the owner comes from the issue.
+    let rq: u64 = ctx.arg(0);
+    // SAFETY: the value is copied out at once.
+    let owner = match unsafe { REQUESTS.get(&rq) } {
+        Some(tgid) => *tgid,
+        None => return 0,
+    };
+    let _ = REQUESTS.remove(&rq);
+    let error: u8 = ctx.arg(1);
+    let nr_bytes: u32 = ctx.arg(2);
+    let mut args = [0u64; EVENT_ARGS];
+    args[kind::block_rq_complete::RQ] = rq;
+    args[kind::block_rq_complete::NR_BYTES] = nr_bytes as u64;
+    args[kind::block_rq_complete::ERROR] = error as u64;
+    args[kind::block_rq_complete::OWNER_TGID] = owner as u64;
+    emit(kind::block_rq_complete::ID, args, NO_NAME);
+    0
+}
+
+#[btf_tracepoint(function = "sched_process_fork")]
+pub fn tracer_fork(ctx: BtfTracePointContext) -> i32 {
+    let _ = try_sched_process_fork(&ctx);
+    0
+}
+
+fn try_sched_process_fork(ctx: &BtfTracePointContext) -> Result<(), i64> {
+    let Some((tgid, _)) = current_traced() else {
+        return Ok(());
+    };
+    if conf!(follow_forks) == 0 {
+        return Ok(());
+    }
+    // sched_process_fork(struct task_struct *parent, struct task_struct *child)
+    let child: u64 = ctx.arg(1);
+    let child_tgid: i32 = rd(child, conf!(task_tgid))?;
+    let child_pid: i32 = rd(child, conf!(task_pid))?;
+    let child_tgid = child_tgid as u32;
+    if child_tgid == tgid {
+        // A new thread of a traced process: already covered by its tgid.
+        return Ok(());
+    }
+    let _ = TRACED.insert(&child_tgid, &0, 0);
+    let mut args = [0u64; EVENT_ARGS];
+    args[kind::process_fork::CHILD_TGID] = child_tgid as u64;
+    args[kind::process_fork::CHILD_PID] = child_pid as u32 as u64;
+    emit(kind::process_fork::ID, args, NO_NAME);
+    Ok(())
+}
+
+#[btf_tracepoint(function = "sched_process_exec")]
+pub fn tracer_exec(_ctx: BtfTracePointContext) -> i32 {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let tgid = (pid_tgid >> 32) as u32;
+    // SAFETY: the flags are copied out at once.
+    let flags = unsafe { TRACED.get(&tgid) }.copied();
+    let mut traced = flags.is_some();
+    if flags.is_some_and(|f| f & TRACED_FROM_EXEC != 0) {
+        // A command the tracer started: traced from here on.
+        let _ = TRACED.insert(&tgid, &0, 0);
+    }
+    if !traced && conf!(match_comm) != 0 {
+        // The comm was just set from the new executable's name.
+        let comm = bpf_get_current_comm().unwrap_or([0; NAME_LEN]);
+        let mut same = true;
+        let mut i = 0;
+        while i < NAME_LEN {
+            // SAFETY: reading a byte of a static array within bounds.
+            let want = unsafe { core::ptr::read_volatile(core::ptr::addr_of!(CONFIG.target_comm[i])) };
+            if comm[i] != want {
+                same = false;
+                break;
+            }
+            if want == 0 {
+                break;
+            }
+            i += 1;
+        }
+        if same {
+            let _ = TRACED.insert(&tgid, &0, 0);
+            traced = true;
+        }
+    }
+    if traced {
+        emit(kind::process_exec::ID, [0; EVENT_ARGS], NO_NAME);
+    }
+    0
+}
+
+#[btf_tracepoint(function = "sched_process_exit")]
+pub fn tracer_exit(_ctx: BtfTracePointContext) -> i32 {
+    // Forget a traced process when its leader exits, so a reused pid is not traced.
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let tgid = (pid_tgid >> 32) as u32;
+    if tgid == pid_tgid as u32 {
+        let _ = TRACED.remove(&tgid);
+    }
+    0
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

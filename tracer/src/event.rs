@@ -1,0 +1,840 @@
+//! Decoding ring-buffer records into typed events, and their JSON / text forms.
+//!
+//! A record is checked for its exact length and copied out with `read_unaligned`; its kind
+//! selects how `args` are read (the layout lives in `tracer_common::kind`).
+
+use std::fmt::Write as _;
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use tracer_common::{EVENT_SIZE, Event as RawEvent, NAME_LEN, kind};
+
+use crate::syscalls;
+
+/// Kernel constants the decoder needs that differ between kernels (from BTF).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelConsts {
+    /// `enum iter_type` values by name (lower case, without `ITER_`), e.g. ("ubuf", 0).
+    pub iter_types: Vec<(String, u8)>,
+}
+
+impl KernelConsts {
+    /// The numbering of 6.7 and later kernels (UBUF 0, IOVEC 1, BVEC 2, KVEC 3, ...).
+    /// Used by tests; the tracer reads the running kernel's values from BTF.
+    pub fn linux_6_12() -> Self {
+        let names = ["ubuf", "iovec", "bvec", "kvec", "folioq", "xarray", "discard"];
+        Self {
+            iter_types: names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.to_string(), i as u8))
+                .collect(),
+        }
+    }
+
+    fn iter_name(&self, value: u8) -> Option<&str> {
+        self.iter_types
+            .iter()
+            .find(|(_, v)| *v == value)
+            .map(|(n, _)| n.as_str())
+    }
+}
+
+/// Why a record could not be decoded.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("ring-buffer record of {got} bytes, expected {EVENT_SIZE}")]
+    Length { got: usize },
+    #[error("unknown event kind {0}")]
+    Kind(u32),
+}
+
+/// One decoded event: who and when, then what.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub ts_ns: u64,
+    pub cpu: u32,
+    /// Thread-group id of the task the probe ran in.
+    pub pid: u32,
+    pub tid: u32,
+    pub comm: String,
+    pub payload: Payload,
+}
+
+/// What an event says, by kind.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Payload {
+    SyscallEnter { nr: u32, args: [u64; 6] },
+    SyscallExit { nr: u32, ret: i64 },
+    TcpSendmsgLocked {
+        sk: u64,
+        skb: Option<u64>,
+        iter_type: u8,
+        msg_flags: u32,
+        msg_left: u64,
+        size_goal: i32,
+        skb_len: u32,
+    },
+    SockSendLength(SockLength),
+    SockRecvLength(SockLength),
+    SkbCopyDatagramIovec { skb: u64, len: i32 },
+    FilemapGetPages { ino: u64, dev: u32, index: u64, last_index: u64 },
+    FilemapAddToPageCache { ino: u64, dev: u32, index: u64, order: Option<u8> },
+    NetDevStartXmit {
+        skb: u64,
+        sk: u64,
+        len: u32,
+        data_len: u32,
+        shinfo_flags: u8,
+        nr_frags: u8,
+        ifindex: i32,
+        dev_flags: u32,
+        dev: String,
+        owner_pid: u32,
+    },
+    BlockRqIssue { rq: u64, bytes: u32, sector: u64, op: u8, ino: u64, dev: u32 },
+    BlockRqComplete { rq: u64, nr_bytes: u32, error: u8, owner_pid: u32 },
+    ProcessFork { child_pid: u32, child_tid: u32 },
+    ProcessExec,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SockLength {
+    pub sk: u64,
+    pub ret: i32,
+    pub flags: u32,
+    pub family: u16,
+    pub protocol: u16,
+}
+
+fn c_string(bytes: &[u8; NAME_LEN]) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+/// Decodes one ring-buffer record.
+pub fn decode(record: &[u8]) -> Result<Event, DecodeError> {
+    if record.len() != EVENT_SIZE {
+        return Err(DecodeError::Length { got: record.len() });
+    }
+    // SAFETY: the length is exactly that of RawEvent, which is plain integers and byte
+    // arrays (any bit pattern is valid); read_unaligned copes with any alignment.
+    let raw: RawEvent = unsafe { std::ptr::read_unaligned(record.as_ptr().cast::<RawEvent>()) };
+    decode_raw(&raw)
+}
+
+/// Decodes an event already copied out of the ring buffer.
+pub fn decode_raw(raw: &RawEvent) -> Result<Event, DecodeError> {
+    let a = &raw.args;
+    let payload = match raw.kind {
+        kind::sys_enter::ID => {
+            let mut args = [0u64; 6];
+            args.copy_from_slice(&a[kind::sys_enter::ARG0..kind::sys_enter::ARG0 + 6]);
+            Payload::SyscallEnter { nr: a[kind::sys_enter::NR] as u32, args }
+        }
+        kind::sys_exit::ID => Payload::SyscallExit {
+            nr: a[kind::sys_exit::NR] as u32,
+            ret: a[kind::sys_exit::RET] as i64,
+        },
+        kind::tcp_sendmsg_locked::ID => {
+            use kind::tcp_sendmsg_locked as k;
+            Payload::TcpSendmsgLocked {
+                sk: a[k::SK],
+                skb: (a[k::SKB] != 0).then_some(a[k::SKB]),
+                iter_type: a[k::ITER_TYPE] as u8,
+                msg_flags: a[k::MSG_FLAGS] as u32,
+                msg_left: a[k::MSG_LEFT],
+                size_goal: a[k::SIZE_GOAL] as i64 as i32,
+                skb_len: a[k::SKB_LEN] as u32,
+            }
+        }
+        kind::sock_send_length::ID | kind::sock_recv_length::ID => {
+            use kind::sock_send_length as k;
+            let s = SockLength {
+                sk: a[k::SK],
+                ret: a[k::RET] as i64 as i32,
+                flags: a[k::FLAGS] as u32,
+                family: a[k::FAMILY] as u16,
+                protocol: a[k::PROTOCOL] as u16,
+            };
+            if raw.kind == kind::sock_send_length::ID {
+                Payload::SockSendLength(s)
+            } else {
+                Payload::SockRecvLength(s)
+            }
+        }
+        kind::skb_copy_datagram_iovec::ID => Payload::SkbCopyDatagramIovec {
+            skb: a[kind::skb_copy_datagram_iovec::SKB],
+            len: a[kind::skb_copy_datagram_iovec::LEN] as i64 as i32,
+        },
+        kind::filemap_get_pages::ID => {
+            use kind::filemap_get_pages as k;
+            Payload::FilemapGetPages {
+                ino: a[k::INO],
+                dev: a[k::DEV] as u32,
+                index: a[k::INDEX],
+                last_index: a[k::LAST_INDEX],
+            }
+        }
+        kind::filemap_add_to_page_cache::ID => {
+            use kind::filemap_add_to_page_cache as k;
+            Payload::FilemapAddToPageCache {
+                ino: a[k::INO],
+                dev: a[k::DEV] as u32,
+                index: a[k::INDEX],
+                order: (a[k::ORDER] != u64::MAX).then_some(a[k::ORDER] as u8),
+            }
+        }
+        kind::net_dev_start_xmit::ID => {
+            use kind::net_dev_start_xmit as k;
+            Payload::NetDevStartXmit {
+                skb: a[k::SKB],
+                sk: a[k::SK],
+                len: a[k::LEN] as u32,
+                data_len: a[k::DATA_LEN] as u32,
+                shinfo_flags: a[k::SHINFO_FLAGS] as u8,
+                nr_frags: a[k::NR_FRAGS] as u8,
+                ifindex: a[k::IFINDEX] as i64 as i32,
+                dev_flags: a[k::DEV_FLAGS] as u32,
+                dev: c_string(&raw.name),
+                owner_pid: a[k::OWNER_TGID] as u32,
+            }
+        }
+        kind::block_rq_issue::ID => {
+            use kind::block_rq_issue as k;
+            Payload::BlockRqIssue {
+                rq: a[k::RQ],
+                bytes: a[k::BYTES] as u32,
+                sector: a[k::SECTOR],
+                op: a[k::OP] as u8,
+                ino: a[k::INO],
+                dev: a[k::DEV] as u32,
+            }
+        }
+        kind::block_rq_complete::ID => {
+            use kind::block_rq_complete as k;
+            Payload::BlockRqComplete {
+                rq: a[k::RQ],
+                nr_bytes: a[k::NR_BYTES] as u32,
+                error: a[k::ERROR] as u8,
+                owner_pid: a[k::OWNER_TGID] as u32,
+            }
+        }
+        kind::process_fork::ID => Payload::ProcessFork {
+            child_pid: a[kind::process_fork::CHILD_TGID] as u32,
+            child_tid: a[kind::process_fork::CHILD_PID] as u32,
+        },
+        kind::process_exec::ID => Payload::ProcessExec,
+        other => return Err(DecodeError::Kind(other)),
+    };
+    Ok(Event {
+        ts_ns: raw.ts_ns,
+        cpu: raw.cpu,
+        pid: raw.tgid,
+        tid: raw.tid,
+        comm: c_string(&raw.comm),
+        payload,
+    })
+}
+
+impl Payload {
+    /// The `"event"` name of this kind in JSON and text output.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Payload::SyscallEnter { .. } => "syscall_enter",
+            Payload::SyscallExit { .. } => "syscall_exit",
+            Payload::TcpSendmsgLocked { .. } => "tcp_sendmsg_locked",
+            Payload::SockSendLength(_) => "sock_send_length",
+            Payload::SockRecvLength(_) => "sock_recv_length",
+            Payload::SkbCopyDatagramIovec { .. } => "skb_copy_datagram_iovec",
+            Payload::FilemapGetPages { .. } => "mm_filemap_get_pages",
+            Payload::FilemapAddToPageCache { .. } => "mm_filemap_add_to_page_cache",
+            Payload::NetDevStartXmit { .. } => "net_dev_start_xmit",
+            Payload::BlockRqIssue { .. } => "block_rq_issue",
+            Payload::BlockRqComplete { .. } => "block_rq_complete",
+            Payload::ProcessFork { .. } => "process_fork",
+            Payload::ProcessExec => "process_exec",
+        }
+    }
+}
+
+/// A field value in the output.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    U(u64),
+    I(i64),
+    /// A kernel or user address, printed in hex.
+    Ptr(u64),
+    Str(String),
+    Static(&'static str),
+    List(Vec<&'static str>),
+}
+
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::U(v) => s.serialize_u64(*v),
+            Value::I(v) => s.serialize_i64(*v),
+            Value::Ptr(v) => s.collect_str(&format_args!("{v:#x}")),
+            Value::Str(v) => s.serialize_str(v),
+            Value::Static(v) => s.serialize_str(v),
+            Value::List(v) => v.serialize(s),
+        }
+    }
+}
+
+/// Names of the `MSG_*` bits (UAPI values; SPLICE_PAGES is the 6.5+ internal flag).
+const MSG_FLAGS: &[(u32, &str)] = &[
+    (0x1, "MSG_OOB"),
+    (0x2, "MSG_PEEK"),
+    (0x4, "MSG_DONTROUTE"),
+    (0x8, "MSG_CTRUNC"),
+    (0x10, "MSG_PROBE"),
+    (0x20, "MSG_TRUNC"),
+    (0x40, "MSG_DONTWAIT"),
+    (0x80, "MSG_EOR"),
+    (0x100, "MSG_WAITALL"),
+    (0x200, "MSG_FIN"),
+    (0x400, "MSG_SYN"),
+    (0x800, "MSG_CONFIRM"),
+    (0x1000, "MSG_RST"),
+    (0x2000, "MSG_ERRQUEUE"),
+    (0x4000, "MSG_NOSIGNAL"),
+    (0x8000, "MSG_MORE"),
+    (0x10000, "MSG_WAITFORONE"),
+    (0x40000, "MSG_BATCH"),
+    (0x80000, "MSG_NO_SHARED_FRAGS"),
+    (0x100000, "MSG_SENDPAGE_DECRYPTED"),
+    (0x2000000, "MSG_SOCK_DEVMEM"),
+    (0x4000000, "MSG_ZEROCOPY"),
+    (0x8000000, "MSG_SPLICE_PAGES"),
+    (0x20000000, "MSG_FASTOPEN"),
+    (0x40000000, "MSG_CMSG_CLOEXEC"),
+];
+pub const MSG_ZEROCOPY: u32 = 0x4000000;
+pub const MSG_SPLICE_PAGES: u32 = 0x8000000;
+
+/// `skb_shinfo(skb)->flags` bits (SKBFL_*, unchanged through the 6.x series).
+const SKBFL: &[(u8, &str)] = &[
+    (1, "ZEROCOPY_ENABLE"),
+    (2, "SHARED_FRAG"),
+    (4, "PURE_ZEROCOPY"),
+    (8, "DONT_ORPHAN"),
+    (16, "MANAGED_FRAG_REFS"),
+];
+
+fn flag_names<T: Copy + Into<u64>>(value: T, table: &[(T, &'static str)]) -> Vec<&'static str> {
+    let v: u64 = value.into();
+    table
+        .iter()
+        .filter(|(bit, _)| v & (*bit).into() != 0)
+        .map(|(_, n)| *n)
+        .collect()
+}
+
+/// How the payload of a TCP send is put into the socket buffer, from `msg_flags` (the
+/// decision `tcp_sendmsg_locked` makes; the iterator type alone does not decide it).
+pub fn send_payload(msg_flags: u32) -> &'static str {
+    if msg_flags & MSG_SPLICE_PAGES != 0 {
+        "splice_pages"
+    } else if msg_flags & MSG_ZEROCOPY != 0 {
+        "zerocopy_requested"
+    } else {
+        "copy"
+    }
+}
+
+/// What the skb's frags hold at transmit, from `skb_shinfo(skb)->flags`.
+pub fn skb_payload(shinfo_flags: u8) -> &'static str {
+    if shinfo_flags & 1 != 0 {
+        "zerocopy_pinned"
+    } else if shinfo_flags & 2 != 0 {
+        "spliced_pages"
+    } else {
+        "copied"
+    }
+}
+
+/// A kernel `dev_t` (major << 20 | minor) as "major:minor".
+fn dev_name(dev: u32) -> String {
+    format!("{}:{}", dev >> 20, dev & 0xfffff)
+}
+
+/// Names of the decoded arguments of the data-path syscalls, in register order.
+fn syscall_arg_names(name: &str) -> Option<&'static [&'static str]> {
+    Some(match name {
+        "read" | "write" => &["fd", "buf", "count"],
+        "pread64" | "pwrite64" => &["fd", "buf", "count", "offset"],
+        "readv" | "writev" => &["fd", "iov", "iovcnt"],
+        "sendfile" => &["out_fd", "in_fd", "offset", "count"],
+        "splice" => &["fd_in", "off_in", "fd_out", "off_out", "len", "flags"],
+        "sendto" => &["fd", "buf", "len", "flags", "dest_addr", "addrlen"],
+        "recvfrom" => &["fd", "buf", "len", "flags", "src_addr", "addrlen"],
+        "sendmsg" | "recvmsg" => &["fd", "msg", "flags"],
+        "mmap" => &["addr", "length", "prot", "flags", "fd", "offset"],
+        "munmap" => &["addr", "length"],
+        "copy_file_range" => &["fd_in", "off_in", "fd_out", "off_out", "len", "flags"],
+        "io_uring_enter" => &["fd", "to_submit", "min_complete", "flags", "argp", "argsz"],
+        _ => return None,
+    })
+}
+
+/// How one argument prints: fds as signed ints, pointers and flag words in hex.
+fn syscall_arg(name: &'static str, v: u64) -> Value {
+    match name {
+        "fd" | "out_fd" | "in_fd" | "fd_in" | "fd_out" => Value::I(v as u32 as i32 as i64),
+        "buf" | "iov" | "offset" | "off_in" | "off_out" | "dest_addr" | "src_addr" | "msg"
+        | "addr" | "argp" | "flags" | "prot" => Value::Ptr(v),
+        _ => Value::U(v),
+    }
+}
+
+impl Event {
+    /// The event's fields in output order, after the common header.
+    pub fn fields(&self, consts: &KernelConsts) -> Vec<(&'static str, Value)> {
+        use Value::*;
+        let mut f: Vec<(&'static str, Value)> = Vec::with_capacity(12);
+        match &self.payload {
+            Payload::SyscallEnter { nr, args } => {
+                let name = syscalls::name(*nr);
+                f.push(("syscall", Str(name.clone().into_owned())));
+                f.push(("nr", U(*nr as u64)));
+                match syscall_arg_names(&name) {
+                    Some(names) => {
+                        for (n, v) in names.iter().zip(args) {
+                            // pread/pwrite take the offset by value, the others by pointer.
+                            let value = if *n == "offset"
+                                && matches!(name.as_ref(), "pread64" | "pwrite64" | "mmap")
+                            {
+                                U(*v)
+                            } else {
+                                syscall_arg(n, *v)
+                            };
+                            f.push((n, value));
+                        }
+                    }
+                    None => {
+                        for (i, v) in args.iter().enumerate() {
+                            f.push((["a0", "a1", "a2", "a3", "a4", "a5"][i], Ptr(*v)));
+                        }
+                    }
+                }
+            }
+            Payload::SyscallExit { nr, ret } => {
+                f.push(("syscall", Str(syscalls::name(*nr).into_owned())));
+                f.push(("nr", U(*nr as u64)));
+                f.push(("ret", I(*ret)));
+            }
+            Payload::TcpSendmsgLocked {
+                sk,
+                skb,
+                iter_type,
+                msg_flags,
+                msg_left,
+                size_goal,
+                skb_len,
+            } => {
+                f.push(("sk", Ptr(*sk)));
+                f.push(("skb", skb.map_or(Static("null"), Ptr)));
+                f.push(("iter_type", U(*iter_type as u64)));
+                f.push((
+                    "iter",
+                    Str(consts.iter_name(*iter_type).unwrap_or("unknown").to_string()),
+                ));
+                f.push(("msg_flags", Ptr(*msg_flags as u64)));
+                f.push(("flags", List(flag_names(*msg_flags, MSG_FLAGS))));
+                f.push(("payload", Static(send_payload(*msg_flags))));
+                f.push(("msg_left", U(*msg_left)));
+                f.push(("size_goal", I(*size_goal as i64)));
+                f.push(("skb_len", U(*skb_len as u64)));
+            }
+            Payload::SockSendLength(s) | Payload::SockRecvLength(s) => {
+                f.push(("sk", Ptr(s.sk)));
+                f.push(("ret", I(s.ret as i64)));
+                f.push(("flags", Ptr(s.flags as u64)));
+                f.push(("family", U(s.family as u64)));
+                f.push(("protocol", U(s.protocol as u64)));
+            }
+            Payload::SkbCopyDatagramIovec { skb, len } => {
+                f.push(("skb", Ptr(*skb)));
+                f.push(("len", I(*len as i64)));
+            }
+            Payload::FilemapGetPages {
+                ino,
+                dev,
+                index,
+                last_index,
+            } => {
+                f.push(("ino", U(*ino)));
+                f.push(("dev", Str(dev_name(*dev))));
+                f.push(("index", U(*index)));
+                f.push(("last_index", U(*last_index)));
+            }
+            Payload::FilemapAddToPageCache {
+                ino,
+                dev,
+                index,
+                order,
+            } => {
+                f.push(("ino", U(*ino)));
+                f.push(("dev", Str(dev_name(*dev))));
+                f.push(("index", U(*index)));
+                match order {
+                    Some(o) => {
+                        f.push(("order", U(*o as u64)));
+                        f.push(("bytes", U(4096u64 << o)));
+                    }
+                    None => f.push(("order", Static("unknown"))),
+                }
+            }
+            Payload::NetDevStartXmit {
+                skb,
+                sk,
+                len,
+                data_len,
+                shinfo_flags,
+                nr_frags,
+                ifindex,
+                dev_flags,
+                dev,
+                owner_pid,
+            } => {
+                f.push(("skb", Ptr(*skb)));
+                f.push(("sk", Ptr(*sk)));
+                f.push(("dev", Str(dev.clone())));
+                f.push(("ifindex", I(*ifindex as i64)));
+                f.push(("loopback", Static(if dev_flags & 0x8 != 0 { "yes" } else { "no" })));
+                f.push(("len", U(*len as u64)));
+                f.push(("data_len", U(*data_len as u64)));
+                f.push(("nr_frags", U(*nr_frags as u64)));
+                f.push(("shinfo_flags", Ptr(*shinfo_flags as u64)));
+                f.push(("skbfl", List(flag_names(*shinfo_flags, SKBFL))));
+                f.push(("payload", Static(skb_payload(*shinfo_flags))));
+                f.push(("owner_pid", U(*owner_pid as u64)));
+            }
+            Payload::BlockRqIssue {
+                rq,
+                bytes,
+                sector,
+                op,
+                ino,
+                dev,
+            } => {
+                f.push(("rq", Ptr(*rq)));
+                f.push(("op", Static(match op {
+                    0 => "read",
+                    1 => "write",
+                    _ => "other",
+                })));
+                f.push(("bytes", U(*bytes as u64)));
+                f.push(("sector", U(*sector)));
+                f.push(("ino", U(*ino)));
+                f.push(("dev", Str(dev_name(*dev))));
+            }
+            Payload::BlockRqComplete {
+                rq,
+                nr_bytes,
+                error,
+                owner_pid,
+            } => {
+                f.push(("rq", Ptr(*rq)));
+                f.push(("nr_bytes", U(*nr_bytes as u64)));
+                f.push(("error", U(*error as u64)));
+                f.push(("owner_pid", U(*owner_pid as u64)));
+            }
+            Payload::ProcessFork {
+                child_pid,
+                child_tid,
+            } => {
+                f.push(("child_pid", U(*child_pid as u64)));
+                f.push(("child_tid", U(*child_tid as u64)));
+            }
+            Payload::ProcessExec => {}
+        }
+        f
+    }
+
+    /// One JSON object (no trailing newline).
+    pub fn to_json(&self, consts: &KernelConsts) -> String {
+        let view = JsonView { event: self, consts };
+        serde_json::to_string(&view).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// One human-readable line (no trailing newline).
+    pub fn to_text(&self, consts: &KernelConsts) -> String {
+        let mut line = format!(
+            "{:>6}.{:06} {:>7}/{:<7} {:<15} {}",
+            self.ts_ns / 1_000_000_000,
+            (self.ts_ns / 1000) % 1_000_000,
+            self.pid,
+            self.tid,
+            self.comm,
+            self.payload.name()
+        );
+        for (k, v) in self.fields(consts) {
+            let _ = match v {
+                Value::U(v) => write!(line, " {k}={v}"),
+                Value::I(v) => write!(line, " {k}={v}"),
+                Value::Ptr(v) => write!(line, " {k}={v:#x}"),
+                Value::Str(v) => write!(line, " {k}={v}"),
+                Value::Static(v) => write!(line, " {k}={v}"),
+                Value::List(v) => write!(line, " {k}={}", v.join("|")),
+            };
+        }
+        line
+    }
+}
+
+struct JsonView<'a> {
+    event: &'a Event,
+    consts: &'a KernelConsts,
+}
+
+impl Serialize for JsonView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let e = self.event;
+        let fields = e.fields(self.consts);
+        let mut m = s.serialize_map(Some(6 + fields.len()))?;
+        m.serialize_entry("event", e.payload.name())?;
+        m.serialize_entry("ts_ns", &e.ts_ns)?;
+        m.serialize_entry("pid", &e.pid)?;
+        m.serialize_entry("tid", &e.tid)?;
+        m.serialize_entry("comm", &e.comm)?;
+        m.serialize_entry("cpu", &e.cpu)?;
+        for (k, v) in &fields {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value as J;
+
+    fn raw(kind: u32, args: &[(usize, u64)]) -> RawEvent {
+        let mut r = RawEvent::zeroed();
+        r.ts_ns = 1_234_567_890;
+        r.kind = kind;
+        r.cpu = 1;
+        r.tgid = 4242;
+        r.tid = 4243;
+        r.comm[..7].copy_from_slice(b"python3");
+        for &(i, v) in args {
+            r.args[i] = v;
+        }
+        r
+    }
+
+    fn bytes(r: &RawEvent) -> Vec<u8> {
+        // SAFETY: RawEvent is plain old data without padding.
+        unsafe { std::slice::from_raw_parts((r as *const RawEvent).cast::<u8>(), EVENT_SIZE) }
+            .to_vec()
+    }
+
+    fn json(r: &RawEvent) -> J {
+        let e = decode(&bytes(r)).expect("decodes");
+        serde_json::from_str(&e.to_json(&KernelConsts::linux_6_12())).expect("valid JSON")
+    }
+
+    #[test]
+    fn rejects_wrong_lengths() {
+        let r = raw(kind::sys_exit::ID, &[]);
+        let b = bytes(&r);
+        assert_eq!(decode(&b[..EVENT_SIZE - 1]), Err(DecodeError::Length { got: EVENT_SIZE - 1 }));
+        let mut long = b.clone();
+        long.push(0);
+        assert_eq!(decode(&long), Err(DecodeError::Length { got: EVENT_SIZE + 1 }));
+        assert_eq!(decode(&[]), Err(DecodeError::Length { got: 0 }));
+    }
+
+    #[test]
+    fn rejects_unknown_kinds() {
+        assert_eq!(decode(&bytes(&raw(0, &[]))), Err(DecodeError::Kind(0)));
+        assert_eq!(decode(&bytes(&raw(99, &[]))), Err(DecodeError::Kind(99)));
+    }
+
+    #[test]
+    fn decodes_from_unaligned_records() {
+        let r = raw(kind::sys_exit::ID, &[(0, 40), (1, 65536)]);
+        let mut buf = vec![0u8; EVENT_SIZE + 1];
+        buf[1..].copy_from_slice(&bytes(&r));
+        let e = decode(&buf[1..]).unwrap();
+        assert_eq!(e.payload, Payload::SyscallExit { nr: 40, ret: 65536 });
+    }
+
+    #[test]
+    fn header_fields_in_every_event() {
+        for id in 1..=13 {
+            let j = json(&raw(id, &[]));
+            for key in ["event", "ts_ns", "pid", "tid", "comm"] {
+                assert!(j.get(key).is_some(), "kind {id} lacks {key}: {j}");
+            }
+            assert_eq!(j["pid"], 4242);
+            assert_eq!(j["tid"], 4243);
+            assert_eq!(j["comm"], "python3");
+            assert_eq!(j["ts_ns"], 1_234_567_890u64);
+        }
+    }
+
+    #[test]
+    fn syscall_enter_decodes_data_path_arguments() {
+        use kind::sys_enter::{ARG0, NR};
+        // sendfile(out_fd=5, in_fd=3, offset=NULL, count=10 MiB)
+        let j = json(&raw(
+            kind::sys_enter::ID,
+            &[(NR, 40), (ARG0, 5), (ARG0 + 1, 3), (ARG0 + 2, 0), (ARG0 + 3, 10 << 20)],
+        ));
+        assert_eq!(j["event"], "syscall_enter");
+        assert_eq!(j["syscall"], "sendfile");
+        assert_eq!(j["out_fd"], 5);
+        assert_eq!(j["in_fd"], 3);
+        assert_eq!(j["offset"], "0x0");
+        assert_eq!(j["count"], 10 << 20);
+
+        // read(fd=-1 as the kernel sees it, buf, count)
+        let j = json(&raw(
+            kind::sys_enter::ID,
+            &[(NR, 0), (ARG0, u32::MAX as u64), (ARG0 + 1, 0x7fff_0000), (ARG0 + 2, 4096)],
+        ));
+        assert_eq!(j["syscall"], "read");
+        assert_eq!(j["fd"], -1);
+        assert_eq!(j["buf"], "0x7fff0000");
+        assert_eq!(j["count"], 4096);
+
+        // pwrite64's offset is a value, not a pointer.
+        let j = json(&raw(kind::sys_enter::ID, &[(NR, 18), (ARG0 + 3, 8192)]));
+        assert_eq!(j["syscall"], "pwrite64");
+        assert_eq!(j["offset"], 8192);
+    }
+
+    #[test]
+    fn syscall_enter_of_other_syscalls_keeps_raw_arguments() {
+        use kind::sys_enter::{ARG0, NR};
+        let j = json(&raw(kind::sys_enter::ID, &[(NR, 3), (ARG0, 7)]));
+        assert_eq!(j["syscall"], "close");
+        assert_eq!(j["a0"], "0x7");
+        let j = json(&raw(kind::sys_enter::ID, &[(NR, 9999)]));
+        assert_eq!(j["syscall"], "syscall_9999");
+    }
+
+    #[test]
+    fn syscall_exit_has_name_and_signed_ret() {
+        let j = json(&raw(kind::sys_exit::ID, &[(0, 1), (1, (-32i64) as u64)]));
+        assert_eq!(j["event"], "syscall_exit");
+        assert_eq!(j["syscall"], "write");
+        assert_eq!(j["ret"], -32);
+    }
+
+    #[test]
+    fn tcp_sendmsg_locked_classifies_the_payload() {
+        use kind::tcp_sendmsg_locked as k;
+        // sendfile: BVEC over page-cache pages, SPLICE_PAGES | MORE, skb NULL.
+        let j = json(&raw(
+            k::ID,
+            &[(k::SK, 0xffff_8880_0000_1000), (k::ITER_TYPE, 2), (k::MSG_FLAGS, 0x8008000), (k::MSG_LEFT, 65536), (k::SIZE_GOAL, 32741)],
+        ));
+        assert_eq!(j["event"], "tcp_sendmsg_locked");
+        assert_eq!(j["iter"], "bvec");
+        assert_eq!(j["skb"], "null");
+        assert_eq!(j["payload"], "splice_pages");
+        assert_eq!(j["flags"], serde_json::json!(["MSG_MORE", "MSG_SPLICE_PAGES"]));
+        assert_eq!(j["msg_left"], 65536);
+        assert_eq!(j["sk"], "0xffff888000001000");
+
+        // write(): a user buffer, copied.
+        let j = json(&raw(k::ID, &[(k::ITER_TYPE, 0), (k::SKB, 0xffff_0001), (k::SKB_LEN, 100)]));
+        assert_eq!(j["iter"], "ubuf");
+        assert_eq!(j["payload"], "copy");
+        assert_eq!(j["skb"], "0xffff0001");
+        assert_eq!(j["skb_len"], 100);
+        assert_eq!(j["flags"], serde_json::json!([]));
+
+        // An iter_type this kernel's BTF does not name.
+        let j = json(&raw(k::ID, &[(k::ITER_TYPE, 77), (k::MSG_FLAGS, MSG_ZEROCOPY as u64)]));
+        assert_eq!(j["iter"], "unknown");
+        assert_eq!(j["payload"], "zerocopy_requested");
+    }
+
+    #[test]
+    fn sock_lengths() {
+        use kind::sock_send_length as k;
+        let j = json(&raw(k::ID, &[(k::SK, 0x10), (k::RET, 65536), (k::FAMILY, 2), (k::PROTOCOL, 6)]));
+        assert_eq!(j["event"], "sock_send_length");
+        assert_eq!((j["ret"].clone(), j["family"].clone(), j["protocol"].clone()), (65536.into(), 2.into(), 6.into()));
+        let j = json(&raw(kind::sock_recv_length::ID, &[(k::RET, (-11i64) as u64), (k::FLAGS, 0x2000)]));
+        assert_eq!(j["event"], "sock_recv_length");
+        assert_eq!(j["ret"], -11);
+        assert_eq!(j["flags"], "0x2000");
+    }
+
+    #[test]
+    fn receive_copy_and_page_cache_events() {
+        let j = json(&raw(kind::skb_copy_datagram_iovec::ID, &[(0, 0xabc), (1, 32741)]));
+        assert_eq!(j["event"], "skb_copy_datagram_iovec");
+        assert_eq!(j["len"], 32741);
+
+        use kind::filemap_get_pages as g;
+        let j = json(&raw(g::ID, &[(g::INO, 12), (g::DEV, (254 << 20) | 1), (g::INDEX, 16), (g::LAST_INDEX, 31)]));
+        assert_eq!(j["event"], "mm_filemap_get_pages");
+        assert_eq!(j["dev"], "254:1");
+        assert_eq!((j["index"].clone(), j["last_index"].clone()), (16.into(), 31.into()));
+
+        use kind::filemap_add_to_page_cache as a;
+        let j = json(&raw(a::ID, &[(a::INO, 12), (a::INDEX, 64), (a::ORDER, 2)]));
+        assert_eq!(j["event"], "mm_filemap_add_to_page_cache");
+        assert_eq!(j["bytes"], 16384);
+        let j = json(&raw(a::ID, &[(a::ORDER, u64::MAX)]));
+        assert_eq!(j["order"], "unknown");
+        assert!(j.get("bytes").is_none());
+    }
+
+    #[test]
+    fn transmit_reports_device_and_skb_ground_truth() {
+        use kind::net_dev_start_xmit as k;
+        let mut r = raw(
+            k::ID,
+            &[(k::SKB, 1), (k::SK, 2), (k::LEN, 32807), (k::DATA_LEN, 32741), (k::SHINFO_FLAGS, 2), (k::NR_FRAGS, 8), (k::IFINDEX, 1), (k::DEV_FLAGS, 0x49), (k::OWNER_TGID, 77)],
+        );
+        r.name[..2].copy_from_slice(b"lo");
+        let j = json(&r);
+        assert_eq!(j["event"], "net_dev_start_xmit");
+        assert_eq!(j["dev"], "lo");
+        assert_eq!(j["loopback"], "yes");
+        assert_eq!(j["payload"], "spliced_pages");
+        assert_eq!(j["skbfl"], serde_json::json!(["SHARED_FRAG"]));
+        assert_eq!(j["owner_pid"], 77);
+        assert_eq!(j["data_len"], 32741);
+        for (flags, payload) in [(0u64, "copied"), (0xf, "zerocopy_pinned"), (0x1f, "zerocopy_pinned")] {
+            let j = json(&raw(k::ID, &[(k::SHINFO_FLAGS, flags)]));
+            assert_eq!(j["payload"], payload);
+            assert_eq!(j["loopback"], "no");
+        }
+    }
+
+    #[test]
+    fn block_and_process_events() {
+        use kind::block_rq_issue as i;
+        let j = json(&raw(i::ID, &[(i::RQ, 9), (i::BYTES, 262144), (i::OP, 0), (i::INO, 12)]));
+        assert_eq!(j["event"], "block_rq_issue");
+        assert_eq!((j["op"].clone(), j["bytes"].clone(), j["ino"].clone()), ("read".into(), 262144.into(), 12.into()));
+        use kind::block_rq_complete as c;
+        let j = json(&raw(c::ID, &[(c::RQ, 9), (c::NR_BYTES, 262144), (c::OWNER_TGID, 4242)]));
+        assert_eq!(j["event"], "block_rq_complete");
+        assert_eq!(j["owner_pid"], 4242);
+        let j = json(&raw(kind::process_fork::ID, &[(0, 5000), (1, 5000)]));
+        assert_eq!((j["event"].clone(), j["child_pid"].clone()), ("process_fork".into(), 5000.into()));
+        let j = json(&raw(kind::process_exec::ID, &[]));
+        assert_eq!(j["event"], "process_exec");
+    }
+
+    #[test]
+    fn text_form_is_one_line_with_every_field() {
+        use kind::sys_exit as k;
+        let e = decode(&bytes(&raw(k::ID, &[(k::NR, 40), (k::RET, 65536)]))).unwrap();
+        let line = e.to_text(&KernelConsts::linux_6_12());
+        assert!(!line.contains('\n'));
+        assert!(line.contains("syscall_exit syscall=sendfile nr=40 ret=65536"), "{line}");
+        assert!(line.contains("4242/4243"), "{line}");
+    }
+}

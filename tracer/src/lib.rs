@@ -1,0 +1,10 @@
+//! The zero-copy tracer: eBPF probes on the Linux data path, decoded into events.
+//!
+//! Data flows one way: kernel programs -> ring buffer ([`source`]) -> [`event::decode`] ->
+//! consumers (the `trace` command's JSON lines today; the model and TUI later).
+
+pub mod event;
+pub mod probe;
+pub mod source;
+pub mod syscalls;
+pub mod trace;

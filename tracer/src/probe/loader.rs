@@ -1,0 +1,494 @@
+//! Loads the embedded eBPF object, fills in the kernel layout, attaches every program this
+//! kernel supports and skips (and reports) the others.
+//!
+//! Dropping [`Probes`] detaches and unloads everything: aya closes the link and program
+//! file descriptors, so nothing of ours stays in the kernel after the tracer exits.
+
+use std::collections::BTreeMap;
+
+use aya::{
+    Btf, Ebpf, EbpfLoader,
+    maps::{HashMap, MapData, PerCpuArray, RingBuf},
+    programs::{BtfTracePoint, ProgramError},
+};
+use tracer_common::{
+    CONFIG_GLOBAL, Config, DROPS_MAP, EVENTS_MAP, NAME_LEN, TRACED_FROM_EXEC, TRACED_MAP,
+};
+
+use super::btf::KernelBtf;
+use crate::event::KernelConsts;
+
+/// The kernel programs, built by `build.rs` (empty when bpf-linker was missing).
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
+
+/// Errors a caller must tell apart.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error(
+        "this tracer was built without its eBPF programs (bpf-linker was missing at build \
+         time): run `cargo xtask setup`, then rebuild with `cargo xtask build`"
+    )]
+    NotBuilt,
+    #[error("{}", super::PRIVILEGE_HINT)]
+    Permission,
+    #[error("this kernel has no BTF at {path} (CONFIG_DEBUG_INFO_BTF): the tracer needs it to read kernel structs ({reason})")]
+    NoBtf { path: String, reason: String },
+    #[error("this kernel cannot run the tracer: {0}")]
+    Unsupported(String),
+    #[error("the kernel verifier rejected program {program} (tracepoint {tracepoint}): {error}\n--- end of the verifier log ---\n{log_tail}")]
+    Verifier {
+        program: &'static str,
+        tracepoint: &'static str,
+        error: String,
+        log_tail: String,
+    },
+    #[error("loading the eBPF object failed: {0}")]
+    Load(String),
+    #[error("attaching {program} to tracepoint {tracepoint} failed: {error}")]
+    Attach {
+        program: &'static str,
+        tracepoint: &'static str,
+        error: String,
+    },
+}
+
+/// What to trace.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// Trace children of traced processes (added in the kernel at fork).
+    pub follow_forks: bool,
+    /// Also start tracing any process that execs with this comm (at most 15 bytes).
+    pub comm: Option<String>,
+}
+
+/// A program that was not attached, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    pub tracepoint: &'static str,
+    pub reason: String,
+}
+
+/// One kernel program: its function name in `tracer-ebpf`, its tracepoint, the `Config`
+/// fields it reads, and whether tracing makes sense without it.
+struct Spec {
+    program: &'static str,
+    tracepoint: &'static str,
+    needs: &'static [&'static str],
+    required: bool,
+}
+
+const PT_REGS: &[&str] = &[
+    "pt_regs_di",
+    "pt_regs_si",
+    "pt_regs_dx",
+    "pt_regs_r10",
+    "pt_regs_r8",
+    "pt_regs_r9",
+];
+const INODE: &[&str] = &[
+    "address_space_host",
+    "inode_i_ino",
+    "inode_i_sb",
+    "super_block_s_dev",
+];
+
+const SPECS: &[Spec] = &[
+    Spec { program: "tracer_sys_enter", tracepoint: "sys_enter", needs: PT_REGS, required: true },
+    Spec { program: "tracer_sys_exit", tracepoint: "sys_exit", needs: &["pt_regs_orig_ax"], required: true },
+    Spec { program: "tracer_fork", tracepoint: "sched_process_fork", needs: &["task_tgid", "task_pid"], required: true },
+    Spec { program: "tracer_exec", tracepoint: "sched_process_exec", needs: &[], required: false },
+    Spec { program: "tracer_exit", tracepoint: "sched_process_exit", needs: &[], required: false },
+    Spec {
+        program: "tracer_tcp_sendmsg",
+        tracepoint: "tcp_sendmsg_locked",
+        needs: &["msghdr_msg_iter", "msghdr_msg_flags", "iov_iter_iter_type", "iov_iter_count", "sk_buff_len"],
+        required: false,
+    },
+    Spec { program: "tracer_sock_send", tracepoint: "sock_send_length", needs: &[], required: false },
+    Spec { program: "tracer_sock_recv", tracepoint: "sock_recv_length", needs: &[], required: false },
+    Spec { program: "tracer_skb_copy", tracepoint: "skb_copy_datagram_iovec", needs: &[], required: false },
+    Spec { program: "tracer_get_pages", tracepoint: "mm_filemap_get_pages", needs: INODE, required: false },
+    Spec {
+        program: "tracer_add_page",
+        tracepoint: "mm_filemap_add_to_page_cache",
+        needs: &["folio_mapping", "folio_index", "folio_flags", "address_space_host", "inode_i_ino", "inode_i_sb", "super_block_s_dev"],
+        required: false,
+    },
+    Spec {
+        program: "tracer_xmit",
+        tracepoint: "net_dev_start_xmit",
+        needs: &[
+            "sk_buff_sk", "sk_buff_head", "sk_buff_end", "sk_buff_len", "sk_buff_data_len",
+            "shinfo_flags", "shinfo_nr_frags", "net_device_name", "net_device_ifindex", "net_device_flags",
+        ],
+        required: false,
+    },
+    Spec {
+        program: "tracer_rq_issue",
+        tracepoint: "block_rq_issue",
+        needs: &[
+            "request_data_len", "request_sector", "request_cmd_flags", "request_bio", "bio_bi_io_vec",
+            "bio_vec_bv_page", "page_mapping", "address_space_host", "inode_i_ino", "inode_i_sb", "super_block_s_dev",
+        ],
+        required: false,
+    },
+    Spec { program: "tracer_rq_done", tracepoint: "block_rq_complete", needs: &[], required: false },
+];
+
+/// Marks an optional offset this kernel lacks (the programs test for it).
+const ABSENT: u32 = u32::MAX;
+
+/// The `Config` resolved from one kernel's BTF.
+struct Resolved {
+    config: Config,
+    /// Fields this kernel lacks, with the reason.
+    missing: BTreeMap<&'static str, String>,
+    /// Every field name resolve_config handles (for checking the specs).
+    #[cfg_attr(not(test), allow(dead_code))]
+    fields: Vec<&'static str>,
+}
+
+/// Resolves every `Config` offset from BTF.
+fn resolve_config(btf: &KernelBtf) -> Resolved {
+    let mut c = Config::zeroed();
+    let mut missing = BTreeMap::new();
+    let mut fields = Vec::new();
+    macro_rules! field {
+        ($f:ident, $s:literal, $path:literal, $size:literal) => {
+            fields.push(stringify!($f));
+            match btf.offset($s, $path, $size) {
+                Ok(off) => c.$f = off,
+                Err(e) => {
+                    c.$f = ABSENT;
+                    missing.insert(stringify!($f), e.to_string());
+                }
+            }
+        };
+    }
+    field!(pt_regs_di, "pt_regs", "di", 8);
+    field!(pt_regs_si, "pt_regs", "si", 8);
+    field!(pt_regs_dx, "pt_regs", "dx", 8);
+    field!(pt_regs_r10, "pt_regs", "r10", 8);
+    field!(pt_regs_r8, "pt_regs", "r8", 8);
+    field!(pt_regs_r9, "pt_regs", "r9", 8);
+    field!(pt_regs_orig_ax, "pt_regs", "orig_ax", 8);
+    field!(msghdr_msg_iter, "msghdr", "msg_iter", 0);
+    field!(msghdr_msg_flags, "msghdr", "msg_flags", 4);
+    field!(iov_iter_iter_type, "iov_iter", "iter_type", 1);
+    field!(iov_iter_count, "iov_iter", "count", 8);
+    field!(sk_buff_len, "sk_buff", "len", 4);
+    field!(sk_buff_data_len, "sk_buff", "data_len", 4);
+    field!(sk_buff_head, "sk_buff", "head", 8);
+    // A 4-byte offset from head on 64-bit kernels (NET_SKBUFF_DATA_USES_OFFSET).
+    field!(sk_buff_end, "sk_buff", "end", 4);
+    field!(sk_buff_sk, "sk_buff", "sk", 8);
+    field!(shinfo_flags, "skb_shared_info", "flags", 1);
+    field!(shinfo_nr_frags, "skb_shared_info", "nr_frags", 1);
+    field!(net_device_name, "net_device", "name", 16);
+    field!(net_device_ifindex, "net_device", "ifindex", 4);
+    field!(net_device_flags, "net_device", "flags", 4);
+    field!(sock_family, "sock", "__sk_common.skc_family", 2);
+    field!(sock_protocol, "sock", "sk_protocol", 2);
+    field!(address_space_host, "address_space", "host", 8);
+    field!(inode_i_ino, "inode", "i_ino", 8);
+    field!(inode_i_sb, "inode", "i_sb", 8);
+    field!(super_block_s_dev, "super_block", "s_dev", 4);
+    field!(folio_mapping, "folio", "mapping", 8);
+    field!(folio_index, "folio", "index", 8);
+    field!(folio_flags, "folio", "flags", 8);
+    field!(folio_flags_1, "folio", "_flags_1", 8);
+    field!(request_data_len, "request", "__data_len", 4);
+    field!(request_sector, "request", "__sector", 8);
+    field!(request_cmd_flags, "request", "cmd_flags", 4);
+    field!(request_bio, "request", "bio", 8);
+    field!(bio_bi_io_vec, "bio", "bi_io_vec", 8);
+    field!(bio_vec_bv_page, "bio_vec", "bv_page", 8);
+    field!(page_mapping, "page", "mapping", 8);
+    field!(task_tgid, "task_struct", "tgid", 4);
+    field!(task_pid, "task_struct", "pid", 4);
+    match btf.enum_value("pageflags", "PG_head") {
+        Ok(v) if (0..64).contains(&v) => c.pg_head = v as u32,
+        _ => {
+            // Without PG_head the folio order cannot be read: report it as unknown.
+            c.folio_flags_1 = ABSENT;
+        }
+    }
+    Resolved {
+        config: c,
+        missing,
+        fields,
+    }
+}
+
+/// Reads the `enum iter_type` numbering (it changed three times in 6.x).
+fn kernel_consts(btf: &KernelBtf) -> KernelConsts {
+    let iter_types = btf
+        .enum_values("iter_type")
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(n, v)| {
+            let name = n.strip_prefix("ITER_")?.to_ascii_lowercase();
+            u8::try_from(v).ok().map(|v| (name, v))
+        })
+        .collect();
+    KernelConsts { iter_types }
+}
+
+/// The loaded and attached programs and their maps.
+pub struct Probes {
+    ebpf: Ebpf,
+    /// Tracepoints attached, in load order.
+    pub attached: Vec<&'static str>,
+    /// Tracepoints this kernel lacks or refused, with the reason.
+    pub skipped: Vec<Skipped>,
+    /// Kernel constants the decoder needs.
+    pub consts: KernelConsts,
+}
+
+fn verifier_tail(log: &str, lines: usize) -> String {
+    let all: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn is_permission_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && matches!(io.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES))
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+impl Probes {
+    /// Loads and attaches the programs this kernel supports.
+    pub fn load(opts: &LoadOptions) -> Result<Probes, ProbeError> {
+        if OBJECT.is_empty() {
+            return Err(ProbeError::NotBuilt);
+        }
+        if !cfg!(target_arch = "x86_64") {
+            return Err(ProbeError::Unsupported(
+                "only x86_64 is supported so far (syscall arguments are read from x86 pt_regs)".into(),
+            ));
+        }
+        if !super::has_bpf_privileges() {
+            return Err(ProbeError::Permission);
+        }
+        let path = super::VMLINUX_BTF;
+        let kbtf = KernelBtf::from_file(std::path::Path::new(path)).map_err(|e| ProbeError::NoBtf {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
+        let aya_btf = Btf::from_sys_fs().map_err(|e| ProbeError::NoBtf {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
+
+        let Resolved {
+            mut config,
+            missing,
+            ..
+        } = resolve_config(&kbtf);
+        config.follow_forks = opts.follow_forks as u32;
+        if let Some(comm) = &opts.comm {
+            let bytes = comm.as_bytes();
+            let n = bytes.len().min(NAME_LEN - 1);
+            config.target_comm[..n].copy_from_slice(&bytes[..n]);
+            config.match_comm = 1;
+        }
+
+        let mut ebpf = EbpfLoader::new()
+            .btf(Some(&aya_btf))
+            .override_global(CONFIG_GLOBAL, &config, true)
+            .load(OBJECT)
+            .map_err(|e| {
+                if is_permission_error(&e) {
+                    ProbeError::Permission
+                } else {
+                    ProbeError::Load(e.to_string())
+                }
+            })?;
+
+        let mut attached = Vec::new();
+        let mut skipped = Vec::new();
+        for spec in SPECS {
+            let reason = if !kbtf.has_tracepoint(spec.tracepoint) {
+                Some(format!("tracepoint {} is not in this kernel", spec.tracepoint))
+            } else {
+                spec.needs
+                    .iter()
+                    .find_map(|f| missing.get(f))
+                    .map(|why| format!("kernel layout differs: {why}"))
+            };
+            if let Some(reason) = reason {
+                if spec.required {
+                    return Err(ProbeError::Unsupported(reason));
+                }
+                skipped.push(Skipped {
+                    tracepoint: spec.tracepoint,
+                    reason,
+                });
+                continue;
+            }
+            let program: &mut BtfTracePoint = ebpf
+                .program_mut(spec.program)
+                .ok_or_else(|| ProbeError::Load(format!("program {} is missing from the object", spec.program)))?
+                .try_into()
+                .map_err(|e: ProgramError| ProbeError::Load(e.to_string()))?;
+            if let Err(e) = program.load(spec.tracepoint, &aya_btf) {
+                return Err(match e {
+                    ProgramError::LoadError {
+                        io_error,
+                        verifier_log,
+                    } => {
+                        if matches!(io_error.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES))
+                            && !super::has_bpf_privileges()
+                        {
+                            ProbeError::Permission
+                        } else {
+                            ProbeError::Verifier {
+                                program: spec.program,
+                                tracepoint: spec.tracepoint,
+                                error: io_error.to_string(),
+                                log_tail: verifier_tail(&verifier_log.to_string(), 20),
+                            }
+                        }
+                    }
+                    other => ProbeError::Load(format!("{}: {other}", spec.program)),
+                });
+            }
+            match program.attach() {
+                Ok(_link) => attached.push(spec.tracepoint),
+                Err(e) if !spec.required => skipped.push(Skipped {
+                    tracepoint: spec.tracepoint,
+                    reason: format!("attach refused: {e}"),
+                }),
+                Err(e) => {
+                    return Err(ProbeError::Attach {
+                        program: spec.program,
+                        tracepoint: spec.tracepoint,
+                        error: e.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(Probes {
+            ebpf,
+            attached,
+            skipped,
+            consts: kernel_consts(&kbtf),
+        })
+    }
+
+    /// Starts tracing a process (by tgid).
+    pub fn trace_pid(&mut self, tgid: u32) -> anyhow::Result<()> {
+        self.insert_traced(tgid, 0)
+    }
+
+    /// Traces a process from its next exec on (a command we forked and hold).
+    pub fn trace_pid_from_exec(&mut self, tgid: u32) -> anyhow::Result<()> {
+        self.insert_traced(tgid, TRACED_FROM_EXEC)
+    }
+
+    fn insert_traced(&mut self, tgid: u32, flags: u32) -> anyhow::Result<()> {
+        let map = self
+            .ebpf
+            .map_mut(TRACED_MAP)
+            .ok_or_else(|| anyhow::anyhow!("map {TRACED_MAP} missing"))?;
+        let mut traced: HashMap<_, u32, u32> = HashMap::try_from(map)?;
+        traced.insert(tgid, flags, 0)?;
+        Ok(())
+    }
+
+    /// Takes the event ring buffer (once).
+    pub fn take_events(&mut self) -> anyhow::Result<RingBuf<MapData>> {
+        let map = self
+            .ebpf
+            .take_map(EVENTS_MAP)
+            .ok_or_else(|| anyhow::anyhow!("map {EVENTS_MAP} missing or already taken"))?;
+        Ok(RingBuf::try_from(map)?)
+    }
+
+    /// Events the kernel programs could not write because the ring buffer was full.
+    pub fn drops(&self) -> anyhow::Result<u64> {
+        let map = self
+            .ebpf
+            .map(DROPS_MAP)
+            .ok_or_else(|| anyhow::anyhow!("map {DROPS_MAP} missing"))?;
+        let drops: PerCpuArray<_, u64> = PerCpuArray::try_from(map)?;
+        Ok(drops.get(&0, 0)?.iter().sum())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verifier_tail_keeps_the_last_lines() {
+        let log = "a\n\nb\nc\nd\n";
+        assert_eq!(verifier_tail(log, 2), "c\nd");
+        assert_eq!(verifier_tail(log, 10), "a\nb\nc\nd");
+    }
+
+    fn running_kernel_btf() -> Option<KernelBtf> {
+        KernelBtf::from_file(std::path::Path::new(crate::probe::VMLINUX_BTF)).ok()
+    }
+
+    #[test]
+    fn every_needed_field_is_one_resolve_config_fills() {
+        // A typo in a Spec would otherwise never match a missing field and go unnoticed.
+        let Some(btf) = running_kernel_btf() else {
+            eprintln!("no kernel BTF here; skipping");
+            return;
+        };
+        let resolved = resolve_config(&btf);
+        for spec in SPECS {
+            for need in spec.needs {
+                assert!(resolved.fields.contains(need), "{} needs unknown field {need}", spec.program);
+            }
+        }
+    }
+
+    #[test]
+    fn resolves_the_x86_64_abi_layout_from_btf() {
+        let Some(btf) = running_kernel_btf() else {
+            eprintln!("no kernel BTF here; skipping");
+            return;
+        };
+        let r = resolve_config(&btf);
+        // struct pt_regs is fixed by the x86_64 ABI: r15 r14 r13 r12 bp bx r11 r10 r9 r8 ax cx
+        // dx si di orig_ax.
+        let c = r.config;
+        assert_eq!(
+            (c.pt_regs_r10, c.pt_regs_r9, c.pt_regs_r8, c.pt_regs_dx, c.pt_regs_si, c.pt_regs_di, c.pt_regs_orig_ax),
+            (56, 64, 72, 96, 104, 112, 120)
+        );
+        // iter_type is the first member of struct iov_iter since 5.14.
+        assert_eq!(c.iov_iter_iter_type, 0);
+        // Found through anonymous unions: sk_buff.sk and iov_iter.count.
+        assert_ne!(c.sk_buff_sk, ABSENT);
+        assert_ne!(c.iov_iter_count, ABSENT);
+        assert!(c.iov_iter_count > 0);
+        // And a layout the kernel does not have is reported, not guessed.
+        assert!(btf.offset("sk_buff", "no_such_member", 0).is_err());
+        assert!(btf.offset("no_such_struct_zz", "x", 0).is_err());
+        assert!(btf.offset("sk_buff", "len", 8).is_err(), "sk_buff.len is 4 bytes");
+    }
+
+    #[test]
+    fn reads_the_iter_type_numbering_from_btf() {
+        let Some(btf) = running_kernel_btf() else {
+            eprintln!("no kernel BTF here; skipping");
+            return;
+        };
+        let consts = kernel_consts(&btf);
+        let ubuf = consts.iter_types.iter().find(|(n, _)| n == "ubuf").map(|(_, v)| *v);
+        let bvec = consts.iter_types.iter().find(|(n, _)| n == "bvec").map(|(_, v)| *v);
+        assert!(ubuf.is_some() && bvec.is_some(), "{consts:?}");
+        assert_ne!(ubuf, bvec);
+    }
+}

@@ -1,0 +1,397 @@
+//! `cargo xtask`: toolchain setup, build, run and the whole test suite.
+//!
+//! The eBPF side needs three things a fresh machine lacks: the nightly toolchain's
+//! `rust-src` (to build `core` for the bpf target), LLVM development libraries of the same
+//! major version as nightly rustc's LLVM, and `bpf-linker` built against them. `setup`
+//! checks each and installs what is missing, one visible line per step.
+
+use std::{
+    env,
+    ffi::OsString,
+    path::{Path, PathBuf},
+    process::{Command, ExitCode},
+    time::Instant,
+};
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Build, run and test the tracer")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Check the eBPF toolchain and install what is missing (rust-src, LLVM, bpf-linker).
+    Setup,
+    /// Set up (quietly when satisfied), then build the eBPF programs and the tracer.
+    Build {
+        #[arg(long)]
+        release: bool,
+    },
+    /// Build, then run `tracer ARGS` as root (through `sudo -E` when not root).
+    Run {
+        #[arg(long)]
+        release: bool,
+        /// Arguments for the tracer, after `--`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
+    /// The whole suite: unit tests, then the root integration tests.
+    Test,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Setup => setup(Verbosity::Loud),
+        Task::Build { release } => build(release),
+        Task::Run { release, args } => run(release, &args),
+        Task::Test => test(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verbosity {
+    /// A line per step, always.
+    Loud,
+    /// Lines only for steps that have work to do.
+    Quiet,
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn cargo() -> Command {
+    Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// Runs a command with inherited stdio, failing with its command line when it fails.
+fn status(cmd: &mut Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    let status = cmd.status().with_context(|| format!("could not start {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed ({status})");
+    }
+    Ok(())
+}
+
+fn output(cmd: &mut Command) -> Option<String> {
+    let out = cmd.output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+struct Steps {
+    verbosity: Verbosity,
+    n: usize,
+    total: usize,
+}
+
+impl Steps {
+    fn ok(&mut self, what: &str, detail: &str) {
+        self.n += 1;
+        if self.verbosity == Verbosity::Loud {
+            eprintln!("[{}/{}] {what}: ok ({detail})", self.n, self.total);
+        }
+    }
+    fn doing(&mut self, what: &str, action: &str) {
+        self.n += 1;
+        eprintln!("[{}/{}] {what}: {action}", self.n, self.total);
+    }
+}
+
+fn setup(verbosity: Verbosity) -> Result<()> {
+    let started = Instant::now();
+    let mut steps = Steps {
+        verbosity,
+        n: 0,
+        total: 4,
+    };
+
+    // 1. The nightly toolchain and its rust-src component (build-std=core for bpf).
+    let installed = output(Command::new("rustup").args([
+        "component",
+        "list",
+        "--toolchain",
+        "nightly",
+        "--installed",
+    ]));
+    match installed {
+        Some(list) if list.lines().any(|l| l.starts_with("rust-src")) => {
+            steps.ok("nightly toolchain with rust-src", "installed")
+        }
+        Some(_) => {
+            steps.doing(
+                "nightly toolchain with rust-src",
+                "installing rust-src (rustup component add rust-src --toolchain nightly)",
+            );
+            status(Command::new("rustup").args([
+                "component",
+                "add",
+                "rust-src",
+                "--toolchain",
+                "nightly",
+            ]))?;
+        }
+        None => {
+            steps.doing(
+                "nightly toolchain with rust-src",
+                "installing (rustup toolchain install nightly --component rust-src)",
+            );
+            status(Command::new("rustup").args([
+                "toolchain",
+                "install",
+                "nightly",
+                "--profile",
+                "minimal",
+                "--component",
+                "rust-src",
+            ]))
+            .context("rustup is needed to install the nightly toolchain")?;
+        }
+    }
+
+    // 2. Which LLVM major nightly rustc uses: bpf-linker must be built against the same.
+    let vv = output(Command::new("rustc").args(["+nightly", "-vV"]))
+        .ok_or_else(|| anyhow!("`rustc +nightly -vV` failed: is rustup's nightly toolchain usable?"))?;
+    let llvm_major = vv
+        .lines()
+        .find_map(|l| l.strip_prefix("LLVM version: "))
+        .and_then(|v| v.split('.').next())
+        .and_then(|m| m.parse::<u32>().ok())
+        .ok_or_else(|| anyhow!("could not read the LLVM version from `rustc +nightly -vV`"))?;
+    steps.ok("nightly rustc's LLVM", &format!("LLVM {llvm_major}"));
+
+    // 3. LLVM development libraries of that major version.
+    let llvm_prefix = PathBuf::from(format!("/usr/lib/llvm-{llvm_major}"));
+    let llvm_config = llvm_prefix.join("bin/llvm-config");
+    let packages = [
+        format!("llvm-{llvm_major}-dev"),
+        format!("libpolly-{llvm_major}-dev"),
+        "libzstd-dev".to_string(),
+    ];
+    let have_polly = llvm_prefix.join("lib/libPolly.a").exists();
+    let have_zstd = Path::new("/usr/include/zstd.h").exists();
+    if llvm_config.exists() && have_polly && have_zstd {
+        steps.ok(
+            &format!("LLVM {llvm_major} development libraries"),
+            &llvm_prefix.display().to_string(),
+        );
+    } else if is_root() && Path::new("/usr/bin/apt-get").exists() {
+        steps.doing(
+            &format!("LLVM {llvm_major} development libraries"),
+            &format!("installing with apt-get: {}", packages.join(" ")),
+        );
+        status(Command::new("apt-get").args(["update"]))?;
+        status(
+            Command::new("apt-get")
+                .args(["install", "-y", "--no-install-recommends"])
+                .args(&packages)
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )?;
+    } else {
+        bail!(
+            "LLVM {llvm_major} development libraries are missing ({} not found). Install them, \
+             e.g. on Debian/Ubuntu as root: apt-get install {}; elsewhere your distribution's \
+             LLVM {llvm_major} development package (llvm-config, libPolly, zstd headers). \
+             Then run `cargo xtask setup` again.",
+            llvm_config.display(),
+            packages.join(" ")
+        );
+    }
+
+    // 4. bpf-linker, linked against that LLVM.
+    let linker = which("bpf-linker");
+    let linked_major = linker.as_deref().and_then(bpf_linker_llvm_major);
+    match (&linker, linked_major) {
+        (Some(path), Some(major)) if major == llvm_major => {
+            steps.ok("bpf-linker", &format!("{}, LLVM {major}", path.display()))
+        }
+        (Some(path), None) if bpf_linker_runs(path) => {
+            // Statically linked builds do not show their LLVM; trust a working binary.
+            steps.ok("bpf-linker", &path.display().to_string())
+        }
+        _ => {
+            let why = match (linker, linked_major) {
+                (None, _) => "not installed".to_string(),
+                (Some(_), Some(major)) => format!("built against LLVM {major}, need {llvm_major}"),
+                (Some(_), None) => "present but does not run".to_string(),
+            };
+            steps.doing(
+                "bpf-linker",
+                &format!(
+                    "{why}; building it (cargo install bpf-linker --no-default-features \
+                     --features llvm-{llvm_major}, a few minutes)"
+                ),
+            );
+            let path = env::var_os("PATH").unwrap_or_default();
+            let mut paths = vec![llvm_prefix.join("bin")];
+            paths.extend(env::split_paths(&path));
+            status(
+                cargo()
+                    .args(["install", "--locked", "--force", "bpf-linker"])
+                    .args(["--no-default-features", "--features", &format!("llvm-{llvm_major}")])
+                    .env("PATH", env::join_paths(paths)?),
+            )?;
+        }
+    }
+    if verbosity == Verbosity::Loud {
+        eprintln!(
+            "setup: the eBPF toolchain is ready ({:.1} s)",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = env::var_os("PATH")
+        .map(|p| env::split_paths(&p).collect())
+        .unwrap_or_default();
+    // cargo install puts binaries here even when it is not on PATH yet.
+    if let Some(home) = env::var_os("CARGO_HOME").or_else(|| {
+        env::var_os("HOME").map(|h| {
+            let mut h = PathBuf::from(h);
+            h.push(".cargo");
+            h.into_os_string()
+        })
+    }) {
+        dirs.push(PathBuf::from(home).join("bin"));
+    }
+    dirs.into_iter()
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+fn bpf_linker_runs(path: &Path) -> bool {
+    output(Command::new(path).arg("--version")).is_some()
+}
+
+/// The LLVM major a dynamically linked bpf-linker loads (`libLLVM.so.N`), if it runs.
+fn bpf_linker_llvm_major(path: &Path) -> Option<u32> {
+    if !bpf_linker_runs(path) {
+        return None;
+    }
+    let ldd = output(Command::new("ldd").arg(path))?;
+    ldd.lines().find_map(|l| {
+        let rest = l.trim().strip_prefix("libLLVM")?;
+        let rest = rest.trim_start_matches(|c| c == '-' || c == '.' || c == 's' || c == 'o');
+        rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    })
+}
+
+/// Makes sure bpf-linker (possibly just installed into ~/.cargo/bin) is on PATH for the
+/// build that follows.
+fn path_with_cargo_bin() -> Result<OsString> {
+    let mut paths: Vec<PathBuf> = env::var_os("PATH")
+        .map(|p| env::split_paths(&p).collect())
+        .unwrap_or_default();
+    if let Some(linker) = which("bpf-linker")
+        && let Some(dir) = linker.parent()
+        && !paths.iter().any(|p| p == dir)
+    {
+        paths.push(dir.to_path_buf());
+    }
+    Ok(env::join_paths(paths)?)
+}
+
+fn build(release: bool) -> Result<()> {
+    setup(Verbosity::Quiet)?;
+    let mut cmd = cargo();
+    cmd.current_dir(workspace_root())
+        .args(["build", "--package", "tracer"])
+        .env("PATH", path_with_cargo_bin()?);
+    if release {
+        cmd.arg("--release");
+    }
+    status(&mut cmd)
+}
+
+fn tracer_binary(release: bool) -> PathBuf {
+    let target = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    target
+        .join(if release { "release" } else { "debug" })
+        .join("tracer")
+}
+
+/// A command run as root: directly when we are root, else through `sudo -E`.
+fn as_root(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    if is_root() {
+        Command::new(program)
+    } else {
+        let mut cmd = Command::new("sudo");
+        cmd.arg("-E").arg(program);
+        cmd
+    }
+}
+
+fn run(release: bool, args: &[OsString]) -> Result<()> {
+    build(release)?;
+    let status = as_root(tracer_binary(release))
+        .args(args)
+        .status()
+        .context("could not start the tracer")?;
+    if !status.success() {
+        // The tracer has already said why on stderr.
+        std::process::exit(status.code().unwrap_or(1));
+    }
+    Ok(())
+}
+
+fn test() -> Result<()> {
+    setup(Verbosity::Quiet)?;
+    let root = workspace_root();
+    let path = path_with_cargo_bin()?;
+    eprintln!("== unit tests (no root, no eBPF)");
+    status(
+        cargo()
+            .current_dir(&root)
+            .args(["test", "--workspace", "--exclude", "tracer-ebpf"])
+            .env("PATH", &path),
+    )?;
+    eprintln!("== root integration tests (load the eBPF programs on this kernel)");
+    // Build as the invoking user, run the test binary as root.
+    status(
+        cargo()
+            .current_dir(&root)
+            .args(["test", "--package", "tracer", "--test", "live", "--no-run"])
+            .env("PATH", &path),
+    )?;
+    let mut cmd = if is_root() {
+        cargo()
+    } else {
+        let mut c = Command::new("sudo");
+        c.args(["-E", "env", &format!("PATH={}", path.to_string_lossy())])
+            .arg(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        c
+    };
+    status(
+        cmd.current_dir(&root)
+            .args(["test", "--package", "tracer", "--test", "live", "--"])
+            .args(["--include-ignored", "--test-threads=1"])
+            .env("PATH", &path),
+    )
+}
