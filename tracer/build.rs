@@ -17,7 +17,11 @@ fn main() -> anyhow::Result<()> {
 
     let skip = env::var("AYA_BUILD_SKIP").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
     if skip || which::which("bpf-linker").is_err() {
-        let why = if skip { "AYA_BUILD_SKIP is set" } else { "bpf-linker is not on PATH" };
+        let why = if skip {
+            "AYA_BUILD_SKIP is set"
+        } else {
+            "bpf-linker is not on PATH"
+        };
         println!(
             "cargo:warning=the eBPF programs are not built ({why}): the tracer will refuse to \
              trace. Run `cargo xtask setup` (or use `cargo xtask build`)."

@@ -15,8 +15,8 @@
 
 use aya_ebpf::{
     helpers::{
-        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id,
-        bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_kernel_buf,
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
+        bpf_probe_read_kernel, bpf_probe_read_kernel_buf,
     },
     macros::{btf_tracepoint, map},
     maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
@@ -250,7 +250,11 @@ fn mapping_inode(mapping: u64) -> Result<(u64, u64), i64> {
     }
     let ino: u64 = rd(host, conf!(inode_i_ino))?;
     let sb: u64 = rd(host, conf!(inode_i_sb))?;
-    let dev: u32 = if sb == 0 { 0 } else { rd(sb, conf!(super_block_s_dev))? };
+    let dev: u32 = if sb == 0 {
+        0
+    } else {
+        rd(sb, conf!(super_block_s_dev))?
+    };
     Ok((ino, dev as u64))
 }
 
@@ -460,7 +464,8 @@ pub fn tracer_exec(_ctx: BtfTracePointContext) -> i32 {
         let mut i = 0;
         while i < NAME_LEN {
             // SAFETY: reading a byte of a static array within bounds.
-            let want = unsafe { core::ptr::read_volatile(core::ptr::addr_of!(CONFIG.target_comm[i])) };
+            let want =
+                unsafe { core::ptr::read_volatile(core::ptr::addr_of!(CONFIG.target_comm[i])) };
             if comm[i] != want {
                 same = false;
                 break;

@@ -21,7 +21,9 @@ impl KernelConsts {
     /// The numbering of 6.7 and later kernels (UBUF 0, IOVEC 1, BVEC 2, KVEC 3, ...).
     /// Used by tests; the tracer reads the running kernel's values from BTF.
     pub fn linux_6_12() -> Self {
-        let names = ["ubuf", "iovec", "bvec", "kvec", "folioq", "xarray", "discard"];
+        let names = [
+            "ubuf", "iovec", "bvec", "kvec", "folioq", "xarray", "discard",
+        ];
         Self {
             iter_types: names
                 .iter()
@@ -63,8 +65,14 @@ pub struct Event {
 /// What an event says, by kind.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Payload {
-    SyscallEnter { nr: u32, args: [u64; 6] },
-    SyscallExit { nr: u32, ret: i64 },
+    SyscallEnter {
+        nr: u32,
+        args: [u64; 6],
+    },
+    SyscallExit {
+        nr: u32,
+        ret: i64,
+    },
     TcpSendmsgLocked {
         sk: u64,
         skb: Option<u64>,
@@ -76,9 +84,22 @@ pub enum Payload {
     },
     SockSendLength(SockLength),
     SockRecvLength(SockLength),
-    SkbCopyDatagramIovec { skb: u64, len: i32 },
-    FilemapGetPages { ino: u64, dev: u32, index: u64, last_index: u64 },
-    FilemapAddToPageCache { ino: u64, dev: u32, index: u64, order: Option<u8> },
+    SkbCopyDatagramIovec {
+        skb: u64,
+        len: i32,
+    },
+    FilemapGetPages {
+        ino: u64,
+        dev: u32,
+        index: u64,
+        last_index: u64,
+    },
+    FilemapAddToPageCache {
+        ino: u64,
+        dev: u32,
+        index: u64,
+        order: Option<u8>,
+    },
     NetDevStartXmit {
         skb: u64,
         sk: u64,
@@ -91,9 +112,24 @@ pub enum Payload {
         dev: String,
         owner_pid: u32,
     },
-    BlockRqIssue { rq: u64, bytes: u32, sector: u64, op: u8, ino: u64, dev: u32 },
-    BlockRqComplete { rq: u64, nr_bytes: u32, error: u8, owner_pid: u32 },
-    ProcessFork { child_pid: u32, child_tid: u32 },
+    BlockRqIssue {
+        rq: u64,
+        bytes: u32,
+        sector: u64,
+        op: u8,
+        ino: u64,
+        dev: u32,
+    },
+    BlockRqComplete {
+        rq: u64,
+        nr_bytes: u32,
+        error: u8,
+        owner_pid: u32,
+    },
+    ProcessFork {
+        child_pid: u32,
+        child_tid: u32,
+    },
     ProcessExec,
 }
 
@@ -129,7 +165,10 @@ pub fn decode_raw(raw: &RawEvent) -> Result<Event, DecodeError> {
         kind::sys_enter::ID => {
             let mut args = [0u64; 6];
             args.copy_from_slice(&a[kind::sys_enter::ARG0..kind::sys_enter::ARG0 + 6]);
-            Payload::SyscallEnter { nr: a[kind::sys_enter::NR] as u32, args }
+            Payload::SyscallEnter {
+                nr: a[kind::sys_enter::NR] as u32,
+                args,
+            }
         }
         kind::sys_exit::ID => Payload::SyscallExit {
             nr: a[kind::sys_exit::NR] as u32,
@@ -438,7 +477,10 @@ impl Event {
                 f.push(("iter_type", U(*iter_type as u64)));
                 f.push((
                     "iter",
-                    Str(consts.iter_name(*iter_type).unwrap_or("unknown").to_string()),
+                    Str(consts
+                        .iter_name(*iter_type)
+                        .unwrap_or("unknown")
+                        .to_string()),
                 ));
                 f.push(("msg_flags", Ptr(*msg_flags as u64)));
                 f.push(("flags", List(flag_names(*msg_flags, MSG_FLAGS))));
@@ -502,7 +544,10 @@ impl Event {
                 f.push(("sk", Ptr(*sk)));
                 f.push(("dev", Str(dev.clone())));
                 f.push(("ifindex", I(*ifindex as i64)));
-                f.push(("loopback", Static(if dev_flags & 0x8 != 0 { "yes" } else { "no" })));
+                f.push((
+                    "loopback",
+                    Static(if dev_flags & 0x8 != 0 { "yes" } else { "no" }),
+                ));
                 f.push(("len", U(*len as u64)));
                 f.push(("data_len", U(*data_len as u64)));
                 f.push(("nr_frags", U(*nr_frags as u64)));
@@ -520,11 +565,14 @@ impl Event {
                 dev,
             } => {
                 f.push(("rq", Ptr(*rq)));
-                f.push(("op", Static(match op {
-                    0 => "read",
-                    1 => "write",
-                    _ => "other",
-                })));
+                f.push((
+                    "op",
+                    Static(match op {
+                        0 => "read",
+                        1 => "write",
+                        _ => "other",
+                    }),
+                ));
                 f.push(("bytes", U(*bytes as u64)));
                 f.push(("sector", U(*sector)));
                 f.push(("ino", U(*ino)));
@@ -555,7 +603,10 @@ impl Event {
 
     /// One JSON object (no trailing newline).
     pub fn to_json(&self, consts: &KernelConsts) -> String {
-        let view = JsonView { event: self, consts };
+        let view = JsonView {
+            event: self,
+            consts,
+        };
         serde_json::to_string(&view).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
 
@@ -641,10 +692,20 @@ mod tests {
     fn rejects_wrong_lengths() {
         let r = raw(kind::sys_exit::ID, &[]);
         let b = bytes(&r);
-        assert_eq!(decode(&b[..EVENT_SIZE - 1]), Err(DecodeError::Length { got: EVENT_SIZE - 1 }));
+        assert_eq!(
+            decode(&b[..EVENT_SIZE - 1]),
+            Err(DecodeError::Length {
+                got: EVENT_SIZE - 1
+            })
+        );
         let mut long = b.clone();
         long.push(0);
-        assert_eq!(decode(&long), Err(DecodeError::Length { got: EVENT_SIZE + 1 }));
+        assert_eq!(
+            decode(&long),
+            Err(DecodeError::Length {
+                got: EVENT_SIZE + 1
+            })
+        );
         assert_eq!(decode(&[]), Err(DecodeError::Length { got: 0 }));
     }
 
@@ -683,7 +744,13 @@ mod tests {
         // sendfile(out_fd=5, in_fd=3, offset=NULL, count=10 MiB)
         let j = json(&raw(
             kind::sys_enter::ID,
-            &[(NR, 40), (ARG0, 5), (ARG0 + 1, 3), (ARG0 + 2, 0), (ARG0 + 3, 10 << 20)],
+            &[
+                (NR, 40),
+                (ARG0, 5),
+                (ARG0 + 1, 3),
+                (ARG0 + 2, 0),
+                (ARG0 + 3, 10 << 20),
+            ],
         ));
         assert_eq!(j["event"], "syscall_enter");
         assert_eq!(j["syscall"], "sendfile");
@@ -695,7 +762,12 @@ mod tests {
         // read(fd=-1 as the kernel sees it, buf, count)
         let j = json(&raw(
             kind::sys_enter::ID,
-            &[(NR, 0), (ARG0, u32::MAX as u64), (ARG0 + 1, 0x7fff_0000), (ARG0 + 2, 4096)],
+            &[
+                (NR, 0),
+                (ARG0, u32::MAX as u64),
+                (ARG0 + 1, 0x7fff_0000),
+                (ARG0 + 2, 4096),
+            ],
         ));
         assert_eq!(j["syscall"], "read");
         assert_eq!(j["fd"], -1);
@@ -732,18 +804,30 @@ mod tests {
         // sendfile: BVEC over page-cache pages, SPLICE_PAGES | MORE, skb NULL.
         let j = json(&raw(
             k::ID,
-            &[(k::SK, 0xffff_8880_0000_1000), (k::ITER_TYPE, 2), (k::MSG_FLAGS, 0x8008000), (k::MSG_LEFT, 65536), (k::SIZE_GOAL, 32741)],
+            &[
+                (k::SK, 0xffff_8880_0000_1000),
+                (k::ITER_TYPE, 2),
+                (k::MSG_FLAGS, 0x8008000),
+                (k::MSG_LEFT, 65536),
+                (k::SIZE_GOAL, 32741),
+            ],
         ));
         assert_eq!(j["event"], "tcp_sendmsg_locked");
         assert_eq!(j["iter"], "bvec");
         assert_eq!(j["skb"], "null");
         assert_eq!(j["payload"], "splice_pages");
-        assert_eq!(j["flags"], serde_json::json!(["MSG_MORE", "MSG_SPLICE_PAGES"]));
+        assert_eq!(
+            j["flags"],
+            serde_json::json!(["MSG_MORE", "MSG_SPLICE_PAGES"])
+        );
         assert_eq!(j["msg_left"], 65536);
         assert_eq!(j["sk"], "0xffff888000001000");
 
         // write(): a user buffer, copied.
-        let j = json(&raw(k::ID, &[(k::ITER_TYPE, 0), (k::SKB, 0xffff_0001), (k::SKB_LEN, 100)]));
+        let j = json(&raw(
+            k::ID,
+            &[(k::ITER_TYPE, 0), (k::SKB, 0xffff_0001), (k::SKB_LEN, 100)],
+        ));
         assert_eq!(j["iter"], "ubuf");
         assert_eq!(j["payload"], "copy");
         assert_eq!(j["skb"], "0xffff0001");
@@ -751,7 +835,10 @@ mod tests {
         assert_eq!(j["flags"], serde_json::json!([]));
 
         // An iter_type this kernel's BTF does not name.
-        let j = json(&raw(k::ID, &[(k::ITER_TYPE, 77), (k::MSG_FLAGS, MSG_ZEROCOPY as u64)]));
+        let j = json(&raw(
+            k::ID,
+            &[(k::ITER_TYPE, 77), (k::MSG_FLAGS, MSG_ZEROCOPY as u64)],
+        ));
         assert_eq!(j["iter"], "unknown");
         assert_eq!(j["payload"], "zerocopy_requested");
     }
@@ -759,10 +846,24 @@ mod tests {
     #[test]
     fn sock_lengths() {
         use kind::sock_send_length as k;
-        let j = json(&raw(k::ID, &[(k::SK, 0x10), (k::RET, 65536), (k::FAMILY, 2), (k::PROTOCOL, 6)]));
+        let j = json(&raw(
+            k::ID,
+            &[
+                (k::SK, 0x10),
+                (k::RET, 65536),
+                (k::FAMILY, 2),
+                (k::PROTOCOL, 6),
+            ],
+        ));
         assert_eq!(j["event"], "sock_send_length");
-        assert_eq!((j["ret"].clone(), j["family"].clone(), j["protocol"].clone()), (65536.into(), 2.into(), 6.into()));
-        let j = json(&raw(kind::sock_recv_length::ID, &[(k::RET, (-11i64) as u64), (k::FLAGS, 0x2000)]));
+        assert_eq!(
+            (j["ret"].clone(), j["family"].clone(), j["protocol"].clone()),
+            (65536.into(), 2.into(), 6.into())
+        );
+        let j = json(&raw(
+            kind::sock_recv_length::ID,
+            &[(k::RET, (-11i64) as u64), (k::FLAGS, 0x2000)],
+        ));
         assert_eq!(j["event"], "sock_recv_length");
         assert_eq!(j["ret"], -11);
         assert_eq!(j["flags"], "0x2000");
@@ -770,15 +871,29 @@ mod tests {
 
     #[test]
     fn receive_copy_and_page_cache_events() {
-        let j = json(&raw(kind::skb_copy_datagram_iovec::ID, &[(0, 0xabc), (1, 32741)]));
+        let j = json(&raw(
+            kind::skb_copy_datagram_iovec::ID,
+            &[(0, 0xabc), (1, 32741)],
+        ));
         assert_eq!(j["event"], "skb_copy_datagram_iovec");
         assert_eq!(j["len"], 32741);
 
         use kind::filemap_get_pages as g;
-        let j = json(&raw(g::ID, &[(g::INO, 12), (g::DEV, (254 << 20) | 1), (g::INDEX, 16), (g::LAST_INDEX, 31)]));
+        let j = json(&raw(
+            g::ID,
+            &[
+                (g::INO, 12),
+                (g::DEV, (254 << 20) | 1),
+                (g::INDEX, 16),
+                (g::LAST_INDEX, 31),
+            ],
+        ));
         assert_eq!(j["event"], "mm_filemap_get_pages");
         assert_eq!(j["dev"], "254:1");
-        assert_eq!((j["index"].clone(), j["last_index"].clone()), (16.into(), 31.into()));
+        assert_eq!(
+            (j["index"].clone(), j["last_index"].clone()),
+            (16.into(), 31.into())
+        );
 
         use kind::filemap_add_to_page_cache as a;
         let j = json(&raw(a::ID, &[(a::INO, 12), (a::INDEX, 64), (a::ORDER, 2)]));
@@ -794,7 +909,17 @@ mod tests {
         use kind::net_dev_start_xmit as k;
         let mut r = raw(
             k::ID,
-            &[(k::SKB, 1), (k::SK, 2), (k::LEN, 32807), (k::DATA_LEN, 32741), (k::SHINFO_FLAGS, 2), (k::NR_FRAGS, 8), (k::IFINDEX, 1), (k::DEV_FLAGS, 0x49), (k::OWNER_TGID, 77)],
+            &[
+                (k::SKB, 1),
+                (k::SK, 2),
+                (k::LEN, 32807),
+                (k::DATA_LEN, 32741),
+                (k::SHINFO_FLAGS, 2),
+                (k::NR_FRAGS, 8),
+                (k::IFINDEX, 1),
+                (k::DEV_FLAGS, 0x49),
+                (k::OWNER_TGID, 77),
+            ],
         );
         r.name[..2].copy_from_slice(b"lo");
         let j = json(&r);
@@ -805,7 +930,11 @@ mod tests {
         assert_eq!(j["skbfl"], serde_json::json!(["SHARED_FRAG"]));
         assert_eq!(j["owner_pid"], 77);
         assert_eq!(j["data_len"], 32741);
-        for (flags, payload) in [(0u64, "copied"), (0xf, "zerocopy_pinned"), (0x1f, "zerocopy_pinned")] {
+        for (flags, payload) in [
+            (0u64, "copied"),
+            (0xf, "zerocopy_pinned"),
+            (0x1f, "zerocopy_pinned"),
+        ] {
             let j = json(&raw(k::ID, &[(k::SHINFO_FLAGS, flags)]));
             assert_eq!(j["payload"], payload);
             assert_eq!(j["loopback"], "no");
@@ -815,15 +944,27 @@ mod tests {
     #[test]
     fn block_and_process_events() {
         use kind::block_rq_issue as i;
-        let j = json(&raw(i::ID, &[(i::RQ, 9), (i::BYTES, 262144), (i::OP, 0), (i::INO, 12)]));
+        let j = json(&raw(
+            i::ID,
+            &[(i::RQ, 9), (i::BYTES, 262144), (i::OP, 0), (i::INO, 12)],
+        ));
         assert_eq!(j["event"], "block_rq_issue");
-        assert_eq!((j["op"].clone(), j["bytes"].clone(), j["ino"].clone()), ("read".into(), 262144.into(), 12.into()));
+        assert_eq!(
+            (j["op"].clone(), j["bytes"].clone(), j["ino"].clone()),
+            ("read".into(), 262144.into(), 12.into())
+        );
         use kind::block_rq_complete as c;
-        let j = json(&raw(c::ID, &[(c::RQ, 9), (c::NR_BYTES, 262144), (c::OWNER_TGID, 4242)]));
+        let j = json(&raw(
+            c::ID,
+            &[(c::RQ, 9), (c::NR_BYTES, 262144), (c::OWNER_TGID, 4242)],
+        ));
         assert_eq!(j["event"], "block_rq_complete");
         assert_eq!(j["owner_pid"], 4242);
         let j = json(&raw(kind::process_fork::ID, &[(0, 5000), (1, 5000)]));
-        assert_eq!((j["event"].clone(), j["child_pid"].clone()), ("process_fork".into(), 5000.into()));
+        assert_eq!(
+            (j["event"].clone(), j["child_pid"].clone()),
+            ("process_fork".into(), 5000.into())
+        );
         let j = json(&raw(kind::process_exec::ID, &[]));
         assert_eq!(j["event"], "process_exec");
     }
@@ -834,7 +975,10 @@ mod tests {
         let e = decode(&bytes(&raw(k::ID, &[(k::NR, 40), (k::RET, 65536)]))).unwrap();
         let line = e.to_text(&KernelConsts::linux_6_12());
         assert!(!line.contains('\n'));
-        assert!(line.contains("syscall_exit syscall=sendfile nr=40 ret=65536"), "{line}");
+        assert!(
+            line.contains("syscall_exit syscall=sendfile nr=40 ret=65536"),
+            "{line}"
+        );
         assert!(line.contains("4242/4243"), "{line}");
     }
 }

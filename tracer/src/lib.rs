@@ -8,3 +8,4 @@ pub mod probe;
 pub mod source;
 pub mod syscalls;
 pub mod trace;
+pub mod workload;

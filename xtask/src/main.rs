@@ -88,7 +88,9 @@ fn cargo() -> Command {
 /// Runs a command with inherited stdio, failing with its command line when it fails.
 fn status(cmd: &mut Command) -> Result<()> {
     let shown = format!("{cmd:?}");
-    let status = cmd.status().with_context(|| format!("could not start {shown}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("could not start {shown}"))?;
     if !status.success() {
         bail!("{shown} failed ({status})");
     }
@@ -173,8 +175,9 @@ fn setup(verbosity: Verbosity) -> Result<()> {
     }
 
     // 2. Which LLVM major nightly rustc uses: bpf-linker must be built against the same.
-    let vv = output(Command::new("rustc").args(["+nightly", "-vV"]))
-        .ok_or_else(|| anyhow!("`rustc +nightly -vV` failed: is rustup's nightly toolchain usable?"))?;
+    let vv = output(Command::new("rustc").args(["+nightly", "-vV"])).ok_or_else(|| {
+        anyhow!("`rustc +nightly -vV` failed: is rustup's nightly toolchain usable?")
+    })?;
     let llvm_major = vv
         .lines()
         .find_map(|l| l.strip_prefix("LLVM version: "))
@@ -251,7 +254,11 @@ fn setup(verbosity: Verbosity) -> Result<()> {
             status(
                 cargo()
                     .args(["install", "--locked", "--force", "bpf-linker"])
-                    .args(["--no-default-features", "--features", &format!("llvm-{llvm_major}")])
+                    .args([
+                        "--no-default-features",
+                        "--features",
+                        &format!("llvm-{llvm_major}"),
+                    ])
                     .env("PATH", env::join_paths(paths)?),
             )?;
         }
@@ -279,9 +286,7 @@ fn which(name: &str) -> Option<PathBuf> {
     }) {
         dirs.push(PathBuf::from(home).join("bin"));
     }
-    dirs.into_iter()
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
 }
 
 fn bpf_linker_runs(path: &Path) -> bool {
@@ -297,7 +302,10 @@ fn bpf_linker_llvm_major(path: &Path) -> Option<u32> {
     ldd.lines().find_map(|l| {
         let rest = l.trim().strip_prefix("libLLVM")?;
         let rest = rest.trim_start_matches(|c| c == '-' || c == '.' || c == 's' || c == 'o');
-        rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
     })
 }
 

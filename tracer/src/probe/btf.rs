@@ -105,7 +105,10 @@ impl KernelBtf {
             let m_name = self.btf.resolve_name(m).unwrap_or_default();
             if m_name == name {
                 if m.bitfield_size().is_some_and(|b| b != 0) || m.bit_offset() % 8 != 0 {
-                    return Err(BtfLookupError::BitField(owner.to_string(), name.to_string()));
+                    return Err(BtfLookupError::BitField(
+                        owner.to_string(),
+                        name.to_string(),
+                    ));
                 }
                 let t = self.strip(self.btf.resolve_chained_type(m).map_err(btf_err)?)?;
                 return Ok(Some((m.bit_offset() / 8, t)));
@@ -149,7 +152,10 @@ impl KernelBtf {
                 s = match t {
                     Type::Struct(inner) | Type::Union(inner) => inner,
                     _ => {
-                        return Err(BtfLookupError::NoMember(strukt.to_string(), path.to_string()));
+                        return Err(BtfLookupError::NoMember(
+                            strukt.to_string(),
+                            path.to_string(),
+                        ));
                     }
                 };
             }
@@ -171,7 +177,11 @@ impl KernelBtf {
                         .iter()
                         .map(|m| {
                             let n = self.btf.resolve_name(m).map_err(btf_err)?;
-                            let v = if e.is_signed() { m.val() as i32 as i64 } else { m.val() as i64 };
+                            let v = if e.is_signed() {
+                                m.val() as i32 as i64
+                            } else {
+                                m.val() as i64
+                            };
                             Ok((n, v))
                         })
                         .collect();

@@ -31,11 +31,15 @@ pub enum ProbeError {
     NotBuilt,
     #[error("{}", super::PRIVILEGE_HINT)]
     Permission,
-    #[error("this kernel has no BTF at {path} (CONFIG_DEBUG_INFO_BTF): the tracer needs it to read kernel structs ({reason})")]
+    #[error(
+        "this kernel has no BTF at {path} (CONFIG_DEBUG_INFO_BTF): the tracer needs it to read kernel structs ({reason})"
+    )]
     NoBtf { path: String, reason: String },
     #[error("this kernel cannot run the tracer: {0}")]
     Unsupported(String),
-    #[error("the kernel verifier rejected program {program} (tracepoint {tracepoint}): {error}\n--- end of the verifier log ---\n{log_tail}")]
+    #[error(
+        "the kernel verifier rejected program {program} (tracepoint {tracepoint}): {error}\n--- end of the verifier log ---\n{log_tail}"
+    )]
     Verifier {
         program: &'static str,
         tracepoint: &'static str,
@@ -93,33 +97,100 @@ const INODE: &[&str] = &[
 ];
 
 const SPECS: &[Spec] = &[
-    Spec { program: "tracer_sys_enter", tracepoint: "sys_enter", needs: PT_REGS, required: true },
-    Spec { program: "tracer_sys_exit", tracepoint: "sys_exit", needs: &["pt_regs_orig_ax"], required: true },
-    Spec { program: "tracer_fork", tracepoint: "sched_process_fork", needs: &["task_tgid", "task_pid"], required: true },
-    Spec { program: "tracer_exec", tracepoint: "sched_process_exec", needs: &[], required: false },
-    Spec { program: "tracer_exit", tracepoint: "sched_process_exit", needs: &[], required: false },
+    Spec {
+        program: "tracer_sys_enter",
+        tracepoint: "sys_enter",
+        needs: PT_REGS,
+        required: true,
+    },
+    Spec {
+        program: "tracer_sys_exit",
+        tracepoint: "sys_exit",
+        needs: &["pt_regs_orig_ax"],
+        required: true,
+    },
+    Spec {
+        program: "tracer_fork",
+        tracepoint: "sched_process_fork",
+        needs: &["task_tgid", "task_pid"],
+        required: true,
+    },
+    Spec {
+        program: "tracer_exec",
+        tracepoint: "sched_process_exec",
+        needs: &[],
+        required: false,
+    },
+    Spec {
+        program: "tracer_exit",
+        tracepoint: "sched_process_exit",
+        needs: &[],
+        required: false,
+    },
     Spec {
         program: "tracer_tcp_sendmsg",
         tracepoint: "tcp_sendmsg_locked",
-        needs: &["msghdr_msg_iter", "msghdr_msg_flags", "iov_iter_iter_type", "iov_iter_count", "sk_buff_len"],
+        needs: &[
+            "msghdr_msg_iter",
+            "msghdr_msg_flags",
+            "iov_iter_iter_type",
+            "iov_iter_count",
+            "sk_buff_len",
+        ],
         required: false,
     },
-    Spec { program: "tracer_sock_send", tracepoint: "sock_send_length", needs: &[], required: false },
-    Spec { program: "tracer_sock_recv", tracepoint: "sock_recv_length", needs: &[], required: false },
-    Spec { program: "tracer_skb_copy", tracepoint: "skb_copy_datagram_iovec", needs: &[], required: false },
-    Spec { program: "tracer_get_pages", tracepoint: "mm_filemap_get_pages", needs: INODE, required: false },
+    Spec {
+        program: "tracer_sock_send",
+        tracepoint: "sock_send_length",
+        needs: &[],
+        required: false,
+    },
+    Spec {
+        program: "tracer_sock_recv",
+        tracepoint: "sock_recv_length",
+        needs: &[],
+        required: false,
+    },
+    Spec {
+        program: "tracer_skb_copy",
+        tracepoint: "skb_copy_datagram_iovec",
+        needs: &[],
+        required: false,
+    },
+    Spec {
+        program: "tracer_get_pages",
+        tracepoint: "mm_filemap_get_pages",
+        needs: INODE,
+        required: false,
+    },
     Spec {
         program: "tracer_add_page",
         tracepoint: "mm_filemap_add_to_page_cache",
-        needs: &["folio_mapping", "folio_index", "folio_flags", "address_space_host", "inode_i_ino", "inode_i_sb", "super_block_s_dev"],
+        needs: &[
+            "folio_mapping",
+            "folio_index",
+            "folio_flags",
+            "address_space_host",
+            "inode_i_ino",
+            "inode_i_sb",
+            "super_block_s_dev",
+        ],
         required: false,
     },
     Spec {
         program: "tracer_xmit",
         tracepoint: "net_dev_start_xmit",
         needs: &[
-            "sk_buff_sk", "sk_buff_head", "sk_buff_end", "sk_buff_len", "sk_buff_data_len",
-            "shinfo_flags", "shinfo_nr_frags", "net_device_name", "net_device_ifindex", "net_device_flags",
+            "sk_buff_sk",
+            "sk_buff_head",
+            "sk_buff_end",
+            "sk_buff_len",
+            "sk_buff_data_len",
+            "shinfo_flags",
+            "shinfo_nr_frags",
+            "net_device_name",
+            "net_device_ifindex",
+            "net_device_flags",
         ],
         required: false,
     },
@@ -127,12 +198,26 @@ const SPECS: &[Spec] = &[
         program: "tracer_rq_issue",
         tracepoint: "block_rq_issue",
         needs: &[
-            "request_data_len", "request_sector", "request_cmd_flags", "request_bio", "bio_bi_io_vec",
-            "bio_vec_bv_page", "page_mapping", "address_space_host", "inode_i_ino", "inode_i_sb", "super_block_s_dev",
+            "request_data_len",
+            "request_sector",
+            "request_cmd_flags",
+            "request_bio",
+            "bio_bi_io_vec",
+            "bio_vec_bv_page",
+            "page_mapping",
+            "address_space_host",
+            "inode_i_ino",
+            "inode_i_sb",
+            "super_block_s_dev",
         ],
         required: false,
     },
-    Spec { program: "tracer_rq_done", tracepoint: "block_rq_complete", needs: &[], required: false },
+    Spec {
+        program: "tracer_rq_done",
+        tracepoint: "block_rq_complete",
+        needs: &[],
+        required: false,
+    },
 ];
 
 /// Marks an optional offset this kernel lacks (the programs test for it).
@@ -271,17 +356,19 @@ impl Probes {
         }
         if !cfg!(target_arch = "x86_64") {
             return Err(ProbeError::Unsupported(
-                "only x86_64 is supported so far (syscall arguments are read from x86 pt_regs)".into(),
+                "only x86_64 is supported so far (syscall arguments are read from x86 pt_regs)"
+                    .into(),
             ));
         }
         if !super::has_bpf_privileges() {
             return Err(ProbeError::Permission);
         }
         let path = super::VMLINUX_BTF;
-        let kbtf = KernelBtf::from_file(std::path::Path::new(path)).map_err(|e| ProbeError::NoBtf {
-            path: path.into(),
-            reason: e.to_string(),
-        })?;
+        let kbtf =
+            KernelBtf::from_file(std::path::Path::new(path)).map_err(|e| ProbeError::NoBtf {
+                path: path.into(),
+                reason: e.to_string(),
+            })?;
         let aya_btf = Btf::from_sys_fs().map_err(|e| ProbeError::NoBtf {
             path: path.into(),
             reason: e.to_string(),
@@ -316,7 +403,10 @@ impl Probes {
         let mut skipped = Vec::new();
         for spec in SPECS {
             let reason = if !kbtf.has_tracepoint(spec.tracepoint) {
-                Some(format!("tracepoint {} is not in this kernel", spec.tracepoint))
+                Some(format!(
+                    "tracepoint {} is not in this kernel",
+                    spec.tracepoint
+                ))
             } else {
                 spec.needs
                     .iter()
@@ -335,7 +425,12 @@ impl Probes {
             }
             let program: &mut BtfTracePoint = ebpf
                 .program_mut(spec.program)
-                .ok_or_else(|| ProbeError::Load(format!("program {} is missing from the object", spec.program)))?
+                .ok_or_else(|| {
+                    ProbeError::Load(format!(
+                        "program {} is missing from the object",
+                        spec.program
+                    ))
+                })?
                 .try_into()
                 .map_err(|e: ProgramError| ProbeError::Load(e.to_string()))?;
             if let Err(e) = program.load(spec.tracepoint, &aya_btf) {
@@ -344,8 +439,10 @@ impl Probes {
                         io_error,
                         verifier_log,
                     } => {
-                        if matches!(io_error.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES))
-                            && !super::has_bpf_privileges()
+                        if matches!(
+                            io_error.raw_os_error(),
+                            Some(libc::EPERM) | Some(libc::EACCES)
+                        ) && !super::has_bpf_privileges()
                         {
                             ProbeError::Permission
                         } else {
@@ -448,7 +545,11 @@ mod tests {
         let resolved = resolve_config(&btf);
         for spec in SPECS {
             for need in spec.needs {
-                assert!(resolved.fields.contains(need), "{} needs unknown field {need}", spec.program);
+                assert!(
+                    resolved.fields.contains(need),
+                    "{} needs unknown field {need}",
+                    spec.program
+                );
             }
         }
     }
@@ -464,7 +565,15 @@ mod tests {
         // dx si di orig_ax.
         let c = r.config;
         assert_eq!(
-            (c.pt_regs_r10, c.pt_regs_r9, c.pt_regs_r8, c.pt_regs_dx, c.pt_regs_si, c.pt_regs_di, c.pt_regs_orig_ax),
+            (
+                c.pt_regs_r10,
+                c.pt_regs_r9,
+                c.pt_regs_r8,
+                c.pt_regs_dx,
+                c.pt_regs_si,
+                c.pt_regs_di,
+                c.pt_regs_orig_ax
+            ),
             (56, 64, 72, 96, 104, 112, 120)
         );
         // iter_type is the first member of struct iov_iter since 5.14.
@@ -476,7 +585,10 @@ mod tests {
         // And a layout the kernel does not have is reported, not guessed.
         assert!(btf.offset("sk_buff", "no_such_member", 0).is_err());
         assert!(btf.offset("no_such_struct_zz", "x", 0).is_err());
-        assert!(btf.offset("sk_buff", "len", 8).is_err(), "sk_buff.len is 4 bytes");
+        assert!(
+            btf.offset("sk_buff", "len", 8).is_err(),
+            "sk_buff.len is 4 bytes"
+        );
     }
 
     #[test]
@@ -486,8 +598,16 @@ mod tests {
             return;
         };
         let consts = kernel_consts(&btf);
-        let ubuf = consts.iter_types.iter().find(|(n, _)| n == "ubuf").map(|(_, v)| *v);
-        let bvec = consts.iter_types.iter().find(|(n, _)| n == "bvec").map(|(_, v)| *v);
+        let ubuf = consts
+            .iter_types
+            .iter()
+            .find(|(n, _)| n == "ubuf")
+            .map(|(_, v)| *v);
+        let bvec = consts
+            .iter_types
+            .iter()
+            .find(|(n, _)| n == "bvec")
+            .map(|(_, v)| *v);
         assert!(ubuf.is_some() && bvec.is_some(), "{consts:?}");
         assert_ne!(ubuf, bvec);
     }

@@ -20,7 +20,9 @@ impl KernelSource {
     /// Registers the ring buffer with the current tokio runtime's reactor.
     pub fn new(ring: RingBuf<MapData>) -> std::io::Result<Self> {
         if tokio::runtime::Handle::try_current().is_err() {
-            return Err(std::io::Error::other("the kernel event source needs a tokio runtime"));
+            return Err(std::io::Error::other(
+                "the kernel event source needs a tokio runtime",
+            ));
         }
         // SAFETY: the fd belongs to the RingBuf, which the AsyncFd owns from here on, so it
         // stays open and the same for the AsyncFd's whole life.

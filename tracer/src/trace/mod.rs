@@ -124,6 +124,9 @@ fn plan(target: &Target) -> Result<Plan> {
 /// Runs `tracer trace`; returns the process exit code (the traced command's, when we
 /// started one).
 pub async fn run(args: TraceArgs) -> Result<i32> {
+    // First, so that a signal during loading still ends the trace cleanly.
+    let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let plan = plan(&args.target)?;
     let sink: Box<dyn io::Write> = match &args.output {
         Some(path) => Box::new(
@@ -138,7 +141,10 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
     match probe::ensure_tracefs() {
         Ok(true) => eprintln!("tracer: mounted tracefs at {}", probe::TRACEFS),
         Ok(false) => {}
-        Err(e) => eprintln!("tracer: note: could not mount tracefs at {}: {e}", probe::TRACEFS),
+        Err(e) => eprintln!(
+            "tracer: note: could not mount tracefs at {}: {e}",
+            probe::TRACEFS
+        ),
     }
     let comm = match &args.target {
         Target::Comm(name) => Some(name.clone()),
@@ -151,7 +157,11 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
     eprintln!(
         "tracer: {} tracepoints attached{}",
         session.attached().len(),
-        if session.skipped().is_empty() { "" } else { "; skipped:" }
+        if session.skipped().is_empty() {
+            ""
+        } else {
+            "; skipped:"
+        }
     );
     for s in session.skipped() {
         eprintln!("tracer:   {}: {}", s.tracepoint, s.reason);
@@ -168,7 +178,10 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
             }
             eprintln!(
                 "tracer: tracing pid {}",
-                pids.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
+                pids.iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
             if matches!(args.target, Target::Pid(_)) {
                 watch_pids = pids;
@@ -186,8 +199,6 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
         }
     }
 
-    let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut poll = tokio::time::interval(Duration::from_millis(200));
     let mut out = io::BufWriter::with_capacity(1 << 16, sink);
     let mut batch = Vec::with_capacity(4096);
@@ -212,7 +223,15 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
                 }
             }
         }
-        if write_batch(&mut out, &mut batch, &mut count, session.consts(), args.json).is_err() {
+        if write_batch(
+            &mut out,
+            &mut batch,
+            &mut count,
+            session.consts(),
+            args.json,
+        )
+        .is_err()
+        {
             output_closed = true;
             break "output closed";
         }
@@ -220,7 +239,13 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
     // Everything the targets did before the end is already in the ring buffer.
     session.drain(&mut batch);
     if !output_closed {
-        let _ = write_batch(&mut out, &mut batch, &mut count, session.consts(), args.json);
+        let _ = write_batch(
+            &mut out,
+            &mut batch,
+            &mut count,
+            session.consts(),
+            args.json,
+        );
         let _ = out.flush();
     }
     drop(out);
@@ -229,7 +254,11 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
     drop(session); // detaches and unloads every program
     eprintln!(
         "tracer: {why}: {count} events, {drops} dropped{}",
-        if malformed > 0 { format!(", {malformed} malformed") } else { String::new() }
+        if malformed > 0 {
+            format!(", {malformed} malformed")
+        } else {
+            String::new()
+        }
     );
     Ok(exit_code)
 }
@@ -242,7 +271,11 @@ fn write_batch(
     json: bool,
 ) -> io::Result<()> {
     for e in batch.drain(..) {
-        let line = if json { e.to_json(consts) } else { e.to_text(consts) };
+        let line = if json {
+            e.to_json(consts)
+        } else {
+            e.to_text(consts)
+        };
         out.write_all(line.as_bytes())?;
         out.write_all(b"\n")?;
         *count += 1;

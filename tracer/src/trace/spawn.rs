@@ -29,7 +29,11 @@ pub fn resolve_program(program: &OsStr) -> Result<PathBuf> {
         bail!(
             "cannot run {}: {}",
             p.display(),
-            if p.exists() { "not an executable file" } else { "no such file" }
+            if p.exists() {
+                "not an executable file"
+            } else {
+                "no such file"
+            }
         );
     }
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
@@ -52,7 +56,9 @@ pub struct HeldChild {
 
 /// Forks a child that will exec `argv` (argv[0] resolved on PATH) once released.
 pub fn spawn_held(argv: &[OsString]) -> Result<HeldChild> {
-    let program = argv.first().ok_or_else(|| anyhow!("no command given after --"))?;
+    let program = argv
+        .first()
+        .ok_or_else(|| anyhow!("no command given after --"))?;
     let path = cstring(resolve_program(program)?.into_os_string().into_vec())?;
     let args: Vec<CString> = argv
         .iter()
@@ -131,7 +137,10 @@ impl HeldChild {
         std::mem::forget(self);
         if n == 4 {
             reap(pid);
-            bail!("cannot run the command: {}", std::io::Error::from_raw_os_error(errno));
+            bail!(
+                "cannot run the command: {}",
+                std::io::Error::from_raw_os_error(errno)
+            );
         }
         Ok(pid)
     }

@@ -42,7 +42,11 @@ pub fn pids_by_comm(proc_root: &Path, name: &str, exclude: u32) -> Result<Vec<u3
     let mut pids = Vec::new();
     for entry in fs::read_dir(proc_root)? {
         let Ok(entry) = entry else { continue };
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
             continue;
         };
         if pid == exclude {
@@ -56,7 +60,9 @@ pub fn pids_by_comm(proc_root: &Path, name: &str, exclude: u32) -> Result<Vec<u3
     }
     pids.sort_unstable();
     if pids.is_empty() {
-        bail!("no running process is named {name:?} (names are the kernel's comm, see `ps -e -o comm`)");
+        bail!(
+            "no running process is named {name:?} (names are the kernel's comm, see `ps -e -o comm`)"
+        );
     }
     Ok(pids)
 }
@@ -82,7 +88,11 @@ mod tests {
             let p = d.0.join(pid.to_string());
             fs::create_dir_all(&p).unwrap();
             fs::write(p.join("comm"), format!("{comm}\n")).unwrap();
-            fs::write(p.join("status"), format!("Name:\t{comm}\nTgid:\t{tgid}\nPid:\t{pid}\n")).unwrap();
+            fs::write(
+                p.join("status"),
+                format!("Name:\t{comm}\nTgid:\t{tgid}\nPid:\t{pid}\n"),
+            )
+            .unwrap();
             fs::write(p.join("stat"), format!("{pid} ({comm}) {state} 1 2 3")).unwrap();
         }
         fs::create_dir_all(d.0.join("self")).unwrap();
@@ -130,9 +140,15 @@ mod tests {
             (14, "nginx", 14, 'S'),
         ]);
         assert_eq!(pids_by_comm(&d.0, "nginx", 14).unwrap(), vec![10, 11]);
-        assert_eq!(pids_by_comm(&d.0, "averyverylongname", 0).unwrap(), vec![13]);
+        assert_eq!(
+            pids_by_comm(&d.0, "averyverylongname", 0).unwrap(),
+            vec![13]
+        );
         let e = pids_by_comm(&d.0, "postgres", 0).unwrap_err().to_string();
-        assert!(e.contains("no running process is named \"postgres\""), "{e}");
+        assert!(
+            e.contains("no running process is named \"postgres\""),
+            "{e}"
+        );
         assert!(pids_by_comm(&d.0, "", 0).is_err());
     }
 

@@ -1,0 +1,70 @@
+//! The command line's bad-input paths: each gives one clear line and a failure status,
+//! before anything is loaded (so these run without root).
+
+use std::process::Command;
+
+const TRACER: &str = env!("CARGO_BIN_EXE_tracer");
+
+fn run(args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(TRACER).args(args).output().unwrap();
+    assert!(out.stdout.is_empty(), "nothing on stdout for an error");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn one_line_error(args: &[&str], needle: &str) {
+    let (code, stderr) = run(args);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.starts_with("tracer: error: "), "{stderr}");
+    assert!(stderr.contains(needle), "{stderr:?} lacks {needle:?}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"));
+}
+
+#[test]
+fn unknown_pid() {
+    // Above the kernel's pid_max limit (4194304), so it can never exist.
+    one_line_error(
+        &["trace", "--json", "--pid", "4194305"],
+        "no process with pid 4194305",
+    );
+}
+
+#[test]
+fn unknown_process_name() {
+    one_line_error(
+        &["trace", "--comm", "no-such-proc-zz"],
+        "no running process is named \"no-such-proc-zz\"",
+    );
+}
+
+#[test]
+fn unknown_command() {
+    one_line_error(
+        &["trace", "--json", "--", "no-such-command-zz", "-x"],
+        "command not found: no-such-command-zz",
+    );
+}
+
+#[test]
+fn cannot_write_the_output_file() {
+    one_line_error(
+        &["trace", "-o", "/nonexistent-dir/x.jsonl", "--", "true"],
+        "cannot write the events to /nonexistent-dir/x.jsonl",
+    );
+}
+
+#[test]
+fn a_target_is_required_and_only_one() {
+    let (code, stderr) = run(&["trace", "--json"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("required"), "{stderr}");
+    let (code, stderr) = run(&["trace", "--pid", "1", "--", "true"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+    let (code, stderr) = run(&["trace", "--pid", "abc"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("invalid value 'abc'"), "{stderr}");
+}
