@@ -3,7 +3,10 @@
 use std::{ffi::OsString, process::ExitCode};
 
 use clap::{Args, Parser, Subcommand};
-use tracer::trace::{self, Target, TraceArgs};
+use tracer::{
+    trace::{self, Target, TraceArgs},
+    workload::{self, Method},
+};
 
 #[derive(Parser)]
 #[command(
@@ -21,6 +24,22 @@ enum Command {
     /// Stream the kernel events of a process: syscalls (mode switches), TCP sends,
     /// page-cache lookups, transmits, block I/O.
     Trace(TraceCmd),
+    /// Run one built-in transfer untraced: a file sent over loopback TCP to a receiver in
+    /// this process. A known workload for `trace` and for benchmarks.
+    Transfer(TransferCmd),
+}
+
+#[derive(Args)]
+struct TransferCmd {
+    /// read-write (read() + write()) or sendfile.
+    #[arg(long, value_parser = ["read-write", "sendfile"])]
+    method: String,
+    /// The file to send.
+    #[arg(long)]
+    file: std::path::PathBuf,
+    /// Bytes per read()/sendfile() call.
+    #[arg(long, default_value_t = 65536, value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
+    chunk: u64,
 }
 
 #[derive(Args)]
@@ -72,6 +91,23 @@ fn main() -> ExitCode {
                 output: cmd.output,
                 follow_forks: !cmd.no_follow,
             }))
+        }
+        Command::Transfer(cmd) => {
+            let method = if cmd.method == "sendfile" {
+                Method::Sendfile
+            } else {
+                Method::ReadWrite
+            };
+            workload::send_file(&cmd.file, method, cmd.chunk as usize).map(|r| {
+                println!(
+                    "{{\"method\":\"{}\",\"bytes\":{},\"chunk\":{},\"wall_ns\":{}}}",
+                    r.method.name(),
+                    r.bytes,
+                    r.chunk,
+                    r.wall_ns
+                );
+                0
+            })
         }
     };
     match result {

@@ -42,6 +42,28 @@ enum Task {
     },
     /// The whole suite: unit tests, then the root integration tests.
     Test,
+    /// Benchmarks (release build, as root).
+    Bench {
+        #[command(subcommand)]
+        bench: Bench,
+    },
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Wall time of a read()+write() loopback transfer traced (JSON to /dev/null) vs
+    /// untraced, in paired runs; reports the ratio and the dropped events.
+    TraceOverhead {
+        /// File size in MiB.
+        #[arg(long, default_value_t = 1024)]
+        mib: u64,
+        /// Bytes per read()/write().
+        #[arg(long, default_value_t = 4096)]
+        chunk: u64,
+        /// Number of (untraced, traced) pairs.
+        #[arg(long, default_value_t = 5)]
+        pairs: u32,
+    },
 }
 
 fn main() -> ExitCode {
@@ -51,6 +73,9 @@ fn main() -> ExitCode {
         Task::Build { release } => build(release),
         Task::Run { release, args } => run(release, &args),
         Task::Test => test(),
+        Task::Bench {
+            bench: Bench::TraceOverhead { mib, chunk, pairs },
+        } => bench_trace_overhead(mib, chunk, pairs),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -402,4 +427,102 @@ fn test() -> Result<()> {
             .args(["--include-ignored", "--test-threads=1"])
             .env("PATH", &path),
     )
+}
+
+/// Runs `tracer transfer` (through `tracer trace` when `traced`); returns the transfer's
+/// own wall time, the whole command's wall time, and the tracer's stderr summary.
+fn timed_transfer(
+    tracer: &Path,
+    file: &Path,
+    chunk: u64,
+    traced: bool,
+) -> Result<(f64, f64, String)> {
+    let mut cmd = as_root(tracer);
+    if traced {
+        cmd.args(["trace", "--json", "-o", "/dev/null", "--"])
+            .arg(tracer);
+    }
+    cmd.args(["transfer", "--method", "read-write", "--file"])
+        .arg(file)
+        .args(["--chunk", &chunk.to_string()]);
+    let started = Instant::now();
+    let out = cmd.output().context("running the tracer")?;
+    let whole = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !out.status.success() {
+        bail!("{cmd:?} failed: {stderr}");
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let wall_ns: f64 = stdout
+        .split("\"wall_ns\":")
+        .nth(1)
+        .and_then(|v| {
+            v.trim_end_matches(|c: char| !c.is_ascii_digit())
+                .parse()
+                .ok()
+        })
+        .ok_or_else(|| anyhow!("no wall_ns in the transfer's output: {stdout}"))?;
+    let summary = stderr
+        .lines()
+        .find(|l| l.contains(" events, "))
+        .unwrap_or("")
+        .to_string();
+    Ok((wall_ns / 1e9, whole, summary))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn bench_trace_overhead(mib: u64, chunk: u64, pairs: u32) -> Result<()> {
+    if pairs == 0 || mib == 0 || chunk == 0 {
+        bail!("--mib, --chunk and --pairs must be at least 1");
+    }
+    build(true)?;
+    let tracer = tracer_binary(true);
+    let dir = workspace_root().join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join(format!("transfer-{mib}MiB"));
+    if std::fs::metadata(&file).map(|m| m.len()).ok() != Some(mib << 20) {
+        eprintln!("bench: writing a {mib} MiB test file at {}", file.display());
+        let block = vec![0x5au8; 1 << 20];
+        let mut f = std::fs::File::create(&file)?;
+        for _ in 0..mib {
+            std::io::Write::write_all(&mut f, &block)?;
+        }
+    }
+    // Warm the page cache so both runs read from memory.
+    timed_transfer(&tracer, &file, 1 << 20, false)?;
+    eprintln!(
+        "bench: {pairs} pairs of a {mib} MiB read()+write() loopback transfer, {chunk}-byte chunks"
+    );
+    let mut ratios = Vec::new();
+    let mut whole_ratios = Vec::new();
+    for i in 0..pairs {
+        // Alternate the order so neither side always runs on a warmer machine.
+        let (untraced, traced) = if i % 2 == 0 {
+            let u = timed_transfer(&tracer, &file, chunk, false)?;
+            (u, timed_transfer(&tracer, &file, chunk, true)?)
+        } else {
+            let t = timed_transfer(&tracer, &file, chunk, true)?;
+            (timed_transfer(&tracer, &file, chunk, false)?, t)
+        };
+        let ratio = traced.0 / untraced.0;
+        ratios.push(ratio);
+        whole_ratios.push(traced.1 / untraced.1);
+        eprintln!(
+            "pair {}: untraced {:.3} s, traced {:.3} s, ratio {ratio:.2} ({})",
+            i + 1,
+            untraced.0,
+            traced.0,
+            traced.2.trim_start_matches("tracer: ")
+        );
+    }
+    println!(
+        "trace-overhead: median traced/untraced wall-time ratio {:.2} (transfer only), {:.2} (whole command incl. loading), over {pairs} pairs",
+        median(ratios),
+        median(whole_ratios)
+    );
+    Ok(())
 }
