@@ -62,7 +62,7 @@ pub struct Event {
 /// Size of [`Event`] in bytes; a ring-buffer record of any other length is malformed.
 pub const EVENT_SIZE: usize = core::mem::size_of::<Event>();
 const _: () = assert!(EVENT_SIZE == 8 + 4 * 4 + NAME_LEN + 8 * EVENT_ARGS + NAME_LEN);
-const _: () = assert!(EVENT_SIZE % 8 == 0);
+const _: () = assert!(EVENT_SIZE.is_multiple_of(8));
 
 impl Event {
     /// An all-zero event.
@@ -282,7 +282,7 @@ pub struct Config {
     pub _pad: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<Config>() % 8 == 0);
+const _: () = assert!(core::mem::size_of::<Config>().is_multiple_of(8));
 
 impl Config {
     /// An all-zero config (the value compiled into the object file).

@@ -14,6 +14,7 @@
 #![no_main]
 
 use aya_ebpf::{
+    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
         bpf_probe_read_kernel, bpf_probe_read_kernel_buf,
@@ -65,7 +66,7 @@ fn current_traced() -> Option<(u32, u32)> {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
     // SAFETY: the flags are copied out at once.
-    match unsafe { TRACED.get(&tgid) } {
+    match unsafe { TRACED.get(tgid) } {
         Some(flags) if *flags & TRACED_FROM_EXEC == 0 => Some((tgid, pid_tgid as u32)),
         _ => None,
     }
@@ -78,6 +79,11 @@ fn count_drop() {
         unsafe { *slot += 1 };
     }
 }
+
+/// Unread bytes in the ring buffer above which a submit wakes the reader. Below it the
+/// reader is not woken per event (a wakeup per event costs more than the event): it polls
+/// on a short timer as well (`source::kernel`), so a trickle still arrives within a tick.
+const WAKEUP_BYTES: u64 = 256 << 10;
 
 /// Writes one event into the ring buffer, or counts a drop when it is full.
 #[inline(always)]
@@ -97,7 +103,12 @@ fn emit(kind: u32, args: [u64; EVENT_ARGS], name: [u8; NAME_LEN]) {
                 args,
                 name,
             });
-            entry.submit(0);
+            let flags = if EVENTS.query(BPF_RB_AVAIL_DATA as u64) >= WAKEUP_BYTES {
+                BPF_RB_FORCE_WAKEUP
+            } else {
+                BPF_RB_NO_WAKEUP
+            };
+            entry.submit(flags as u64);
         }
         None => count_drop(),
     }
@@ -168,7 +179,7 @@ fn try_tcp_sendmsg_locked(ctx: &BtfTracePointContext) -> Result<(), i64> {
     let msg: u64 = ctx.arg(1);
     let skb: u64 = ctx.arg(2);
     let size_goal: i32 = ctx.arg(3);
-    let _ = SOCKS.insert(&sk, &tgid, 0);
+    let _ = SOCKS.insert(sk, tgid, 0);
     let iter = msg + conf!(msghdr_msg_iter) as u64;
     let mut args = [0u64; EVENT_ARGS];
     args[kind::tcp_sendmsg_locked::SK] = sk;
@@ -206,7 +217,7 @@ fn try_sock_length(ctx: &BtfTracePointContext, id: u32) -> Result<(), i64> {
     let flags: i32 = ctx.arg(2);
     if id == kind::sock_send_length::ID {
         // Kernels without the tcp_sendmsg_locked tracepoint learn the socket here.
-        let _ = SOCKS.insert(&sk, &tgid, 0);
+        let _ = SOCKS.insert(sk, tgid, 0);
     }
     let mut args = [0u64; EVENT_ARGS];
     args[kind::sock_send_length::SK] = sk;
@@ -329,7 +340,7 @@ fn try_net_dev_start_xmit(ctx: &BtfTracePointContext) -> Result<(), i64> {
     let dev: u64 = ctx.arg(1);
     let sk: u64 = rd(skb, conf!(sk_buff_sk))?;
     // SAFETY: the value is copied out at once.
-    let owner = match unsafe { SOCKS.get(&sk) } {
+    let owner = match unsafe { SOCKS.get(sk) } {
         Some(tgid) => *tgid,
         None => return Ok(()),
     };
@@ -367,7 +378,7 @@ fn try_block_rq_issue(ctx: &BtfTracePointContext) -> Result<(), i64> {
     };
     // block_rq_issue(struct request *rq)
     let rq: u64 = ctx.arg(0);
-    let _ = REQUESTS.insert(&rq, &tgid, 0);
+    let _ = REQUESTS.insert(rq, tgid, 0);
     let mut args = [0u64; EVENT_ARGS];
     args[kind::block_rq_issue::RQ] = rq;
     args[kind::block_rq_issue::BYTES] = rd::<u32>(rq, conf!(request_data_len))? as u64;
@@ -400,11 +411,11 @@ pub fn tracer_rq_done(ctx: BtfTracePointContext) -> i32 {
     // Runs in interrupt context: the owner comes from the issue.
     let rq: u64 = ctx.arg(0);
     // SAFETY: the value is copied out at once.
-    let owner = match unsafe { REQUESTS.get(&rq) } {
+    let owner = match unsafe { REQUESTS.get(rq) } {
         Some(tgid) => *tgid,
         None => return 0,
     };
-    let _ = REQUESTS.remove(&rq);
+    let _ = REQUESTS.remove(rq);
     let error: u8 = ctx.arg(1);
     let nr_bytes: u32 = ctx.arg(2);
     let mut args = [0u64; EVENT_ARGS];
@@ -438,7 +449,7 @@ fn try_sched_process_fork(ctx: &BtfTracePointContext) -> Result<(), i64> {
         // A new thread of a traced process: already covered by its tgid.
         return Ok(());
     }
-    let _ = TRACED.insert(&child_tgid, &0, 0);
+    let _ = TRACED.insert(child_tgid, 0, 0);
     let mut args = [0u64; EVENT_ARGS];
     args[kind::process_fork::CHILD_TGID] = child_tgid as u64;
     args[kind::process_fork::CHILD_PID] = child_pid as u32 as u64;
@@ -451,11 +462,11 @@ pub fn tracer_exec(_ctx: BtfTracePointContext) -> i32 {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
     // SAFETY: the flags are copied out at once.
-    let flags = unsafe { TRACED.get(&tgid) }.copied();
+    let flags = unsafe { TRACED.get(tgid) }.copied();
     let mut traced = flags.is_some();
     if flags.is_some_and(|f| f & TRACED_FROM_EXEC != 0) {
         // A command the tracer started: traced from here on.
-        let _ = TRACED.insert(&tgid, &0, 0);
+        let _ = TRACED.insert(tgid, 0, 0);
     }
     if !traced && conf!(match_comm) != 0 {
         // The comm was just set from the new executable's name.
@@ -476,7 +487,7 @@ pub fn tracer_exec(_ctx: BtfTracePointContext) -> i32 {
             i += 1;
         }
         if same {
-            let _ = TRACED.insert(&tgid, &0, 0);
+            let _ = TRACED.insert(tgid, 0, 0);
             traced = true;
         }
     }
@@ -492,7 +503,7 @@ pub fn tracer_exit(_ctx: BtfTracePointContext) -> i32 {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
     if tgid == pid_tgid as u32 {
-        let _ = TRACED.remove(&tgid);
+        let _ = TRACED.remove(tgid);
     }
     0
 }

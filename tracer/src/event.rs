@@ -718,7 +718,7 @@ mod tests {
     #[test]
     fn decodes_from_unaligned_records() {
         let r = raw(kind::sys_exit::ID, &[(0, 40), (1, 65536)]);
-        let mut buf = vec![0u8; EVENT_SIZE + 1];
+        let mut buf = [0u8; EVENT_SIZE + 1];
         buf[1..].copy_from_slice(&bytes(&r));
         let e = decode(&buf[1..]).unwrap();
         assert_eq!(e.payload, Payload::SyscallExit { nr: 40, ret: 65536 });

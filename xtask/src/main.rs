@@ -326,7 +326,7 @@ fn bpf_linker_llvm_major(path: &Path) -> Option<u32> {
     let ldd = output(Command::new("ldd").arg(path))?;
     ldd.lines().find_map(|l| {
         let rest = l.trim().strip_prefix("libLLVM")?;
-        let rest = rest.trim_start_matches(|c| c == '-' || c == '.' || c == 's' || c == 'o');
+        let rest = rest.trim_start_matches(['-', '.', 's', 'o']);
         rest.split(|c: char| !c.is_ascii_digit())
             .next()?
             .parse()
@@ -394,8 +394,42 @@ fn run(release: bool, args: &[OsString]) -> Result<()> {
     Ok(())
 }
 
+/// Programs the root integration tests run besides the tracer: bpftool (to check what is
+/// loaded), python3 (a traced command), setpriv and dd. Installs bpftool when missing.
+fn test_prerequisites() -> Result<()> {
+    if which("bpftool").is_none() && !Path::new("/usr/sbin/bpftool").exists() {
+        if is_root() && Path::new("/usr/bin/apt-get").exists() {
+            eprintln!("test prerequisites: installing bpftool (apt-get install bpftool)");
+            status(
+                Command::new("apt-get")
+                    .args(["install", "-y", "--no-install-recommends", "bpftool"])
+                    .env("DEBIAN_FRONTEND", "noninteractive"),
+            )
+            .or_else(|_| {
+                status(Command::new("apt-get").arg("update"))?;
+                status(
+                    Command::new("apt-get")
+                        .args(["install", "-y", "--no-install-recommends", "bpftool"])
+                        .env("DEBIAN_FRONTEND", "noninteractive"),
+                )
+            })?;
+        } else {
+            bail!(
+                "the integration tests need bpftool: install it (Debian/Ubuntu: apt-get install bpftool)"
+            );
+        }
+    }
+    for tool in ["python3", "setpriv", "dd"] {
+        if which(tool).is_none() {
+            bail!("the integration tests need {tool}: please install it");
+        }
+    }
+    Ok(())
+}
+
 fn test() -> Result<()> {
     setup(Verbosity::Quiet)?;
+    test_prerequisites()?;
     let root = workspace_root();
     let path = path_with_cargo_bin()?;
     eprintln!("== unit tests (no root, no eBPF)");
