@@ -25,8 +25,9 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tr
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
     #[error(
-        "this tracer was built without its eBPF programs (bpf-linker was missing at build \
-         time): run `cargo xtask setup`, then rebuild with `cargo xtask build`"
+        "this tracer was built without its eBPF programs (bpf-linker was not on PATH, or \
+         AYA_BUILD_SKIP was set, at build time): run `cargo xtask setup`, then rebuild with \
+         `cargo xtask build`"
     )]
     NotBuilt,
     #[error("{}", super::PRIVILEGE_HINT)]
