@@ -12,8 +12,12 @@
 
 /// Name of the `RingBuf` map that carries [`Event`]s.
 pub const EVENTS_MAP: &str = "EVENTS";
-/// Name of the per-CPU `u64` array (one slot) counting failed ring-buffer reserves.
+/// Name of the per-CPU `u64` array counting lost events: slot [`DROP_RING_FULL`] for failed
+/// ring-buffer reserves, slot [`DROP_READ_FAILED`] for events abandoned because a kernel
+/// memory read failed.
 pub const DROPS_MAP: &str = "DROPS";
+pub const DROP_RING_FULL: u32 = 0;
+pub const DROP_READ_FAILED: u32 = 1;
 /// Name of the hash map `tgid (u32) -> flags (u32)` of traced processes. Children are added
 /// by the kernel on fork.
 pub const TRACED_MAP: &str = "TRACED";
@@ -262,7 +266,7 @@ pub struct Config {
     pub folio_mapping: u32,
     pub folio_index: u32,
     pub folio_flags: u32,
-    /// Offset of `folio->_flags_1` (order in its low byte), 0 when absent.
+    /// Offset of `folio->_flags_1` (order in its low byte), `u32::MAX` when absent.
     pub folio_flags_1: u32,
     /// Value of `enum pageflags` PG_head.
     pub pg_head: u32,
@@ -279,7 +283,9 @@ pub struct Config {
     // struct task_struct
     pub task_tgid: u32,
     pub task_pid: u32,
-    pub _pad: u32,
+    /// 1 when `sched_process_exit` passes `group_dead` (6.16+): a process leaves `TRACED`
+    /// when its whole thread group is gone. Without it, entries stay until the trace ends.
+    pub exit_has_group_dead: u32,
 }
 
 const _: () = assert!(core::mem::size_of::<Config>().is_multiple_of(8));

@@ -23,7 +23,10 @@ use aya_ebpf::{
     maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
     programs::BtfTracePointContext,
 };
-use tracer_common::{Config, EVENT_ARGS, EVENTS_BYTES, Event, NAME_LEN, TRACED_FROM_EXEC, kind};
+use tracer_common::{
+    Config, DROP_READ_FAILED, DROP_RING_FULL, EVENT_ARGS, EVENTS_BYTES, Event, NAME_LEN,
+    TRACED_FROM_EXEC, kind,
+};
 
 /// Offsets and switches, filled in by the loader (`EbpfLoader::override_global`).
 #[unsafe(no_mangle)]
@@ -33,7 +36,7 @@ static CONFIG: Config = Config::zeroed();
 static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
 
 #[map(name = "DROPS")]
-static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
 
 #[map(name = "TRACED")]
 static TRACED: HashMap<u32, u32> = HashMap::with_max_entries(16384, 0);
@@ -73,8 +76,8 @@ fn current_traced() -> Option<(u32, u32)> {
 }
 
 #[inline(always)]
-fn count_drop() {
-    if let Some(slot) = DROPS.get_ptr_mut(0) {
+fn count_drop(why: u32) {
+    if let Some(slot) = DROPS.get_ptr_mut(why) {
         // SAFETY: a per-CPU slot is only touched by programs on this CPU.
         unsafe { *slot += 1 };
     }
@@ -110,7 +113,7 @@ fn emit(kind: u32, args: [u64; EVENT_ARGS], name: [u8; NAME_LEN]) {
             };
             entry.submit(flags as u64);
         }
-        None => count_drop(),
+        None => count_drop(DROP_RING_FULL),
     }
 }
 
@@ -120,7 +123,9 @@ const ABSENT: u32 = u32::MAX;
 
 #[btf_tracepoint(function = "sys_enter")]
 pub fn tracer_sys_enter(ctx: BtfTracePointContext) -> i32 {
-    let _ = try_sys_enter(&ctx);
+    if try_sys_enter(&ctx).is_err() {
+        count_drop(DROP_READ_FAILED);
+    }
     0
 }
 
@@ -145,7 +150,9 @@ fn try_sys_enter(ctx: &BtfTracePointContext) -> Result<(), i64> {
 
 #[btf_tracepoint(function = "sys_exit")]
 pub fn tracer_sys_exit(ctx: BtfTracePointContext) -> i32 {
-    let _ = try_sys_exit(&ctx);
+    if try_sys_exit(&ctx).is_err() {
+        count_drop(DROP_READ_FAILED);
+    }
     0
 }
 
@@ -165,7 +172,9 @@ fn try_sys_exit(ctx: &BtfTracePointContext) -> Result<(), i64> {
 
 #[btf_tracepoint(function = "tcp_sendmsg_locked")]
 pub fn tracer_tcp_sendmsg(ctx: BtfTracePointContext) -> i32 {
-    let _ = try_tcp_sendmsg_locked(&ctx);
+    if try_tcp_sendmsg_locked(&ctx).is_err() {
+        count_drop(DROP_READ_FAILED);
+    }
     0
 }
 
@@ -197,13 +206,17 @@ fn try_tcp_sendmsg_locked(ctx: &BtfTracePointContext) -> Result<(), i64> {
 
 #[btf_tracepoint(function = "sock_send_length")]
 pub fn tracer_sock_send(ctx: BtfTracePointContext) -> i32 {
-    let _ = try_sock_length(&ctx, kind::sock_send_length::ID);
+    if try_sock_length(&ctx, kind::sock_send_length::ID).is_err() {
+        count_drop(DROP_READ_FAILED);
+    }
     0
 }
 
 #[btf_tracepoint(function = "sock_recv_length")]
 pub fn tracer_sock_recv(ctx: BtfTracePointContext) -> i32 {
-    let _ = try_sock_length(&ctx, kind::sock_recv_length::ID);
+    if try_sock_length(&ctx, kind::sock_recv_length::ID).is_err() {
+        count_drop(DROP_READ_FAILED);
+    }
     0
 }
 
@@ -271,7 +284,9 @@ fn mapping_inode(mapping: u64) -> Result<(u64, u64), i64> {
 
 #[btf_tracepoint(function = "mm_filemap_get_pages")]
 pub fn tracer_get_pages(ctx: BtfTracePointContext) -> i32 {
-    let _ = try_filemap_get_pages(&ctx);
+    if try_filemap_get_pages(&ctx).is_err() {
+        count_drop(DROP_READ_FAILED);
+    }
     0
 }
 
@@ -293,7 +308,9 @@ fn try_filemap_get_pages(ctx: &BtfTracePointContext) -> Result<(), i64> {
 
 #[btf_tracepoint(function = "mm_filemap_add_to_page_cache")]
 pub fn tracer_add_page(ctx: BtfTracePointContext) -> i32 {
-    let _ = try_filemap_add_to_page_cache(&ctx);
+    if try_filemap_add_to_page_cache(&ctx).is_err() {
+        count_drop(DROP_READ_FAILED);
+    }
     0
 }
 
@@ -328,7 +345,9 @@ fn try_filemap_add_to_page_cache(ctx: &BtfTracePointContext) -> Result<(), i64> 
 
 #[btf_tracepoint(function = "net_dev_start_xmit")]
 pub fn tracer_xmit(ctx: BtfTracePointContext) -> i32 {
-    let _ = try_net_dev_start_xmit(&ctx);
+    if try_net_dev_start_xmit(&ctx).is_err() {
+        count_drop(DROP_READ_FAILED);
+    }
     0
 }
 
@@ -368,7 +387,9 @@ fn try_net_dev_start_xmit(ctx: &BtfTracePointContext) -> Result<(), i64> {
 
 #[btf_tracepoint(function = "block_rq_issue")]
 pub fn tracer_rq_issue(ctx: BtfTracePointContext) -> i32 {
-    let _ = try_block_rq_issue(&ctx);
+    if try_block_rq_issue(&ctx).is_err() {
+        count_drop(DROP_READ_FAILED);
+    }
     0
 }
 
@@ -429,7 +450,9 @@ pub fn tracer_rq_done(ctx: BtfTracePointContext) -> i32 {
 
 #[btf_tracepoint(function = "sched_process_fork")]
 pub fn tracer_fork(ctx: BtfTracePointContext) -> i32 {
-    let _ = try_sched_process_fork(&ctx);
+    if try_sched_process_fork(&ctx).is_err() {
+        count_drop(DROP_READ_FAILED);
+    }
     0
 }
 

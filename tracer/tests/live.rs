@@ -13,7 +13,7 @@ use std::{
 
 use serde_json::Value;
 use tracer::{
-    event::{Event, Payload},
+    event::{Event, KernelConsts, Payload},
     probe::LoadOptions,
     trace::Session,
     workload::{self, Method, Report},
@@ -30,12 +30,22 @@ fn temp_path(name: &str) -> PathBuf {
 
 /// Runs `method` over a fresh file of `size` bytes while this process is traced; returns
 /// the transfer's report and every event.
+/// This kernel's value of `enum iter_type` `name` (renumbered in 6.0, 6.5 and 6.7).
+fn iter_type_of(consts: &KernelConsts, name: &str) -> u8 {
+    consts
+        .iter_types
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| *v)
+        .expect(name)
+}
+
 fn traced_transfer(
     method: Method,
     size: u64,
     chunk: usize,
     also: impl FnOnce(),
-) -> (Report, Vec<Event>, u64) {
+) -> (Report, Vec<Event>, u64, KernelConsts) {
     let file = temp_path(method.name());
     workload::make_file(&file, size).expect("test file");
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -56,9 +66,15 @@ fn traced_transfer(
     let mut events = Vec::new();
     session.drain(&mut events);
     let drops = session.drops();
+    assert_eq!(
+        session.read_failures(),
+        0,
+        "events lost to failed kernel reads"
+    );
+    let consts = session.consts().clone();
     drop(session);
     std::fs::remove_file(&file).unwrap();
-    (report, events, drops)
+    (report, events, drops, consts)
 }
 
 /// Syscalls that move file or socket data (the others, e.g. connect, fcntl, close, are
@@ -107,7 +123,7 @@ fn sender_syscalls(report: &Report, events: &[Event]) -> Vec<(String, i64, i64)>
 #[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
 fn sendfile_is_seen_as_splice_pages_and_adds_up() {
     let size = 4 << 20;
-    let (report, events, drops) = traced_transfer(Method::Sendfile, size, 1 << 20, || {});
+    let (report, events, drops, consts) = traced_transfer(Method::Sendfile, size, 1 << 20, || {});
     assert_eq!(drops, 0);
     let calls = sender_syscalls(&report, &events);
     // Exactly: sendfile(sock, file) calls, nothing else on these fds, adding up to the size.
@@ -148,7 +164,11 @@ fn sendfile_is_seen_as_splice_pages_and_adds_up() {
             "splice_pages",
             "flags {flags:#x}"
         );
-        assert_eq!(*iter_type, 2, "BVEC over the pipe's pages");
+        assert_eq!(
+            *iter_type,
+            iter_type_of(&consts, "bvec"),
+            "BVEC over the pipe's pages"
+        );
     }
     // And the skbs that left carry shared page-cache frags (SKBFL_SHARED_FRAG) on lo.
     let sk = sends[0].2;
@@ -196,7 +216,7 @@ fn read_write_is_seen_call_by_call_and_copies_a_user_buffer() {
     let other_file = temp_path("other");
     workload::make_file(&other_file, 1 << 20).unwrap();
     let mut other_pid = 0;
-    let (report, events, drops) = traced_transfer(Method::ReadWrite, size, chunk, || {
+    let (report, events, drops, consts) = traced_transfer(Method::ReadWrite, size, chunk, || {
         let child = Command::new("dd")
             .arg(format!("if={}", other_file.display()))
             .args(["of=/dev/null", "bs=4096"])
@@ -250,7 +270,11 @@ fn read_write_is_seen_call_by_call_and_copies_a_user_buffer() {
     assert!(sends.len() >= 16, "{} sends", sends.len());
     for (flags, iter_type, _) in &sends {
         assert_eq!(tracer::event::send_payload(*flags), "copy");
-        assert_eq!(*iter_type, 0, "ITER_UBUF on 6.7+");
+        assert_eq!(
+            *iter_type,
+            iter_type_of(&consts, "ubuf"),
+            "a user buffer (ITER_UBUF)"
+        );
     }
     let copied: Vec<u8> = events
         .iter()
@@ -477,4 +501,26 @@ fn exit_code_of_the_command_is_passed_on_and_sigterm_ends_a_pid_trace() {
     assert_all_unloaded();
     sleeper.kill().unwrap();
     sleeper.wait().unwrap();
+
+    // SIGTERM to a trace of our own command goes to the command; the trace ends when it
+    // exits, with its status.
+    let mut tracer = Command::new(TRACER)
+        .args(["trace", "--", "sleep", "30"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while bpftool_tracer_programs().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    // SAFETY: sending SIGTERM to our own child.
+    unsafe { libc::kill(tracer.id() as i32, libc::SIGTERM) };
+    let status = tracer.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(tracer.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{stderr}");
+    assert!(stderr.contains("command exited:"), "{stderr}");
+    assert_all_unloaded();
 }

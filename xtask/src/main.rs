@@ -237,7 +237,19 @@ fn setup(verbosity: Verbosity) -> Result<()> {
                 .args(["install", "-y", "--no-install-recommends"])
                 .args(&packages)
                 .env("DEBIAN_FRONTEND", "noninteractive"),
-        )?;
+        )
+        .with_context(|| {
+            format!(
+                "your apt sources may not have LLVM {llvm_major}: add the LLVM project's apt \
+                 repository for your release (apt.llvm.org), then run `cargo xtask setup` again"
+            )
+        })?;
+        if !llvm_config.exists() {
+            bail!(
+                "{} is still missing after apt-get install",
+                llvm_config.display()
+            );
+        }
     } else {
         bail!(
             "LLVM {llvm_major} development libraries are missing ({} not found). Install them, \
@@ -278,7 +290,15 @@ fn setup(verbosity: Verbosity) -> Result<()> {
             paths.extend(env::split_paths(&path));
             status(
                 cargo()
-                    .args(["install", "--locked", "--force", "bpf-linker"])
+                    // The version tested with aya-ebpf 0.2.1 and LLVM 22.
+                    .args([
+                        "install",
+                        "--locked",
+                        "--force",
+                        "bpf-linker",
+                        "--version",
+                        "0.13.0",
+                    ])
                     .args([
                         "--no-default-features",
                         "--features",

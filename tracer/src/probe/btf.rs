@@ -48,6 +48,24 @@ impl KernelBtf {
             .is_ok_and(|types| types.iter().any(|t| matches!(t, Type::Typedef(_))))
     }
 
+    /// Number of arguments a tracepoint passes its programs (its `btf_trace_<name>`
+    /// prototype, less the leading `void *` context), if it exists.
+    pub fn tracepoint_args(&self, name: &str) -> Option<usize> {
+        let types = self
+            .btf
+            .resolve_types_by_name(&format!("btf_trace_{name}"))
+            .ok()?;
+        let typedef = types.into_iter().find(|t| matches!(t, Type::Typedef(_)))?;
+        let mut t = self.strip(typedef).ok()?;
+        if let Type::Ptr(p) = &t {
+            t = self.btf.resolve_chained_type(p).ok()?;
+        }
+        match t {
+            Type::FuncProto(f) => Some(f.parameters.len().saturating_sub(1)),
+            _ => None,
+        }
+    }
+
     fn find_struct(&self, name: &str) -> Result<btf_rs::Struct, BtfLookupError> {
         let types = self
             .btf

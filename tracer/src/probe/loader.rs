@@ -12,7 +12,8 @@ use aya::{
     programs::{BtfTracePoint, ProgramError},
 };
 use tracer_common::{
-    CONFIG_GLOBAL, Config, DROPS_MAP, EVENTS_MAP, NAME_LEN, TRACED_FROM_EXEC, TRACED_MAP,
+    CONFIG_GLOBAL, Config, DROP_READ_FAILED, DROP_RING_FULL, DROPS_MAP, EVENTS_MAP, NAME_LEN,
+    TRACED_FROM_EXEC, TRACED_MAP,
 };
 
 use super::btf::KernelBtf;
@@ -292,6 +293,7 @@ fn resolve_config(btf: &KernelBtf) -> Resolved {
     field!(page_mapping, "page", "mapping", 8);
     field!(task_tgid, "task_struct", "tgid", 4);
     field!(task_pid, "task_struct", "pid", 4);
+    c.exit_has_group_dead = (btf.tracepoint_args("sched_process_exit") == Some(2)) as u32;
     match btf.enum_value("pageflags", "PG_head") {
         Ok(v) if (0..64).contains(&v) => c.pg_head = v as u32,
         _ => {
@@ -510,14 +512,15 @@ impl Probes {
         Ok(RingBuf::try_from(map)?)
     }
 
-    /// Events the kernel programs could not write because the ring buffer was full.
-    pub fn drops(&self) -> anyhow::Result<u64> {
+    /// Events lost in the kernel: (ring buffer full, a kernel memory read failed).
+    pub fn drops(&self) -> anyhow::Result<(u64, u64)> {
         let map = self
             .ebpf
             .map(DROPS_MAP)
             .ok_or_else(|| anyhow::anyhow!("map {DROPS_MAP} missing"))?;
         let drops: PerCpuArray<_, u64> = PerCpuArray::try_from(map)?;
-        Ok(drops.get(&0, 0)?.iter().sum())
+        let sum = |slot: u32| -> anyhow::Result<u64> { Ok(drops.get(&slot, 0)?.iter().sum()) };
+        Ok((sum(DROP_RING_FULL)?, sum(DROP_READ_FAILED)?))
     }
 }
 

@@ -59,9 +59,14 @@ impl Session {
         self.source.drain(out)
     }
 
-    /// Events lost because the ring buffer was full.
+    /// Events lost in the kernel because the ring buffer was full.
     pub fn drops(&self) -> u64 {
-        self.probes.drops().unwrap_or(0)
+        self.probes.drops().map(|d| d.0).unwrap_or(0)
+    }
+
+    /// Events abandoned in the kernel because a kernel memory read failed.
+    pub fn read_failures(&self) -> u64 {
+        self.probes.drops().map(|d| d.1).unwrap_or(0)
     }
 
     /// Records that did not decode.
@@ -128,6 +133,9 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let plan = plan(&args.target)?;
+    if !probe::has_bpf_privileges() {
+        return Err(ProbeError::Permission.into());
+    }
     let sink: Box<dyn io::Write> = match &args.output {
         Some(path) => Box::new(
             std::fs::File::create(path)
@@ -135,9 +143,6 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
         ),
         None => Box::new(io::stdout().lock()),
     };
-    if !probe::has_bpf_privileges() {
-        return Err(ProbeError::Permission.into());
-    }
     match probe::ensure_tracefs() {
         Ok(true) => eprintln!("tracer: mounted tracefs at {}", probe::TRACEFS),
         Ok(false) => {}
@@ -206,13 +211,32 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
     let mut exit_code = 0;
     let mut output_closed = false;
 
+    // With a command of ours, the first SIGINT/SIGTERM goes to it (the terminal already
+    // sent it SIGINT) and the trace goes on until it exits; a second one ends the trace.
+    let mut stopping = false;
     let why = loop {
         tokio::select! {
             r = session.next_batch(&mut batch) => {
-                r.context("reading the event ring buffer")?;
+                if let Err(e) = r {
+                    eprintln!("tracer: error: reading the event ring buffer: {e}");
+                    exit_code = 1;
+                    break "ring buffer error";
+                }
             }
-            _ = sigint.recv() => break "interrupted",
-            _ = sigterm.recv() => break "terminated",
+            _ = sigint.recv() => {
+                if child_pid.is_none() || stopping { break "interrupted" }
+                stopping = true;
+            }
+            _ = sigterm.recv() => {
+                match child_pid {
+                    Some(pid) if !stopping => {
+                        stopping = true;
+                        // SAFETY: signalling the child we started.
+                        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+                    }
+                    _ => break "terminated",
+                }
+            }
             code = &mut child_exit, if child_pid.is_some() => {
                 exit_code = code.unwrap_or(1);
                 break "command exited";

@@ -102,6 +102,12 @@ pub fn spawn_held(argv: &[OsString]) -> Result<HeldChild> {
                 // The tracer gave up before releasing us.
                 libc::_exit(127);
             }
+            // Rust ignores SIGPIPE and the runtime may block signals; an exec keeps both, so
+            // give the command the defaults a shell would.
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
             libc::execve(path.as_ptr(), argp.as_ptr(), envp.as_ptr());
             let errno = *libc::__errno_location();
             libc::write(err[1], (&errno as *const i32).cast(), 4);
@@ -202,6 +208,26 @@ mod tests {
         let e = resolve_program(plain.as_os_str()).unwrap_err();
         std::fs::remove_file(&plain).unwrap();
         assert!(e.to_string().contains("not an executable"), "{e}");
+    }
+
+    #[test]
+    fn the_command_gets_default_sigpipe() {
+        // Rust ignores SIGPIPE in this process; a command of ours must not inherit that,
+        // or `yes | head` style pipelines would not end the way they do in a shell.
+        let out = std::env::temp_dir().join(format!("tracer-sigign-{}", std::process::id()));
+        let script = format!("grep SigIgn /proc/self/status > {}", out.display());
+        let child = spawn_held(&["sh".into(), "-c".into(), script.into()]).unwrap();
+        let pid = child.release().unwrap();
+        assert_eq!(wait_exit_code(pid), 0);
+        let line = std::fs::read_to_string(&out).unwrap();
+        std::fs::remove_file(&out).unwrap();
+        let ignored =
+            u64::from_str_radix(line.trim().trim_start_matches("SigIgn:").trim(), 16).unwrap();
+        assert_eq!(
+            ignored & (1 << (libc::SIGPIPE - 1)),
+            0,
+            "SIGPIPE ignored: {line}"
+        );
     }
 
     #[test]
