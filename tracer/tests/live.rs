@@ -119,6 +119,23 @@ fn sender_syscalls(report: &Report, events: &[Event]) -> Vec<(String, i64, i64)>
     out
 }
 
+/// The sender thread's TCP send-loop iterations: (msg_flags, iter_type, sk).
+fn sender_sends(report: &Report, events: &[Event]) -> Vec<(u32, u8, u64)> {
+    events
+        .iter()
+        .filter(|e| e.tid == report.sender_tid)
+        .filter_map(|e| match &e.payload {
+            Payload::TcpSendmsgLocked {
+                msg_flags,
+                iter_type,
+                sk,
+                ..
+            } => Some((*msg_flags, *iter_type, *sk)),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
 #[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
 fn sendfile_is_seen_as_splice_pages_and_adds_up() {
@@ -144,19 +161,7 @@ fn sendfile_is_seen_as_splice_pages_and_adds_up() {
             && args[1] as i64 == report.file_fd as i64 && args[3] == 1 << 20)));
 
     // Every TCP send iteration of the sender references page-cache pages.
-    let sends: Vec<_> = events
-        .iter()
-        .filter(|e| e.tid == report.sender_tid)
-        .filter_map(|e| match &e.payload {
-            Payload::TcpSendmsgLocked {
-                msg_flags,
-                iter_type,
-                sk,
-                ..
-            } => Some((*msg_flags, *iter_type, *sk)),
-            _ => None,
-        })
-        .collect();
+    let sends = sender_sends(&report, &events);
     assert!(!sends.is_empty(), "tcp_sendmsg_locked not seen");
     for (flags, iter_type, _) in &sends {
         assert_eq!(
@@ -254,19 +259,7 @@ fn read_write_is_seen_call_by_call_and_copies_a_user_buffer() {
     assert_eq!(calls, expected);
 
     // write() sends from a user buffer (ITER_UBUF), copied into the socket buffer.
-    let sends: Vec<_> = events
-        .iter()
-        .filter(|e| e.tid == report.sender_tid)
-        .filter_map(|e| match &e.payload {
-            Payload::TcpSendmsgLocked {
-                msg_flags,
-                iter_type,
-                sk,
-                ..
-            } => Some((*msg_flags, *iter_type, *sk)),
-            _ => None,
-        })
-        .collect();
+    let sends = sender_sends(&report, &events);
     assert!(sends.len() >= 16, "{} sends", sends.len());
     for (flags, iter_type, _) in &sends {
         assert_eq!(tracer::event::send_payload(*flags), "copy");
