@@ -363,6 +363,13 @@ fn try_net_dev_start_xmit(ctx: &BtfTracePointContext) -> Result<(), i64> {
         Some(tgid) => *tgid,
         None => return Ok(()),
     };
+    // A freed socket's memory can be reused by another process's socket: count it only
+    // while its owner is still traced.
+    // SAFETY: only tested for presence.
+    if unsafe { TRACED.get(owner) }.is_none() {
+        let _ = SOCKS.remove(sk);
+        return Ok(());
+    }
     let head: u64 = rd(skb, conf!(sk_buff_head))?;
     // On 64-bit, skb->end is an offset from head (NET_SKBUFF_DATA_USES_OFFSET).
     let end: u32 = rd(skb, conf!(sk_buff_end))?;
@@ -521,11 +528,16 @@ pub fn tracer_exec(_ctx: BtfTracePointContext) -> i32 {
 }
 
 #[btf_tracepoint(function = "sched_process_exit")]
-pub fn tracer_exit(_ctx: BtfTracePointContext) -> i32 {
-    // Forget a traced process when its leader exits, so a reused pid is not traced.
-    let pid_tgid = bpf_get_current_pid_tgid();
-    let tgid = (pid_tgid >> 32) as u32;
-    if tgid == pid_tgid as u32 {
+pub fn tracer_exit(ctx: BtfTracePointContext) -> i32 {
+    // Forget a traced process when its whole thread group is gone, so a reused pid is not
+    // traced: sched_process_exit(struct task_struct *p, bool group_dead) on 6.16+. (The
+    // group leader's exit alone is not the end: it may pthread_exit, or a thread may exec.)
+    if conf!(exit_has_group_dead) == 0 {
+        return 0;
+    }
+    let group_dead: u8 = ctx.arg(1);
+    if group_dead != 0 {
+        let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
         let _ = TRACED.remove(tgid);
     }
     0

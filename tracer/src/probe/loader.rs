@@ -117,11 +117,12 @@ const SPECS: &[Spec] = &[
         needs: &["task_tgid", "task_pid"],
         required: true,
     },
+    // Required: commands we start and --comm matches are traced from their exec.
     Spec {
         program: "tracer_exec",
         tracepoint: "sched_process_exec",
         needs: &[],
-        required: false,
+        required: true,
     },
     Spec {
         program: "tracer_exit",
