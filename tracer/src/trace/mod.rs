@@ -274,16 +274,17 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
     }
     drop(out);
     let drops = session.drops();
+    let read_failures = session.read_failures();
     let malformed = session.malformed();
     drop(session); // detaches and unloads every program
-    eprintln!(
-        "tracer: {why}: {count} events, {drops} dropped{}",
-        if malformed > 0 {
-            format!(", {malformed} malformed")
-        } else {
-            String::new()
-        }
-    );
+    let mut lost = String::new();
+    if read_failures > 0 {
+        lost += &format!(", {read_failures} lost to failed kernel reads");
+    }
+    if malformed > 0 {
+        lost += &format!(", {malformed} malformed");
+    }
+    eprintln!("tracer: {why}: {count} events, {drops} dropped{lost}");
     Ok(exit_code)
 }
 
