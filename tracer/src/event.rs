@@ -398,32 +398,81 @@ fn dev_name(dev: u32) -> String {
     format!("{}:{}", dev >> 20, dev & 0xfffff)
 }
 
-/// Names of the decoded arguments of the data-path syscalls, in register order.
-fn syscall_arg_names(name: &str) -> Option<&'static [&'static str]> {
+/// How a syscall argument prints.
+#[derive(Clone, Copy)]
+enum Arg {
+    /// A file descriptor: a signed int.
+    Fd,
+    /// An address or a flag word: hex.
+    Hex,
+    /// A count, length or by-value offset.
+    Num,
+}
+
+/// The decoded arguments of the data-path syscalls, in register order.
+fn syscall_args(name: &str) -> Option<&'static [(&'static str, Arg)]> {
+    use Arg::*;
     Some(match name {
-        "read" | "write" => &["fd", "buf", "count"],
-        "pread64" | "pwrite64" => &["fd", "buf", "count", "offset"],
-        "readv" | "writev" => &["fd", "iov", "iovcnt"],
-        "sendfile" => &["out_fd", "in_fd", "offset", "count"],
-        "splice" => &["fd_in", "off_in", "fd_out", "off_out", "len", "flags"],
-        "sendto" => &["fd", "buf", "len", "flags", "dest_addr", "addrlen"],
-        "recvfrom" => &["fd", "buf", "len", "flags", "src_addr", "addrlen"],
-        "sendmsg" | "recvmsg" => &["fd", "msg", "flags"],
-        "mmap" => &["addr", "length", "prot", "flags", "fd", "offset"],
-        "munmap" => &["addr", "length"],
-        "copy_file_range" => &["fd_in", "off_in", "fd_out", "off_out", "len", "flags"],
-        "io_uring_enter" => &["fd", "to_submit", "min_complete", "flags", "argp", "argsz"],
+        "read" | "write" => &[("fd", Fd), ("buf", Hex), ("count", Num)],
+        "pread64" | "pwrite64" => &[("fd", Fd), ("buf", Hex), ("count", Num), ("offset", Num)],
+        "readv" | "writev" => &[("fd", Fd), ("iov", Hex), ("iovcnt", Num)],
+        "sendfile" => &[
+            ("out_fd", Fd),
+            ("in_fd", Fd),
+            ("offset", Hex),
+            ("count", Num),
+        ],
+        "splice" | "copy_file_range" => &[
+            ("fd_in", Fd),
+            ("off_in", Hex),
+            ("fd_out", Fd),
+            ("off_out", Hex),
+            ("len", Num),
+            ("flags", Hex),
+        ],
+        "sendto" => &[
+            ("fd", Fd),
+            ("buf", Hex),
+            ("len", Num),
+            ("flags", Hex),
+            ("dest_addr", Hex),
+            ("addrlen", Num),
+        ],
+        "recvfrom" => &[
+            ("fd", Fd),
+            ("buf", Hex),
+            ("len", Num),
+            ("flags", Hex),
+            ("src_addr", Hex),
+            ("addrlen", Num),
+        ],
+        "sendmsg" | "recvmsg" => &[("fd", Fd), ("msg", Hex), ("flags", Hex)],
+        "mmap" => &[
+            ("addr", Hex),
+            ("length", Num),
+            ("prot", Hex),
+            ("flags", Hex),
+            ("fd", Fd),
+            ("offset", Num),
+        ],
+        "munmap" => &[("addr", Hex), ("length", Num)],
+        "io_uring_enter" => &[
+            ("fd", Fd),
+            ("to_submit", Num),
+            ("min_complete", Num),
+            ("flags", Hex),
+            ("argp", Hex),
+            ("argsz", Num),
+        ],
         _ => return None,
     })
 }
 
-/// How one argument prints: fds as signed ints, pointers and flag words in hex.
-fn syscall_arg(name: &'static str, v: u64) -> Value {
-    match name {
-        "fd" | "out_fd" | "in_fd" | "fd_in" | "fd_out" => Value::I(v as u32 as i32 as i64),
-        "buf" | "iov" | "offset" | "off_in" | "off_out" | "dest_addr" | "src_addr" | "msg"
-        | "addr" | "argp" | "flags" | "prot" => Value::Ptr(v),
-        _ => Value::U(v),
+/// The syscall's name as a value, without allocating for the names in the table.
+fn syscall_name(nr: u32) -> Value {
+    match syscalls::name(nr) {
+        std::borrow::Cow::Borrowed(n) => Value::Static(n),
+        std::borrow::Cow::Owned(n) => Value::Str(n),
     }
 }
 
@@ -434,19 +483,20 @@ impl Event {
         let mut f: Vec<(&'static str, Value)> = Vec::with_capacity(12);
         match &self.payload {
             Payload::SyscallEnter { nr, args } => {
-                let name = syscalls::name(*nr);
-                f.push(("syscall", Str(name.clone().into_owned())));
+                let name = syscall_name(*nr);
+                let decoded = match &name {
+                    Static(n) => syscall_args(n),
+                    _ => None,
+                };
+                f.push(("syscall", name));
                 f.push(("nr", U(*nr as u64)));
-                match syscall_arg_names(&name) {
-                    Some(names) => {
-                        for (n, v) in names.iter().zip(args) {
-                            // pread/pwrite take the offset by value, the others by pointer.
-                            let value = if *n == "offset"
-                                && matches!(name.as_ref(), "pread64" | "pwrite64" | "mmap")
-                            {
-                                U(*v)
-                            } else {
-                                syscall_arg(n, *v)
+                match decoded {
+                    Some(decoded) => {
+                        for ((n, kind), v) in decoded.iter().zip(args) {
+                            let value = match kind {
+                                Arg::Fd => I(*v as u32 as i32 as i64),
+                                Arg::Hex => Ptr(*v),
+                                Arg::Num => U(*v),
                             };
                             f.push((n, value));
                         }
@@ -459,7 +509,7 @@ impl Event {
                 }
             }
             Payload::SyscallExit { nr, ret } => {
-                f.push(("syscall", Str(syscalls::name(*nr).into_owned())));
+                f.push(("syscall", syscall_name(*nr)));
                 f.push(("nr", U(*nr as u64)));
                 f.push(("ret", I(*ret)));
             }
