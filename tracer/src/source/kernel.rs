@@ -39,26 +39,21 @@ impl KernelSource {
     /// appends up to one batch to `out`.
     pub async fn next_batch(&mut self, out: &mut Vec<Event>) -> std::io::Result<()> {
         loop {
-            match tokio::time::timeout(TICK, self.ring.readable_mut()).await {
+            let (n, malformed) = match tokio::time::timeout(TICK, self.ring.readable_mut()).await {
                 Ok(guard) => {
                     let mut guard = guard?;
-                    let (n, malformed) = take(guard.get_inner_mut(), out, BATCH);
-                    self.malformed += malformed;
-                    if n < BATCH {
+                    let taken = take(guard.get_inner_mut(), out, BATCH);
+                    if taken.0 < BATCH {
                         // Emptied: wait for the next wakeup. Otherwise more is left.
                         guard.clear_ready();
                     }
-                    if n > 0 || malformed > 0 {
-                        return Ok(());
-                    }
+                    taken
                 }
-                Err(_tick) => {
-                    let (n, malformed) = take(self.ring.get_mut(), out, BATCH);
-                    self.malformed += malformed;
-                    if n > 0 || malformed > 0 {
-                        return Ok(());
-                    }
-                }
+                Err(_tick) => take(self.ring.get_mut(), out, BATCH),
+            };
+            self.malformed += malformed;
+            if n > 0 || malformed > 0 {
+                return Ok(());
             }
         }
     }
