@@ -459,6 +459,28 @@ fn unprivileged_user_gets_one_line_naming_the_capabilities() {
     );
 }
 
+/// Starts the tracer with `args`, sends it SIGTERM once its programs are loaded (and it
+/// has had a moment to start its target), and returns how it ended and its stderr.
+fn sigterm_once_loaded(args: &[&str]) -> (std::process::ExitStatus, String) {
+    let mut tracer = Command::new(TRACER)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while bpftool_tracer_programs().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    // SAFETY: sending SIGTERM to our own child.
+    unsafe { libc::kill(tracer.id() as i32, libc::SIGTERM) };
+    let status = tracer.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(tracer.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    (status, stderr)
+}
+
 #[test]
 #[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
 fn exit_code_of_the_command_is_passed_on_and_sigterm_ends_a_pid_trace() {
@@ -474,21 +496,8 @@ fn exit_code_of_the_command_is_passed_on_and_sigterm_ends_a_pid_trace() {
     );
 
     let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
-    let mut tracer = Command::new(TRACER)
-        .args(["trace", "--json", "--pid", &sleeper.id().to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while bpftool_tracer_programs().is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // SAFETY: sending SIGTERM to our own child.
-    unsafe { libc::kill(tracer.id() as i32, libc::SIGTERM) };
-    let status = tracer.wait().unwrap();
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(tracer.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    let (status, stderr) =
+        sigterm_once_loaded(&["trace", "--json", "--pid", &sleeper.id().to_string()]);
     assert!(status.success(), "{stderr}");
     assert!(stderr.contains("terminated:"), "{stderr}");
     assert_all_unloaded();
@@ -497,22 +506,7 @@ fn exit_code_of_the_command_is_passed_on_and_sigterm_ends_a_pid_trace() {
 
     // SIGTERM to a trace of our own command goes to the command; the trace ends when it
     // exits, with its status.
-    let mut tracer = Command::new(TRACER)
-        .args(["trace", "--", "sleep", "30"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while bpftool_tracer_programs().is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(200));
-    // SAFETY: sending SIGTERM to our own child.
-    unsafe { libc::kill(tracer.id() as i32, libc::SIGTERM) };
-    let status = tracer.wait().unwrap();
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(tracer.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    let (status, stderr) = sigterm_once_loaded(&["trace", "--", "sleep", "30"]);
     assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{stderr}");
     assert!(stderr.contains("command exited:"), "{stderr}");
     assert_all_unloaded();
