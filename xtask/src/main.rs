@@ -226,19 +226,12 @@ fn setup(verbosity: Verbosity) -> Result<()> {
             &format!("LLVM {llvm_major} development libraries"),
             &llvm_prefix.display().to_string(),
         );
-    } else if is_root() && Path::new("/usr/bin/apt-get").exists() {
+    } else if can_apt_install() {
         steps.doing(
             &format!("LLVM {llvm_major} development libraries"),
             &format!("installing with apt-get: {}", packages.join(" ")),
         );
-        status(Command::new("apt-get").args(["update"]))?;
-        status(
-            Command::new("apt-get")
-                .args(["install", "-y", "--no-install-recommends"])
-                .args(&packages)
-                .env("DEBIAN_FRONTEND", "noninteractive"),
-        )
-        .with_context(|| {
+        apt_install(&packages).with_context(|| {
             format!(
                 "your apt sources may not have LLVM {llvm_major}: add the LLVM project's apt \
                  repository for your release (apt.llvm.org), then run `cargo xtask setup` again"
@@ -315,6 +308,22 @@ fn setup(verbosity: Verbosity) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Whether missing packages can be installed here: root on a Debian-like system.
+fn can_apt_install() -> bool {
+    is_root() && Path::new("/usr/bin/apt-get").exists()
+}
+
+/// `apt-get update`, then installs `packages` without prompting.
+fn apt_install(packages: &[String]) -> Result<()> {
+    status(Command::new("apt-get").arg("update"))?;
+    status(
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(packages)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
 }
 
 fn which(name: &str) -> Option<PathBuf> {
@@ -418,21 +427,9 @@ fn run(release: bool, args: &[OsString]) -> Result<()> {
 /// loaded), python3 (a traced command), setpriv and dd. Installs bpftool when missing.
 fn test_prerequisites() -> Result<()> {
     if which("bpftool").is_none() && !Path::new("/usr/sbin/bpftool").exists() {
-        if is_root() && Path::new("/usr/bin/apt-get").exists() {
+        if can_apt_install() {
             eprintln!("test prerequisites: installing bpftool (apt-get install bpftool)");
-            status(
-                Command::new("apt-get")
-                    .args(["install", "-y", "--no-install-recommends", "bpftool"])
-                    .env("DEBIAN_FRONTEND", "noninteractive"),
-            )
-            .or_else(|_| {
-                status(Command::new("apt-get").arg("update"))?;
-                status(
-                    Command::new("apt-get")
-                        .args(["install", "-y", "--no-install-recommends", "bpftool"])
-                        .env("DEBIAN_FRONTEND", "noninteractive"),
-                )
-            })?;
+            apt_install(&["bpftool".to_string()])?;
         } else {
             bail!(
                 "the integration tests need bpftool: install it (Debian/Ubuntu: apt-get install bpftool)"
