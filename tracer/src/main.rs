@@ -32,7 +32,7 @@ enum Command {
 #[derive(Args)]
 struct TransferCmd {
     /// read-write (read() + write()) or sendfile.
-    #[arg(long, value_parser = ["read-write", "sendfile"])]
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(Method::ALL.map(Method::name)))]
     method: String,
     /// The file to send.
     #[arg(long)]
@@ -92,23 +92,19 @@ fn main() -> ExitCode {
                 follow_forks: !cmd.no_follow,
             }))
         }
-        Command::Transfer(cmd) => {
-            let method = if cmd.method == "sendfile" {
-                Method::Sendfile
-            } else {
-                Method::ReadWrite
-            };
-            workload::send_file(&cmd.file, method, cmd.chunk as usize).map(|r| {
-                println!(
-                    "{{\"method\":\"{}\",\"bytes\":{},\"chunk\":{},\"wall_ns\":{}}}",
-                    r.method.name(),
-                    r.bytes,
-                    r.chunk,
-                    r.wall_ns
-                );
+        Command::Transfer(cmd) => Method::from_name(&cmd.method)
+            .ok_or_else(|| anyhow::anyhow!("unknown method {}", cmd.method))
+            .and_then(|method| workload::send_file(&cmd.file, method, cmd.chunk as usize))
+            .map(|r| {
+                let report = serde_json::json!({
+                    "method": r.method.name(),
+                    "bytes": r.bytes,
+                    "chunk": r.chunk,
+                    "wall_ns": r.wall_ns,
+                });
+                println!("{report}");
                 0
-            })
-        }
+            }),
     };
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),

@@ -43,9 +43,7 @@ impl KernelBtf {
     /// Whether a `tp_btf` program can attach to this tracepoint (its `btf_trace_<name>`
     /// typedef exists).
     pub fn has_tracepoint(&self, name: &str) -> bool {
-        self.btf
-            .resolve_types_by_name(&format!("btf_trace_{name}"))
-            .is_ok_and(|types| types.iter().any(|t| matches!(t, Type::Typedef(_))))
+        self.tracepoint_args(name).is_some()
     }
 
     /// Number of arguments a tracepoint passes its programs (its `btf_trace_<name>`

@@ -24,6 +24,13 @@ pub enum Method {
 }
 
 impl Method {
+    pub const ALL: [Method; 2] = [Method::ReadWrite, Method::Sendfile];
+
+    /// The method called `name` (as `name()` spells it).
+    pub fn from_name(name: &str) -> Option<Method> {
+        Method::ALL.into_iter().find(|m| m.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Method::ReadWrite => "read-write",
