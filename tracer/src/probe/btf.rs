@@ -36,7 +36,7 @@ fn btf_err(e: impl std::fmt::Display) -> BtfLookupError {
 impl KernelBtf {
     pub fn from_file(path: &Path) -> anyhow::Result<Self> {
         Ok(Self {
-            btf: Btf::from_file(path)?,
+            btf: Btf::from_file_with_backend(path, btf_rs::Backend::Mmap)?,
         })
     }
 
