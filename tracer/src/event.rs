@@ -653,11 +653,23 @@ impl Event {
 
     /// One JSON object (no trailing newline).
     pub fn to_json(&self, consts: &KernelConsts) -> String {
+        let mut out = Vec::with_capacity(256);
+        // Writing into a Vec cannot fail, and every value serializes.
+        let _ = self.write_json(consts, &mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Writes one JSON object (no trailing newline) straight to `out`.
+    pub fn write_json(
+        &self,
+        consts: &KernelConsts,
+        out: &mut impl std::io::Write,
+    ) -> std::io::Result<()> {
         let view = JsonView {
             event: self,
             consts,
         };
-        serde_json::to_string(&view).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+        serde_json::to_writer(out, &view).map_err(std::io::Error::from)
     }
 
     /// One human-readable line (no trailing newline).

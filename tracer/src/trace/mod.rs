@@ -296,12 +296,11 @@ fn write_batch(
     json: bool,
 ) -> io::Result<()> {
     for e in batch.drain(..) {
-        let line = if json {
-            e.to_json(consts)
+        if json {
+            e.write_json(consts, out)?;
         } else {
-            e.to_text(consts)
-        };
-        out.write_all(line.as_bytes())?;
+            out.write_all(e.to_text(consts).as_bytes())?;
+        }
         out.write_all(b"\n")?;
         *count += 1;
     }
