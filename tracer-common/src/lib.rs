@@ -30,6 +30,11 @@ pub const SOCKS_MAP: &str = "SOCKS";
 /// Name of the LRU hash map `struct request * (u64) -> tgid (u32)` of block requests issued
 /// for a traced process; completions run in interrupt context and are attributed through it.
 pub const REQUESTS_MAP: &str = "REQUESTS";
+/// Files whose pages traced processes added to the page cache (inode -> tgid), so block
+/// requests issued for them by kernel workers can be attributed.
+pub const FILES_MAP: &str = "FILES";
+/// Zero-copy skbs seen at transmit (skb -> owner tgid), consumed at local delivery.
+pub const ZC_SKBS_MAP: &str = "ZC_SKBS";
 /// Name of the global [`Config`].
 pub const CONFIG_GLOBAL: &str = "CONFIG";
 
@@ -93,6 +98,15 @@ pub mod kind {
         pub const NR: usize = 0;
         /// First of six consecutive syscall arguments (di, si, dx, r10, r8, r9).
         pub const ARG0: usize = 1;
+        /// Inode number of the file behind the syscall's first fd argument (see
+        /// [`super::fd_args`]), 0 when it has none or the lookup failed.
+        pub const FD_A_INO: usize = 7;
+        /// Inode number of the second fd argument (sendfile's in_fd, splice's and
+        /// copy_file_range's fd_out).
+        pub const FD_B_INO: usize = 8;
+        /// `i_mode` of the first fd's inode in bits 0..16, of the second in 16..32
+        /// (S_IFREG, S_IFSOCK, S_IFIFO, ...; 0 = not looked up).
+        pub const FD_MODES: usize = 9;
     }
     /// `raw_syscalls:sys_exit`: a kernel -> user mode switch.
     pub mod sys_exit {
@@ -191,6 +205,10 @@ pub mod kind {
         /// Inode of the first bio page's file, 0 when it has none.
         pub const INO: usize = 4;
         pub const DEV: usize = 5;
+        /// The traced process the request reads for: the current one, or, when a kernel
+        /// worker issues it (mmap readahead is often flushed by kblockd), the process that
+        /// added that file's pages to the page cache (`FILES`).
+        pub const OWNER_TGID: usize = 6;
     }
     /// `block:block_rq_complete`: a block request completed (DMA done). Runs in interrupt
     /// context; attributed through `REQUESTS`.
@@ -213,7 +231,83 @@ pub mod kind {
     pub mod process_exec {
         pub const ID: u32 = 13;
     }
+    /// `io_uring:io_uring_submit_req`: a request entered the ring's submission path, in
+    /// the submitting task.
+    pub mod io_uring_submit_req {
+        pub const ID: u32 = 14;
+        pub const USER_DATA: usize = 0;
+        pub const OPCODE: usize = 1;
+        /// The SQE's fd (an index into the registered files when FLAGS has bit 0).
+        pub const FD: usize = 2;
+        pub const FLAGS: usize = 3;
+        /// Inode number and `i_mode` of the fd's file, 0 when it is a registered file.
+        pub const INO: usize = 4;
+        pub const MODE: usize = 5;
+    }
+    /// `io_uring:io_uring_complete`: a completion was posted.
+    pub mod io_uring_complete {
+        pub const ID: u32 = 15;
+        pub const USER_DATA: usize = 0;
+        pub const RES: usize = 1;
+        pub const CFLAGS: usize = 2;
+    }
+    /// `filemap:mm_filemap_map_pages`: page-cache pages mapped into a process (mmap fault-around).
+    pub mod filemap_map_pages {
+        pub const ID: u32 = 16;
+        pub const INO: usize = 0;
+        pub const DEV: usize = 1;
+        pub const START: usize = 2;
+        pub const END: usize = 3;
+    }
+    /// `filemap:mm_filemap_fault`: a page fault on a file mapping had to look a page up.
+    pub mod filemap_fault {
+        pub const ID: u32 = 17;
+        pub const INO: usize = 0;
+        pub const DEV: usize = 1;
+        pub const INDEX: usize = 2;
+    }
+    /// `ext4:ext4_da_write_end`: bytes copied into a file's page cache by a buffered write.
+    pub mod ext4_da_write_end {
+        pub const ID: u32 = 18;
+        pub const INO: usize = 0;
+        pub const DEV: usize = 1;
+        pub const POS: usize = 2;
+        pub const LEN: usize = 3;
+        pub const COPIED: usize = 4;
+    }
+    /// `net:netif_receive_skb` for an skb whose frags are pinned user pages (zero-copy) of a
+    /// traced socket: delivering it locally makes the kernel copy them (`skb_copy_ubufs`).
+    pub mod zerocopy_receive {
+        pub const ID: u32 = 19;
+        pub const SKB: usize = 0;
+        pub const DATA_LEN: usize = 1;
+        pub const SHINFO_FLAGS: usize = 2;
+        pub const OWNER_TGID: usize = 3;
+    }
 }
+
+/// Which arguments of a syscall are file descriptors the kernel side resolves to an inode
+/// (x86_64 numbers): `(first, second)` argument indexes, `None` for none.
+pub const fn fd_args(nr: u64) -> (Option<usize>, Option<usize>) {
+    match nr {
+        // read write pread64 pwrite64 readv writev sendto recvfrom sendmsg recvmsg
+        // fadvise64 io_uring_enter
+        0 | 1 | 17 | 18 | 19 | 20 | 44 | 45 | 46 | 47 | 221 | 426 => (Some(0), None),
+        // mmap(addr, len, prot, flags, fd, off)
+        9 => (Some(4), None),
+        // sendfile(out_fd, in_fd, ..)
+        40 => (Some(0), Some(1)),
+        // splice(fd_in, off_in, fd_out, ..), copy_file_range(fd_in, off_in, fd_out, ..)
+        275 | 326 => (Some(0), Some(2)),
+        _ => (None, None),
+    }
+}
+
+/// `S_IFMT` and the file types the model tells apart.
+pub const S_IFMT: u16 = 0o170000;
+pub const S_IFREG: u16 = 0o100000;
+pub const S_IFSOCK: u16 = 0o140000;
+pub const S_IFIFO: u16 = 0o010000;
 
 /// Offsets (in bytes) of kernel struct fields and kernel constants, resolved from BTF at
 /// load time and passed in as the global [`CONFIG_GLOBAL`]. A field a program needs that
@@ -283,6 +377,26 @@ pub struct Config {
     // struct task_struct
     pub task_tgid: u32,
     pub task_pid: u32,
+
+    // fd -> file -> inode: task->files->fdt->fd[fd]->f_inode
+    pub task_files: u32,
+    pub files_struct_fdt: u32,
+    pub fdtable_max_fds: u32,
+    pub fdtable_fd: u32,
+    pub file_f_inode: u32,
+    pub inode_i_mode: u32,
+
+    // io_uring: struct io_kiocb, struct io_uring_cqe
+    pub io_kiocb_opcode: u32,
+    pub io_kiocb_flags: u32,
+    pub io_kiocb_user_data: u32,
+    pub io_kiocb_fd: u32,
+    pub io_uring_cqe_user_data: u32,
+    pub io_uring_cqe_res: u32,
+    pub io_uring_cqe_flags: u32,
+    /// 1 when `io_uring_complete` passes the CQE pointer (6.10+ prototype `(ctx, req,
+    /// cqe)`), `u32::MAX` otherwise (older kernels pass its fields by value).
+    pub io_uring_complete_cqe: u32,
     /// 1 when `sched_process_exit` passes `group_dead` (6.16+): a process leaves `TRACED`
     /// when its whole thread group is gone. Without it, entries stay until the trace ends.
     pub exit_has_group_dead: u32,

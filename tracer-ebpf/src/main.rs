@@ -16,8 +16,9 @@
 use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::{
-        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
-        bpf_probe_read_kernel, bpf_probe_read_kernel_buf,
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task,
+        bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_probe_read_kernel,
+        bpf_probe_read_kernel_buf,
     },
     macros::{btf_tracepoint, map},
     maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
@@ -46,6 +47,15 @@ static SOCKS: LruHashMap<u64, u32> = LruHashMap::with_max_entries(16384, 0);
 
 #[map(name = "REQUESTS")]
 static REQUESTS: LruHashMap<u64, u32> = LruHashMap::with_max_entries(16384, 0);
+
+/// Files whose pages a traced process added to the page cache (inode -> tgid).
+#[map(name = "FILES")]
+static FILES: LruHashMap<u64, u32> = LruHashMap::with_max_entries(1024, 0);
+
+/// Zero-copy skbs of traced sockets seen at transmit (skb -> owner tgid), so their local
+/// delivery (`netif_receive_skb`, where loopback copies them) can be attributed.
+#[map(name = "ZC_SKBS")]
+static ZC_SKBS: LruHashMap<u64, u32> = LruHashMap::with_max_entries(4096, 0);
 
 /// Reads one `CONFIG` field. Volatile so the compiler does not fold the zero the object
 /// file holds; the verifier sees the frozen value the loader wrote.
@@ -144,6 +154,21 @@ fn try_sys_enter(ctx: &BtfTracePointContext) -> Result<(), i64> {
     args[kind::sys_enter::ARG0 + 3] = rd::<u64>(regs, conf!(pt_regs_r10))?;
     args[kind::sys_enter::ARG0 + 4] = rd::<u64>(regs, conf!(pt_regs_r8))?;
     args[kind::sys_enter::ARG0 + 5] = rd::<u64>(regs, conf!(pt_regs_r9))?;
+    // The kind of file behind each fd argument (regular file, socket, pipe) comes from the
+    // kernel's fd table: the tracer never guesses it from fd numbers.
+    let (a, b) = tracer_common::fd_args(id as u64);
+    let mut modes = 0u64;
+    if let Some(i) = a {
+        let (ino, mode) = fd_inode(args[kind::sys_enter::ARG0 + (i & 7)] as i32);
+        args[kind::sys_enter::FD_A_INO] = ino;
+        modes |= mode as u64;
+    }
+    if let Some(i) = b {
+        let (ino, mode) = fd_inode(args[kind::sys_enter::ARG0 + (i & 7)] as i32);
+        args[kind::sys_enter::FD_B_INO] = ino;
+        modes |= (mode as u64) << 16;
+    }
+    args[kind::sys_enter::FD_MODES] = modes;
     emit(kind::sys_enter::ID, args, NO_NAME);
     Ok(())
 }
@@ -262,6 +287,43 @@ pub fn tracer_skb_copy(ctx: BtfTracePointContext) -> i32 {
     0
 }
 
+/// (i_ino, i_mode) of the file behind `fd` in the current task: task->files->fdt->fd[fd]
+/// ->f_inode. (0, 0) for a closed or out-of-range fd, or when a read fails (an fd
+/// argument may legitimately be bad; the syscall's own error says so).
+#[inline(always)]
+fn fd_inode(fd: i32) -> (u64, u16) {
+    fn walk(fd: i32) -> Result<(u64, u16), i64> {
+        if fd < 0 || conf!(task_files) == ABSENT {
+            return Ok((0, 0));
+        }
+        // SAFETY: returns the current task pointer; it is only read through rd().
+        let task = unsafe { bpf_get_current_task() };
+        let files: u64 = rd(task, conf!(task_files))?;
+        if files == 0 {
+            return Ok((0, 0));
+        }
+        let fdt: u64 = rd(files, conf!(files_struct_fdt))?;
+        let max: u32 = rd(fdt, conf!(fdtable_max_fds))?;
+        if fd as u32 >= max {
+            return Ok((0, 0));
+        }
+        let table: u64 = rd(fdt, conf!(fdtable_fd))?;
+        let file: u64 = rd(table, fd as u32 * 8)?;
+        if file == 0 {
+            return Ok((0, 0));
+        }
+        let inode: u64 = rd(file, conf!(file_f_inode))?;
+        if inode == 0 {
+            return Ok((0, 0));
+        }
+        Ok((
+            rd(inode, conf!(inode_i_ino))?,
+            rd(inode, conf!(inode_i_mode))?,
+        ))
+    }
+    walk(fd).unwrap_or((0, 0))
+}
+
 /// Reads (i_ino, s_dev) of an `address_space`'s host inode.
 #[inline(always)]
 fn mapping_inode(mapping: u64) -> Result<(u64, u64), i64> {
@@ -315,13 +377,16 @@ pub fn tracer_add_page(ctx: BtfTracePointContext) -> i32 {
 }
 
 fn try_filemap_add_to_page_cache(ctx: &BtfTracePointContext) -> Result<(), i64> {
-    if current_traced().is_none() {
+    let Some((tgid, _)) = current_traced() else {
         return Ok(());
-    }
+    };
     // mm_filemap_add_to_page_cache(struct folio *folio)
     let folio: u64 = ctx.arg(0);
     let mapping: u64 = rd(folio, conf!(folio_mapping))?;
     let (ino, dev) = mapping_inode(mapping)?;
+    if ino != 0 {
+        let _ = FILES.insert(ino, tgid, 0);
+    }
     let flags_1 = conf!(folio_flags_1);
     // folio_order(): a large folio has PG_head set and its order in _flags_1's low byte.
     let order = if flags_1 == ABSENT {
@@ -384,6 +449,9 @@ fn try_net_dev_start_xmit(ctx: &BtfTracePointContext) -> Result<(), i64> {
     args[kind::net_dev_start_xmit::IFINDEX] = rd::<i32>(dev, conf!(net_device_ifindex))? as u64;
     args[kind::net_dev_start_xmit::DEV_FLAGS] = rd::<u32>(dev, conf!(net_device_flags))? as u64;
     args[kind::net_dev_start_xmit::OWNER_TGID] = owner as u64;
+    if args[kind::net_dev_start_xmit::SHINFO_FLAGS] & 1 != 0 {
+        let _ = ZC_SKBS.insert(skb, owner, 0);
+    }
     let mut name = [0u8; NAME_LEN];
     let name_ptr = (dev + conf!(net_device_name) as u64) as *const u8;
     // SAFETY: reads at most NAME_LEN bytes into a local array; errors leave it zeroed.
@@ -401,12 +469,9 @@ pub fn tracer_rq_issue(ctx: BtfTracePointContext) -> i32 {
 }
 
 fn try_block_rq_issue(ctx: &BtfTracePointContext) -> Result<(), i64> {
-    let Some((tgid, _)) = current_traced() else {
-        return Ok(());
-    };
+    let current = current_traced();
     // block_rq_issue(struct request *rq)
     let rq: u64 = ctx.arg(0);
-    let _ = REQUESTS.insert(rq, tgid, 0);
     let mut args = [0u64; EVENT_ARGS];
     args[kind::block_rq_issue::RQ] = rq;
     args[kind::block_rq_issue::BYTES] = rd::<u32>(rq, conf!(request_data_len))? as u64;
@@ -429,6 +494,20 @@ fn try_block_rq_issue(ctx: &BtfTracePointContext) -> Result<(), i64> {
             }
         }
     }
+    let tgid = match current {
+        Some((tgid, _)) => tgid,
+        None => {
+            // A kernel worker issuing a traced process's read (still traced?).
+            let ino = args[kind::block_rq_issue::INO];
+            // SAFETY: the values are copied out at once.
+            match unsafe { FILES.get(ino) } {
+                Some(&t) if ino != 0 && unsafe { TRACED.get(t) }.is_some() => t,
+                _ => return Ok(()),
+            }
+        }
+    };
+    let _ = REQUESTS.insert(rq, tgid, 0);
+    args[kind::block_rq_issue::OWNER_TGID] = tgid as u64;
     emit(kind::block_rq_issue::ID, args, NO_NAME);
     Ok(())
 }
@@ -453,6 +532,167 @@ pub fn tracer_rq_done(ctx: BtfTracePointContext) -> i32 {
     args[kind::block_rq_complete::OWNER_TGID] = owner as u64;
     emit(kind::block_rq_complete::ID, args, NO_NAME);
     0
+}
+
+#[btf_tracepoint(function = "netif_receive_skb")]
+pub fn tracer_zc_receive(ctx: BtfTracePointContext) -> i32 {
+    if try_netif_receive_skb(&ctx).is_err() {
+        count_drop(DROP_READ_FAILED);
+    }
+    0
+}
+
+fn try_netif_receive_skb(ctx: &BtfTracePointContext) -> Result<(), i64> {
+    // netif_receive_skb(struct sk_buff *skb), in softirq: only skbs recorded as zero-copy at
+    // transmit are of interest (one hash lookup for every other packet).
+    let skb: u64 = ctx.arg(0);
+    // SAFETY: the value is copied out at once.
+    let owner = match unsafe { ZC_SKBS.get(skb) } {
+        Some(tgid) => *tgid,
+        None => return Ok(()),
+    };
+    let _ = ZC_SKBS.remove(skb);
+    let head: u64 = rd(skb, conf!(sk_buff_head))?;
+    let end: u32 = rd(skb, conf!(sk_buff_end))?;
+    let flags: u8 = rd(head + end as u64, conf!(shinfo_flags))?;
+    if flags & 1 == 0 {
+        return Ok(());
+    }
+    let mut args = [0u64; EVENT_ARGS];
+    args[kind::zerocopy_receive::SKB] = skb;
+    args[kind::zerocopy_receive::DATA_LEN] = rd::<u32>(skb, conf!(sk_buff_data_len))? as u64;
+    args[kind::zerocopy_receive::SHINFO_FLAGS] = flags as u64;
+    args[kind::zerocopy_receive::OWNER_TGID] = owner as u64;
+    emit(kind::zerocopy_receive::ID, args, NO_NAME);
+    Ok(())
+}
+
+#[btf_tracepoint(function = "mm_filemap_map_pages")]
+pub fn tracer_map_pages(ctx: BtfTracePointContext) -> i32 {
+    if try_filemap_map_pages(&ctx).is_err() {
+        count_drop(DROP_READ_FAILED);
+    }
+    0
+}
+
+fn try_filemap_map_pages(ctx: &BtfTracePointContext) -> Result<(), i64> {
+    if current_traced().is_none() {
+        return Ok(());
+    }
+    // mm_filemap_map_pages(struct address_space *mapping, pgoff_t start, pgoff_t end)
+    let (ino, dev) = mapping_inode(ctx.arg(0))?;
+    let mut args = [0u64; EVENT_ARGS];
+    args[kind::filemap_map_pages::INO] = ino;
+    args[kind::filemap_map_pages::DEV] = dev;
+    args[kind::filemap_map_pages::START] = ctx.arg(1);
+    args[kind::filemap_map_pages::END] = ctx.arg(2);
+    emit(kind::filemap_map_pages::ID, args, NO_NAME);
+    Ok(())
+}
+
+#[btf_tracepoint(function = "mm_filemap_fault")]
+pub fn tracer_fault(ctx: BtfTracePointContext) -> i32 {
+    if try_filemap_fault(&ctx).is_err() {
+        count_drop(DROP_READ_FAILED);
+    }
+    0
+}
+
+fn try_filemap_fault(ctx: &BtfTracePointContext) -> Result<(), i64> {
+    if current_traced().is_none() {
+        return Ok(());
+    }
+    // mm_filemap_fault(struct address_space *mapping, pgoff_t index)
+    let (ino, dev) = mapping_inode(ctx.arg(0))?;
+    let mut args = [0u64; EVENT_ARGS];
+    args[kind::filemap_fault::INO] = ino;
+    args[kind::filemap_fault::DEV] = dev;
+    args[kind::filemap_fault::INDEX] = ctx.arg(1);
+    emit(kind::filemap_fault::ID, args, NO_NAME);
+    Ok(())
+}
+
+#[btf_tracepoint(function = "ext4_da_write_end")]
+pub fn tracer_write_end(ctx: BtfTracePointContext) -> i32 {
+    if try_ext4_da_write_end(&ctx).is_err() {
+        count_drop(DROP_READ_FAILED);
+    }
+    0
+}
+
+fn try_ext4_da_write_end(ctx: &BtfTracePointContext) -> Result<(), i64> {
+    if current_traced().is_none() {
+        return Ok(());
+    }
+    // ext4_da_write_end(struct inode *inode, loff_t pos, unsigned int len, unsigned int copied)
+    let inode: u64 = ctx.arg(0);
+    let sb: u64 = rd(inode, conf!(inode_i_sb))?;
+    let mut args = [0u64; EVENT_ARGS];
+    args[kind::ext4_da_write_end::INO] = rd(inode, conf!(inode_i_ino))?;
+    if sb != 0 {
+        args[kind::ext4_da_write_end::DEV] = rd::<u32>(sb, conf!(super_block_s_dev))? as u64;
+    }
+    args[kind::ext4_da_write_end::POS] = ctx.arg::<i64>(1) as u64;
+    args[kind::ext4_da_write_end::LEN] = ctx.arg::<u32>(2) as u64;
+    args[kind::ext4_da_write_end::COPIED] = ctx.arg::<u32>(3) as u64;
+    emit(kind::ext4_da_write_end::ID, args, NO_NAME);
+    Ok(())
+}
+
+#[btf_tracepoint(function = "io_uring_submit_req")]
+pub fn tracer_iou_submit(ctx: BtfTracePointContext) -> i32 {
+    if try_io_uring_submit_req(&ctx).is_err() {
+        count_drop(DROP_READ_FAILED);
+    }
+    0
+}
+
+fn try_io_uring_submit_req(ctx: &BtfTracePointContext) -> Result<(), i64> {
+    if current_traced().is_none() {
+        return Ok(());
+    }
+    // io_uring_submit_req(struct io_kiocb *req), in the submitting task: req->file is not
+    // assigned yet, so the fd is resolved through the submitter's fd table.
+    let req: u64 = ctx.arg(0);
+    let flags: u64 = rd(req, conf!(io_kiocb_flags))?;
+    let fd: i32 = rd(req, conf!(io_kiocb_fd))?;
+    let mut args = [0u64; EVENT_ARGS];
+    args[kind::io_uring_submit_req::USER_DATA] = rd(req, conf!(io_kiocb_user_data))?;
+    args[kind::io_uring_submit_req::OPCODE] = rd::<u8>(req, conf!(io_kiocb_opcode))? as u64;
+    args[kind::io_uring_submit_req::FD] = fd as u32 as u64;
+    args[kind::io_uring_submit_req::FLAGS] = flags;
+    // REQ_F_FIXED_FILE (= IOSQE_FIXED_FILE, bit 0): fd indexes the registered files.
+    if flags & 1 == 0 {
+        let (ino, mode) = fd_inode(fd);
+        args[kind::io_uring_submit_req::INO] = ino;
+        args[kind::io_uring_submit_req::MODE] = mode as u64;
+    }
+    emit(kind::io_uring_submit_req::ID, args, NO_NAME);
+    Ok(())
+}
+
+#[btf_tracepoint(function = "io_uring_complete")]
+pub fn tracer_iou_complete(ctx: BtfTracePointContext) -> i32 {
+    if try_io_uring_complete(&ctx).is_err() {
+        count_drop(DROP_READ_FAILED);
+    }
+    0
+}
+
+fn try_io_uring_complete(ctx: &BtfTracePointContext) -> Result<(), i64> {
+    if current_traced().is_none() {
+        return Ok(());
+    }
+    // io_uring_complete(struct io_ring_ctx *ctx, void *req, struct io_uring_cqe *cqe)
+    // (6.x before ~6.10 passed user_data, res and cflags by value: the loader checks the
+    // argument count and skips this program there).
+    let cqe: u64 = ctx.arg(2);
+    let mut args = [0u64; EVENT_ARGS];
+    args[kind::io_uring_complete::USER_DATA] = rd(cqe, conf!(io_uring_cqe_user_data))?;
+    args[kind::io_uring_complete::RES] = rd::<i32>(cqe, conf!(io_uring_cqe_res))? as i64 as u64;
+    args[kind::io_uring_complete::CFLAGS] = rd::<u32>(cqe, conf!(io_uring_cqe_flags))? as u64;
+    emit(kind::io_uring_complete::ID, args, NO_NAME);
+    Ok(())
 }
 
 #[btf_tracepoint(function = "sched_process_fork")]

@@ -11,7 +11,7 @@ use tracer_common::{EVENT_SIZE, Event as RawEvent, NAME_LEN, kind};
 use crate::syscalls;
 
 /// Kernel constants the decoder needs that differ between kernels (from BTF).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KernelConsts {
     /// `enum iter_type` values by name (lower case, without `ITER_`), e.g. ("ubuf", 0).
     pub iter_types: Vec<(String, u8)>,
@@ -50,8 +50,9 @@ pub enum DecodeError {
     Kind(u32),
 }
 
-/// One decoded event: who and when, then what.
-#[derive(Clone, Debug, PartialEq)]
+/// One decoded event: who and when, then what. Its serde form (derived, lossless) is the
+/// recording format; `to_json` is the readable form of `trace --json`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Event {
     pub ts_ns: u64,
     pub cpu: u32,
@@ -63,11 +64,14 @@ pub struct Event {
 }
 
 /// What an event says, by kind.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Payload {
     SyscallEnter {
         nr: u32,
         args: [u64; 6],
+        /// The files behind the fd arguments (`tracer_common::fd_args`), from the kernel's
+        /// fd table at entry.
+        fds: [FdRef; 2],
     },
     SyscallExit {
         nr: u32,
@@ -119,6 +123,8 @@ pub enum Payload {
         op: u8,
         ino: u64,
         dev: u32,
+        /// The traced process it reads for (a kernel worker may issue it).
+        owner_pid: u32,
     },
     BlockRqComplete {
         rq: u64,
@@ -131,9 +137,91 @@ pub enum Payload {
         child_tid: u32,
     },
     ProcessExec,
+    IoUringSubmit {
+        user_data: u64,
+        opcode: u8,
+        fd: i32,
+        /// `io_kiocb.flags`; bit 0 means `fd` indexes the registered files.
+        flags: u64,
+        file: FdRef,
+    },
+    IoUringComplete {
+        user_data: u64,
+        res: i32,
+        cflags: u32,
+    },
+    FilemapMapPages {
+        ino: u64,
+        dev: u32,
+        start: u64,
+        end: u64,
+    },
+    FilemapFault {
+        ino: u64,
+        dev: u32,
+        index: u64,
+    },
+    Ext4DaWriteEnd {
+        ino: u64,
+        dev: u32,
+        pos: i64,
+        len: u32,
+        copied: u32,
+    },
+    /// A zero-copy skb of a traced socket delivered locally: the kernel copies its pinned
+    /// pages now (`skb_copy_ubufs`).
+    ZerocopyReceive {
+        skb: u64,
+        data_len: u32,
+        shinfo_flags: u8,
+        owner_pid: u32,
+    },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The file behind an fd, as the kernel's fd table had it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FdRef {
+    /// Inode number (for a socket, the sockfs inode of `socket:[ino]`); 0 = unknown.
+    pub ino: u64,
+    /// `i_mode`; 0 = not looked up or the lookup failed.
+    pub mode: u16,
+}
+
+/// What kind of file an fd refers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileKind {
+    Regular,
+    Socket,
+    Pipe,
+    Other,
+    Unknown,
+}
+
+impl FdRef {
+    pub fn kind(self) -> FileKind {
+        use tracer_common::{S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK};
+        match self.mode & S_IFMT {
+            0 => FileKind::Unknown,
+            S_IFREG => FileKind::Regular,
+            S_IFSOCK => FileKind::Socket,
+            S_IFIFO => FileKind::Pipe,
+            _ => FileKind::Other,
+        }
+    }
+
+    pub fn kind_name(self) -> &'static str {
+        match self.kind() {
+            FileKind::Regular => "file",
+            FileKind::Socket => "socket",
+            FileKind::Pipe => "pipe",
+            FileKind::Other => "other",
+            FileKind::Unknown => "unknown",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SockLength {
     pub sk: u64,
     pub ret: i32,
@@ -165,9 +253,21 @@ pub fn decode_raw(raw: &RawEvent) -> Result<Event, DecodeError> {
         kind::sys_enter::ID => {
             let mut args = [0u64; 6];
             args.copy_from_slice(&a[kind::sys_enter::ARG0..kind::sys_enter::ARG0 + 6]);
+            use kind::sys_enter as k;
+            let modes = a[k::FD_MODES];
             Payload::SyscallEnter {
-                nr: a[kind::sys_enter::NR] as u32,
+                nr: a[k::NR] as u32,
                 args,
+                fds: [
+                    FdRef {
+                        ino: a[k::FD_A_INO],
+                        mode: modes as u16,
+                    },
+                    FdRef {
+                        ino: a[k::FD_B_INO],
+                        mode: (modes >> 16) as u16,
+                    },
+                ],
             }
         }
         kind::sys_exit::ID => Payload::SyscallExit {
@@ -247,6 +347,7 @@ pub fn decode_raw(raw: &RawEvent) -> Result<Event, DecodeError> {
                 op: a[k::OP] as u8,
                 ino: a[k::INO],
                 dev: a[k::DEV] as u32,
+                owner_pid: a[k::OWNER_TGID] as u32,
             }
         }
         kind::block_rq_complete::ID => {
@@ -263,6 +364,63 @@ pub fn decode_raw(raw: &RawEvent) -> Result<Event, DecodeError> {
             child_tid: a[kind::process_fork::CHILD_PID] as u32,
         },
         kind::process_exec::ID => Payload::ProcessExec,
+        kind::io_uring_submit_req::ID => {
+            use kind::io_uring_submit_req as k;
+            Payload::IoUringSubmit {
+                user_data: a[k::USER_DATA],
+                opcode: a[k::OPCODE] as u8,
+                fd: a[k::FD] as u32 as i32,
+                flags: a[k::FLAGS],
+                file: FdRef {
+                    ino: a[k::INO],
+                    mode: a[k::MODE] as u16,
+                },
+            }
+        }
+        kind::io_uring_complete::ID => {
+            use kind::io_uring_complete as k;
+            Payload::IoUringComplete {
+                user_data: a[k::USER_DATA],
+                res: a[k::RES] as i64 as i32,
+                cflags: a[k::CFLAGS] as u32,
+            }
+        }
+        kind::filemap_map_pages::ID => {
+            use kind::filemap_map_pages as k;
+            Payload::FilemapMapPages {
+                ino: a[k::INO],
+                dev: a[k::DEV] as u32,
+                start: a[k::START],
+                end: a[k::END],
+            }
+        }
+        kind::filemap_fault::ID => {
+            use kind::filemap_fault as k;
+            Payload::FilemapFault {
+                ino: a[k::INO],
+                dev: a[k::DEV] as u32,
+                index: a[k::INDEX],
+            }
+        }
+        kind::ext4_da_write_end::ID => {
+            use kind::ext4_da_write_end as k;
+            Payload::Ext4DaWriteEnd {
+                ino: a[k::INO],
+                dev: a[k::DEV] as u32,
+                pos: a[k::POS] as i64,
+                len: a[k::LEN] as u32,
+                copied: a[k::COPIED] as u32,
+            }
+        }
+        kind::zerocopy_receive::ID => {
+            use kind::zerocopy_receive as k;
+            Payload::ZerocopyReceive {
+                skb: a[k::SKB],
+                data_len: a[k::DATA_LEN] as u32,
+                shinfo_flags: a[k::SHINFO_FLAGS] as u8,
+                owner_pid: a[k::OWNER_TGID] as u32,
+            }
+        }
         other => return Err(DecodeError::Kind(other)),
     };
     Ok(Event {
@@ -292,6 +450,12 @@ impl Payload {
             Payload::BlockRqComplete { .. } => "block_rq_complete",
             Payload::ProcessFork { .. } => "process_fork",
             Payload::ProcessExec => "process_exec",
+            Payload::IoUringSubmit { .. } => "io_uring_submit_req",
+            Payload::IoUringComplete { .. } => "io_uring_complete",
+            Payload::FilemapMapPages { .. } => "mm_filemap_map_pages",
+            Payload::FilemapFault { .. } => "mm_filemap_fault",
+            Payload::Ext4DaWriteEnd { .. } => "ext4_da_write_end",
+            Payload::ZerocopyReceive { .. } => "zerocopy_receive",
         }
     }
 }
@@ -393,6 +557,27 @@ pub fn skb_payload(shinfo_flags: u8) -> &'static str {
     }
 }
 
+/// io_uring opcodes the tracer names (UAPI values, stable across kernels).
+pub fn io_uring_op_name(opcode: u8) -> &'static str {
+    match opcode {
+        0 => "NOP",
+        1 => "READV",
+        2 => "WRITEV",
+        4 => "READ_FIXED",
+        5 => "WRITE_FIXED",
+        9 => "SENDMSG",
+        10 => "RECVMSG",
+        22 => "READ",
+        23 => "WRITE",
+        26 => "SEND",
+        27 => "RECV",
+        30 => "SPLICE",
+        47 => "SEND_ZC",
+        48 => "SENDMSG_ZC",
+        _ => "other",
+    }
+}
+
 /// A kernel `dev_t` (major << 20 | minor) as "major:minor".
 fn dev_name(dev: u32) -> String {
     format!("{}:{}", dev >> 20, dev & 0xfffff)
@@ -482,7 +667,7 @@ impl Event {
         use Value::*;
         let mut f: Vec<(&'static str, Value)> = Vec::with_capacity(12);
         match &self.payload {
-            Payload::SyscallEnter { nr, args } => {
+            Payload::SyscallEnter { nr, args, fds } => {
                 let name = syscall_name(*nr);
                 let decoded = match &name {
                     Static(n) => syscall_args(n),
@@ -506,6 +691,15 @@ impl Event {
                             f.push((["a0", "a1", "a2", "a3", "a4", "a5"][i], Ptr(*v)));
                         }
                     }
+                }
+                let (a, b) = tracer_common::fd_args(*nr as u64);
+                for (slot, names) in [(a, ("fd_kind", "fd_ino")), (b, ("fd2_kind", "fd2_ino"))]
+                    .into_iter()
+                    .zip(fds)
+                    .filter_map(|((i, n), fd)| i.map(|_| (fd, n)))
+                {
+                    f.push((names.0, Static(slot.kind_name())));
+                    f.push((names.1, U(slot.ino)));
                 }
             }
             Payload::SyscallExit { nr, ret } => {
@@ -613,6 +807,7 @@ impl Event {
                 op,
                 ino,
                 dev,
+                owner_pid,
             } => {
                 f.push(("rq", Ptr(*rq)));
                 f.push((
@@ -627,6 +822,7 @@ impl Event {
                 f.push(("sector", U(*sector)));
                 f.push(("ino", U(*ino)));
                 f.push(("dev", Str(dev_name(*dev))));
+                f.push(("owner_pid", U(*owner_pid as u64)));
             }
             Payload::BlockRqComplete {
                 rq,
@@ -647,6 +843,73 @@ impl Event {
                 f.push(("child_tid", U(*child_tid as u64)));
             }
             Payload::ProcessExec => {}
+            Payload::IoUringSubmit {
+                user_data,
+                opcode,
+                fd,
+                flags,
+                file,
+            } => {
+                f.push(("user_data", Ptr(*user_data)));
+                f.push(("opcode", U(*opcode as u64)));
+                f.push(("op", Static(io_uring_op_name(*opcode))));
+                f.push(("fd", I(*fd as i64)));
+                f.push((
+                    "fixed_file",
+                    Static(if flags & 1 != 0 { "yes" } else { "no" }),
+                ));
+                f.push(("fd_kind", Static(file.kind_name())));
+                f.push(("fd_ino", U(file.ino)));
+            }
+            Payload::IoUringComplete {
+                user_data,
+                res,
+                cflags,
+            } => {
+                f.push(("user_data", Ptr(*user_data)));
+                f.push(("res", I(*res as i64)));
+                f.push(("cflags", Ptr(*cflags as u64)));
+            }
+            Payload::FilemapMapPages {
+                ino,
+                dev,
+                start,
+                end,
+            } => {
+                f.push(("ino", U(*ino)));
+                f.push(("dev", Str(dev_name(*dev))));
+                f.push(("start", U(*start)));
+                f.push(("end", U(*end)));
+            }
+            Payload::FilemapFault { ino, dev, index } => {
+                f.push(("ino", U(*ino)));
+                f.push(("dev", Str(dev_name(*dev))));
+                f.push(("index", U(*index)));
+            }
+            Payload::Ext4DaWriteEnd {
+                ino,
+                dev,
+                pos,
+                len,
+                copied,
+            } => {
+                f.push(("ino", U(*ino)));
+                f.push(("dev", Str(dev_name(*dev))));
+                f.push(("pos", I(*pos)));
+                f.push(("len", U(*len as u64)));
+                f.push(("copied", U(*copied as u64)));
+            }
+            Payload::ZerocopyReceive {
+                skb,
+                data_len,
+                shinfo_flags,
+                owner_pid,
+            } => {
+                f.push(("skb", Ptr(*skb)));
+                f.push(("data_len", U(*data_len as u64)));
+                f.push(("shinfo_flags", Ptr(*shinfo_flags as u64)));
+                f.push(("owner_pid", U(*owner_pid as u64)));
+            }
         }
         f
     }

@@ -3,7 +3,9 @@
 //! Data flows one way: kernel programs -> ring buffer ([`source`]) -> [`event::decode`] ->
 //! consumers (the `trace` command's JSON lines today; the model and TUI later).
 
+pub mod demo;
 pub mod event;
+pub mod model;
 pub mod probe;
 pub mod source;
 pub mod syscalls;

@@ -221,6 +221,57 @@ const SPECS: &[Spec] = &[
         needs: &[],
         required: false,
     },
+    Spec {
+        program: "tracer_zc_receive",
+        tracepoint: "netif_receive_skb",
+        needs: &[
+            "sk_buff_head",
+            "sk_buff_end",
+            "sk_buff_data_len",
+            "shinfo_flags",
+        ],
+        required: false,
+    },
+    Spec {
+        program: "tracer_map_pages",
+        tracepoint: "mm_filemap_map_pages",
+        needs: INODE,
+        required: false,
+    },
+    Spec {
+        program: "tracer_fault",
+        tracepoint: "mm_filemap_fault",
+        needs: INODE,
+        required: false,
+    },
+    Spec {
+        program: "tracer_write_end",
+        tracepoint: "ext4_da_write_end",
+        needs: &["inode_i_ino", "inode_i_sb", "super_block_s_dev"],
+        required: false,
+    },
+    Spec {
+        program: "tracer_iou_submit",
+        tracepoint: "io_uring_submit_req",
+        needs: &[
+            "io_kiocb_opcode",
+            "io_kiocb_flags",
+            "io_kiocb_user_data",
+            "io_kiocb_fd",
+        ],
+        required: false,
+    },
+    Spec {
+        program: "tracer_iou_complete",
+        tracepoint: "io_uring_complete",
+        needs: &[
+            "io_uring_complete_cqe",
+            "io_uring_cqe_user_data",
+            "io_uring_cqe_res",
+            "io_uring_cqe_flags",
+        ],
+        required: false,
+    },
 ];
 
 /// Marks an optional offset this kernel lacks (the programs test for it).
@@ -294,6 +345,43 @@ fn resolve_config(btf: &KernelBtf) -> Resolved {
     field!(page_mapping, "page", "mapping", 8);
     field!(task_tgid, "task_struct", "tgid", 4);
     field!(task_pid, "task_struct", "pid", 4);
+    field!(task_files, "task_struct", "files", 8);
+    field!(files_struct_fdt, "files_struct", "fdt", 8);
+    field!(fdtable_max_fds, "fdtable", "max_fds", 4);
+    field!(fdtable_fd, "fdtable", "fd", 8);
+    field!(file_f_inode, "file", "f_inode", 8);
+    field!(inode_i_mode, "inode", "i_mode", 2);
+    field!(io_kiocb_opcode, "io_kiocb", "opcode", 1);
+    field!(io_kiocb_flags, "io_kiocb", "flags", 8);
+    field!(io_kiocb_user_data, "io_kiocb", "cqe.user_data", 8);
+    field!(io_kiocb_fd, "io_kiocb", "cqe.fd", 4);
+    field!(io_uring_cqe_user_data, "io_uring_cqe", "user_data", 8);
+    field!(io_uring_cqe_res, "io_uring_cqe", "res", 4);
+    field!(io_uring_cqe_flags, "io_uring_cqe", "flags", 4);
+    // fd_inode() in the programs walks all of these; one missing disables the walk.
+    if [
+        "task_files",
+        "files_struct_fdt",
+        "fdtable_max_fds",
+        "fdtable_fd",
+        "file_f_inode",
+        "inode_i_mode",
+    ]
+    .iter()
+    .any(|f| missing.contains_key(f))
+    {
+        c.task_files = ABSENT;
+    }
+    fields.push("io_uring_complete_cqe");
+    if btf.tracepoint_args("io_uring_complete") == Some(3) {
+        c.io_uring_complete_cqe = 1;
+    } else {
+        c.io_uring_complete_cqe = ABSENT;
+        missing.insert(
+            "io_uring_complete_cqe",
+            "io_uring_complete does not pass the CQE pointer (kernels before ~6.10)".into(),
+        );
+    }
     c.exit_has_group_dead = (btf.tracepoint_args("sched_process_exit") == Some(2)) as u32;
     match btf.enum_value("pageflags", "PG_head") {
         Ok(v) if (0..64).contains(&v) => c.pg_head = v as u32,

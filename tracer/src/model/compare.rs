@@ -1,0 +1,256 @@
+//! Observed ledger vs textbook: every difference with its reason.
+//!
+//! Two textbook ledgers are involved: the article's (cold cache, a real NIC), which is the
+//! column people compare against, and the same model under the run's own conditions (the
+//! cache state the probes saw, loopback). A difference the conditions account for gets the
+//! condition as its reason ("disk DMA skipped: page cache hit"); what is left is explained
+//! from what the probes saw, or reported as not explained by the model.
+
+use serde::Serialize;
+
+use super::{
+    Ledger, human_bytes,
+    steps::Facts,
+    textbook::{Cache, Conditions, Link},
+};
+use crate::workload::Method;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Difference {
+    pub field: &'static str,
+    pub observed: u64,
+    pub textbook: u64,
+    pub reason: String,
+    /// False when neither the run's conditions nor what the probes saw account for it.
+    pub explained: bool,
+}
+
+/// What the comparison needs to know about the run.
+pub struct Run<'a> {
+    pub method: Method,
+    /// Data calls the sender made (chunks).
+    pub chunks: u64,
+    pub observed: &'a Ledger,
+    pub facts: &'a Facts,
+    /// The article's ledger and the one under this run's conditions.
+    pub article: &'a Ledger,
+    pub here: &'a Ledger,
+    pub here_conditions: Conditions,
+}
+
+pub fn differences(run: &Run) -> Vec<Difference> {
+    let mut out = Vec::new();
+    for field in Ledger::FIELDS {
+        let (Some(observed), Some(textbook), Some(here)) = (
+            run.observed.get(field),
+            run.article.get(field),
+            run.here.get(field),
+        ) else {
+            continue;
+        };
+        if observed == textbook {
+            continue;
+        }
+        let mut reasons = Vec::new();
+        if here != textbook {
+            reasons.extend(condition_reasons(run, field));
+        }
+        let mut explained = true;
+        if observed != here {
+            match fact_reason(run, field, here) {
+                Some(r) => reasons.push(r),
+                None => {
+                    explained = false;
+                    reasons.push(format!(
+                        "not explained by the model: {} expected under this run's conditions",
+                        here
+                    ));
+                }
+            }
+        }
+        out.push(Difference {
+            field,
+            observed,
+            textbook,
+            reason: reasons.join("; "),
+            explained,
+        });
+    }
+    out
+}
+
+fn zc_method(m: Method) -> bool {
+    matches!(m, Method::MsgZerocopy | Method::IoUring)
+}
+
+/// Why the run's conditions move `field` away from the article's assumptions.
+fn condition_reasons(run: &Run, field: &str) -> Vec<String> {
+    let c = run.here_conditions;
+    let mut r = Vec::new();
+    match field {
+        "dma_copies" | "dma_bytes" => {
+            if c.cache == Cache::Warm {
+                r.push("disk DMA skipped: page cache hit".to_string());
+            }
+            if c.link == Link::Loopback && run.method != Method::CopyFileRange {
+                r.push("no NIC DMA: loopback hands the socket buffer to the receiver".to_string());
+            }
+        }
+        "cache_hits" | "cache_misses"
+            if c.cache == Cache::Warm => {
+                r.push("page cache hit: the file was already in memory".to_string());
+            }
+        "cpu_copies" | "cpu_copy_bytes" => {
+            if c.link == Link::Loopback && zc_method(run.method) && c.zc_send {
+                r.push(format!(
+                    "{} fell back to a copy: loopback (the kernel copies pinned pages before local delivery)",
+                    if run.method == Method::IoUring {
+                        "SEND_ZC"
+                    } else {
+                        "MSG_ZEROCOPY"
+                    }
+                ));
+            }
+            if run.method == Method::IoUring && !c.zc_send {
+                r.push("this kernel has no io_uring SEND_ZC: SEND copies".to_string());
+            }
+        }
+        "page_refs" | "page_ref_bytes"
+            if run.method == Method::IoUring && !c.zc_send => {
+                r.push("this kernel has no io_uring SEND_ZC: no pinned pages".to_string());
+            }
+        _ => {}
+    }
+    r
+}
+
+/// Why the observed value differs from the model under the run's conditions, from what
+/// the probes saw; `None` when nothing they saw accounts for it.
+fn fact_reason(run: &Run, field: &str, here: u64) -> Option<String> {
+    let f = run.facts;
+    let o = run.observed;
+    match field {
+        "dma_copies" if f.block_requests > 0 && f.nic_xmits == 0 => Some(format!(
+            "disk reads batched by readahead: {} block requests for {} chunks",
+            f.block_requests, run.chunks
+        )),
+        "dma_bytes" if f.block_requests > 0 && f.nic_xmits == 0 && o.dma_bytes > here => {
+            Some(format!(
+                "readahead read {} more than this transfer's chunks needed",
+                human_bytes(o.dma_bytes - here)
+            ))
+        }
+        "dma_bytes" if f.block_requests > 0 && f.nic_xmits == 0 => Some(format!(
+            "{} of the file came from the page cache: partly cached before the run",
+            human_bytes(here - o.dma_bytes)
+        )),
+        "dma_copies" | "dma_bytes" if f.nic_xmits > 0 => Some(format!(
+            "{} transmits on {} (segment sizes, not chunks, set the DMA count)",
+            f.nic_xmits,
+            f.devices.iter().cloned().collect::<Vec<_>>().join(", ")
+        )),
+        "cache_hits" | "cache_misses" if o.cache_hits + o.cache_misses > 0 => Some(format!(
+            "{} pages were already cached and {} read from disk (eviction is best effort; readahead reads ahead)",
+            o.cache_hits, o.cache_misses
+        )),
+        "cache_hits" | "cache_misses" => Some(
+            "no page-cache lookups seen (tmpfs, O_DIRECT, or mm_filemap tracepoints missing)"
+                .to_string(),
+        ),
+        "cpu_copies" | "cpu_copy_bytes" if f.deferred_copies > 0 => Some(format!(
+            "loopback copied {} zero-copy skbs ({}) before delivery: per skb, not per chunk",
+            f.deferred_copies,
+            human_bytes(f.deferred_copy_bytes)
+        )),
+        "cpu_copies" | "cpu_copy_bytes" | "page_refs" | "page_ref_bytes"
+            if f.zerocopy_ignored > 0 =>
+        {
+            Some(format!(
+                "{} MSG_ZEROCOPY sends went out copied (SO_ZEROCOPY off, or no scatter-gather)",
+                f.zerocopy_ignored
+            ))
+        }
+        "cpu_copies" | "page_refs" if f.sends > run.chunks => Some(format!(
+            "the kernel sent each call in pieces: {} TCP sends for {} calls (sendfile and splice move at most one pipe, 64 KiB, per round)",
+            f.sends, run.chunks
+        )),
+        "mode_switches" | "syscalls" if run.method == Method::MsgZerocopy => Some(format!(
+            "completion notifications: {} recvmsg(MSG_ERRQUEUE) calls for {} sends (one notification may cover several sends; an empty queue answers EAGAIN)",
+            f.completion_reaps, run.chunks
+        )),
+        "mode_switches" | "syscalls" if run.method == Method::IoUring => Some(format!(
+            "{} io_uring_enter calls for {} chunks (a wait for completions can take more than one)",
+            f.syscalls.get("io_uring_enter").copied().unwrap_or(0),
+            run.chunks
+        )),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::textbook::ledger;
+
+    #[test]
+    fn a_warm_loopback_read_write_differs_only_by_the_conditions() {
+        let (bytes, chunk) = (1 << 20, 65536);
+        let here_c = Conditions {
+            cache: Cache::Warm,
+            link: Link::Loopback,
+            zc_send: true,
+        };
+        let article = ledger(Method::ReadWrite, bytes, chunk, &Conditions::ARTICLE);
+        let here = ledger(Method::ReadWrite, bytes, chunk, &here_c);
+        let mut observed = here.clone();
+        observed.wall_ns = Some(5);
+        let facts = Facts::default();
+        let d = differences(&Run {
+            method: Method::ReadWrite,
+            chunks: 16,
+            observed: &observed,
+            facts: &facts,
+            article: &article,
+            here: &here,
+            here_conditions: here_c,
+        });
+        let fields: Vec<_> = d.iter().map(|d| d.field).collect();
+        assert_eq!(
+            fields,
+            ["dma_copies", "dma_bytes", "cache_hits", "cache_misses"]
+        );
+        assert!(d.iter().all(|d| d.explained));
+        assert_eq!(
+            d[0].reason,
+            "disk DMA skipped: page cache hit; no NIC DMA: loopback hands the socket buffer to the receiver"
+        );
+        assert_eq!((d[0].observed, d[0].textbook), (0, 32));
+    }
+
+    #[test]
+    fn an_unexplained_difference_says_so() {
+        let here_c = Conditions {
+            cache: Cache::Warm,
+            link: Link::Loopback,
+            zc_send: true,
+        };
+        let article = ledger(Method::Sendfile, 65536, 65536, &Conditions::ARTICLE);
+        let here = ledger(Method::Sendfile, 65536, 65536, &here_c);
+        let mut observed = here.clone();
+        observed.cpu_copies = 1;
+        observed.cpu_copy_bytes = 65536;
+        let facts = Facts::default();
+        let d = differences(&Run {
+            method: Method::Sendfile,
+            chunks: 1,
+            observed: &observed,
+            facts: &facts,
+            article: &article,
+            here: &here,
+            here_conditions: here_c,
+        });
+        let cpu = d.iter().find(|d| d.field == "cpu_copies").unwrap();
+        assert!(!cpu.explained);
+        assert!(cpu.reason.contains("not explained"), "{}", cpu.reason);
+    }
+}

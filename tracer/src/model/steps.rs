@@ -1,0 +1,1142 @@
+//! From kernel events to steps, transfers and ledgers (KERNEL_PATHS.md §6's attribution
+//! recipe for the tracepoint tier).
+//!
+//! - A syscall's steps (its two mode switches and what happened inside it) are collected
+//!   in the thread's in-flight record and assigned to a transfer at its exit, when the
+//!   transfer is known: a read() of a file belongs to the transfer its data goes to next.
+//! - fd kinds (regular file, socket, pipe) come from the kernel's fd table at entry.
+//! - TCP sends are keyed by socket (`sk`), transmits by `skb->sk` and zero-copy deliveries
+//!   by skb, never by the current pid (softirq runs them in whatever task is current).
+//! - Steps of a source file seen before its destination is known wait in `pending`.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use serde::Serialize;
+
+use super::{Buffer, Engine, Evidence, Ledger, Mode, Step, StepKind};
+use crate::{
+    event::{self, Event, FdRef, FileKind, Payload},
+    syscalls,
+};
+
+/// One end of a transfer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Endpoint {
+    File {
+        ino: u64,
+    },
+    Socket {
+        ino: u64,
+    },
+    /// The application's memory (a receive's destination, or a send of bytes that did not
+    /// come from a file the model saw).
+    User,
+}
+
+/// What the probes saw about a transfer beyond its ledger; the comparison uses it to say
+/// why the ledger differs from the textbook.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Facts {
+    /// Transmits with payload, on loopback and on other devices.
+    pub loopback_xmits: u64,
+    pub nic_xmits: u64,
+    pub devices: BTreeSet<String>,
+    /// Payload bytes at transmit by what the skb frags held (`skb_shinfo->flags`).
+    pub xmit_copied_bytes: u64,
+    pub xmit_spliced_bytes: u64,
+    pub xmit_zerocopy_bytes: u64,
+    /// TCP sends (sock_send_length calls) with bytes, and how many asked for MSG_ZEROCOPY.
+    pub sends: u64,
+    pub zerocopy_requested: u64,
+    /// MSG_ZEROCOPY sends the kernel copied anyway (skbs transmitted as copies).
+    pub zerocopy_ignored: u64,
+    /// Zero-copy skbs delivered locally, which the kernel copied (skb_copy_ubufs).
+    pub deferred_copies: u64,
+    pub deferred_copy_bytes: u64,
+    /// Disk reads (block requests) of the source file.
+    pub block_requests: u64,
+    /// Zero-copy completion reaps: recvmsg(MSG_ERRQUEUE) calls.
+    pub completion_reaps: u64,
+    /// io_uring requests submitted and completion notifications (F_NOTIF) posted.
+    pub io_uring_requests: u64,
+    pub io_uring_notifications: u64,
+    /// Data syscalls per kind (read, write, sendfile, ...), for chunk counts.
+    pub syscalls: std::collections::BTreeMap<String, u64>,
+}
+
+/// One source -> destination flow of a process, with its ledger.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Transfer {
+    pub id: usize,
+    pub pid: u32,
+    pub src: Endpoint,
+    pub dst: Endpoint,
+    pub ledger: Ledger,
+    pub facts: Facts,
+    pub first_ns: u64,
+    pub last_ns: u64,
+}
+
+const MSG_ERRQUEUE: u64 = 0x2000;
+const IORING_CQE_F_MORE: u32 = 2;
+const IORING_CQE_F_NOTIF: u32 = 8;
+
+/// Where the bytes of a send come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Src {
+    /// The user buffer last filled by read() of this file.
+    ReadFrom(u64),
+    /// A mapping of this file (mmap): the copy reads the page cache through it.
+    Mapped(u64),
+    Unknown,
+}
+
+impl Src {
+    fn endpoint(self) -> Endpoint {
+        match self {
+            Src::ReadFrom(ino) | Src::Mapped(ino) => Endpoint::File { ino },
+            Src::Unknown => Endpoint::User,
+        }
+    }
+    fn buffer(self) -> Buffer {
+        match self {
+            Src::Mapped(_) => Buffer::PageCache,
+            _ => Buffer::User,
+        }
+    }
+}
+
+/// What a syscall does on the data path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    FileRead { src: u64 },
+    SockRecv { sock: u64 },
+    ZcReap { sock: u64 },
+    Send { sock: u64, src: Src },
+    FileWrite { dst: u64, src: Src },
+    Mmap { ino: u64, len: u64 },
+    Munmap { ino: u64, addr: u64 },
+    Sendfile { src: u64, dst: FdRef },
+    SpliceIn { src: u64, pipe: u64 },
+    SpliceOut { pipe: u64, sock: u64 },
+    CopyRange { src: u64, dst: u64 },
+    IoUring { ring: u64 },
+}
+
+impl Role {
+    /// The source file whose page-cache events happen inside this syscall.
+    fn source_file(self) -> Option<u64> {
+        match self {
+            Role::FileRead { src }
+            | Role::Sendfile { src, .. }
+            | Role::SpliceIn { src, .. }
+            | Role::CopyRange { src, .. } => Some(src),
+            Role::Mmap { ino, .. } | Role::Munmap { ino, .. } => Some(ino),
+            Role::Send {
+                src: Src::Mapped(ino),
+                ..
+            }
+            | Role::FileWrite {
+                src: Src::Mapped(ino),
+                ..
+            } => Some(ino),
+            _ => None,
+        }
+    }
+}
+
+/// A syscall in flight on one thread.
+struct Sys {
+    nr: u32,
+    role: Role,
+    /// Steps so far, without a transfer yet.
+    steps: Vec<Step>,
+    /// Bytes the probes saw copied inside (skb -> user, or into a file's page cache).
+    copied: u64,
+    /// The ring's source file and socket learned from this call's submissions.
+    iou_src: Option<u64>,
+    iou_sock: Option<u64>,
+}
+
+/// A TCP send call in progress on a socket (between tcp_sendmsg_locked and
+/// sock_send_length).
+#[derive(Default)]
+struct SendCall {
+    msg_flags: u32,
+    xmit_zerocopy: bool,
+    xmit_copied: bool,
+}
+
+struct Mapping {
+    addr: u64,
+    len: u64,
+    ino: u64,
+}
+
+/// An io_uring request the model follows until its completion.
+struct IoReq {
+    opcode: u8,
+    file: FdRef,
+    ring: u64,
+}
+
+/// The event -> step state machine. Feed it events in ring-buffer order with
+/// [`Model::push`], then call [`Model::finish`].
+#[derive(Default)]
+pub struct Model {
+    transfers: Vec<Transfer>,
+    index: HashMap<(u32, Endpoint, Endpoint), usize>,
+    inflight: HashMap<u32, Sys>,
+    /// (pid, source ino) -> its current transfer.
+    file_flow: HashMap<(u32, u64), usize>,
+    /// (pid, socket ino) -> the transfer sending into it.
+    sock_flow: HashMap<(u32, u64), usize>,
+    /// Steps of a source file whose destination is not known yet.
+    pending: HashMap<(u32, u64), Vec<Step>>,
+    last_read: HashMap<u32, u64>,
+    mappings: HashMap<u32, Vec<Mapping>>,
+    pipes: HashMap<(u32, u64), u64>,
+    sk_flow: HashMap<u64, usize>,
+    sends: HashMap<u64, SendCall>,
+    /// Sockets on which a zero-copy skb was seen.
+    zc_sockets: HashSet<u64>,
+    zc_skbs: HashMap<u64, usize>,
+    /// Pages added to the page cache during the trace, and pages already looked up.
+    added: HashMap<u64, HashSet<u64>>,
+    seen: HashMap<u64, HashSet<u64>>,
+    io_reqs: HashMap<(u32, u64), IoReq>,
+    /// Block requests issued and not completed yet.
+    requests: HashSet<u64>,
+    ring_src: HashMap<(u32, u64), u64>,
+    ring_flow: HashMap<(u32, u64), usize>,
+}
+
+impl Model {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn transfers(&self) -> &[Transfer] {
+        &self.transfers
+    }
+
+    /// The transfer from `src` to `dst` of process `pid`, if any.
+    pub fn find(&self, pid: u32, src: Endpoint, dst: Endpoint) -> Option<&Transfer> {
+        self.index
+            .get(&(pid, src, dst))
+            .map(|&i| &self.transfers[i])
+    }
+
+    /// Takes one event; steps that become attributable are appended to `out` (a syscall's
+    /// steps arrive together at its exit).
+    pub fn push(&mut self, ev: &Event, out: &mut Vec<Step>) {
+        let step = |kind: StepKind, evidence: Evidence| Step {
+            ts_ns: ev.ts_ns,
+            pid: ev.pid,
+            tid: ev.tid,
+            transfer: usize::MAX,
+            kind,
+            evidence,
+        };
+        match &ev.payload {
+            Payload::SyscallEnter { nr, args, fds } => {
+                let Some(role) = self.role(ev.pid, ev.tid, *nr, args, fds) else {
+                    return;
+                };
+                let name = syscalls::name(*nr).into_owned();
+                let s = step(
+                    StepKind::ModeSwitch {
+                        to: Mode::Kernel,
+                        syscall: name,
+                    },
+                    Evidence::Observed("sys_enter"),
+                );
+                self.inflight.insert(
+                    ev.tid,
+                    Sys {
+                        nr: *nr,
+                        role,
+                        steps: vec![s],
+                        copied: 0,
+                        iou_src: None,
+                        iou_sock: None,
+                    },
+                );
+            }
+            Payload::SyscallExit { nr, ret } => {
+                let Some(mut sys) = self.inflight.remove(&ev.tid) else {
+                    return;
+                };
+                if sys.nr != *nr {
+                    return;
+                }
+                let ret = *ret;
+                let bytes = if ret > 0 { ret as u64 } else { 0 };
+                let mut inner = |kind, evidence| sys.steps.push(step(kind, evidence));
+                match sys.role {
+                    Role::FileRead { src } if bytes > 0 => {
+                        inner(
+                            StepKind::Copy {
+                                engine: Engine::Cpu,
+                                from: Buffer::PageCache,
+                                to: Buffer::User,
+                                bytes,
+                            },
+                            Evidence::Inferred(
+                                "read() of a regular file returned this many bytes (the page cache -> user copy has no tracepoint)",
+                            ),
+                        );
+                        self.last_read.insert(ev.tid, src);
+                    }
+                    Role::SockRecv { .. } if sys.copied > 0 || bytes > 0 => {
+                        let (b, evidence) = if sys.copied > 0 {
+                            (sys.copied, Evidence::Observed("skb_copy_datagram_iovec"))
+                        } else {
+                            (
+                                bytes,
+                                Evidence::Inferred("the receive returned this many bytes"),
+                            )
+                        };
+                        inner(
+                            StepKind::Copy {
+                                engine: Engine::Cpu,
+                                from: Buffer::Socket,
+                                to: Buffer::User,
+                                bytes: b,
+                            },
+                            evidence,
+                        );
+                    }
+                    Role::FileWrite { src, .. } if bytes > 0 => {
+                        let (b, evidence) = if sys.copied > 0 {
+                            (sys.copied, Evidence::Observed("ext4_da_write_end"))
+                        } else {
+                            (
+                                bytes,
+                                Evidence::Inferred(
+                                    "write() to a regular file returned this many bytes",
+                                ),
+                            )
+                        };
+                        inner(
+                            StepKind::Copy {
+                                engine: Engine::Cpu,
+                                from: src.buffer(),
+                                to: Buffer::PageCache,
+                                bytes: b,
+                            },
+                            evidence,
+                        );
+                    }
+                    Role::SpliceIn { src, pipe } if bytes > 0 => {
+                        inner(
+                            StepKind::PageRef {
+                                from: Buffer::PageCache,
+                                to: Buffer::Pipe,
+                                bytes,
+                                pinned: false,
+                            },
+                            Evidence::Inferred(
+                                "splice() from a file into a pipe returned this many bytes (filemap_splice_read takes page references; no tracepoint)",
+                            ),
+                        );
+                        self.pipes.insert((ev.pid, pipe), src);
+                    }
+                    Role::CopyRange { .. }
+                    | Role::Sendfile {
+                        dst: FdRef { .. }, ..
+                    } if bytes > 0
+                        && !matches!(sys.role, Role::Sendfile { dst, .. } if dst.kind() == FileKind::Socket) =>
+                    {
+                        let (b, evidence) = if sys.copied > 0 {
+                            (sys.copied, Evidence::Observed("ext4_da_write_end"))
+                        } else {
+                            (
+                                bytes,
+                                Evidence::Inferred(
+                                    "the call returned this many bytes (no ext4_da_write_end: not ext4, or the filesystem shared the extents instead)",
+                                ),
+                            )
+                        };
+                        inner(
+                            StepKind::Copy {
+                                engine: Engine::Cpu,
+                                from: Buffer::PageCache,
+                                to: Buffer::PageCache,
+                                bytes: b,
+                            },
+                            evidence,
+                        );
+                    }
+                    Role::Mmap { ino, len } if ret > 0 => {
+                        self.mappings.entry(ev.pid).or_default().push(Mapping {
+                            addr: ret as u64,
+                            len,
+                            ino,
+                        });
+                    }
+                    Role::Munmap { addr, .. } if ret == 0 => {
+                        if let Some(maps) = self.mappings.get_mut(&ev.pid) {
+                            maps.retain(|m| m.addr != addr);
+                        }
+                    }
+                    Role::ZcReap { .. } => {}
+                    _ => {}
+                }
+                let name = syscalls::name(*nr).into_owned();
+                sys.steps.push(step(
+                    StepKind::ModeSwitch {
+                        to: Mode::User,
+                        syscall: name,
+                    },
+                    Evidence::Observed("sys_exit"),
+                ));
+                self.finish_syscall(ev.pid, sys, out);
+            }
+            Payload::TcpSendmsgLocked { sk, msg_flags, .. } => {
+                // Fires per loop iteration: the first one of a call opens it.
+                self.sends.entry(*sk).or_insert_with(|| SendCall {
+                    msg_flags: *msg_flags,
+                    ..SendCall::default()
+                });
+                // Learn the socket's transfer now: its first skbs go out within this call.
+                if !self.sk_flow.contains_key(sk)
+                    && let Some((role, iou)) = self
+                        .inflight
+                        .get(&ev.tid)
+                        .map(|sys| (sys.role, (sys.iou_src, sys.iou_sock)))
+                    && let Some(flow) = self.flow_for_send(ev.pid, role, iou)
+                {
+                    self.sk_flow.insert(*sk, flow);
+                }
+            }
+            Payload::SockSendLength(s) => {
+                let call = self.sends.remove(&s.sk);
+                if s.ret <= 0 {
+                    return;
+                }
+                let bytes = s.ret as u64;
+                // The transfer: from the syscall this thread is in, else from the socket
+                // (io-wq workers and softirq-driven sends have no syscall of their own).
+                let ctx = self
+                    .inflight
+                    .get(&ev.tid)
+                    .map(|sys| (sys.role, (sys.iou_src, sys.iou_sock)));
+                let flow = match ctx {
+                    Some((role, iou)) => self.flow_for_send(ev.pid, role, iou),
+                    None => None,
+                }
+                .or_else(|| self.sk_flow.get(&s.sk).copied());
+                let Some(flow) = flow else { return };
+                self.sk_flow.insert(s.sk, flow);
+                let src = match ctx {
+                    Some((Role::Send { src, .. }, _)) => src.buffer(),
+                    Some((Role::SpliceOut { .. }, _)) => Buffer::Pipe,
+                    _ => Buffer::User,
+                };
+                let in_splice = matches!(
+                    ctx,
+                    Some((Role::Sendfile { .. } | Role::SpliceOut { .. }, _))
+                );
+                let flags = call.as_ref().map(|c| c.msg_flags);
+                let facts = &mut self.transfers[flow].facts;
+                facts.sends += 1;
+                let (kind, evidence) = match flags {
+                    Some(f) if f & event::MSG_SPLICE_PAGES != 0 => (
+                        StepKind::PageRef {
+                            from: if src == Buffer::Pipe {
+                                Buffer::Pipe
+                            } else {
+                                Buffer::PageCache
+                            },
+                            to: Buffer::Socket,
+                            bytes,
+                            pinned: false,
+                        },
+                        Evidence::Observed(
+                            "tcp_sendmsg_locked (MSG_SPLICE_PAGES), sock_send_length",
+                        ),
+                    ),
+                    Some(f) if f & event::MSG_ZEROCOPY != 0 => {
+                        facts.zerocopy_requested += 1;
+                        let c = call.as_ref();
+                        let pinned = c.is_some_and(|c| c.xmit_zerocopy)
+                            || (!c.is_some_and(|c| c.xmit_copied)
+                                && self.zc_sockets.contains(&s.sk));
+                        if pinned {
+                            (
+                                StepKind::PageRef {
+                                    from: Buffer::User,
+                                    to: Buffer::Socket,
+                                    bytes,
+                                    pinned: true,
+                                },
+                                if c.is_some_and(|c| c.xmit_zerocopy) {
+                                    Evidence::Observed(
+                                        "tcp_sendmsg_locked (MSG_ZEROCOPY), net_dev_start_xmit (skb zero-copy flag)",
+                                    )
+                                } else {
+                                    Evidence::Inferred(
+                                        "MSG_ZEROCOPY, and this socket's skbs were transmitted zero-copy",
+                                    )
+                                },
+                            )
+                        } else {
+                            facts.zerocopy_ignored += 1;
+                            (
+                                StepKind::Copy {
+                                    engine: Engine::Cpu,
+                                    from: src,
+                                    to: Buffer::Socket,
+                                    bytes,
+                                },
+                                Evidence::Observed(
+                                    "tcp_sendmsg_locked (MSG_ZEROCOPY, but the skbs went out copied: SO_ZEROCOPY off?)",
+                                ),
+                            )
+                        }
+                    }
+                    Some(_) => (
+                        StepKind::Copy {
+                            engine: Engine::Cpu,
+                            from: src,
+                            to: Buffer::Socket,
+                            bytes,
+                        },
+                        Evidence::Observed(
+                            "tcp_sendmsg_locked (no zero-copy flag), sock_send_length",
+                        ),
+                    ),
+                    // No tcp_sendmsg_locked tracepoint (kernels before 6.16): the syscall
+                    // decides (KERNEL_PATHS.md §2.5), and transmits confirm.
+                    None if in_splice => (
+                        StepKind::PageRef {
+                            from: if src == Buffer::Pipe {
+                                Buffer::Pipe
+                            } else {
+                                Buffer::PageCache
+                            },
+                            to: Buffer::Socket,
+                            bytes,
+                            pinned: false,
+                        },
+                        Evidence::Inferred(
+                            "sendfile/splice send page references (no tcp_sendmsg_locked tracepoint)",
+                        ),
+                    ),
+                    None => (
+                        StepKind::Copy {
+                            engine: Engine::Cpu,
+                            from: src,
+                            to: Buffer::Socket,
+                            bytes,
+                        },
+                        Evidence::Inferred(
+                            "a plain send copies (no tcp_sendmsg_locked tracepoint)",
+                        ),
+                    ),
+                };
+                self.route(ev.pid, ev.tid, None, Some(flow), step(kind, evidence), out);
+            }
+            Payload::NetDevStartXmit {
+                skb,
+                sk,
+                data_len,
+                shinfo_flags,
+                dev_flags,
+                dev,
+                ..
+            } => {
+                if *data_len == 0 {
+                    return; // a pure ACK, SYN or FIN
+                }
+                let zc = shinfo_flags & 1 != 0;
+                if let Some(call) = self.sends.get_mut(sk) {
+                    if zc {
+                        call.xmit_zerocopy = true;
+                    } else if shinfo_flags & 2 == 0 {
+                        call.xmit_copied = true;
+                    }
+                }
+                if zc {
+                    self.zc_sockets.insert(*sk);
+                }
+                let Some(&flow) = self.sk_flow.get(sk) else {
+                    return;
+                };
+                let bytes = *data_len as u64;
+                let t = &mut self.transfers[flow];
+                let facts = &mut t.facts;
+                facts.devices.insert(dev.clone());
+                match (zc, shinfo_flags & 2 != 0) {
+                    (true, _) => facts.xmit_zerocopy_bytes += bytes,
+                    (false, true) => facts.xmit_spliced_bytes += bytes,
+                    _ => facts.xmit_copied_bytes += bytes,
+                }
+                if zc {
+                    self.zc_skbs.insert(*skb, flow);
+                }
+                let kind = if dev_flags & 0x8 != 0 {
+                    facts.loopback_xmits += 1;
+                    StepKind::Handoff { bytes }
+                } else {
+                    facts.nic_xmits += 1;
+                    StepKind::Copy {
+                        engine: Engine::Dma,
+                        from: if zc {
+                            Buffer::User
+                        } else if shinfo_flags & 2 != 0 {
+                            Buffer::PageCache
+                        } else {
+                            Buffer::Socket
+                        },
+                        to: Buffer::Nic,
+                        bytes,
+                    }
+                };
+                let s = step(kind, Evidence::Observed("net_dev_start_xmit"));
+                // Transmits run in any task: never fold them into that task's syscall.
+                self.emit(flow, s, out);
+            }
+            Payload::ZerocopyReceive { skb, data_len, .. } => {
+                let Some(flow) = self.zc_skbs.remove(skb) else {
+                    return;
+                };
+                let facts = &mut self.transfers[flow].facts;
+                facts.deferred_copies += 1;
+                facts.deferred_copy_bytes += *data_len as u64;
+                let s = step(
+                    StepKind::Copy {
+                        engine: Engine::Cpu,
+                        from: Buffer::User,
+                        to: Buffer::Socket,
+                        bytes: *data_len as u64,
+                    },
+                    Evidence::Inferred(
+                        "a zero-copy skb reached netif_receive_skb on loopback: the kernel copies the pinned pages (skb_copy_ubufs) before local delivery",
+                    ),
+                );
+                self.emit(flow, s, out);
+            }
+            Payload::SkbCopyDatagramIovec { len, .. } => {
+                if let Some(sys) = self.inflight.get_mut(&ev.tid)
+                    && let Role::SockRecv { .. } = sys.role
+                    && *len > 0
+                {
+                    sys.copied += *len as u64;
+                }
+            }
+            Payload::Ext4DaWriteEnd { copied, .. } => {
+                if let Some(sys) = self.inflight.get_mut(&ev.tid)
+                    && matches!(
+                        sys.role,
+                        Role::CopyRange { .. } | Role::FileWrite { .. } | Role::Sendfile { .. }
+                    )
+                {
+                    sys.copied += *copied as u64;
+                }
+            }
+            Payload::FilemapAddToPageCache {
+                ino, index, order, ..
+            } => {
+                let pages = 1u64 << order.unwrap_or(0).min(20);
+                self.added
+                    .entry(*ino)
+                    .or_default()
+                    .extend(*index..*index + pages);
+            }
+            Payload::FilemapGetPages {
+                ino,
+                index,
+                last_index,
+                ..
+            } => self.lookup(ev, *ino, *index, *last_index, "mm_filemap_get_pages", out),
+            Payload::FilemapMapPages {
+                ino, start, end, ..
+            } => self.lookup(ev, *ino, *start, *end, "mm_filemap_map_pages", out),
+            Payload::BlockRqIssue {
+                rq,
+                op,
+                ino,
+                bytes,
+                owner_pid,
+                ..
+            } => {
+                if *op != 0 || *ino == 0 {
+                    return; // writeback, or a page with no file
+                }
+                // A request the device could not take yet is issued again (requeued):
+                // it is one DMA.
+                if !self.requests.insert(*rq) {
+                    return;
+                }
+                let s = step(
+                    StepKind::Copy {
+                        engine: Engine::Dma,
+                        from: Buffer::Disk,
+                        to: Buffer::PageCache,
+                        bytes: *bytes as u64,
+                    },
+                    Evidence::Observed("block_rq_issue"),
+                );
+                // A kernel worker may issue it: the owner is the process reading.
+                let pid = if *owner_pid != 0 { *owner_pid } else { ev.pid };
+                self.route(pid, ev.tid, Some(*ino), None, s, out);
+            }
+            Payload::IoUringSubmit {
+                user_data,
+                opcode,
+                file,
+                ..
+            } => {
+                let ring = match self.inflight.get(&ev.tid) {
+                    Some(Sys {
+                        role: Role::IoUring { ring },
+                        ..
+                    }) => *ring,
+                    _ => 0,
+                };
+                if let Some(sys) = self.inflight.get_mut(&ev.tid) {
+                    match file.kind() {
+                        FileKind::Regular => sys.iou_src = Some(file.ino),
+                        FileKind::Socket => sys.iou_sock = Some(file.ino),
+                        _ => {}
+                    }
+                }
+                if file.kind() == FileKind::Regular {
+                    self.ring_src.insert((ev.pid, ring), file.ino);
+                }
+                self.io_reqs.insert(
+                    (ev.pid, *user_data),
+                    IoReq {
+                        opcode: *opcode,
+                        file: *file,
+                        ring,
+                    },
+                );
+            }
+            Payload::IoUringComplete {
+                user_data,
+                res,
+                cflags,
+            } => {
+                let key = (ev.pid, *user_data);
+                let Some(req) = self.io_reqs.get(&key) else {
+                    return;
+                };
+                let (opcode, file, ring) = (req.opcode, req.file, req.ring);
+                if cflags & IORING_CQE_F_MORE == 0 {
+                    self.io_reqs.remove(&key);
+                }
+                let flow = self.ring_flow.get(&(ev.pid, ring)).copied();
+                if let Some(flow) = flow {
+                    let facts = &mut self.transfers[flow].facts;
+                    if cflags & IORING_CQE_F_NOTIF != 0 {
+                        facts.io_uring_notifications += 1;
+                    } else {
+                        facts.io_uring_requests += 1;
+                    }
+                }
+                // READ / READV / READ_FIXED of a regular file: a CPU copy out of the page
+                // cache (into user pages, or registered pages through a kernel mapping).
+                if matches!(opcode, 1 | 4 | 22) && file.kind() == FileKind::Regular && *res > 0 {
+                    let s = step(
+                        StepKind::Copy {
+                            engine: Engine::Cpu,
+                            from: Buffer::PageCache,
+                            to: Buffer::User,
+                            bytes: *res as u64,
+                        },
+                        Evidence::Inferred(
+                            "an io_uring READ of a regular file completed with this many bytes (the copy has no tracepoint)",
+                        ),
+                    );
+                    self.route(ev.pid, ev.tid, Some(file.ino), None, s, out);
+                }
+            }
+            Payload::BlockRqComplete { rq, .. } => {
+                self.requests.remove(rq);
+            }
+            Payload::SockRecvLength(_)
+            | Payload::FilemapFault { .. }
+            | Payload::ProcessFork { .. }
+            | Payload::ProcessExec => {}
+        }
+    }
+
+    /// Flushes what is still waiting: syscalls without an exit (the trace ended inside
+    /// them) are dropped; source-file steps that never found a destination become
+    /// transfers to the application's memory when they include syscalls.
+    pub fn finish(&mut self, out: &mut Vec<Step>) {
+        self.inflight.clear();
+        let mut keys: Vec<_> = self.pending.keys().copied().collect();
+        keys.sort_unstable();
+        for (pid, ino) in keys {
+            let has_syscalls = self.pending[&(pid, ino)]
+                .iter()
+                .any(|s| matches!(s.kind, StepKind::ModeSwitch { .. }));
+            if has_syscalls {
+                let flow = self.flow(pid, Endpoint::File { ino }, Endpoint::User);
+                self.attach_source(pid, ino, flow, out);
+            } else {
+                self.pending.remove(&(pid, ino));
+            }
+        }
+    }
+
+    fn role(
+        &mut self,
+        pid: u32,
+        tid: u32,
+        nr: u32,
+        args: &[u64; 6],
+        fds: &[FdRef; 2],
+    ) -> Option<Role> {
+        let (a, b) = (fds[0], fds[1]);
+        let src_of = |model: &Self, buf: Option<u64>| -> Src {
+            if let Some(buf) = buf
+                && let Some(m) = model
+                    .mappings
+                    .get(&pid)
+                    .and_then(|maps| maps.iter().find(|m| buf >= m.addr && buf < m.addr + m.len))
+            {
+                return Src::Mapped(m.ino);
+            }
+            match model.last_read.get(&tid) {
+                Some(&ino) => Src::ReadFrom(ino),
+                None => Src::Unknown,
+            }
+        };
+        Some(match (nr, a.kind()) {
+            (0 | 17 | 19, FileKind::Regular) => Role::FileRead { src: a.ino },
+            (0 | 17 | 19 | 45, FileKind::Socket) => Role::SockRecv { sock: a.ino },
+            (47, FileKind::Socket) if args[2] & MSG_ERRQUEUE != 0 => Role::ZcReap { sock: a.ino },
+            (47, FileKind::Socket) => Role::SockRecv { sock: a.ino },
+            (1 | 18 | 44, FileKind::Socket) => Role::Send {
+                sock: a.ino,
+                src: src_of(self, Some(args[1])),
+            },
+            (20 | 46, FileKind::Socket) => Role::Send {
+                sock: a.ino,
+                src: src_of(self, None),
+            },
+            (1 | 18, FileKind::Regular) => Role::FileWrite {
+                dst: a.ino,
+                src: src_of(self, Some(args[1])),
+            },
+            (20, FileKind::Regular) => Role::FileWrite {
+                dst: a.ino,
+                src: src_of(self, None),
+            },
+            (9, FileKind::Regular) => Role::Mmap {
+                ino: a.ino,
+                len: args[1],
+            },
+            (11, _) => {
+                let addr = args[0];
+                let ino = self
+                    .mappings
+                    .get(&pid)?
+                    .iter()
+                    .find(|m| m.addr == addr)?
+                    .ino;
+                Role::Munmap { ino, addr }
+            }
+            (40, _) if b.kind() == FileKind::Regular => Role::Sendfile { src: b.ino, dst: a },
+            (275, FileKind::Regular) if b.kind() == FileKind::Pipe => Role::SpliceIn {
+                src: a.ino,
+                pipe: b.ino,
+            },
+            (275, FileKind::Pipe) if b.kind() == FileKind::Socket => Role::SpliceOut {
+                pipe: a.ino,
+                sock: b.ino,
+            },
+            (326, FileKind::Regular) if b.kind() == FileKind::Regular => Role::CopyRange {
+                src: a.ino,
+                dst: b.ino,
+            },
+            (426, _) if a.ino != 0 => Role::IoUring { ring: a.ino },
+            _ => return None,
+        })
+    }
+
+    /// The transfer a send belongs to, from the syscall it runs in.
+    fn flow_for_send(
+        &mut self,
+        pid: u32,
+        role: Role,
+        iou: (Option<u64>, Option<u64>),
+    ) -> Option<usize> {
+        match role {
+            Role::Send { sock, src } => {
+                Some(self.flow(pid, src.endpoint(), Endpoint::Socket { ino: sock }))
+            }
+            Role::Sendfile { src, dst } => Some(self.flow(
+                pid,
+                Endpoint::File { ino: src },
+                Endpoint::Socket { ino: dst.ino },
+            )),
+            Role::SpliceOut { pipe, sock } => {
+                let src = self
+                    .pipes
+                    .get(&(pid, pipe))
+                    .map_or(Endpoint::User, |&ino| Endpoint::File { ino });
+                Some(self.flow(pid, src, Endpoint::Socket { ino: sock }))
+            }
+            Role::IoUring { ring } => self.ring_flow_for(pid, ring, iou.0, iou.1),
+            _ => None,
+        }
+    }
+
+    /// The transfer a finished syscall belongs to; `None` while its destination is unknown.
+    fn flow_for_syscall(&mut self, pid: u32, sys: &Sys) -> Option<usize> {
+        match sys.role {
+            Role::FileRead { src }
+            | Role::Mmap { ino: src, .. }
+            | Role::Munmap { ino: src, .. }
+            | Role::SpliceIn { src, .. } => self.file_flow.get(&(pid, src)).copied(),
+            Role::SockRecv { sock } => {
+                Some(self.flow(pid, Endpoint::Socket { ino: sock }, Endpoint::User))
+            }
+            Role::ZcReap { sock } => Some(
+                self.sock_flow
+                    .get(&(pid, sock))
+                    .copied()
+                    .unwrap_or_else(|| {
+                        self.flow(pid, Endpoint::Socket { ino: sock }, Endpoint::User)
+                    }),
+            ),
+            Role::Send { sock, src } => {
+                Some(self.flow(pid, src.endpoint(), Endpoint::Socket { ino: sock }))
+            }
+            Role::FileWrite { dst, src } => {
+                Some(self.flow(pid, src.endpoint(), Endpoint::File { ino: dst }))
+            }
+            Role::Sendfile { src, dst } => {
+                let to = if dst.kind() == FileKind::Socket {
+                    Endpoint::Socket { ino: dst.ino }
+                } else {
+                    Endpoint::File { ino: dst.ino }
+                };
+                Some(self.flow(pid, Endpoint::File { ino: src }, to))
+            }
+            Role::SpliceOut { .. } => self.flow_for_send(pid, sys.role, (None, None)),
+            Role::CopyRange { src, dst } => Some(self.flow(
+                pid,
+                Endpoint::File { ino: src },
+                Endpoint::File { ino: dst },
+            )),
+            Role::IoUring { ring } => self.ring_flow_for(pid, ring, sys.iou_src, sys.iou_sock),
+        }
+    }
+
+    /// The transfer of an io_uring ring: its file READs' source to its SENDs' socket.
+    fn ring_flow_for(
+        &mut self,
+        pid: u32,
+        ring: u64,
+        src: Option<u64>,
+        sock: Option<u64>,
+    ) -> Option<usize> {
+        if let Some(&f) = self.ring_flow.get(&(pid, ring)) {
+            return Some(f);
+        }
+        let src = src.or_else(|| self.ring_src.get(&(pid, ring)).copied())?;
+        let f = self.flow(
+            pid,
+            Endpoint::File { ino: src },
+            Endpoint::Socket { ino: sock? },
+        );
+        self.ring_flow.insert((pid, ring), f);
+        Some(f)
+    }
+
+    fn finish_syscall(&mut self, pid: u32, sys: Sys, out: &mut Vec<Step>) {
+        let flow = self.flow_for_syscall(pid, &sys);
+        match flow {
+            Some(flow) => {
+                let t = &mut self.transfers[flow];
+                if let Role::ZcReap { .. } = sys.role {
+                    t.facts.completion_reaps += 1;
+                }
+                if let Some(src) = sys.role.source_file().or(sys.iou_src) {
+                    if matches!(t.src, Endpoint::File { ino } if ino == src) {
+                        self.attach_source(pid, src, flow, out);
+                    }
+                } else if let (
+                    Role::Send {
+                        src: Src::ReadFrom(ino),
+                        ..
+                    }
+                    | Role::FileWrite {
+                        src: Src::ReadFrom(ino),
+                        ..
+                    },
+                    _,
+                ) = (sys.role, ())
+                {
+                    self.attach_source(pid, ino, flow, out);
+                } else if let Role::SpliceOut { pipe, .. } = sys.role
+                    && let Some(&ino) = self.pipes.get(&(pid, pipe))
+                {
+                    self.attach_source(pid, ino, flow, out);
+                }
+                for s in sys.steps {
+                    self.emit(flow, s, out);
+                }
+            }
+            None => {
+                let Some(src) = sys.role.source_file().or(sys.iou_src) else {
+                    return;
+                };
+                self.pending
+                    .entry((pid, src))
+                    .or_default()
+                    .extend(sys.steps);
+            }
+        }
+    }
+
+    /// Makes `flow` the current transfer of source file `ino` and hands it the steps that
+    /// waited for it.
+    fn attach_source(&mut self, pid: u32, ino: u64, flow: usize, out: &mut Vec<Step>) {
+        self.file_flow.insert((pid, ino), flow);
+        if let Endpoint::Socket { ino: sock } = self.transfers[flow].dst {
+            self.sock_flow.insert((pid, sock), flow);
+        }
+        if let Some(steps) = self.pending.remove(&(pid, ino)) {
+            for s in steps {
+                self.emit(flow, s, out);
+            }
+        }
+    }
+
+    /// Sends a step to the syscall in flight on `tid` when it belongs there, else to the
+    /// transfer of `flow` or of source file `ino`, else to the pending steps of `ino`.
+    /// Returns the transfer when it was known.
+    fn route(
+        &mut self,
+        pid: u32,
+        tid: u32,
+        ino: Option<u64>,
+        flow: Option<usize>,
+        s: Step,
+        out: &mut Vec<Step>,
+    ) -> Option<usize> {
+        if let Some(sys) = self.inflight.get_mut(&tid) {
+            let belongs = match ino {
+                Some(ino) => sys.role.source_file() == Some(ino) || sys.iou_src == Some(ino),
+                None => flow.is_some(),
+            };
+            if belongs {
+                sys.steps.push(s);
+                return flow;
+            }
+        }
+        let flow = flow.or_else(|| ino.and_then(|i| self.file_flow.get(&(pid, i)).copied()));
+        match (flow, ino) {
+            (Some(f), _) => {
+                self.emit(f, s, out);
+                Some(f)
+            }
+            (None, Some(i)) => {
+                self.pending.entry((pid, i)).or_default().push(s);
+                None
+            }
+            (None, None) => None,
+        }
+    }
+
+    fn lookup(
+        &mut self,
+        ev: &Event,
+        ino: u64,
+        first: u64,
+        last: u64,
+        probe: &'static str,
+        out: &mut Vec<Step>,
+    ) {
+        if ino == 0 || last < first || last - first > (1 << 24) {
+            return;
+        }
+        let added = self.added.get(&ino);
+        let seen = self.seen.entry(ino).or_default();
+        let (mut hit, mut miss) = (0, 0);
+        for page in first..=last {
+            if seen.insert(page) {
+                if added.is_some_and(|a| a.contains(&page)) {
+                    miss += 1;
+                } else {
+                    hit += 1;
+                }
+            }
+        }
+        if hit + miss == 0 {
+            return;
+        }
+        let s = Step {
+            ts_ns: ev.ts_ns,
+            pid: ev.pid,
+            tid: ev.tid,
+            transfer: usize::MAX,
+            kind: StepKind::Lookup {
+                hit_pages: hit,
+                miss_pages: miss,
+            },
+            evidence: Evidence::Observed(if miss > 0 {
+                if probe == "mm_filemap_get_pages" {
+                    "mm_filemap_get_pages, mm_filemap_add_to_page_cache"
+                } else {
+                    "mm_filemap_map_pages, mm_filemap_add_to_page_cache"
+                }
+            } else {
+                probe
+            }),
+        };
+        self.route(ev.pid, ev.tid, Some(ino), None, s, out);
+    }
+
+    fn flow(&mut self, pid: u32, src: Endpoint, dst: Endpoint) -> usize {
+        if let Some(&i) = self.index.get(&(pid, src, dst)) {
+            return i;
+        }
+        let id = self.transfers.len();
+        self.transfers.push(Transfer {
+            id,
+            pid,
+            src,
+            dst,
+            ledger: Ledger::default(),
+            facts: Facts::default(),
+            first_ns: 0,
+            last_ns: 0,
+        });
+        self.index.insert((pid, src, dst), id);
+        id
+    }
+
+    fn emit(&mut self, flow: usize, mut s: Step, out: &mut Vec<Step>) {
+        s.transfer = flow;
+        let t = &mut self.transfers[flow];
+        if t.first_ns == 0 || s.ts_ns < t.first_ns {
+            t.first_ns = s.ts_ns;
+        }
+        t.last_ns = t.last_ns.max(s.ts_ns);
+        t.ledger.record(&s.kind);
+        match &s.kind {
+            StepKind::ModeSwitch {
+                to: Mode::Kernel,
+                syscall,
+            } => *t.facts.syscalls.entry(syscall.clone()).or_default() += 1,
+            StepKind::Copy {
+                engine: Engine::Dma,
+                from: Buffer::Disk,
+                ..
+            } => t.facts.block_requests += 1,
+            _ => {}
+        }
+        t.ledger.wall_ns = Some(t.last_ns - t.first_ns);
+        out.push(s);
+    }
+}

@@ -1,0 +1,325 @@
+//! Textbook models: the steps the article's reasoning predicts for each method, per chunk,
+//! under given conditions (page cache cold or warm, a real NIC or loopback).
+//!
+//! Numbers follow the article: read()+send() is steps 1-4 (each a mode switch and a copy),
+//! sendfile() with gather DMA is steps 1-2 plus its return. Methods the article does not
+//! cover are numbered the same way, one number per thing the application asks for.
+
+use serde::Serialize;
+
+use super::{Buffer, Engine, Ledger, Mode, StepKind, narrate};
+use crate::workload::Method;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cache {
+    /// The file is read from disk (the article's assumption).
+    Cold,
+    /// The file is already in the page cache: no disk DMA.
+    Warm,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Link {
+    /// A real NIC: DMA from the socket buffer (or the referenced pages) to the device.
+    Nic,
+    /// Loopback: the skb is handed to the receiving socket, no NIC and no DMA; zero-copy
+    /// pages are copied by the kernel before local delivery.
+    Loopback,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Conditions {
+    pub cache: Cache,
+    pub link: Link,
+    /// io-uring sends with SEND_ZC (pinned pages) rather than SEND (a copy).
+    pub zc_send: bool,
+}
+
+impl Conditions {
+    /// What the article assumes: data read from disk, sent through a NIC.
+    pub const ARTICLE: Conditions = Conditions {
+        cache: Cache::Cold,
+        link: Link::Nic,
+        zc_send: true,
+    };
+}
+
+/// One textbook step with its article-style number and its sentence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TextStep {
+    pub number: u32,
+    #[serde(flatten)]
+    pub kind: StepKind,
+    pub text: String,
+}
+
+const PAGE: u64 = 4096;
+
+/// Calls `f(number, step)` for every textbook step of `method` moving `bytes` in `chunk`
+/// byte calls.
+pub fn walk(
+    method: Method,
+    bytes: u64,
+    chunk: u64,
+    cond: &Conditions,
+    f: &mut dyn FnMut(u32, StepKind),
+) {
+    let chunk = chunk.max(1);
+    let ms = |to, name: &str| StepKind::ModeSwitch {
+        to,
+        syscall: name.to_string(),
+    };
+    let cpu = |from, to, bytes| StepKind::Copy {
+        engine: Engine::Cpu,
+        from,
+        to,
+        bytes,
+    };
+    let dma = |from, to, bytes| StepKind::Copy {
+        engine: Engine::Dma,
+        from,
+        to,
+        bytes,
+    };
+    let pref = |from, to, bytes, pinned| StepKind::PageRef {
+        from,
+        to,
+        bytes,
+        pinned,
+    };
+    // The page-cache lookup of a chunk, and its disk read when cold.
+    let read_in = |f: &mut dyn FnMut(u32, StepKind), n: u32, off: u64, c: u64| {
+        let pages = (off + c).div_ceil(PAGE) - off.div_ceil(PAGE);
+        match cond.cache {
+            Cache::Cold => {
+                f(
+                    n,
+                    StepKind::Lookup {
+                        hit_pages: 0,
+                        miss_pages: pages,
+                    },
+                );
+                f(n, dma(Buffer::Disk, Buffer::PageCache, c));
+            }
+            Cache::Warm => f(
+                n,
+                StepKind::Lookup {
+                    hit_pages: pages,
+                    miss_pages: 0,
+                },
+            ),
+        }
+    };
+    // The transmit of a chunk whose frags hold `from`'s pages.
+    let transmit = |f: &mut dyn FnMut(u32, StepKind), n: u32, from: Buffer, c: u64| match cond.link
+    {
+        Link::Nic => f(n, dma(from, Buffer::Nic, c)),
+        Link::Loopback => {
+            if from == Buffer::User {
+                // Pinned user pages cannot be handed to a local socket: copied first.
+                f(n, cpu(Buffer::User, Buffer::Socket, c));
+            }
+            f(n, StepKind::Handoff { bytes: c })
+        }
+    };
+
+    if method == Method::MmapWrite {
+        f(1, ms(Mode::Kernel, "mmap"));
+        f(1, ms(Mode::User, "mmap"));
+    }
+    let mut off = 0;
+    while off < bytes {
+        let c = chunk.min(bytes - off);
+        match method {
+            Method::ReadWrite | Method::ReadSend => {
+                let send = if method == Method::ReadWrite {
+                    "write"
+                } else {
+                    "sendto"
+                };
+                f(1, ms(Mode::Kernel, "read"));
+                read_in(f, 1, off, c);
+                f(2, cpu(Buffer::PageCache, Buffer::User, c));
+                f(2, ms(Mode::User, "read"));
+                f(3, ms(Mode::Kernel, send));
+                f(3, cpu(Buffer::User, Buffer::Socket, c));
+                f(4, ms(Mode::User, send));
+                transmit(f, 4, Buffer::Socket, c);
+            }
+            Method::MmapWrite => {
+                f(2, ms(Mode::Kernel, "write"));
+                read_in(f, 2, off, c);
+                f(2, cpu(Buffer::PageCache, Buffer::Socket, c));
+                f(3, ms(Mode::User, "write"));
+                transmit(f, 3, Buffer::Socket, c);
+            }
+            Method::Sendfile => {
+                f(1, ms(Mode::Kernel, "sendfile"));
+                read_in(f, 1, off, c);
+                f(2, pref(Buffer::PageCache, Buffer::Socket, c, false));
+                transmit(f, 2, Buffer::PageCache, c);
+                f(3, ms(Mode::User, "sendfile"));
+            }
+            Method::Splice => {
+                f(1, ms(Mode::Kernel, "splice"));
+                read_in(f, 1, off, c);
+                f(1, pref(Buffer::PageCache, Buffer::Pipe, c, false));
+                f(1, ms(Mode::User, "splice"));
+                f(2, ms(Mode::Kernel, "splice"));
+                f(2, pref(Buffer::Pipe, Buffer::Socket, c, false));
+                transmit(f, 2, Buffer::PageCache, c);
+                f(2, ms(Mode::User, "splice"));
+            }
+            Method::MsgZerocopy => {
+                f(1, ms(Mode::Kernel, "read"));
+                read_in(f, 1, off, c);
+                f(2, cpu(Buffer::PageCache, Buffer::User, c));
+                f(2, ms(Mode::User, "read"));
+                f(3, ms(Mode::Kernel, "sendto"));
+                f(3, pref(Buffer::User, Buffer::Socket, c, true));
+                transmit(f, 3, Buffer::User, c);
+                f(3, ms(Mode::User, "sendto"));
+                f(4, ms(Mode::Kernel, "recvmsg"));
+                f(4, ms(Mode::User, "recvmsg"));
+            }
+            Method::IoUring => {
+                f(1, ms(Mode::Kernel, "io_uring_enter"));
+                read_in(f, 2, off, c);
+                f(2, cpu(Buffer::PageCache, Buffer::User, c));
+                if cond.zc_send {
+                    f(3, pref(Buffer::User, Buffer::Socket, c, true));
+                    transmit(f, 3, Buffer::User, c);
+                } else {
+                    f(3, cpu(Buffer::User, Buffer::Socket, c));
+                    transmit(f, 3, Buffer::Socket, c);
+                }
+                f(4, ms(Mode::User, "io_uring_enter"));
+            }
+            Method::CopyFileRange => {
+                f(1, ms(Mode::Kernel, "copy_file_range"));
+                read_in(f, 1, off, c);
+                f(2, cpu(Buffer::PageCache, Buffer::PageCache, c));
+                f(3, ms(Mode::User, "copy_file_range"));
+            }
+        }
+        off += c;
+    }
+    if method == Method::MmapWrite {
+        f(4, ms(Mode::Kernel, "munmap"));
+        f(4, ms(Mode::User, "munmap"));
+    }
+}
+
+/// The textbook steps with their sentences (one chunk's worth is what a lesson shows).
+pub fn steps(method: Method, bytes: u64, chunk: u64, cond: &Conditions) -> Vec<TextStep> {
+    let mut out = Vec::new();
+    walk(method, bytes, chunk, cond, &mut |number, kind| {
+        let text = format!("{number}. {}", narrate(&kind));
+        out.push(TextStep { number, kind, text });
+    });
+    out
+}
+
+/// The textbook ledger (no wall time: the model has no clock).
+pub fn ledger(method: Method, bytes: u64, chunk: u64, cond: &Conditions) -> Ledger {
+    let mut l = Ledger::default();
+    walk(method, bytes, chunk, cond, &mut |_, kind| l.record(&kind));
+    l
+}
+
+/// One line per method for pickers: what the article predicts per chunk.
+pub fn cost_summary(method: Method) -> String {
+    let l = ledger(method, 1, 1, &Conditions::ARTICLE);
+    format!(
+        "{} mode switches, {} CPU copies, {} DMA copies, {} page references per chunk",
+        l.mode_switches, l.cpu_copies, l.dma_copies, l.page_refs
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn read_write_is_the_articles_four_copies_and_four_switches_per_chunk() {
+        let l = ledger(Method::ReadWrite, 8 * MIB, 64 << 10, &Conditions::ARTICLE);
+        assert_eq!(l.mode_switches, 4 * 128);
+        assert_eq!(l.syscalls, 2 * 128);
+        assert_eq!((l.cpu_copies, l.cpu_copy_bytes), (2 * 128, 16 * MIB));
+        assert_eq!((l.dma_copies, l.dma_bytes), (2 * 128, 16 * MIB));
+        assert_eq!((l.cache_hits, l.cache_misses), (0, 2048));
+        assert_eq!(l.wall_ns, None);
+    }
+
+    #[test]
+    fn sendfile_with_gather_dma_has_two_switches_and_no_cpu_copy() {
+        let l = ledger(Method::Sendfile, 64 << 10, 64 << 10, &Conditions::ARTICLE);
+        assert_eq!(
+            (l.mode_switches, l.cpu_copies, l.dma_copies, l.page_refs),
+            (2, 0, 2, 1)
+        );
+        let s = steps(Method::Sendfile, 64 << 10, 64 << 10, &Conditions::ARTICLE);
+        assert_eq!(
+            s.iter().map(|s| s.text.as_str()).collect::<Vec<_>>(),
+            [
+                "1. sendfile() switches the CPU from user mode to kernel mode.",
+                "1. None of the 16 pages are in the page cache (miss): the kernel reads them from disk.",
+                "1. The DMA engine copies 64 KiB from the disk into the page cache (the kernel read buffer).",
+                "2. The socket buffer gets a descriptor (page references) for 64 KiB in the page cache (the kernel read buffer): no bytes are copied.",
+                "2. The DMA engine copies 64 KiB from the page cache (the kernel read buffer) to the NIC directly (gather DMA).",
+                "3. sendfile() returns: the CPU switches from kernel mode back to user mode.",
+            ]
+        );
+    }
+
+    #[test]
+    fn conditions_change_the_ledger_as_the_kernel_documents() {
+        let warm_lo = Conditions {
+            cache: Cache::Warm,
+            link: Link::Loopback,
+            zc_send: true,
+        };
+        let l = ledger(Method::ReadWrite, 100_000, 65536, &warm_lo);
+        // No DMA at all: cached, and loopback has no NIC. The last chunk is partial.
+        assert_eq!(
+            (l.dma_copies, l.cpu_copies, l.cpu_copy_bytes),
+            (0, 4, 200_000)
+        );
+        assert_eq!((l.cache_hits, l.cache_misses), (25, 0));
+        // MSG_ZEROCOPY over loopback: pinned, then copied before delivery.
+        let z = ledger(Method::MsgZerocopy, 65536, 65536, &warm_lo);
+        assert_eq!((z.page_refs, z.cpu_copies, z.mode_switches), (1, 2, 6));
+        let nic = ledger(Method::MsgZerocopy, 65536, 65536, &Conditions::ARTICLE);
+        assert_eq!((nic.cpu_copies, nic.dma_copies), (1, 2));
+        let no_zc = Conditions {
+            zc_send: false,
+            ..Conditions::ARTICLE
+        };
+        assert_eq!(ledger(Method::IoUring, 65536, 65536, &no_zc).cpu_copies, 2);
+        assert_eq!(
+            ledger(Method::IoUring, 65536, 65536, &Conditions::ARTICLE).cpu_copies,
+            1
+        );
+    }
+
+    #[test]
+    fn every_method_has_a_model_and_a_summary() {
+        for m in Method::ALL {
+            let l = ledger(m, 3 * 65536 + 1, 65536, &Conditions::ARTICLE);
+            assert!(l.syscalls >= 4, "{m:?}: {l:?}");
+            assert_eq!(l.cache_misses, 49, "{m:?}");
+            assert!(cost_summary(m).contains("mode switches"));
+        }
+        let cfr = ledger(Method::CopyFileRange, 65536, 65536, &Conditions::ARTICLE);
+        assert_eq!(
+            (cfr.cpu_copies, cfr.dma_copies, cfr.mode_switches),
+            (1, 1, 2)
+        );
+        let mm = ledger(Method::MmapWrite, 2 * 65536, 65536, &Conditions::ARTICLE);
+        assert_eq!((mm.syscalls, mm.cpu_copies, mm.dma_copies), (4, 2, 4));
+    }
+}
