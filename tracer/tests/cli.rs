@@ -68,3 +68,44 @@ fn a_target_is_required_and_only_one() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("invalid value 'abc'"), "{stderr}");
 }
+
+#[test]
+fn demo_bad_inputs() {
+    one_line_error(
+        &["demo", "--method", "foo"],
+        "unknown method \"foo\": choose one of read-write, read-send, mmap-write, sendfile, splice, msg-zerocopy, io-uring, copy-file-range, or all",
+    );
+    one_line_error(
+        &["demo", "--method", "sendfile", "--size", "0"],
+        "--size must be at least 1 byte",
+    );
+    one_line_error(&["demo", "--method", "sendfile", "--size", "1X"], "unknown unit");
+    one_line_error(&["demo", "--method", "sendfile", "--chunk", "0"], "--chunk must be at least 1 byte");
+    let dir = env!("CARGO_TARGET_TMPDIR");
+    one_line_error(
+        &["demo", "--method", "sendfile", "--file", dir],
+        "is a directory: --file needs a regular file",
+    );
+    one_line_error(
+        &["demo", "--method", "sendfile", "--file", "/no/such/file"],
+        "cannot read /no/such/file",
+    );
+    let empty = std::path::Path::new(dir).join("cli-empty-file");
+    std::fs::write(&empty, b"").unwrap();
+    one_line_error(
+        &["demo", "--method", "sendfile", "--file", empty.to_str().unwrap()],
+        "is empty: there is nothing to send",
+    );
+    one_line_error(
+        &["demo", "--method", "sendfile", "--expect", "cpu_copies"],
+        "has no comparison",
+    );
+    one_line_error(
+        &["demo", "--method", "sendfile", "--expect", "copies=0"],
+        "unknown field \"copies\"",
+    );
+    one_line_error(
+        &["demo", "--method", "sendfile", "--expect", "cpu_copies=lots"],
+        "is not a number",
+    );
+}

@@ -444,6 +444,10 @@ fn test_prerequisites() -> Result<()> {
     Ok(())
 }
 
+/// Test targets whose `#[ignore]`d tests need root and the eBPF programs; they run one at
+/// a time (each checks what is loaded in the kernel).
+const ROOT_TESTS: &[&str] = &["live", "demo"];
+
 fn test() -> Result<()> {
     setup(Verbosity::Quiet)?;
     test_prerequisites()?;
@@ -461,7 +465,9 @@ fn test() -> Result<()> {
     status(
         cargo()
             .current_dir(&root)
-            .args(["test", "--package", "tracer", "--test", "live", "--no-run"])
+            .args(["test", "--package", "tracer"])
+            .args(ROOT_TESTS.iter().flat_map(|t| ["--test", t]))
+            .arg("--no-run")
             .env("PATH", &path),
     )?;
     let mut cmd = if is_root() {
@@ -474,7 +480,9 @@ fn test() -> Result<()> {
     };
     status(
         cmd.current_dir(&root)
-            .args(["test", "--package", "tracer", "--test", "live", "--"])
+            .args(["test", "--package", "tracer"])
+            .args(ROOT_TESTS.iter().flat_map(|t| ["--test", t]))
+            .arg("--")
             .args(["--include-ignored", "--test-threads=1"])
             .env("PATH", &path),
     )

@@ -1,0 +1,269 @@
+//! `tracer demo` on this kernel, per method, as a user runs it: an 8 MiB file in 64 KiB
+//! chunks, JSON out. Exact where the kernel is deterministic (syscall and mode-switch
+//! counts, copied and referenced bytes), within stated bounds where it is not (completion
+//! waits, readahead batching, per-skb deferred copies).
+//!
+//! Needs root and the eBPF programs: `cargo xtask test` runs these one at a time.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const TRACER: &str = env!("CARGO_BIN_EXE_tracer");
+const MIB: u64 = 1 << 20;
+const SIZE: u64 = 8 * MIB;
+const N: u64 = 128; // 8 MiB / 64 KiB
+const PAGES: u64 = SIZE / 4096;
+
+fn demo(args: &[&str]) -> Output {
+    Command::new(TRACER)
+        .arg("demo")
+        .args(args)
+        .output()
+        .expect("running tracer demo")
+}
+
+fn run_json(method: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["--method", method, "--size", "8M", "--chunk", "64K", "--json"];
+    args.extend_from_slice(extra);
+    let out = demo(&args);
+    assert!(
+        out.status.success(),
+        "{method}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(v["method"], method);
+    assert_eq!(v["bytes"], SIZE);
+    assert_eq!(v["chunk"], 64 * 1024);
+    assert_eq!(v["drops"], 0, "{method}: events dropped");
+    for side in ["observed", "textbook"] {
+        for field in [
+            "mode_switches",
+            "syscalls",
+            "cpu_copies",
+            "cpu_copy_bytes",
+            "dma_copies",
+            "dma_bytes",
+            "page_refs",
+            "page_ref_bytes",
+            "cache_hits",
+            "cache_misses",
+        ] {
+            assert!(v["sender"][side][field].is_u64(), "{method} {side} {field}");
+        }
+    }
+    assert!(v["sender"]["observed"]["wall_ns"].as_u64().unwrap() > 0);
+    for d in v["differences"].as_array().unwrap() {
+        assert_eq!(d["explained"], true, "{method}: {d}");
+    }
+    v
+}
+
+fn get(v: &Value, field: &str) -> u64 {
+    v["sender"]["observed"][field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{field} in {v}"))
+}
+
+/// The file is cached (just written) and the link is loopback: no DMA at all.
+fn warm_loopback(v: &Value) {
+    assert_eq!((get(v, "cache_hits"), get(v, "cache_misses")), (PAGES, 0));
+    assert_eq!(get(v, "dma_copies"), 0);
+    if v["method"] != "copy-file-range" {
+        assert_eq!(v["receiver"]["observed"]["cpu_copy_bytes"], SIZE);
+    } else {
+        assert!(v["receiver"]["observed"].is_null());
+    }
+}
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn read_write_and_read_send_are_four_switches_and_two_copies_per_chunk() {
+    for m in ["read-write", "read-send"] {
+        let v = run_json(m, &[]);
+        warm_loopback(&v);
+        assert_eq!(get(&v, "syscalls"), 2 * N, "{m}");
+        assert_eq!(get(&v, "mode_switches"), 4 * N, "{m}");
+        assert_eq!(get(&v, "cpu_copies"), 2 * N, "{m}");
+        assert_eq!(get(&v, "cpu_copy_bytes"), 2 * SIZE, "{m}");
+        assert_eq!(get(&v, "page_refs"), 0, "{m}");
+        // The article's model: four copies and four switches per chunk.
+        assert_eq!(v["sender"]["textbook"]["cpu_copies"], 2 * N);
+        assert_eq!(v["sender"]["textbook"]["dma_copies"], 2 * N);
+    }
+}
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn sendfile_and_splice_copy_nothing_with_the_cpu() {
+    let v = run_json("sendfile", &["--expect", "cpu_copy_bytes=0,mode_switches<=256"]);
+    warm_loopback(&v);
+    assert_eq!((get(&v, "syscalls"), get(&v, "mode_switches")), (N, 2 * N));
+    assert_eq!((get(&v, "cpu_copies"), get(&v, "cpu_copy_bytes")), (0, 0));
+    assert_eq!((get(&v, "page_refs"), get(&v, "page_ref_bytes")), (N, SIZE));
+    assert_eq!(v["sender"]["facts"]["xmit_spliced_bytes"], SIZE);
+
+    let v = run_json("splice", &[]);
+    warm_loopback(&v);
+    assert_eq!((get(&v, "syscalls"), get(&v, "mode_switches")), (2 * N, 4 * N));
+    assert_eq!(get(&v, "cpu_copy_bytes"), 0);
+    assert_eq!((get(&v, "page_refs"), get(&v, "page_ref_bytes")), (2 * N, 2 * SIZE));
+}
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn mmap_write_copies_once_from_the_page_cache() {
+    let v = run_json("mmap-write", &[]);
+    warm_loopback(&v);
+    assert_eq!(get(&v, "syscalls"), N + 2);
+    assert_eq!((get(&v, "cpu_copies"), get(&v, "cpu_copy_bytes")), (N, SIZE));
+}
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn zero_copy_sends_pin_pages_and_loopback_copies_them_later() {
+    let v = run_json("msg-zerocopy", &[]);
+    warm_loopback(&v);
+    assert_eq!((get(&v, "page_refs"), get(&v, "page_ref_bytes")), (N, SIZE));
+    // read()'s copy, then loopback's deferred copy of every pinned byte.
+    assert_eq!(get(&v, "cpu_copy_bytes"), 2 * SIZE);
+    // read + send per chunk, then one or more completion reaps (EAGAIN retries).
+    assert!((3 * N..=6 * N).contains(&get(&v, "syscalls")), "{v}");
+    assert_eq!(v["zerocopy"]["completed"], N);
+    assert_eq!(v["zerocopy"]["copied"], N, "loopback completions say COPIED");
+    assert!(
+        v["differences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["reason"].as_str().unwrap().contains("MSG_ZEROCOPY fell back to a copy: loopback"))
+    );
+
+    let v = run_json("io-uring", &[]);
+    warm_loopback(&v);
+    assert_eq!(v["io_uring_send_zc"], true);
+    assert_eq!((get(&v, "page_refs"), get(&v, "page_ref_bytes")), (N, SIZE));
+    assert_eq!(get(&v, "cpu_copy_bytes"), 2 * SIZE);
+    // One io_uring_enter per chunk, sometimes two while waiting for the notification.
+    assert!((N..=3 * N).contains(&get(&v, "syscalls")), "{v}");
+}
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn copy_file_range_copies_inside_the_kernel() {
+    let v = run_json("copy-file-range", &[]);
+    warm_loopback(&v);
+    assert_eq!((get(&v, "syscalls"), get(&v, "mode_switches")), (N, 2 * N));
+    assert_eq!((get(&v, "cpu_copies"), get(&v, "cpu_copy_bytes")), (N, SIZE));
+}
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn cold_runs_show_the_disk_dma() {
+    for m in ["read-write", "sendfile"] {
+        let v = run_json(m, &["--cold"]);
+        let cold = &v["cold"];
+        assert_eq!(cold["pages"], PAGES);
+        if cold["evicted"] == true {
+            assert_eq!((get(&v, "cache_hits"), get(&v, "cache_misses")), (0, PAGES), "{m}");
+            assert_eq!(get(&v, "dma_bytes"), SIZE, "{m}");
+            // Readahead batches: at least one request, fewer than one per chunk.
+            assert!((1..N).contains(&get(&v, "dma_copies")), "{m}: {v}");
+        } else {
+            // Eviction is best effort: the report must say so, and misses are bounded.
+            assert!(cold["resident_after"].as_u64().unwrap() > 0);
+            assert!(get(&v, "cache_misses") < PAGES);
+        }
+        assert_eq!(v["sender"]["conditions"]["cache"], "cold", "{m}");
+    }
+}
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn all_methods_give_one_table_and_expect_fails_loudly() {
+    let out = demo(&["--method", "all", "--size", "1M", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let methods: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        methods,
+        [
+            "read-write",
+            "read-send",
+            "mmap-write",
+            "sendfile",
+            "splice",
+            "msg-zerocopy",
+            "io-uring",
+            "copy-file-range"
+        ]
+    );
+
+    let out = demo(&["--method", "all", "--size", "1M"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    for m in methods {
+        assert!(table.lines().any(|l| l.starts_with(m)), "{m} row in\n{table}");
+    }
+    assert!(table.contains("observed/textbook"), "{table}");
+
+    // A violated expectation: exit status 1 and the failing comparison named.
+    let out = demo(&["--method", "read-write", "--size", "1M", "--expect", "cpu_copy_bytes=0"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("expectation failed for read-write: cpu_copy_bytes=0 (observed cpu_copy_bytes=2097152)"),
+        "{err}"
+    );
+}
+
+/// Sets a sysctl for the life of the guard, restoring the old value even on panic.
+struct Sysctl {
+    path: &'static str,
+    old: String,
+}
+
+impl Sysctl {
+    fn set(path: &'static str, value: &str) -> Option<Sysctl> {
+        let old = std::fs::read_to_string(path).ok()?;
+        std::fs::write(path, value).ok()?;
+        Some(Sysctl { path, old })
+    }
+}
+
+impl Drop for Sysctl {
+    fn drop(&mut self) {
+        let _ = std::fs::write(self.path, self.old.trim());
+    }
+}
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn a_method_this_kernel_refuses_is_reported_not_faked() {
+    // kernel.io_uring_disabled=2 makes io_uring_setup fail with EPERM (6.6+).
+    let Some(_guard) = Sysctl::set("/proc/sys/kernel/io_uring_disabled", "2") else {
+        eprintln!("skipped: this kernel has no kernel.io_uring_disabled sysctl");
+        return;
+    };
+    let out = demo(&["--method", "io-uring", "--size", "1M"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("tracer: error: io-uring is not supported here: "), "{err}");
+    assert!(err.contains("io_uring_disabled"), "{err}");
+
+    let out = demo(&["--method", "all", "--size", "1M"]);
+    assert!(out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.lines().any(|l| l.starts_with("io-uring") && l.contains("unsupported here")),
+        "{table}"
+    );
+    assert!(table.lines().any(|l| l.starts_with("sendfile") && l.contains("16/16")), "{table}");
+}
