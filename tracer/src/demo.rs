@@ -700,9 +700,7 @@ pub fn report_text(r: &MethodResult) -> String {
     let _ = writeln!(
         s,
         "  {:<26} {:>12} {:>12}   (textbook: the article's model, cold cache and a real NIC)",
-        "sender",
-        "observed",
-        "textbook"
+        "sender", "observed", "textbook"
     );
     for f in Ledger::FIELDS {
         let o = r.sender.observed.get(f).unwrap_or(0);

@@ -110,13 +110,13 @@ fn demo_args(cmd: DemoCmd) -> anyhow::Result<tracer::demo::DemoArgs> {
 
 #[derive(Args)]
 struct TransferCmd {
-    /// read-write (read() + write()) or sendfile.
+    /// The transfer method (see `tracer demo --help`).
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(Method::ALL.map(Method::name)))]
     method: String,
     /// The file to send.
     #[arg(long)]
     file: std::path::PathBuf,
-    /// Bytes per read()/sendfile() call.
+    /// Bytes per data call (read, write, sendfile, splice, ...).
     #[arg(long, default_value_t = 65536, value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
     chunk: u64,
 }

@@ -79,8 +79,14 @@ fn demo_bad_inputs() {
         &["demo", "--method", "sendfile", "--size", "0"],
         "--size must be at least 1 byte",
     );
-    one_line_error(&["demo", "--method", "sendfile", "--size", "1X"], "unknown unit");
-    one_line_error(&["demo", "--method", "sendfile", "--chunk", "0"], "--chunk must be at least 1 byte");
+    one_line_error(
+        &["demo", "--method", "sendfile", "--size", "1X"],
+        "unknown unit",
+    );
+    one_line_error(
+        &["demo", "--method", "sendfile", "--chunk", "0"],
+        "--chunk must be at least 1 byte",
+    );
     let dir = env!("CARGO_TARGET_TMPDIR");
     one_line_error(
         &["demo", "--method", "sendfile", "--file", dir],
@@ -93,7 +99,13 @@ fn demo_bad_inputs() {
     let empty = std::path::Path::new(dir).join("cli-empty-file");
     std::fs::write(&empty, b"").unwrap();
     one_line_error(
-        &["demo", "--method", "sendfile", "--file", empty.to_str().unwrap()],
+        &[
+            "demo",
+            "--method",
+            "sendfile",
+            "--file",
+            empty.to_str().unwrap(),
+        ],
         "is empty: there is nothing to send",
     );
     one_line_error(
@@ -105,7 +117,13 @@ fn demo_bad_inputs() {
         "unknown field \"copies\"",
     );
     one_line_error(
-        &["demo", "--method", "sendfile", "--expect", "cpu_copies=lots"],
+        &[
+            "demo",
+            "--method",
+            "sendfile",
+            "--expect",
+            "cpu_copies=lots",
+        ],
         "is not a number",
     );
 }

@@ -24,7 +24,9 @@ fn demo(args: &[&str]) -> Output {
 }
 
 fn run_json(method: &str, extra: &[&str]) -> Value {
-    let mut args = vec!["--method", method, "--size", "8M", "--chunk", "64K", "--json"];
+    let mut args = vec![
+        "--method", method, "--size", "8M", "--chunk", "64K", "--json",
+    ];
     args.extend_from_slice(extra);
     let out = demo(&args);
     assert!(
@@ -98,7 +100,10 @@ fn read_write_and_read_send_are_four_switches_and_two_copies_per_chunk() {
 #[test]
 #[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
 fn sendfile_and_splice_copy_nothing_with_the_cpu() {
-    let v = run_json("sendfile", &["--expect", "cpu_copy_bytes=0,mode_switches<=256"]);
+    let v = run_json(
+        "sendfile",
+        &["--expect", "cpu_copy_bytes=0,mode_switches<=256"],
+    );
     warm_loopback(&v);
     assert_eq!((get(&v, "syscalls"), get(&v, "mode_switches")), (N, 2 * N));
     assert_eq!((get(&v, "cpu_copies"), get(&v, "cpu_copy_bytes")), (0, 0));
@@ -107,9 +112,15 @@ fn sendfile_and_splice_copy_nothing_with_the_cpu() {
 
     let v = run_json("splice", &[]);
     warm_loopback(&v);
-    assert_eq!((get(&v, "syscalls"), get(&v, "mode_switches")), (2 * N, 4 * N));
+    assert_eq!(
+        (get(&v, "syscalls"), get(&v, "mode_switches")),
+        (2 * N, 4 * N)
+    );
     assert_eq!(get(&v, "cpu_copy_bytes"), 0);
-    assert_eq!((get(&v, "page_refs"), get(&v, "page_ref_bytes")), (2 * N, 2 * SIZE));
+    assert_eq!(
+        (get(&v, "page_refs"), get(&v, "page_ref_bytes")),
+        (2 * N, 2 * SIZE)
+    );
 }
 
 #[test]
@@ -118,7 +129,10 @@ fn mmap_write_copies_once_from_the_page_cache() {
     let v = run_json("mmap-write", &[]);
     warm_loopback(&v);
     assert_eq!(get(&v, "syscalls"), N + 2);
-    assert_eq!((get(&v, "cpu_copies"), get(&v, "cpu_copy_bytes")), (N, SIZE));
+    assert_eq!(
+        (get(&v, "cpu_copies"), get(&v, "cpu_copy_bytes")),
+        (N, SIZE)
+    );
 }
 
 #[test]
@@ -132,14 +146,16 @@ fn zero_copy_sends_pin_pages_and_loopback_copies_them_later() {
     // read + send per chunk, then one or more completion reaps (EAGAIN retries).
     assert!((3 * N..=6 * N).contains(&get(&v, "syscalls")), "{v}");
     assert_eq!(v["zerocopy"]["completed"], N);
-    assert_eq!(v["zerocopy"]["copied"], N, "loopback completions say COPIED");
-    assert!(
-        v["differences"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|d| d["reason"].as_str().unwrap().contains("MSG_ZEROCOPY fell back to a copy: loopback"))
+    assert_eq!(
+        v["zerocopy"]["copied"], N,
+        "loopback completions say COPIED"
     );
+    assert!(v["differences"].as_array().unwrap().iter().any(|d| {
+        d["reason"]
+            .as_str()
+            .unwrap()
+            .contains("MSG_ZEROCOPY fell back to a copy: loopback")
+    }));
 
     let v = run_json("io-uring", &[]);
     warm_loopback(&v);
@@ -156,7 +172,10 @@ fn copy_file_range_copies_inside_the_kernel() {
     let v = run_json("copy-file-range", &[]);
     warm_loopback(&v);
     assert_eq!((get(&v, "syscalls"), get(&v, "mode_switches")), (N, 2 * N));
-    assert_eq!((get(&v, "cpu_copies"), get(&v, "cpu_copy_bytes")), (N, SIZE));
+    assert_eq!(
+        (get(&v, "cpu_copies"), get(&v, "cpu_copy_bytes")),
+        (N, SIZE)
+    );
 }
 
 #[test]
@@ -167,7 +186,11 @@ fn cold_runs_show_the_disk_dma() {
         let cold = &v["cold"];
         assert_eq!(cold["pages"], PAGES);
         if cold["evicted"] == true {
-            assert_eq!((get(&v, "cache_hits"), get(&v, "cache_misses")), (0, PAGES), "{m}");
+            assert_eq!(
+                (get(&v, "cache_hits"), get(&v, "cache_misses")),
+                (0, PAGES),
+                "{m}"
+            );
             assert_eq!(get(&v, "dma_bytes"), SIZE, "{m}");
             // Readahead batches: at least one request, fewer than one per chunk.
             assert!((1..N).contains(&get(&v, "dma_copies")), "{m}: {v}");
@@ -184,7 +207,11 @@ fn cold_runs_show_the_disk_dma() {
 #[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
 fn all_methods_give_one_table_and_expect_fails_loudly() {
     let out = demo(&["--method", "all", "--size", "1M", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let methods: Vec<&str> = v
         .as_array()
@@ -209,16 +236,28 @@ fn all_methods_give_one_table_and_expect_fails_loudly() {
     let out = demo(&["--method", "all", "--size", "1M"]);
     let table = String::from_utf8_lossy(&out.stdout);
     for m in methods {
-        assert!(table.lines().any(|l| l.starts_with(m)), "{m} row in\n{table}");
+        assert!(
+            table.lines().any(|l| l.starts_with(m)),
+            "{m} row in\n{table}"
+        );
     }
     assert!(table.contains("observed/textbook"), "{table}");
 
     // A violated expectation: exit status 1 and the failing comparison named.
-    let out = demo(&["--method", "read-write", "--size", "1M", "--expect", "cpu_copy_bytes=0"]);
+    let out = demo(&[
+        "--method",
+        "read-write",
+        "--size",
+        "1M",
+        "--expect",
+        "cpu_copy_bytes=0",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("expectation failed for read-write: cpu_copy_bytes=0 (observed cpu_copy_bytes=2097152)"),
+        err.contains(
+            "expectation failed for read-write: cpu_copy_bytes=0 (observed cpu_copy_bytes=2097152)"
+        ),
         "{err}"
     );
 }
@@ -255,15 +294,25 @@ fn a_method_this_kernel_refuses_is_reported_not_faked() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.starts_with("tracer: error: io-uring is not supported here: "), "{err}");
+    assert!(
+        err.starts_with("tracer: error: io-uring is not supported here: "),
+        "{err}"
+    );
     assert!(err.contains("io_uring_disabled"), "{err}");
 
     let out = demo(&["--method", "all", "--size", "1M"]);
     assert!(out.status.success());
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(
-        table.lines().any(|l| l.starts_with("io-uring") && l.contains("unsupported here")),
+        table
+            .lines()
+            .any(|l| l.starts_with("io-uring") && l.contains("unsupported here")),
         "{table}"
     );
-    assert!(table.lines().any(|l| l.starts_with("sendfile") && l.contains("16/16")), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("sendfile") && l.contains("16/16")),
+        "{table}"
+    );
 }

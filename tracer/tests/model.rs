@@ -112,7 +112,13 @@ fn read_write_is_four_switches_and_two_cpu_copies_per_chunk() {
             .collect();
         assert_eq!(
             kinds,
-            ["read:Kernel", "PageCache->User", "read:User", "write:Kernel", "User->Socket"],
+            [
+                "read:Kernel",
+                "PageCache->User",
+                "read:User",
+                "write:Kernel",
+                "User->Socket"
+            ],
             "{cache}"
         );
         // The page cache -> user copy has no tracepoint: inferred. The send is observed.
@@ -120,13 +126,20 @@ fn read_write_is_four_switches_and_two_cpu_copies_per_chunk() {
             run.steps
                 .iter()
                 .find_map(|s| match &s.kind {
-                    StepKind::Copy { from: f, to: t, .. } if *f == from && *t == to => Some(s.evidence.clone()),
+                    StepKind::Copy { from: f, to: t, .. } if *f == from && *t == to => {
+                        Some(s.evidence.clone())
+                    }
                     _ => None,
                 })
                 .unwrap()
         };
-        assert!(matches!(evidence(Buffer::PageCache, Buffer::User), Evidence::Inferred(_)));
-        assert!(matches!(evidence(Buffer::User, Buffer::Socket), Evidence::Observed(p) if p.contains("tcp_sendmsg_locked")));
+        assert!(matches!(
+            evidence(Buffer::PageCache, Buffer::User),
+            Evidence::Inferred(_)
+        ));
+        assert!(
+            matches!(evidence(Buffer::User, Buffer::Socket), Evidence::Observed(p) if p.contains("tcp_sendmsg_locked"))
+        );
     }
 }
 
@@ -149,7 +162,15 @@ fn mmap_write_drops_the_copy_to_user() {
             assert_eq!((o.cpu_copies, o.cpu_copy_bytes), (N, SIZE));
         });
         // The copy reads the page cache through the mapping.
-        assert!(run.steps.iter().any(|s| matches!(s.kind, StepKind::Copy { engine: Engine::Cpu, from: Buffer::PageCache, to: Buffer::Socket, .. })));
+        assert!(run.steps.iter().any(|s| matches!(
+            s.kind,
+            StepKind::Copy {
+                engine: Engine::Cpu,
+                from: Buffer::PageCache,
+                to: Buffer::Socket,
+                ..
+            }
+        )));
     }
 }
 
@@ -188,7 +209,11 @@ fn msg_zerocopy_pins_and_loopback_copies_later() {
         let f = &run.result.sender.facts;
         assert_eq!(f.deferred_copy_bytes, SIZE);
         assert!(f.completion_reaps >= N);
-        assert!(run.steps.iter().any(|s| matches!(s.kind, StepKind::PageRef { pinned: true, .. })));
+        assert!(
+            run.steps
+                .iter()
+                .any(|s| matches!(s.kind, StepKind::PageRef { pinned: true, .. }))
+        );
     }
 }
 
@@ -212,6 +237,10 @@ fn copy_file_range_copies_page_cache_to_page_cache() {
             assert_eq!(o.page_refs, 0);
         });
         // ext4 reports the bytes it copied into the destination's page cache.
-        assert!(run.steps.iter().any(|s| matches!(s.evidence, Evidence::Observed("ext4_da_write_end"))));
+        assert!(
+            run.steps
+                .iter()
+                .any(|s| matches!(s.evidence, Evidence::Observed("ext4_da_write_end")))
+        );
     }
 }

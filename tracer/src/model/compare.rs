@@ -96,10 +96,9 @@ fn condition_reasons(run: &Run, field: &str) -> Vec<String> {
                 r.push("no NIC DMA: loopback hands the socket buffer to the receiver".to_string());
             }
         }
-        "cache_hits" | "cache_misses"
-            if c.cache == Cache::Warm => {
-                r.push("page cache hit: the file was already in memory".to_string());
-            }
+        "cache_hits" | "cache_misses" if c.cache == Cache::Warm => {
+            r.push("page cache hit: the file was already in memory".to_string());
+        }
         "cpu_copies" | "cpu_copy_bytes" => {
             if c.link == Link::Loopback && zc_method(run.method) && c.zc_send {
                 r.push(format!(
@@ -115,10 +114,9 @@ fn condition_reasons(run: &Run, field: &str) -> Vec<String> {
                 r.push("this kernel has no io_uring SEND_ZC: SEND copies".to_string());
             }
         }
-        "page_refs" | "page_ref_bytes"
-            if run.method == Method::IoUring && !c.zc_send => {
-                r.push("this kernel has no io_uring SEND_ZC: no pinned pages".to_string());
-            }
+        "page_refs" | "page_ref_bytes" if run.method == Method::IoUring && !c.zc_send => {
+            r.push("this kernel has no io_uring SEND_ZC: no pinned pages".to_string());
+        }
         _ => {}
     }
     r

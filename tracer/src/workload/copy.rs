@@ -13,7 +13,7 @@ use anyhow::{Context as _, Result, bail};
 
 use super::{
     WorkloadError,
-    hash::Fnv,
+    hash::StreamHash,
     methods::Timed,
     sys::{self, retry, shrank},
 };
@@ -40,7 +40,7 @@ impl Drop for Scratch {
     }
 }
 
-/// Copies `file` (`path`, `size` bytes whose FNV-1a is `expected`) into a new file in
+/// Copies `file` (`path`, `size` bytes whose 64-bit hash is `expected`) into a new file in
 /// `scratch_dir`, `chunk` bytes per call. Returns the timings and the copy's inode.
 pub(super) fn copy_file_range(
     path: &Path,
@@ -125,7 +125,7 @@ fn verify(src: &File, dst: &File, size: u64, expected: u64) -> Result<()> {
     }
     const BLOCK: usize = 1 << 16;
     let (mut a, mut b) = (vec![0u8; BLOCK], vec![0u8; BLOCK]);
-    let mut hash = Fnv::new();
+    let mut hash = StreamHash::new();
     let mut off = 0u64;
     while off < size {
         let n = BLOCK.min((size - off) as usize);
@@ -148,7 +148,7 @@ fn verify(src: &File, dst: &File, size: u64, expected: u64) -> Result<()> {
     let got = hash.finish();
     if got != expected {
         bail!(
-            "transfer corrupted: the copy hashes to {got:016x} (FNV-1a), the file did to \
+            "transfer corrupted: the copy hashes to {got:016x}, the file did to \
              {expected:016x} before the copy (did it change?)"
         );
     }

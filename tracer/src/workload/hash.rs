@@ -1,4 +1,8 @@
-//! 64-bit FNV-1a, to check that the receiver got the file's bytes and not just as many.
+//! A fast 64-bit stream hash, to check that the receiver got the file's bytes and not just
+//! as many. Word at a time (a multiply-rotate mix per 8 bytes, like FxHash), so hashing runs
+//! well above loopback TCP's speed and does not become what a transfer's wall time measures
+//! (byte-at-a-time FNV-1a did: about 0.9 GB/s). Not cryptographic; it catches lost,
+//! reordered or changed bytes.
 
 use std::{
     fs::{File, OpenOptions},
@@ -11,26 +15,69 @@ use anyhow::{Context as _, Result};
 
 use super::sys::shrank;
 
-/// Incremental 64-bit FNV-1a.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Fnv(u64);
+const SEED: u64 = 0xcbf2_9ce4_8422_2325;
+const K: u64 = 0x517c_c1b7_2722_0a95;
 
-impl Fnv {
-    pub(super) fn new() -> Fnv {
-        Fnv(0xcbf2_9ce4_8422_2325)
+/// Incremental hash of a byte stream: the same value however the stream is split.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct StreamHash {
+    h: u64,
+    /// Bytes of a word not complete yet, and how many.
+    tail: [u8; 8],
+    tail_len: usize,
+    len: u64,
+}
+
+impl StreamHash {
+    pub(super) fn new() -> StreamHash {
+        StreamHash {
+            h: SEED,
+            tail: [0; 8],
+            tail_len: 0,
+            len: 0,
+        }
     }
 
-    pub(super) fn update(&mut self, bytes: &[u8]) {
-        let mut h = self.0;
-        for &b in bytes {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    fn mix(h: u64, w: u64) -> u64 {
+        (h.rotate_left(5) ^ w).wrapping_mul(K)
+    }
+
+    pub(super) fn update(&mut self, mut bytes: &[u8]) {
+        self.len += bytes.len() as u64;
+        if self.tail_len > 0 {
+            let take = (8 - self.tail_len).min(bytes.len());
+            self.tail[self.tail_len..self.tail_len + take].copy_from_slice(&bytes[..take]);
+            self.tail_len += take;
+            bytes = &bytes[take..];
+            if self.tail_len < 8 {
+                return;
+            }
+            self.h = Self::mix(self.h, u64::from_le_bytes(self.tail));
+            self.tail_len = 0;
         }
-        self.0 = h;
+        let mut words = bytes.chunks_exact(8);
+        let mut h = self.h;
+        for w in &mut words {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(w);
+            h = Self::mix(h, u64::from_le_bytes(a));
+        }
+        self.h = h;
+        let rest = words.remainder();
+        self.tail[..rest.len()].copy_from_slice(rest);
+        self.tail_len = rest.len();
     }
 
     pub(super) fn finish(self) -> u64 {
-        self.0
+        let mut last = [0u8; 8];
+        last[..self.tail_len].copy_from_slice(&self.tail[..self.tail_len]);
+        let h = Self::mix(Self::mix(self.h, u64::from_le_bytes(last)), self.len);
+        // Final avalanche (the murmur3 finalizer).
+        let mut x = h ^ (h >> 33);
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        x ^ (x >> 33)
     }
 }
 
@@ -38,7 +85,7 @@ const BLOCK: usize = 1 << 20;
 /// O_DIRECT wants the buffer, the offset and the length aligned to the logical block size.
 const ALIGN: usize = 4096;
 
-/// The FNV-1a of the first `size` bytes of `path`.
+/// The hash of the first `size` bytes of `path`.
 ///
 /// Read with O_DIRECT where the filesystem allows it, so hashing neither fills the page
 /// cache (a file just evicted for a cold run stays cold) nor empties it; buffered reads
@@ -65,7 +112,7 @@ fn hash_fd(f: &File, size: u64, direct: bool) -> io::Result<u64> {
     let mut raw = vec![0u8; BLOCK + ALIGN];
     let start = raw.as_ptr().align_offset(ALIGN).min(ALIGN);
     let buf = &mut raw[start..start + BLOCK];
-    let mut hash = Fnv::new();
+    let mut hash = StreamHash::new();
     let mut off = 0u64;
     while off < size {
         // O_DIRECT reads whole blocks: ask for a full buffer and keep what is in the size.
@@ -93,10 +140,10 @@ fn hash_fd(f: &File, size: u64, direct: bool) -> io::Result<u64> {
     Ok(hash.finish())
 }
 
-/// The FNV-1a of `bytes` in one go.
+/// The hash of `bytes` in one go.
 #[cfg(test)]
-pub(super) fn fnv(bytes: &[u8]) -> u64 {
-    let mut h = Fnv::new();
+pub(super) fn hash_bytes(bytes: &[u8]) -> u64 {
+    let mut h = StreamHash::new();
     h.update(bytes);
     h.finish()
 }

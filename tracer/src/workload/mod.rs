@@ -2,7 +2,7 @@
 //!
 //! Every method but copy-file-range sends the file over a fresh loopback TCP connection to
 //! a receiver thread in this process, which reads it with read() into a 64 KiB buffer and
-//! checks both the byte count and the content (a 64-bit FNV-1a of the stream against the
+//! checks both the byte count and the content (a 64-bit 64-bit hash of the stream against the
 //! file's, computed before the transfer). copy-file-range copies the file into a new file
 //! in a scratch directory, checks the copy and removes it.
 //!
@@ -40,7 +40,7 @@ use serde::Serialize;
 pub use evict::{Residency, evict};
 
 use self::{
-    hash::Fnv,
+    hash::StreamHash,
     methods::{Ctx, Timed},
     sys::gettid,
 };
@@ -359,7 +359,7 @@ impl Received {
         }
         if self.hash != expected {
             bail!(
-                "transfer corrupted: the received bytes hash to {:016x} (FNV-1a), the file to \
+                "transfer corrupted: the received bytes hash to {:016x}, the file to \
                  {expected:016x}",
                 self.hash
             );
@@ -379,7 +379,7 @@ fn receive(conn: TcpStream, ready: mpsc::Sender<()>) -> Result<Received> {
     // The sender may have given up already; it joins us either way.
     let _ = ready.send(());
     let mut buf = vec![0u8; 1 << 16];
-    let mut hash = Fnv::new();
+    let mut hash = StreamHash::new();
     let mut bytes = 0u64;
     loop {
         let n = sys::read(fd, &mut buf).context("read from the accepted socket")?;

@@ -305,9 +305,9 @@ fn the_receiver_checks_count_and_content() {
         tid: 1,
         ino: 1,
         bytes: bytes.len() as u64,
-        hash: hash::fnv(bytes),
+        hash: hash::hash_bytes(bytes),
     };
-    let expected = hash::fnv(b"abcd");
+    let expected = hash::hash_bytes(b"abcd");
     got(b"abcd").check(4, expected).unwrap();
     let e = format!("{:#}", got(b"abc").check(4, expected).unwrap_err());
     assert!(e.starts_with("transfer lost bytes"), "{e}");
@@ -318,10 +318,26 @@ fn the_receiver_checks_count_and_content() {
 }
 
 #[test]
-fn fnv1a_matches_the_reference_values() {
-    assert_eq!(hash::fnv(b""), 0xcbf2_9ce4_8422_2325);
-    assert_eq!(hash::fnv(b"a"), 0xaf63_dc4c_8601_ec8c);
-    assert_eq!(hash::fnv(b"foobar"), 0x8594_4171_f739_67e8);
+fn the_stream_hash_ignores_splits_and_sees_changes() {
+    let data: Vec<u8> = (0..1000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let whole = hash::hash_bytes(&data);
+    for split in [0, 1, 7, 8, 9, 500, 999, 1000] {
+        for split2 in [split, (split + 3).min(1000)] {
+            let mut h = hash::StreamHash::new();
+            h.update(&data[..split]);
+            h.update(&data[split..split2]);
+            h.update(&data[split2..]);
+            assert_eq!(h.finish(), whole, "{split} {split2}");
+        }
+    }
+    let mut changed = data.clone();
+    changed[999] ^= 0x80;
+    assert_ne!(hash::hash_bytes(&changed), whole);
+    let mut swapped = data.clone();
+    swapped.swap(0, 8);
+    assert_ne!(hash::hash_bytes(&swapped), whole);
+    assert_ne!(hash::hash_bytes(b"a"), hash::hash_bytes(b"a\0"));
+    assert_ne!(hash::hash_bytes(b""), hash::hash_bytes(b"\0"));
     // The file hash (O_DIRECT where it works) equals the in-memory one.
     let dir = TestDir::new("hash");
     for size in [1, 4095, 4096, 4097, SIZE, (1 << 20) + 5] {
@@ -330,7 +346,7 @@ fn fnv1a_matches_the_reference_values() {
         let bytes = std::fs::read(&file).unwrap();
         assert_eq!(
             hash::hash_file(&file, size).unwrap(),
-            hash::fnv(&bytes),
+            hash::hash_bytes(&bytes),
             "{size}"
         );
     }
