@@ -89,8 +89,6 @@ pub enum Evidence {
     Observed(&'static str),
     /// Derived; the string says from what.
     Inferred(&'static str),
-    /// A textbook step (the model, not a measurement).
-    Model,
 }
 
 /// One step with who and when.

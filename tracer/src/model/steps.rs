@@ -19,6 +19,21 @@ use crate::{
     syscalls,
 };
 
+/// The bytes of a copy made inside a syscall: what `probe` saw, else (probe missing, or
+/// a path it does not cover) the syscall's return value, inferred.
+fn seen_or_returned(
+    seen: u64,
+    returned: u64,
+    probe: &'static str,
+    why: &'static str,
+) -> (u64, Evidence) {
+    if seen > 0 {
+        (seen, Evidence::Observed(probe))
+    } else {
+        (returned, Evidence::Inferred(why))
+    }
+}
+
 /// One end of a transfer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -273,6 +288,11 @@ impl Model {
                 }
                 let ret = *ret;
                 let bytes = if ret > 0 { ret as u64 } else { 0 };
+                let file_to_file = match sys.role {
+                    Role::CopyRange { .. } => true,
+                    Role::Sendfile { dst, .. } => dst.kind() != FileKind::Socket,
+                    _ => false,
+                };
                 let mut inner = |kind, evidence| sys.steps.push(step(kind, evidence));
                 match sys.role {
                     Role::FileRead { src } if bytes > 0 => {
@@ -290,14 +310,12 @@ impl Model {
                         self.last_read.insert(ev.tid, src);
                     }
                     Role::SockRecv { .. } if sys.copied > 0 || bytes > 0 => {
-                        let (b, evidence) = if sys.copied > 0 {
-                            (sys.copied, Evidence::Observed("skb_copy_datagram_iovec"))
-                        } else {
-                            (
-                                bytes,
-                                Evidence::Inferred("the receive returned this many bytes"),
-                            )
-                        };
+                        let (b, evidence) = seen_or_returned(
+                            sys.copied,
+                            bytes,
+                            "skb_copy_datagram_iovec",
+                            "the receive returned this many bytes",
+                        );
                         inner(
                             StepKind::Copy {
                                 engine: Engine::Cpu,
@@ -309,16 +327,12 @@ impl Model {
                         );
                     }
                     Role::FileWrite { src, .. } if bytes > 0 => {
-                        let (b, evidence) = if sys.copied > 0 {
-                            (sys.copied, Evidence::Observed("ext4_da_write_end"))
-                        } else {
-                            (
-                                bytes,
-                                Evidence::Inferred(
-                                    "write() to a regular file returned this many bytes",
-                                ),
-                            )
-                        };
+                        let (b, evidence) = seen_or_returned(
+                            sys.copied,
+                            bytes,
+                            "ext4_da_write_end",
+                            "write() to a regular file returned this many bytes",
+                        );
                         inner(
                             StepKind::Copy {
                                 engine: Engine::Cpu,
@@ -343,22 +357,14 @@ impl Model {
                         );
                         self.pipes.insert((ev.pid, pipe), src);
                     }
-                    Role::CopyRange { .. }
-                    | Role::Sendfile {
-                        dst: FdRef { .. }, ..
-                    } if bytes > 0
-                        && !matches!(sys.role, Role::Sendfile { dst, .. } if dst.kind() == FileKind::Socket) =>
-                    {
-                        let (b, evidence) = if sys.copied > 0 {
-                            (sys.copied, Evidence::Observed("ext4_da_write_end"))
-                        } else {
-                            (
-                                bytes,
-                                Evidence::Inferred(
-                                    "the call returned this many bytes (no ext4_da_write_end: not ext4, or the filesystem shared the extents instead)",
-                                ),
-                            )
-                        };
+                    // copy_file_range, or sendfile into a file: page cache to page cache.
+                    Role::CopyRange { .. } | Role::Sendfile { .. } if bytes > 0 && file_to_file => {
+                        let (b, evidence) = seen_or_returned(
+                            sys.copied,
+                            bytes,
+                            "ext4_da_write_end",
+                            "the call returned this many bytes (no ext4_da_write_end: not ext4, or the filesystem shared the extents instead)",
+                        );
                         inner(
                             StepKind::Copy {
                                 engine: Engine::Cpu,
