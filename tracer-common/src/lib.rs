@@ -131,6 +131,14 @@ pub mod kind {
         pub const SIZE_GOAL: usize = 5;
         /// `skb->len` of the tail skb, 0 when it is NULL.
         pub const SKB_LEN: usize = 6;
+        /// What decides a MSG_ZEROCOPY send (KERNEL_PATHS.md §2.5): `ZC_SOCK` (the socket
+        /// has SOCK_ZEROCOPY, from SO_ZEROCOPY), `ZC_UBUF` (`msg->msg_ubuf` is set:
+        /// io_uring), `ZC_SG` (the route can scatter-gather); `ZC_KNOWN` when read.
+        pub const ZC: usize = 7;
+        pub const ZC_SOCK: u64 = 1;
+        pub const ZC_UBUF: u64 = 2;
+        pub const ZC_SG: u64 = 4;
+        pub const ZC_KNOWN: u64 = 0x80;
     }
     /// `sock:sock_send_length`: the return of a socket send (6.3+).
     pub mod sock_send_length {
@@ -241,8 +249,15 @@ pub mod kind {
         pub const FD: usize = 2;
         pub const FLAGS: usize = 3;
         /// Inode number and `i_mode` of the fd's file, 0 when it is a registered file.
+        /// Meaningful only for opcodes that take a file (the kernel leaves the field
+        /// stale for others).
         pub const INO: usize = 4;
         pub const MODE: usize = 5;
+        /// For a socket, its `struct sock` (`file->private_data->sk`): sends that an
+        /// io-wq worker makes later are matched to the request by it.
+        pub const SK: usize = 6;
+        /// The `io_kiocb` (also passed to `io_uring_complete`).
+        pub const REQ: usize = 7;
     }
     /// `io_uring:io_uring_complete`: a completion was posted.
     pub mod io_uring_complete {
@@ -250,6 +265,8 @@ pub mod kind {
         pub const USER_DATA: usize = 0;
         pub const RES: usize = 1;
         pub const CFLAGS: usize = 2;
+        /// The `io_kiocb` (a send's zero-copy notification comes from another one).
+        pub const REQ: usize = 3;
     }
     /// `filemap:mm_filemap_map_pages`: page-cache pages mapped into a process (mmap fault-around).
     pub mod filemap_map_pages {
@@ -302,6 +319,17 @@ pub const fn fd_args(nr: u64) -> (Option<usize>, Option<usize>) {
         _ => (None, None),
     }
 }
+
+/// Key of the `FILES` map: a file by device and inode number.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileKey {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+/// `task_struct.flags` bit of kernel threads.
+pub const PF_KTHREAD: u32 = 0x0020_0000;
 
 /// `S_IFMT` and the file types the model tells apart.
 pub const S_IFMT: u16 = 0o170000;
@@ -397,6 +425,18 @@ pub struct Config {
     /// 1 when `io_uring_complete` passes the CQE pointer (6.10+ prototype `(ctx, req,
     /// cqe)`), `u32::MAX` otherwise (older kernels pass its fields by value).
     pub io_uring_complete_cqe: u32,
+
+    // socket fds and zero-copy: file->private_data (struct socket) ->sk; sock flags
+    pub file_private_data: u32,
+    pub socket_sk: u32,
+    /// `sock.__sk_common.skc_flags` (SOCK_ZEROCOPY is bit 18), `u32::MAX` when absent.
+    pub sock_flags: u32,
+    /// `sock.sk_route_caps` (NETIF_F_SG is bit 0), `u32::MAX` when absent.
+    pub sock_route_caps: u32,
+    /// `msghdr.msg_ubuf`, `u32::MAX` when absent.
+    pub msghdr_msg_ubuf: u32,
+    /// `task_struct.flags`.
+    pub task_flags: u32,
     /// 1 when `sched_process_exit` passes `group_dead` (6.16+): a process leaves `TRACED`
     /// when its whole thread group is gone. Without it, entries stay until the trace ends.
     pub exit_has_group_dead: u32,

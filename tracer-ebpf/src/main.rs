@@ -25,8 +25,8 @@ use aya_ebpf::{
     programs::BtfTracePointContext,
 };
 use tracer_common::{
-    Config, DROP_READ_FAILED, DROP_RING_FULL, EVENT_ARGS, EVENTS_BYTES, Event, NAME_LEN,
-    TRACED_FROM_EXEC, kind,
+    Config, DROP_READ_FAILED, DROP_RING_FULL, EVENT_ARGS, EVENTS_BYTES, Event, FileKey, NAME_LEN,
+    PF_KTHREAD, S_IFMT, S_IFSOCK, TRACED_FROM_EXEC, kind,
 };
 
 /// Offsets and switches, filled in by the loader (`EbpfLoader::override_global`).
@@ -50,7 +50,7 @@ static REQUESTS: LruHashMap<u64, u32> = LruHashMap::with_max_entries(16384, 0);
 
 /// Files whose pages a traced process added to the page cache (inode -> tgid).
 #[map(name = "FILES")]
-static FILES: LruHashMap<u64, u32> = LruHashMap::with_max_entries(1024, 0);
+static FILES: LruHashMap<FileKey, u32> = LruHashMap::with_max_entries(1024, 0);
 
 /// Zero-copy skbs of traced sockets seen at transmit (skb -> owner tgid), so their local
 /// delivery (`netif_receive_skb`, where loopback copies them) can be attributed.
@@ -222,6 +222,26 @@ fn try_tcp_sendmsg_locked(ctx: &BtfTracePointContext) -> Result<(), i64> {
     args[kind::tcp_sendmsg_locked::MSG_FLAGS] = rd::<u32>(msg, conf!(msghdr_msg_flags))? as u64;
     args[kind::tcp_sendmsg_locked::MSG_LEFT] = rd::<u64>(iter, conf!(iov_iter_count))?;
     args[kind::tcp_sendmsg_locked::SIZE_GOAL] = size_goal as i64 as u64;
+    // The inputs of the kernel's copy / reference / pin decision (zc in tcp_sendmsg_locked).
+    let (flags_off, caps_off, ubuf_off) = (
+        conf!(sock_flags),
+        conf!(sock_route_caps),
+        conf!(msghdr_msg_ubuf),
+    );
+    if flags_off != ABSENT && caps_off != ABSENT && ubuf_off != ABSENT {
+        use kind::tcp_sendmsg_locked as k;
+        let mut zc = k::ZC_KNOWN;
+        if rd::<u64>(sk, flags_off)? & (1 << 18) != 0 {
+            zc |= k::ZC_SOCK;
+        }
+        if rd::<u64>(msg, ubuf_off)? != 0 {
+            zc |= k::ZC_UBUF;
+        }
+        if rd::<u64>(sk, caps_off)? & 1 != 0 {
+            zc |= k::ZC_SG;
+        }
+        args[k::ZC] = zc;
+    }
     if skb != 0 {
         args[kind::tcp_sendmsg_locked::SKB_LEN] = rd::<u32>(skb, conf!(sk_buff_len))? as u64;
     }
@@ -292,36 +312,50 @@ pub fn tracer_skb_copy(ctx: BtfTracePointContext) -> i32 {
 /// argument may legitimately be bad; the syscall's own error says so).
 #[inline(always)]
 fn fd_inode(fd: i32) -> (u64, u16) {
-    fn walk(fd: i32) -> Result<(u64, u16), i64> {
+    match fd_file(fd) {
+        Some(file) => file_inode(file).unwrap_or((0, 0)),
+        None => (0, 0),
+    }
+}
+
+/// (i_ino, i_mode) of a `struct file`.
+#[inline(always)]
+fn file_inode(file: u64) -> Result<(u64, u16), i64> {
+    let inode: u64 = rd(file, conf!(file_f_inode))?;
+    if inode == 0 {
+        return Ok((0, 0));
+    }
+    Ok((
+        rd(inode, conf!(inode_i_ino))?,
+        rd(inode, conf!(inode_i_mode))?,
+    ))
+}
+
+/// The `struct file` behind `fd` in the current task, if any.
+#[inline(always)]
+fn fd_file(fd: i32) -> Option<u64> {
+    fn walk(fd: i32) -> Result<u64, i64> {
         if fd < 0 || conf!(task_files) == ABSENT {
-            return Ok((0, 0));
+            return Ok(0);
         }
         // SAFETY: returns the current task pointer; it is only read through rd().
         let task = unsafe { bpf_get_current_task() };
         let files: u64 = rd(task, conf!(task_files))?;
         if files == 0 {
-            return Ok((0, 0));
+            return Ok(0);
         }
         let fdt: u64 = rd(files, conf!(files_struct_fdt))?;
         let max: u32 = rd(fdt, conf!(fdtable_max_fds))?;
         if fd as u32 >= max {
-            return Ok((0, 0));
+            return Ok(0);
         }
         let table: u64 = rd(fdt, conf!(fdtable_fd))?;
-        let file: u64 = rd(table, fd as u32 * 8)?;
-        if file == 0 {
-            return Ok((0, 0));
-        }
-        let inode: u64 = rd(file, conf!(file_f_inode))?;
-        if inode == 0 {
-            return Ok((0, 0));
-        }
-        Ok((
-            rd(inode, conf!(inode_i_ino))?,
-            rd(inode, conf!(inode_i_mode))?,
-        ))
+        rd(table, fd as u32 * 8)
     }
-    walk(fd).unwrap_or((0, 0))
+    match walk(fd) {
+        Ok(0) | Err(_) => None,
+        Ok(file) => Some(file),
+    }
 }
 
 /// Reads (i_ino, s_dev) of an `address_space`'s host inode.
@@ -385,7 +419,7 @@ fn try_filemap_add_to_page_cache(ctx: &BtfTracePointContext) -> Result<(), i64> 
     let mapping: u64 = rd(folio, conf!(folio_mapping))?;
     let (ino, dev) = mapping_inode(mapping)?;
     if ino != 0 {
-        let _ = FILES.insert(ino, tgid, 0);
+        let _ = FILES.insert(FileKey { dev, ino }, tgid, 0);
     }
     let flags_1 = conf!(folio_flags_1);
     // folio_order(): a large folio has PG_head set and its order in _flags_1's low byte.
@@ -497,11 +531,22 @@ fn try_block_rq_issue(ctx: &BtfTracePointContext) -> Result<(), i64> {
     let tgid = match current {
         Some((tgid, _)) => tgid,
         None => {
-            // A kernel worker issuing a traced process's read (still traced?).
+            // Only a kernel worker (kblockd flushing a plug) issues I/O on a traced
+            // process's behalf; another process reading the same file does not count.
             let ino = args[kind::block_rq_issue::INO];
+            // SAFETY: the current task pointer, only read through rd().
+            let task = unsafe { bpf_get_current_task() };
+            let flags: u32 = rd(task, conf!(task_flags))?;
+            if ino == 0 || flags & PF_KTHREAD == 0 {
+                return Ok(());
+            }
+            let key = FileKey {
+                dev: args[kind::block_rq_issue::DEV],
+                ino,
+            };
             // SAFETY: the values are copied out at once.
-            match unsafe { FILES.get(ino) } {
-                Some(&t) if ino != 0 && unsafe { TRACED.get(t) }.is_some() => t,
+            match unsafe { FILES.get(key) } {
+                Some(&t) if unsafe { TRACED.get(t) }.is_some() => t,
                 _ => return Ok(()),
             }
         }
@@ -661,11 +706,20 @@ fn try_io_uring_submit_req(ctx: &BtfTracePointContext) -> Result<(), i64> {
     args[kind::io_uring_submit_req::OPCODE] = rd::<u8>(req, conf!(io_kiocb_opcode))? as u64;
     args[kind::io_uring_submit_req::FD] = fd as u32 as u64;
     args[kind::io_uring_submit_req::FLAGS] = flags;
+    args[kind::io_uring_submit_req::REQ] = req;
     // REQ_F_FIXED_FILE (= IOSQE_FIXED_FILE, bit 0): fd indexes the registered files.
-    if flags & 1 == 0 {
-        let (ino, mode) = fd_inode(fd);
+    if flags & 1 == 0
+        && let Some(file) = fd_file(fd)
+    {
+        let (ino, mode) = file_inode(file)?;
         args[kind::io_uring_submit_req::INO] = ino;
         args[kind::io_uring_submit_req::MODE] = mode as u64;
+        if mode & S_IFMT == S_IFSOCK && conf!(file_private_data) != ABSENT {
+            let socket: u64 = rd(file, conf!(file_private_data))?;
+            if socket != 0 {
+                args[kind::io_uring_submit_req::SK] = rd(socket, conf!(socket_sk))?;
+            }
+        }
     }
     emit(kind::io_uring_submit_req::ID, args, NO_NAME);
     Ok(())
@@ -688,6 +742,7 @@ fn try_io_uring_complete(ctx: &BtfTracePointContext) -> Result<(), i64> {
     // argument count and skips this program there).
     let cqe: u64 = ctx.arg(2);
     let mut args = [0u64; EVENT_ARGS];
+    args[kind::io_uring_complete::REQ] = ctx.arg(1);
     args[kind::io_uring_complete::USER_DATA] = rd(cqe, conf!(io_uring_cqe_user_data))?;
     args[kind::io_uring_complete::RES] = rd::<i32>(cqe, conf!(io_uring_cqe_res))? as i64 as u64;
     args[kind::io_uring_complete::CFLAGS] = rd::<u32>(cqe, conf!(io_uring_cqe_flags))? as u64;

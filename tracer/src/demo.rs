@@ -29,6 +29,39 @@ use crate::{
     workload::{self, Method, Report, Residency, WorkloadError},
 };
 
+/// A signal ended the demo; the exit status to use (128 + signal number).
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted")]
+struct Interrupted(i32);
+
+/// SIGINT and SIGTERM, caught for the whole demo.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+        })
+    }
+
+    /// Waits for one; says so on stderr and gives the exit status.
+    async fn next(&mut self) -> i32 {
+        let code = tokio::select! {
+            _ = self.int.recv() => 130,
+            _ = self.term.recv() => 143,
+        };
+        eprintln!(
+            "tracer: interrupted: stopping, removing the demo's files and detaching the probes"
+        );
+        code
+    }
+}
+
 /// Default input size when no `--file` is given.
 pub const DEFAULT_SIZE: u64 = 8 << 20;
 
@@ -203,26 +236,36 @@ pub struct MethodResult {
     pub io_uring_send_zc: Option<bool>,
 }
 
-/// A method this kernel refused.
+/// A method that did not run: this kernel refused it, or its run failed.
 #[derive(Clone, Debug, Serialize)]
-pub struct Unsupported {
+pub struct NotRun {
     pub method: Method,
-    pub unsupported: String,
+    /// Why: the kernel refused the method, or the run failed.
+    pub not_run: String,
+    /// True when the kernel refused it (the method is unsupported here).
+    pub unsupported: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(untagged)]
 pub enum Outcome {
     Ran(Box<MethodResult>),
-    Unsupported(Unsupported),
+    NotRun(NotRun),
 }
 
 /// A directory removed (with its contents) when dropped.
 struct Scratch(PathBuf);
 
 impl Scratch {
+    /// In /var/tmp, which is disk-backed on most systems (/tmp is often tmpfs, where
+    /// there is no page cache to evict and no disk DMA to see); else $TMPDIR or /tmp.
     fn new() -> Result<Scratch> {
-        let base = std::env::temp_dir();
+        let var_tmp = Path::new("/var/tmp");
+        let base = if std::env::var_os("TMPDIR").is_none() && var_tmp.is_dir() {
+            var_tmp.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
         for i in 0..100u32 {
             let p = base.join(format!("tracer-demo-{}-{i}", std::process::id()));
             match std::fs::create_dir(&p) {
@@ -298,12 +341,37 @@ fn check_input(args: &DemoArgs) -> Result<()> {
 /// Runs the demo; returns the exit code (1 when an `--expect` comparison failed).
 pub async fn run(args: DemoArgs) -> Result<i32> {
     check_input(&args)?;
+    // First, so that Ctrl-C or SIGTERM at any point still removes the scratch directory
+    // and detaches the probes (by unwinding through their destructors).
+    let mut signals = Signals::new()?;
     let scratch = Scratch::new()?;
+    let chunks = args
+        .size
+        .or_else(|| {
+            args.file
+                .as_ref()
+                .and_then(|f| f.metadata().ok())
+                .map(|m| m.len())
+        })
+        .unwrap_or(DEFAULT_SIZE)
+        .div_ceil(args.chunk);
+    if chunks > 1 << 20 {
+        eprintln!(
+            "tracer: note: {chunks} calls per method ({} chunks): this takes a while",
+            human_bytes(args.chunk)
+        );
+    }
     let input = match &args.file {
         Some(p) => p.clone(),
         None => {
             let p = scratch.0.join("input");
-            workload::make_file(&p, args.size.unwrap_or(DEFAULT_SIZE))?;
+            let size = args.size.unwrap_or(DEFAULT_SIZE);
+            let path = p.clone();
+            let make = tokio::task::spawn_blocking(move || workload::make_file(&path, size));
+            tokio::select! {
+                made = make => made.context("creating the input file")??,
+                code = signals.next() => return Ok(code),
+            }
             p
         }
     };
@@ -315,6 +383,7 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
     };
     let kernel = kernel_release();
     let mut outcomes = Vec::new();
+    let mut failed_runs = 0;
     for &method in &args.methods {
         let cold = if args.cold {
             let r = workload::evict(&input)?;
@@ -322,13 +391,24 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
         } else {
             None
         };
+        // copy-file-range needs its destination on the source's filesystem: next to a
+        // given file, else in the scratch directory beside the generated one.
+        let copy_dir = match &args.file {
+            Some(f) => f
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+                .to_path_buf(),
+            None => scratch.0.clone(),
+        };
         match run_one(
             &mut session,
             method,
             &input,
-            &scratch.0,
+            &copy_dir,
             &args,
             recorder.as_mut(),
+            &mut signals,
         )
         .await
         {
@@ -336,15 +416,25 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
                 let result = summarize(&report, &model, &kernel, cold, drops, args.chunk)?;
                 outcomes.push(Outcome::Ran(Box::new(result)));
             }
-            Err(e) => match e.downcast_ref::<WorkloadError>() {
-                Some(WorkloadError::Unsupported { why, .. }) if args.all => {
-                    outcomes.push(Outcome::Unsupported(Unsupported {
-                        method,
-                        unsupported: why.clone(),
-                    }));
-                }
-                _ => return Err(e),
-            },
+            Err(e) if e.is::<Interrupted>() => {
+                return Ok(e.downcast::<Interrupted>().map_or(130, |i| i.0));
+            }
+            Err(e) if args.all => {
+                // One method failing does not lose the others' results.
+                let (not_run, unsupported) = match e.downcast_ref::<WorkloadError>() {
+                    Some(WorkloadError::Unsupported { why, .. }) => (why.clone(), true),
+                    None => {
+                        failed_runs += 1;
+                        (format!("{e:#}"), false)
+                    }
+                };
+                outcomes.push(Outcome::NotRun(NotRun {
+                    method,
+                    not_run,
+                    unsupported,
+                }));
+            }
+            Err(e) => return Err(e),
         }
     }
     if let Some(r) = recorder.as_mut() {
@@ -372,6 +462,17 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
     let mut failed = false;
     for o in &outcomes {
         if let Outcome::Ran(r) = o {
+            let held = args.expect.iter().all(|e| {
+                e.op.holds(r.sender.observed.get(&e.field).unwrap_or(0), e.value)
+            });
+            if held && !args.expect.is_empty() {
+                let list: Vec<String> = args.expect.iter().map(|e| e.to_string()).collect();
+                eprintln!(
+                    "tracer: {}: expectations hold: {}",
+                    r.method.name(),
+                    list.join(", ")
+                );
+            }
             for e in &args.expect {
                 let value = r.sender.observed.get(&e.field).unwrap_or(0);
                 if !e.op.holds(value, e.value) {
@@ -387,11 +488,16 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
             }
         }
     }
-    if session.drops() > 0 {
+    if session.drops() > 0 || session.read_failures() > 0 {
         eprintln!(
-            "tracer: {} events were dropped (ring buffer full): the observed ledgers undercount",
-            session.drops()
+            "tracer: {} events were dropped (ring buffer full) and {} lost to failed kernel reads: the observed ledgers undercount",
+            session.drops(),
+            session.read_failures()
         );
+    }
+    if failed_runs > 0 {
+        eprintln!("tracer: {failed_runs} method(s) failed; their rows say why");
+        failed = true;
     }
     drop(session);
     drop(scratch);
@@ -415,6 +521,7 @@ async fn run_one(
     scratch: &Path,
     args: &DemoArgs,
     mut recorder: Option<&mut Recorder>,
+    signals: &mut Signals,
 ) -> Result<(Report, Model, u64)> {
     // Events of what ran before (eviction's mmap/mincore, the previous run's tail) are
     // not this transfer's.
@@ -467,7 +574,7 @@ async fn run_one(
             done = &mut rx => {
                 break done.map_err(|_| anyhow!("the sender thread died"))??;
             }
-            _ = tokio::signal::ctrl_c() => bail!("interrupted"),
+            code = signals.next() => return Err(Interrupted(code).into()),
         }
     };
     // Everything the transfer's syscalls emitted is in the ring buffer by now.
@@ -483,11 +590,16 @@ async fn run_one(
     Ok((report, model, session.drops() - drops_before))
 }
 
-/// Keeps the sender thread's events outside its transfer window (file hashing, setup,
-/// checks) away from the model. Events wait until the start is known.
+/// Keeps syscalls that are not the transfer's away from the model: the sender thread's
+/// outside its window (hashing the file, setup, the copy check) and any other thread's
+/// but the receiver's (the tracer itself: reading the ring buffer, writing `--record`).
+/// Kernel-side events (sends, transmits, page cache, block I/O) all pass: they are keyed
+/// by socket, skb and file, and a close after the window may still transmit. Events wait
+/// until the start is known.
 #[derive(Default)]
 struct Window {
-    started: Option<(u32, u64)>,
+    /// (sender tid, receiver tid, start)
+    started: Option<(u32, Option<u32>, u64)>,
     end_ns: Option<u64>,
     held: Vec<Event>,
 }
@@ -495,7 +607,11 @@ struct Window {
 impl Window {
     fn mark(&mut self, m: workload::Mark) {
         match m {
-            workload::Mark::Started { tid, start_ns } => self.started = Some((tid, start_ns)),
+            workload::Mark::Started {
+                tid,
+                receiver_tid,
+                start_ns,
+            } => self.started = Some((tid, receiver_tid, start_ns)),
             workload::Mark::Ended { end_ns } => self.end_ns = Some(end_ns),
         }
     }
@@ -503,13 +619,22 @@ impl Window {
     /// The events of `batch` (and those held) that the model may see, in order.
     fn pass(&mut self, batch: &mut Vec<Event>) -> Vec<Event> {
         self.held.append(batch);
-        let Some((tid, start)) = self.started else {
+        let Some((sender, receiver, start)) = self.started else {
             return Vec::new();
         };
         let end = self.end_ns.unwrap_or(u64::MAX);
         std::mem::take(&mut self.held)
             .into_iter()
-            .filter(|e| e.tid != tid || (e.ts_ns >= start && e.ts_ns <= end))
+            .filter(|e| {
+                let syscall = matches!(
+                    e.payload,
+                    crate::event::Payload::SyscallEnter { .. }
+                        | crate::event::Payload::SyscallExit { .. }
+                );
+                !syscall
+                    || (e.tid == sender && e.ts_ns >= start && e.ts_ns <= end)
+                    || Some(e.tid) == receiver
+            })
             .collect()
     }
 }
@@ -573,7 +698,7 @@ pub fn summarize(
     })?;
     let mut observed = sender.ledger.clone();
     observed.wall_ns = Some(report.wall_ns);
-    let conditions = conditions_of(&sender.ledger, &sender.facts, cold.is_some(), report);
+    let conditions = conditions_of(&sender.ledger, &sender.facts, report);
     let article = textbook::ledger(report.method, report.bytes, chunk, &Conditions::ARTICLE);
     let here = textbook::ledger(report.method, report.bytes, chunk, &conditions);
     let differences = compare::differences(&compare::Run {
@@ -609,13 +734,15 @@ pub fn summarize(
 }
 
 /// The conditions the run had, from what the probes saw.
-pub fn conditions_of(l: &Ledger, f: &Facts, cold_requested: bool, report: &Report) -> Conditions {
-    let cache = if l.cache_misses > 0 {
+///
+/// The cache is cold when most pages came from disk; a few misses in a cached file (or a
+/// few hits in an evicted one) are explained as such in the differences. No lookups at
+/// all (tmpfs keeps files in memory; O_DIRECT bypasses the cache) means no disk reads.
+pub fn conditions_of(l: &Ledger, f: &Facts, report: &Report) -> Conditions {
+    let cache = if l.cache_misses > l.cache_hits {
         Cache::Cold
-    } else if l.cache_hits > 0 || !cold_requested {
-        Cache::Warm
     } else {
-        Cache::Cold
+        Cache::Warm
     };
     let link = if f.nic_xmits > 0 {
         Link::Nic
@@ -653,18 +780,28 @@ fn label(field: &str) -> &'static str {
     }
 }
 
-fn conditions_text(c: &Conditions) -> String {
-    format!(
-        "page cache {}, {}",
-        match c.cache {
-            Cache::Cold => "cold",
-            Cache::Warm => "warm",
-        },
-        match c.link {
-            Link::Loopback => "loopback",
-            Link::Nic => "NIC",
-        }
-    )
+/// What the run's conditions were, as the probes saw them.
+fn conditions_text(r: &MethodResult) -> String {
+    let o = &r.sender.observed;
+    let pages = o.cache_hits + o.cache_misses;
+    let cache = match (o.cache_hits, o.cache_misses) {
+        (0, 0) => "no page-cache lookups seen (tmpfs?)".to_string(),
+        (_, 0) => "page cache warm (every page cached)".to_string(),
+        (0, m) => format!("page cache cold (all {m} pages read from disk)"),
+        (_, m) => format!("page cache partly warm ({m} of {pages} pages read from disk)"),
+    };
+    if r.method == Method::CopyFileRange {
+        return cache;
+    }
+    let link = match r.sender.conditions.link {
+        Link::Loopback => "loopback",
+        Link::Nic => "a NIC",
+    };
+    format!("{cache}, {link}")
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// The headless report of one method.
@@ -672,13 +809,13 @@ pub fn report_text(r: &MethodResult) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{}: {} in {} chunks of {}, kernel {}, {}",
+        "{}: {} in {} of {}, kernel {}, {}",
         r.method.name(),
         human_bytes(r.bytes),
-        r.bytes.div_ceil(r.chunk),
+        plural(r.bytes.div_ceil(r.chunk), "chunk", "chunks"),
         human_bytes(r.chunk),
         r.kernel,
-        conditions_text(&r.sender.conditions)
+        conditions_text(r)
     );
     let _ = writeln!(s, "  {}", r.method.describe());
     if let Some(c) = &r.cold {
@@ -799,60 +936,100 @@ pub fn table(outcomes: &[Outcome]) -> String {
     if let Some(r) = first {
         let _ = writeln!(
             s,
-            "{} in {} chunks, kernel {}, {}; each cell is observed/textbook (the article's model: cold cache, a real NIC)\n",
+            "{} in {} chunks, kernel {}, {}",
             human_bytes(r.bytes),
             human_bytes(r.chunk),
             r.kernel,
-            conditions_text(&r.sender.conditions)
+            conditions_text(r)
+        );
+        let _ = writeln!(
+            s,
+            "cells: observed/textbook (the article's model: read from disk, sent by a NIC); \
+             model here: the same model under this run's conditions\n"
         );
     }
     let cols = [
         ("mode_switches", "switches"),
-        ("syscalls", "syscalls"),
         ("cpu_copies", "CPU copies"),
         ("cpu_copy_bytes", "CPU bytes"),
-        ("dma_copies", "DMA"),
+        ("dma_copies", "DMA copies"),
+        ("dma_bytes", "DMA bytes"),
         ("page_refs", "page refs"),
-        ("cache_misses", "misses"),
+        ("cache_misses", "cache misses"),
     ];
+    let ran: Vec<&MethodResult> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Ran(r) => Some(r.as_ref()),
+            _ => None,
+        })
+        .collect();
+    let cell = |r: &MethodResult, f: &str| {
+        format!(
+            "{}/{}",
+            fmt_field(f, r.sender.observed.get(f).unwrap_or(0)),
+            fmt_field(f, r.sender.textbook.get(f).unwrap_or(0))
+        )
+    };
+    let widths: Vec<usize> = cols
+        .iter()
+        .map(|(f, h)| {
+            ran.iter()
+                .map(|r| cell(r, f).len())
+                .chain([h.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
     let _ = write!(s, "{:<16}", "method");
-    for (_, h) in cols {
-        let _ = write!(s, " {:>17}", h);
+    for ((_, h), w) in cols.iter().zip(&widths) {
+        let _ = write!(s, "  {h:>w$}");
     }
-    let _ = writeln!(s, " {:>10}  match", "wall");
+    let _ = writeln!(s, "  {:>9}  model here", "wall");
     for o in outcomes {
         match o {
             Outcome::Ran(r) => {
                 let _ = write!(s, "{:<16}", r.method.name());
-                for (f, _) in cols {
-                    let cell = format!(
-                        "{}/{}",
-                        fmt_field(f, r.sender.observed.get(f).unwrap_or(0)),
-                        fmt_field(f, r.sender.textbook.get(f).unwrap_or(0))
-                    );
-                    let _ = write!(s, " {:>17}", cell);
+                for ((f, _), w) in cols.iter().zip(&widths) {
+                    let _ = write!(s, "  {:>w$}", cell(r, f));
                 }
-                let unexplained = r.differences.iter().filter(|d| !d.explained).count();
-                let verdict = if r.differences.is_empty() {
-                    "yes".to_string()
+                let here_diffs: Vec<&Difference> = r
+                    .differences
+                    .iter()
+                    .filter(|d| r.sender.textbook_here.get(d.field) != Some(d.observed))
+                    .collect();
+                let unexplained = here_diffs.iter().filter(|d| !d.explained).count();
+                let verdict = if here_diffs.is_empty() {
+                    "matches".to_string()
                 } else if unexplained == 0 {
-                    format!("no: {} fields, all explained", r.differences.len())
+                    format!(
+                        "{} explained",
+                        plural(here_diffs.len() as u64, "field differs,", "fields differ,")
+                    )
                 } else {
-                    format!("no: {unexplained} fields not explained")
+                    format!(
+                        "{} not explained",
+                        plural(unexplained as u64, "field", "fields")
+                    )
                 };
                 let _ = writeln!(
                     s,
-                    " {:>10}  {}",
+                    "  {:>9}  {}",
                     r.sender.observed.wall_ns.map_or("-".into(), fmt_ns),
                     verdict
                 );
             }
-            Outcome::Unsupported(u) => {
+            Outcome::NotRun(u) => {
                 let _ = writeln!(
                     s,
-                    "{:<16} unsupported here: {}",
+                    "{:<16}  {}: {}",
                     u.method.name(),
-                    u.unsupported
+                    if u.unsupported {
+                        "unsupported here"
+                    } else {
+                        "failed"
+                    },
+                    u.not_run
                 );
             }
         }

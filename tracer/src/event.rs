@@ -85,6 +85,9 @@ pub enum Payload {
         msg_left: u64,
         size_goal: i32,
         skb_len: u32,
+        /// `tracer_common::kind::tcp_sendmsg_locked::ZC*` bits; 0 when not read.
+        #[serde(default)]
+        zc: u8,
     },
     SockSendLength(SockLength),
     SockRecvLength(SockLength),
@@ -144,11 +147,19 @@ pub enum Payload {
         /// `io_kiocb.flags`; bit 0 means `fd` indexes the registered files.
         flags: u64,
         file: FdRef,
+        /// For a socket, its `struct sock`.
+        #[serde(default)]
+        sk: u64,
+        /// The `io_kiocb`.
+        #[serde(default)]
+        req: u64,
     },
     IoUringComplete {
         user_data: u64,
         res: i32,
         cflags: u32,
+        #[serde(default)]
+        req: u64,
     },
     FilemapMapPages {
         ino: u64,
@@ -284,6 +295,7 @@ pub fn decode_raw(raw: &RawEvent) -> Result<Event, DecodeError> {
                 msg_left: a[k::MSG_LEFT],
                 size_goal: a[k::SIZE_GOAL] as i64 as i32,
                 skb_len: a[k::SKB_LEN] as u32,
+                zc: a[k::ZC] as u8,
             }
         }
         kind::sock_send_length::ID | kind::sock_recv_length::ID => {
@@ -375,6 +387,8 @@ pub fn decode_raw(raw: &RawEvent) -> Result<Event, DecodeError> {
                     ino: a[k::INO],
                     mode: a[k::MODE] as u16,
                 },
+                sk: a[k::SK],
+                req: a[k::REQ],
             }
         }
         kind::io_uring_complete::ID => {
@@ -383,6 +397,7 @@ pub fn decode_raw(raw: &RawEvent) -> Result<Event, DecodeError> {
                 user_data: a[k::USER_DATA],
                 res: a[k::RES] as i64 as i32,
                 cflags: a[k::CFLAGS] as u32,
+                req: a[k::REQ],
             }
         }
         kind::filemap_map_pages::ID => {
@@ -715,6 +730,7 @@ impl Event {
                 msg_left,
                 size_goal,
                 skb_len,
+                zc,
             } => {
                 f.push(("sk", Ptr(*sk)));
                 f.push(("skb", skb.map_or(Static("null"), Ptr)));
@@ -732,6 +748,13 @@ impl Event {
                 f.push(("msg_left", U(*msg_left)));
                 f.push(("size_goal", I(*size_goal as i64)));
                 f.push(("skb_len", U(*skb_len as u64)));
+                if *zc as u64 & kind::tcp_sendmsg_locked::ZC_KNOWN != 0 {
+                    use kind::tcp_sendmsg_locked as k;
+                    let yn = |bit: u64| Static(if *zc as u64 & bit != 0 { "yes" } else { "no" });
+                    f.push(("so_zerocopy", yn(k::ZC_SOCK)));
+                    f.push(("zerocopy_buffer", yn(k::ZC_UBUF)));
+                    f.push(("scatter_gather", yn(k::ZC_SG)));
+                }
             }
             Payload::SockSendLength(s) | Payload::SockRecvLength(s) => {
                 f.push(("sk", Ptr(s.sk)));
@@ -849,7 +872,10 @@ impl Event {
                 fd,
                 flags,
                 file,
+                sk,
+                req,
             } => {
+                f.push(("req", Ptr(*req)));
                 f.push(("user_data", Ptr(*user_data)));
                 f.push(("opcode", U(*opcode as u64)));
                 f.push(("op", Static(io_uring_op_name(*opcode))));
@@ -860,12 +886,17 @@ impl Event {
                 ));
                 f.push(("fd_kind", Static(file.kind_name())));
                 f.push(("fd_ino", U(file.ino)));
+                if *sk != 0 {
+                    f.push(("sk", Ptr(*sk)));
+                }
             }
             Payload::IoUringComplete {
                 user_data,
                 res,
                 cflags,
+                req,
             } => {
+                f.push(("req", Ptr(*req)));
                 f.push(("user_data", Ptr(*user_data)));
                 f.push(("res", I(*res as i64)));
                 f.push(("cflags", Ptr(*cflags as u64)));

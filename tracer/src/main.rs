@@ -116,9 +116,9 @@ struct TransferCmd {
     /// The file to send.
     #[arg(long)]
     file: std::path::PathBuf,
-    /// Bytes per data call (read, write, sendfile, splice, ...).
-    #[arg(long, default_value_t = 65536, value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
-    chunk: u64,
+    /// Bytes per data call (read, write, sendfile, splice, ...); K, M, G suffixes.
+    #[arg(long, value_name = "BYTES", default_value = "64K")]
+    chunk: String,
 }
 
 #[derive(Args)]
@@ -182,8 +182,13 @@ fn main() -> ExitCode {
                     Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
                     _ => std::path::PathBuf::from("."),
                 };
+                let chunk = tracer::demo::parse_size(&cmd.chunk)
+                    .map_err(|e| anyhow::anyhow!("--chunk: {e}"))?;
+                if chunk == 0 || chunk > 1 << 30 {
+                    anyhow::bail!("--chunk must be between 1 byte and 1GiB");
+                }
                 let opts = workload::Options {
-                    chunk: cmd.chunk as usize,
+                    chunk: chunk as usize,
                     scratch_dir,
                 };
                 workload::send_file(&cmd.file, method, &opts)

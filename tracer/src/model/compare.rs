@@ -61,9 +61,13 @@ pub fn differences(run: &Run) -> Vec<Difference> {
                 Some(r) => reasons.push(r),
                 None => {
                     explained = false;
+                    let expected = if field.ends_with("_bytes") {
+                        human_bytes(here)
+                    } else {
+                        here.to_string()
+                    };
                     reasons.push(format!(
-                        "not explained by the model: {} expected under this run's conditions",
-                        here
+                        "not explained by the model: {expected} expected under this run's conditions"
                     ));
                 }
             }
@@ -86,18 +90,30 @@ fn zc_method(m: Method) -> bool {
 /// Why the run's conditions move `field` away from the article's assumptions.
 fn condition_reasons(run: &Run, field: &str) -> Vec<String> {
     let c = run.here_conditions;
+    // tmpfs (and O_DIRECT) show no page-cache lookups at all: "hit" would be untrue there.
+    let lookups_seen = run.observed.cache_hits + run.observed.cache_misses > 0;
     let mut r = Vec::new();
     match field {
         "dma_copies" | "dma_bytes" => {
             if c.cache == Cache::Warm {
-                r.push("disk DMA skipped: page cache hit".to_string());
+                r.push(if lookups_seen {
+                    "disk DMA skipped: page cache hit".to_string()
+                } else {
+                    "no disk read seen: the file lives in memory (tmpfs), or O_DIRECT bypassed the page cache"
+                        .to_string()
+                });
             }
             if c.link == Link::Loopback && run.method != Method::CopyFileRange {
                 r.push("no NIC DMA: loopback hands the socket buffer to the receiver".to_string());
             }
         }
         "cache_hits" | "cache_misses" if c.cache == Cache::Warm => {
-            r.push("page cache hit: the file was already in memory".to_string());
+            r.push(if lookups_seen {
+                "page cache hit: the file was already in memory".to_string()
+            } else {
+                "no page-cache lookups seen (tmpfs keeps files in memory; O_DIRECT bypasses the cache)"
+                    .to_string()
+            });
         }
         "cpu_copies" | "cpu_copy_bytes" => {
             if c.link == Link::Loopback && zc_method(run.method) && c.zc_send {
@@ -127,18 +143,45 @@ fn condition_reasons(run: &Run, field: &str) -> Vec<String> {
 fn fact_reason(run: &Run, field: &str, here: u64) -> Option<String> {
     let f = run.facts;
     let o = run.observed;
+    // Each reason below is given only when the numbers it names account for the
+    // difference exactly.
+    let reaps = f.completion_reaps;
+    let enters = f.syscalls.get("io_uring_enter").copied().unwrap_or(0);
+    let disk_dma_only = f.nic_xmits == 0;
     match field {
-        "dma_copies" if f.block_requests > 0 && f.nic_xmits == 0 => Some(format!(
-            "disk reads batched by readahead: {} block requests for {} chunks",
-            f.block_requests, run.chunks
-        )),
-        "dma_bytes" if f.block_requests > 0 && f.nic_xmits == 0 && o.dma_bytes > here => {
+        // Mostly cached, a few pages read from disk.
+        "dma_copies" | "dma_bytes"
+            if disk_dma_only && here == 0 && o.cache_misses > 0 && f.block_requests > 0 =>
+        {
+            Some(format!(
+                "{} of {} pages were not cached and were read from disk ({} block requests)",
+                o.cache_misses,
+                o.cache_hits + o.cache_misses,
+                f.block_requests
+            ))
+        }
+        "dma_copies"
+            if disk_dma_only && f.block_requests > 0 && o.dma_bytes == run.here.dma_bytes =>
+        {
+            Some(if f.block_requests < run.chunks {
+                format!(
+                    "disk reads batched by readahead: {} block requests for {} chunks",
+                    f.block_requests, run.chunks
+                )
+            } else {
+                format!(
+                    "disk reads split into {} block requests for {} chunks (device request size)",
+                    f.block_requests, run.chunks
+                )
+            })
+        }
+        "dma_bytes" if f.block_requests > 0 && disk_dma_only && o.dma_bytes > here => {
             Some(format!(
                 "readahead read {} more than this transfer's chunks needed",
                 human_bytes(o.dma_bytes - here)
             ))
         }
-        "dma_bytes" if f.block_requests > 0 && f.nic_xmits == 0 => Some(format!(
+        "dma_bytes" if f.block_requests > 0 && disk_dma_only && o.cache_hits > 0 => Some(format!(
             "{} of the file came from the page cache: partly cached before the run",
             human_bytes(here - o.dma_bytes)
         )),
@@ -147,19 +190,28 @@ fn fact_reason(run: &Run, field: &str, here: u64) -> Option<String> {
             f.nic_xmits,
             f.devices.iter().cloned().collect::<Vec<_>>().join(", ")
         )),
-        "cache_hits" | "cache_misses" if o.cache_hits + o.cache_misses > 0 => Some(format!(
-            "{} pages were already cached and {} read from disk (eviction is best effort; readahead reads ahead)",
-            o.cache_hits, o.cache_misses
-        )),
-        "cache_hits" | "cache_misses" => Some(
+        "cache_hits" | "cache_misses"
+            if o.cache_hits + o.cache_misses == run.here.cache_hits + run.here.cache_misses =>
+        {
+            Some(format!(
+                "{} pages were already cached and {} were read from disk",
+                o.cache_hits, o.cache_misses
+            ))
+        }
+        "cache_hits" | "cache_misses" if o.cache_hits + o.cache_misses == 0 => Some(
             "no page-cache lookups seen (tmpfs, O_DIRECT, or mm_filemap tracepoints missing)"
                 .to_string(),
         ),
-        "cpu_copies" | "cpu_copy_bytes" if f.deferred_copies > 0 => Some(format!(
-            "loopback copied {} zero-copy skbs ({}) before delivery: per skb, not per chunk",
-            f.deferred_copies,
-            human_bytes(f.deferred_copy_bytes)
-        )),
+        // The model counts one deferred copy per chunk; loopback makes one per skb.
+        "cpu_copies"
+            if f.deferred_copies > 0 && o.cpu_copies + run.chunks == here + f.deferred_copies =>
+        {
+            Some(format!(
+                "loopback copied {} zero-copy skbs ({}) before delivery: per skb, not per chunk",
+                f.deferred_copies,
+                human_bytes(f.deferred_copy_bytes)
+            ))
+        }
         "cpu_copies" | "cpu_copy_bytes" | "page_refs" | "page_ref_bytes"
             if f.zerocopy_ignored > 0 =>
         {
@@ -168,19 +220,33 @@ fn fact_reason(run: &Run, field: &str, here: u64) -> Option<String> {
                 f.zerocopy_ignored
             ))
         }
-        "cpu_copies" | "page_refs" if f.sends > run.chunks => Some(format!(
-            "the kernel sent each call in pieces: {} TCP sends for {} calls (sendfile and splice move at most one pipe, 64 KiB, per round)",
-            f.sends, run.chunks
-        )),
-        "mode_switches" | "syscalls" if run.method == Method::MsgZerocopy => Some(format!(
-            "completion notifications: {} recvmsg(MSG_ERRQUEUE) calls for {} sends (one notification may cover several sends; an empty queue answers EAGAIN)",
-            f.completion_reaps, run.chunks
-        )),
-        "mode_switches" | "syscalls" if run.method == Method::IoUring => Some(format!(
-            "{} io_uring_enter calls for {} chunks (a wait for completions can take more than one)",
-            f.syscalls.get("io_uring_enter").copied().unwrap_or(0),
-            run.chunks
-        )),
+        "cpu_copies" | "page_refs"
+            if f.sends > run.chunks && o.get(field)? + run.chunks == here + f.sends =>
+        {
+            Some(format!(
+                "the kernel sent each call in pieces: {} TCP sends for {} calls (sendfile and splice move at most one pipe, 64 KiB, per round)",
+                f.sends, run.chunks
+            ))
+        }
+        // The model has one completion reap (MSG_ZEROCOPY) or one io_uring_enter per chunk.
+        "mode_switches" | "syscalls"
+            if matches!(run.method, Method::MsgZerocopy | Method::IoUring) =>
+        {
+            let (calls, what) = if run.method == Method::MsgZerocopy {
+                (
+                    reaps,
+                    "recvmsg(MSG_ERRQUEUE) calls to reap completions (an empty error queue answers EAGAIN, then the sender waits and asks again)",
+                )
+            } else {
+                (
+                    enters,
+                    "io_uring_enter calls (waiting for the zero-copy notification can take a second call)",
+                )
+            };
+            let per = if field == "mode_switches" { 2 } else { 1 };
+            (o.get(field)? + per * run.chunks == here + per * calls)
+                .then(|| format!("{calls} {what} for {} chunks", run.chunks))
+        }
         _ => None,
     }
 }

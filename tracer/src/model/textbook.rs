@@ -229,15 +229,6 @@ pub fn ledger(method: Method, bytes: u64, chunk: u64, cond: &Conditions) -> Ledg
     l
 }
 
-/// One line per method for pickers: what the article predicts per chunk.
-pub fn cost_summary(method: Method) -> String {
-    let l = ledger(method, 1, 1, &Conditions::ARTICLE);
-    format!(
-        "{} mode switches, {} CPU copies, {} DMA copies, {} page references per chunk",
-        l.mode_switches, l.cpu_copies, l.dma_copies, l.page_refs
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,12 +298,11 @@ mod tests {
     }
 
     #[test]
-    fn every_method_has_a_model_and_a_summary() {
+    fn every_method_has_a_model() {
         for m in Method::ALL {
             let l = ledger(m, 3 * 65536 + 1, 65536, &Conditions::ARTICLE);
             assert!(l.syscalls >= 4, "{m:?}: {l:?}");
             assert_eq!(l.cache_misses, 49, "{m:?}");
-            assert!(cost_summary(m).contains("mode switches"));
         }
         let cfr = ledger(Method::CopyFileRange, 65536, 65536, &Conditions::ARTICLE);
         assert_eq!(

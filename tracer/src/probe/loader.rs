@@ -201,6 +201,7 @@ const SPECS: &[Spec] = &[
         program: "tracer_rq_issue",
         tracepoint: "block_rq_issue",
         needs: &[
+            "task_flags",
             "request_data_len",
             "request_sector",
             "request_cmd_flags",
@@ -358,6 +359,15 @@ fn resolve_config(btf: &KernelBtf) -> Resolved {
     field!(io_uring_cqe_user_data, "io_uring_cqe", "user_data", 8);
     field!(io_uring_cqe_res, "io_uring_cqe", "res", 4);
     field!(io_uring_cqe_flags, "io_uring_cqe", "flags", 4);
+    field!(file_private_data, "file", "private_data", 8);
+    field!(socket_sk, "socket", "sk", 8);
+    field!(sock_flags, "sock", "__sk_common.skc_flags", 8);
+    field!(sock_route_caps, "sock", "sk_route_caps", 8);
+    field!(msghdr_msg_ubuf, "msghdr", "msg_ubuf", 8);
+    field!(task_flags, "task_struct", "flags", 4);
+    if missing.contains_key("socket_sk") {
+        c.file_private_data = ABSENT;
+    }
     // fd_inode() in the programs walks all of these; one missing disables the walk.
     if [
         "task_files",

@@ -187,8 +187,13 @@ pub enum WorkloadError {
 /// drops the sender thread's events outside the window: hashing, setup, checks).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mark {
-    /// Just before the first data-path syscall, on the sender thread.
-    Started { tid: u32, start_ns: u64 },
+    /// Just before the first data-path syscall, on the sender thread; the receiver
+    /// thread (socket methods) is running by then.
+    Started {
+        tid: u32,
+        receiver_tid: Option<u32>,
+        start_ns: u64,
+    },
     /// Just after the last one.
     Ended { end_ns: u64 },
 }
@@ -201,8 +206,10 @@ pub fn send_file_marked(
     marks: mpsc::Sender<Mark>,
 ) -> Result<Report> {
     sys::MARKS.with_borrow_mut(|m| *m = Some(marks));
+    sys::RECEIVER_TID.set(None);
     let r = send_file(path, method, opts);
     sys::MARKS.with_borrow_mut(|m| *m = None);
+    sys::RECEIVER_TID.set(None);
     r
 }
 
@@ -253,7 +260,9 @@ pub fn send_file(path: &Path, method: Method, opts: &Options) -> Result<Report> 
         .spawn(move || receive(conn, ready_tx))
         .context("starting the receiver thread")?;
     // The receiver's own setup (gettid, fstat) is done before the transfer starts.
-    let receiver_ready = ready_rx.recv().is_ok();
+    let receiver_tid = ready_rx.recv().ok();
+    let receiver_ready = receiver_tid.is_some();
+    sys::RECEIVER_TID.set(receiver_tid);
 
     let ctx = Ctx {
         file: &file,
@@ -370,14 +379,14 @@ impl Received {
 
 /// The receiver thread: records its tid and socket inode, reports ready, then read()s the
 /// stream until EOF, counting and hashing it.
-fn receive(conn: TcpStream, ready: mpsc::Sender<()>) -> Result<Received> {
+fn receive(conn: TcpStream, ready: mpsc::Sender<u32>) -> Result<Received> {
     let tid = gettid();
     let fd: RawFd = conn.as_raw_fd();
     let ino = sys::fstat(fd)
         .context("fstat of the accepted socket")?
         .st_ino;
     // The sender may have given up already; it joins us either way.
-    let _ = ready.send(());
+    let _ = ready.send(tid);
     let mut buf = vec![0u8; 1 << 16];
     let mut hash = StreamHash::new();
     let mut bytes = 0u64;

@@ -20,6 +20,8 @@ thread_local! {
     /// Where this thread's transfer reports its start and end as they happen.
     pub(super) static MARKS: std::cell::RefCell<Option<std::sync::mpsc::Sender<super::Mark>>> =
         const { std::cell::RefCell::new(None) };
+    /// The receiver thread of the transfer this thread is sending, for the start mark.
+    pub(super) static RECEIVER_TID: std::cell::Cell<Option<u32>> = const { std::cell::Cell::new(None) };
 }
 
 /// The transfer starts now: returns the time and tells the listener, if any.
@@ -29,6 +31,7 @@ pub(super) fn mark_start() -> u64 {
         if let Some(tx) = m {
             let _ = tx.send(super::Mark::Started {
                 tid: gettid(),
+                receiver_tid: RECEIVER_TID.get(),
                 start_ns: ns,
             });
         }
