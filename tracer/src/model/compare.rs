@@ -160,8 +160,11 @@ fn fact_reason(run: &Run, field: &str, here: u64) -> Option<String> {
                 f.block_requests
             ))
         }
+        // Every missed page read from disk, in fewer (or more) requests than chunks.
         "dma_copies"
-            if disk_dma_only && f.block_requests > 0 && o.dma_bytes == run.here.dma_bytes =>
+            if disk_dma_only
+                && f.block_requests > 0
+                && (o.dma_bytes == run.here.dma_bytes || o.dma_bytes == o.cache_misses * 4096) =>
         {
             Some(if f.block_requests < run.chunks {
                 format!(
