@@ -41,18 +41,7 @@ fn run_json(method: &str, extra: &[&str]) -> Value {
     assert_eq!(v["chunk"], 64 * 1024);
     assert_eq!(v["drops"], 0, "{method}: events dropped");
     for side in ["observed", "textbook"] {
-        for field in [
-            "mode_switches",
-            "syscalls",
-            "cpu_copies",
-            "cpu_copy_bytes",
-            "dma_copies",
-            "dma_bytes",
-            "page_refs",
-            "page_ref_bytes",
-            "cache_hits",
-            "cache_misses",
-        ] {
+        for field in tracer::model::Ledger::FIELDS {
             assert!(v["sender"][side][field].is_u64(), "{method} {side} {field}");
         }
     }

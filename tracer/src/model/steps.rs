@@ -1442,6 +1442,19 @@ mod tests {
             }
             self.ev(tid, Payload::SyscallExit { nr, ret });
         }
+        /// write() (nr 1) or send() (44) of `len` bytes at `buf` on socket X, with the
+        /// send's MSG flags and zero-copy inputs.
+        fn send(&mut self, nr: u32, buf: u64, len: i32, flags: u32, zc: u8) {
+            let send_flags = if nr == 44 { flags as u64 } else { 0 };
+            self.syscall(
+                1,
+                nr,
+                [5, buf, len as u64, send_flags, 0, 0],
+                [SOCK_X, NONE],
+                len as i64,
+                tcp_send(SK_X, flags, zc, len),
+            );
+        }
         fn ledger(&self, src: Endpoint, dst: Endpoint) -> Ledger {
             self.model
                 .find(PID, src, dst)
@@ -1481,24 +1494,10 @@ mod tests {
     fn a_proxy_forwarding_received_bytes_is_not_charged_to_the_file_read_before() {
         let mut f = Feed::new();
         f.syscall(1, 0, [3, BUF, 4096, 0, 0, 0], [FILE_A, NONE], 4096, vec![]);
-        f.syscall(
-            1,
-            1,
-            [5, BUF, 4096, 0, 0, 0],
-            [SOCK_X, NONE],
-            4096,
-            tcp_send(SK_X, 0, 0, 4096),
-        );
+        f.send(1, BUF, 4096, 0, 0);
         // recv into the same buffer, then forward it.
         f.syscall(1, 45, [6, BUF, 5000, 0, 0, 0], [SOCK_Y, NONE], 5000, vec![]);
-        f.syscall(
-            1,
-            1,
-            [5, BUF, 5000, 0, 0, 0],
-            [SOCK_X, NONE],
-            5000,
-            tcp_send(SK_X, 0, 0, 5000),
-        );
+        f.send(1, BUF, 5000, 0, 0);
         let a_x = f.ledger(A, X);
         assert_eq!((a_x.syscalls, a_x.cpu_copy_bytes), (2, 8192), "{a_x:?}");
         let user_x = f.ledger(Endpoint::User, X);
@@ -1558,23 +1557,9 @@ mod tests {
         let known = (k::ZC_KNOWN | k::ZC_SG) as u8;
         f.syscall(1, 0, [3, BUF, 4096, 0, 0, 0], [FILE_A, NONE], 4096, vec![]);
         // MSG_ZEROCOPY on a socket without SO_ZEROCOPY: a copy.
-        f.syscall(
-            1,
-            44,
-            [5, BUF, 4096, 0x4000000, 0, 0],
-            [SOCK_X, NONE],
-            4096,
-            tcp_send(SK_X, 0x4000000, known, 4096),
-        );
+        f.send(44, BUF, 4096, 0x4000000, known);
         // With SO_ZEROCOPY: pinned, though no skb went out during the call.
-        f.syscall(
-            1,
-            44,
-            [5, BUF, 4096, 0x4000000, 0, 0],
-            [SOCK_X, NONE],
-            4096,
-            tcp_send(SK_X, 0x4000000, known | k::ZC_SOCK as u8, 4096),
-        );
+        f.send(44, BUF, 4096, 0x4000000, known | k::ZC_SOCK as u8);
         let l = f.ledger(A, X);
         assert_eq!((l.cpu_copies, l.page_refs), (2, 1), "{l:?}");
         let t = f.model.find(PID, A, X).unwrap();
@@ -1594,14 +1579,7 @@ mod tests {
             map as i64,
             vec![],
         );
-        f.syscall(
-            1,
-            1,
-            [5, map, 4096, 0, 0, 0],
-            [SOCK_X, NONE],
-            4096,
-            tcp_send(SK_X, 0, 0, 4096),
-        );
+        f.send(1, map, 4096, 0, 0);
         assert_eq!(f.ledger(Endpoint::User, X).cpu_copy_bytes, 4096);
         // A shared one: the copy reads the page cache. munmap of its first page leaves
         // the second mapped.
@@ -1615,14 +1593,7 @@ mod tests {
             vec![],
         );
         f.syscall(1, 11, [shared, 4096, 0, 0, 0, 0], [NONE, NONE], 0, vec![]);
-        f.syscall(
-            1,
-            1,
-            [5, shared + 4096, 4096, 0, 0, 0],
-            [SOCK_X, NONE],
-            4096,
-            tcp_send(SK_X, 0, 0, 4096),
-        );
+        f.send(1, shared + 4096, 4096, 0, 0);
         let l = f.ledger(A, X);
         assert_eq!(
             (l.cpu_copies, l.syscalls),
@@ -1638,14 +1609,7 @@ mod tests {
             }
         )));
         // Unmapped: a write from the first page is not the file's any more.
-        f.syscall(
-            1,
-            1,
-            [5, shared, 100, 0, 0, 0],
-            [SOCK_X, NONE],
-            100,
-            tcp_send(SK_X, 0, 0, 100),
-        );
+        f.send(1, shared, 100, 0, 0);
         assert_eq!(f.ledger(Endpoint::User, X).cpu_copy_bytes, 4196);
     }
 
@@ -1653,14 +1617,7 @@ mod tests {
     fn a_transmit_in_another_threads_syscall_keeps_its_own_transfer() {
         let mut f = Feed::new();
         f.syscall(1, 0, [3, BUF, 4096, 0, 0, 0], [FILE_A, NONE], 4096, vec![]);
-        f.syscall(
-            1,
-            1,
-            [5, BUF, 4096, 0, 0, 0],
-            [SOCK_X, NONE],
-            4096,
-            tcp_send(SK_X, 0, 0, 4096),
-        );
+        f.send(1, BUF, 4096, 0, 0);
         // The receiver thread's read of another socket pushes the sender's queued data.
         let xmit = Payload::NetDevStartXmit {
             skb: 0x1,
