@@ -341,6 +341,10 @@ fn check_input(args: &DemoArgs) -> Result<()> {
 /// Runs the demo; returns the exit code (1 when an `--expect` comparison failed).
 pub async fn run(args: DemoArgs) -> Result<i32> {
     check_input(&args)?;
+    // Before making a possibly large input file for nothing.
+    if !crate::probe::has_bpf_privileges() {
+        return Err(crate::probe::loader::ProbeError::Permission.into());
+    }
     // First, so that Ctrl-C or SIGTERM at any point still removes the scratch directory
     // and detaches the probes (by unwinding through their destructors).
     let mut signals = Signals::new()?;

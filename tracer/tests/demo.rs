@@ -305,3 +305,40 @@ fn a_method_this_kernel_refuses_is_reported_not_faked() {
         "{table}"
     );
 }
+
+/// Runs `tracer demo ARGS` as nobody, with no capabilities.
+fn demo_as_nobody(args: &[&str]) -> Output {
+    Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .args([TRACER, "demo"])
+        .args(args)
+        .output()
+        .expect("setpriv (util-linux)")
+}
+
+#[test]
+#[ignore = "needs root to switch to an unprivileged user"]
+fn unreadable_files_and_missing_privileges_are_one_line_each() {
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("demo-root-only");
+    std::fs::write(&path, vec![7u8; 10000]).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let out = demo_as_nobody(&["--method", "sendfile", "--file", path.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("cannot read") && err.contains("Permission denied"),
+        "{err}"
+    );
+    // A readable input, but no right to load eBPF programs.
+    let out = demo_as_nobody(&["--method", "sendfile", "--size", "64K"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("CAP_BPF") && err.contains("sudo"), "{err}");
+}
