@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::{
     event::Event,
     model::{
-        Ledger, Model,
+        Ledger, Model, Step,
         compare::{self, Difference},
         human_bytes,
         steps::{Endpoint, Facts},
@@ -35,13 +35,13 @@ use crate::{
 struct Interrupted(i32);
 
 /// SIGINT and SIGTERM, caught for the whole demo.
-struct Signals {
+pub struct Signals {
     int: tokio::signal::unix::Signal,
     term: tokio::signal::unix::Signal,
 }
 
 impl Signals {
-    fn new() -> Result<Signals> {
+    pub fn new() -> Result<Signals> {
         use tokio::signal::unix::{SignalKind, signal};
         Ok(Signals {
             int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
@@ -50,7 +50,7 @@ impl Signals {
     }
 
     /// Waits for one; says so on stderr and gives the exit status.
-    async fn next(&mut self) -> i32 {
+    pub async fn next(&mut self) -> i32 {
         let code = tokio::select! {
             _ = self.int.recv() => 130,
             _ = self.term.recv() => 143,
@@ -348,7 +348,6 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
     // First, so that Ctrl-C or SIGTERM at any point still removes the scratch directory
     // and detaches the probes (by unwinding through their destructors).
     let mut signals = Signals::new()?;
-    let scratch = Scratch::new()?;
     let chunks = args
         .size
         .or_else(|| {
@@ -365,71 +364,23 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
             human_bytes(args.chunk)
         );
     }
-    let input = match &args.file {
-        Some(p) => p.clone(),
-        None => {
-            let p = scratch.0.join("input");
-            let size = args.size.unwrap_or(DEFAULT_SIZE);
-            let path = p.clone();
-            let make = tokio::task::spawn_blocking(move || workload::make_file(&path, size));
-            tokio::select! {
-                made = make => made.context("creating the input file")??,
-                code = signals.next() => return Ok(code),
-            }
-            p
-        }
-    };
-    let mut session = Session::start(&LoadOptions::default())?;
-    session.trace_pid(std::process::id())?;
-    let mut recorder = match &args.record {
-        Some(p) => Some(Recorder::create(p, &session)?),
-        None => None,
-    };
-    let kernel = kernel_release();
+    let size = args.size.unwrap_or(DEFAULT_SIZE);
+    let mut lab =
+        match Lab::prepare(args.file.clone(), size, args.chunk, Some(&mut signals)).await? {
+            Ok(lab) => lab,
+            Err(code) => return Ok(code),
+        };
+    if let Some(p) = &args.record {
+        lab.record(p)?;
+    }
     let mut outcomes = Vec::new();
     let mut failed_runs = 0;
     for &method in &args.methods {
-        let cold = if args.cold {
-            // Pages still referenced (by the previous run's skbs until their sockets are
-            // gone, for one) cannot be dropped yet: try again a few times.
-            let mut r = workload::evict(&input)?;
-            for _ in 0..10 {
-                if r.resident_after == 0 {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                let again = workload::evict(&input)?;
-                r.resident_after = again.resident_after;
-            }
-            Some(cold_result(&r))
-        } else {
-            None
-        };
-        // copy-file-range needs its destination on the source's filesystem: next to a
-        // given file, else in the scratch directory beside the generated one.
-        let copy_dir = match &args.file {
-            Some(f) => f
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-                .unwrap_or(Path::new("."))
-                .to_path_buf(),
-            None => scratch.0.clone(),
-        };
-        match run_one(
-            &mut session,
-            method,
-            &input,
-            &copy_dir,
-            &args,
-            recorder.as_mut(),
-            &mut signals,
-        )
-        .await
+        match lab
+            .run_method(method, args.cold, Some(&mut signals), &mut |_, _| {})
+            .await
         {
-            Ok((report, model, drops)) => {
-                let result = summarize(&report, &model, &kernel, cold, drops, args.chunk)?;
-                outcomes.push(Outcome::Ran(Box::new(result)));
-            }
+            Ok(result) => outcomes.push(Outcome::Ran(Box::new(result))),
             Err(e) if e.is::<Interrupted>() => {
                 return Ok(e.downcast::<Interrupted>().map_or(130, |i| i.0));
             }
@@ -451,9 +402,7 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
             Err(e) => return Err(e),
         }
     }
-    if let Some(r) = recorder.as_mut() {
-        r.finish()?;
-    }
+    lab.finish_recording()?;
     let mut out = String::new();
     if args.json {
         let text = if args.all {
@@ -502,19 +451,17 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
             }
         }
     }
-    if session.drops() > 0 || session.read_failures() > 0 {
+    let (drops, read_failures) = (lab.session.drops(), lab.session.read_failures());
+    if drops > 0 || read_failures > 0 {
         eprintln!(
-            "tracer: {} events were dropped (ring buffer full) and {} lost to failed kernel reads: the observed ledgers undercount",
-            session.drops(),
-            session.read_failures()
+            "tracer: {drops} events were dropped (ring buffer full) and {read_failures} lost to failed kernel reads: the observed ledgers undercount"
         );
     }
     if failed_runs > 0 {
         eprintln!("tracer: {failed_runs} method(s) failed; their rows say why");
         failed = true;
     }
-    drop(session);
-    drop(scratch);
+    drop(lab);
     Ok(if failed { 1 } else { 0 })
 }
 
@@ -533,9 +480,10 @@ async fn run_one(
     method: Method,
     input: &Path,
     scratch: &Path,
-    args: &DemoArgs,
+    chunk: u64,
     mut recorder: Option<&mut Recorder>,
-    signals: &mut Signals,
+    mut signals: Option<&mut Signals>,
+    observer: &mut dyn FnMut(&Model, &[Step]),
 ) -> Result<(Report, Model, u64)> {
     // Events of what ran before (eviction's mmap/mincore, the previous run's tail) are
     // not this transfer's.
@@ -547,7 +495,7 @@ async fn run_one(
     let mut steps = Vec::new();
     let (tx, mut rx) = tokio::sync::oneshot::channel();
     let opts = workload::Options {
-        chunk: usize::try_from(args.chunk).context("--chunk is too large")?,
+        chunk: usize::try_from(chunk).context("--chunk is too large")?,
         scratch_dir: scratch.to_path_buf(),
     };
     let path = input.to_path_buf();
@@ -576,6 +524,7 @@ async fn run_one(
             }
             model.push(&ev, &mut steps);
         }
+        observer(model, &steps);
         steps.clear();
         Ok(())
     };
@@ -588,7 +537,12 @@ async fn run_one(
             done = &mut rx => {
                 break done.map_err(|_| anyhow!("the sender thread died"))??;
             }
-            code = signals.next() => return Err(Interrupted(code).into()),
+            code = async {
+                match signals.as_deref_mut() {
+                    Some(s) => s.next().await,
+                    None => std::future::pending().await,
+                }
+            } => return Err(Interrupted(code).into()),
         }
     };
     // Everything the transfer's syscalls emitted is in the ring buffer by now.
@@ -598,10 +552,136 @@ async fn run_one(
         bail!("the transfer never reported its start (a bug in the workload)");
     }
     model.finish(&mut steps);
+    observer(&model, &steps);
     if let Some(r) = recorder {
         r.report(&report)?;
     }
     Ok((report, model, session.drops() - drops_before))
+}
+
+/// Loaded probes, the input file and its scratch directory: what runs transfers traced.
+/// `tracer demo` (headless and TUI) drives one; dropping it detaches the probes and removes
+/// the scratch directory.
+pub struct Lab {
+    pub session: Session,
+    /// Held for its `Drop`: the directory goes when the lab does.
+    _scratch: Scratch,
+    input: PathBuf,
+    /// Where copy-file-range writes its copy (on the input's filesystem).
+    copy_dir: PathBuf,
+    pub chunk: u64,
+    pub kernel: String,
+    recorder: Option<Recorder>,
+}
+
+impl Lab {
+    /// Loads the probes and traces this process. `input_given`: the input is the user's
+    /// file (copy-file-range then writes next to it), not one made in `scratch`.
+    fn start(scratch: Scratch, input: PathBuf, input_given: bool, chunk: u64) -> Result<Lab> {
+        let mut session = Session::start(&LoadOptions::default())?;
+        session.trace_pid(std::process::id())?;
+        // copy-file-range needs its destination on the source's filesystem: next to a
+        // given file, else in the scratch directory beside the generated one.
+        let copy_dir = if input_given {
+            input
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+                .to_path_buf()
+        } else {
+            scratch.0.clone()
+        };
+        Ok(Lab {
+            session,
+            _scratch: scratch,
+            input,
+            copy_dir,
+            chunk,
+            kernel: kernel_release(),
+            recorder: None,
+        })
+    }
+
+    /// Makes the input (`size` bytes, in the scratch directory) unless `file` is given,
+    /// then starts. `Ok(Err(code))` when a signal came first.
+    pub async fn prepare(
+        file: Option<PathBuf>,
+        size: u64,
+        chunk: u64,
+        signals: Option<&mut Signals>,
+    ) -> Result<Result<Lab, i32>> {
+        let scratch = Scratch::new()?;
+        let input_given = file.is_some();
+        let input = match file {
+            Some(p) => p,
+            None => {
+                let p = scratch.0.join("input");
+                let path = p.clone();
+                let make = tokio::task::spawn_blocking(move || workload::make_file(&path, size));
+                match signals {
+                    Some(s) => tokio::select! {
+                        made = make => made.context("creating the input file")??,
+                        code = s.next() => return Ok(Err(code)),
+                    },
+                    None => make.await.context("creating the input file")??,
+                }
+                p
+            }
+        };
+        Ok(Ok(Lab::start(scratch, input, input_given, chunk)?))
+    }
+
+    fn record(&mut self, path: &Path) -> Result<()> {
+        self.recorder = Some(Recorder::create(path, &self.session)?);
+        Ok(())
+    }
+
+    fn finish_recording(&mut self) -> Result<()> {
+        match self.recorder.as_mut() {
+            Some(r) => r.finish(),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs one method traced (evicting the input first when `cold`) and compares it with
+    /// the textbook. `observer` sees the model and the new steps after every batch of
+    /// events, and once more at the end.
+    pub async fn run_method(
+        &mut self,
+        method: Method,
+        cold: bool,
+        signals: Option<&mut Signals>,
+        observer: &mut dyn FnMut(&Model, &[Step]),
+    ) -> Result<MethodResult> {
+        let cold = if cold {
+            // Pages still referenced (by the previous run's skbs until their sockets are
+            // gone, for one) cannot be dropped yet: try again a few times.
+            let mut r = workload::evict(&self.input)?;
+            for _ in 0..10 {
+                if r.resident_after == 0 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                let again = workload::evict(&self.input)?;
+                r.resident_after = again.resident_after;
+            }
+            Some(cold_result(&r))
+        } else {
+            None
+        };
+        let (report, model, drops) = run_one(
+            &mut self.session,
+            method,
+            &self.input,
+            &self.copy_dir,
+            self.chunk,
+            self.recorder.as_mut(),
+            signals,
+            observer,
+        )
+        .await?;
+        summarize(&report, &model, &self.kernel, cold, drops, self.chunk)
+    }
 }
 
 /// Keeps syscalls that are not the transfer's away from the model: the sender thread's
