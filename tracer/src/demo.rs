@@ -188,6 +188,8 @@ pub struct DemoArgs {
     pub file: Option<PathBuf>,
     pub chunk: u64,
     pub cold: bool,
+    /// TUI: keep the page cache.
+    pub warm: bool,
     pub json: bool,
     pub expect: Vec<Expect>,
     /// Write every event of the runs here (the recording format: JSON lines).
@@ -306,7 +308,7 @@ pub fn kernel_release() -> String {
 }
 
 /// Checks the input before anything is loaded.
-fn check_input(args: &DemoArgs) -> Result<()> {
+pub fn check_input(args: &DemoArgs) -> Result<()> {
     if args.chunk == 0 {
         bail!("--chunk must be at least 1 byte");
     }
@@ -377,7 +379,7 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
     let mut failed_runs = 0;
     for &method in &args.methods {
         match lab
-            .run_method(method, args.cold, Some(&mut signals), &mut |_, _| {})
+            .run_method(method, args.cold, Some(&mut signals), &mut |_, _, _| {})
             .await
         {
             Ok(result) => outcomes.push(Outcome::Ran(Box::new(result))),
@@ -476,30 +478,29 @@ fn cold_result(r: &Residency) -> ColdResult {
 
 /// Runs one transfer on a thread of its own while feeding its events to a fresh model.
 async fn run_one(
-    session: &mut Session,
+    lab: &mut Lab,
     method: Method,
-    input: &Path,
-    scratch: &Path,
-    chunk: u64,
-    mut recorder: Option<&mut Recorder>,
     mut signals: Option<&mut Signals>,
-    observer: &mut dyn FnMut(&Model, &[Step]),
+    observer: &mut (dyn FnMut(&Model, &[Step], u64) + Send),
 ) -> Result<(Report, Model, u64)> {
     // Events of what ran before (eviction's mmap/mincore, the previous run's tail) are
     // not this transfer's.
     let mut discard = Vec::new();
-    session.drain(&mut discard);
+    lab.session.drain(&mut discard);
     drop(discard);
-    let drops_before = session.drops();
+    let drops_before = lab.session.drops();
+    let mut recorder = lab.recorder.as_mut();
     let mut model = Model::new();
     let mut steps = Vec::new();
     let (tx, mut rx) = tokio::sync::oneshot::channel();
     let opts = workload::Options {
-        chunk: usize::try_from(chunk).context("--chunk is too large")?,
-        scratch_dir: scratch.to_path_buf(),
+        chunk: usize::try_from(lab.chunk).context("--chunk is too large")?,
+        scratch_dir: lab.copy_dir.clone(),
     };
-    let path = input.to_path_buf();
+    let path = lab.input.clone();
     let (marks_tx, marks) = std::sync::mpsc::channel();
+    // In a Mutex so that this future is Send (the TUI runs it on a task).
+    let marks = std::sync::Mutex::new(marks);
     // A plain thread, not spawn_blocking: on Ctrl-C the process exits without waiting.
     std::thread::Builder::new()
         .name("demo-sender".into())
@@ -509,30 +510,35 @@ async fn run_one(
         .context("cannot start the sender thread")?;
     let mut batch: Vec<Event> = Vec::new();
     let mut window = Window::default();
+    let mut fed = 0u64;
     let mut feed = |batch: &mut Vec<Event>,
                     window: &mut Window,
                     model: &mut Model,
-                    recorder: &mut Option<&mut Recorder>|
+                    recorder: &mut Option<&mut Recorder>,
+                    fed: &mut u64|
      -> Result<()> {
         // Marks are read after the batch: a mark is sent before any event it excludes.
-        while let Ok(m) = marks.try_recv() {
-            window.mark(m);
+        if let Ok(marks) = marks.lock() {
+            while let Ok(m) = marks.try_recv() {
+                window.mark(m);
+            }
         }
         for ev in window.pass(batch) {
             if let Some(r) = recorder.as_deref_mut() {
                 r.event(method, &ev)?;
             }
             model.push(&ev, &mut steps);
+            *fed += 1;
         }
-        observer(model, &steps);
+        observer(model, &steps, *fed);
         steps.clear();
         Ok(())
     };
     let report = loop {
         tokio::select! {
-            res = session.next_batch(&mut batch) => {
+            res = lab.session.next_batch(&mut batch) => {
                 res.context("reading kernel events")?;
-                feed(&mut batch, &mut window, &mut model, &mut recorder)?;
+                feed(&mut batch, &mut window, &mut model, &mut recorder, &mut fed)?;
             }
             done = &mut rx => {
                 break done.map_err(|_| anyhow!("the sender thread died"))??;
@@ -546,17 +552,17 @@ async fn run_one(
         }
     };
     // Everything the transfer's syscalls emitted is in the ring buffer by now.
-    session.drain(&mut batch);
-    feed(&mut batch, &mut window, &mut model, &mut recorder)?;
+    lab.session.drain(&mut batch);
+    feed(&mut batch, &mut window, &mut model, &mut recorder, &mut fed)?;
     if !window.held.is_empty() {
         bail!("the transfer never reported its start (a bug in the workload)");
     }
     model.finish(&mut steps);
-    observer(&model, &steps);
+    observer(&model, &steps, fed);
     if let Some(r) = recorder {
         r.report(&report)?;
     }
-    Ok((report, model, session.drops() - drops_before))
+    Ok((report, model, lab.session.drops() - drops_before))
 }
 
 /// Loaded probes, the input file and its scratch directory: what runs transfers traced.
@@ -651,7 +657,7 @@ impl Lab {
         method: Method,
         cold: bool,
         signals: Option<&mut Signals>,
-        observer: &mut dyn FnMut(&Model, &[Step]),
+        observer: &mut (dyn FnMut(&Model, &[Step], u64) + Send),
     ) -> Result<MethodResult> {
         let cold = if cold {
             // Pages still referenced (by the previous run's skbs until their sockets are
@@ -669,17 +675,7 @@ impl Lab {
         } else {
             None
         };
-        let (report, model, drops) = run_one(
-            &mut self.session,
-            method,
-            &self.input,
-            &self.copy_dir,
-            self.chunk,
-            self.recorder.as_mut(),
-            signals,
-            observer,
-        )
-        .await?;
+        let (report, model, drops) = run_one(self, method, signals, observer).await?;
         summarize(&report, &model, &self.kernel, cold, drops, self.chunk)
     }
 }

@@ -10,4 +10,5 @@ pub mod probe;
 pub mod source;
 pub mod syscalls;
 pub mod trace;
+pub mod ui;
 pub mod workload;

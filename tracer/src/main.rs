@@ -27,17 +27,34 @@ enum Command {
     /// Run one built-in transfer untraced: a file sent over loopback TCP to a receiver in
     /// this process. A known workload for `trace` and for benchmarks.
     Transfer(TransferCmd),
-    /// Run a built-in transfer traced, and compare what the kernel did (mode switches,
-    /// CPU and DMA copies, page references) with the textbook model of the method.
+    /// Run a built-in transfer traced, and watch (TUI) or print (--headless) what the kernel
+    /// did (mode switches, CPU and DMA copies, page references) beside the textbook model.
     Demo(DemoCmd),
+    /// The same TUI driven by the textbook model of each method: no root, no eBPF.
+    Lesson(LessonCmd),
+}
+
+#[derive(Args)]
+struct LessonCmd {
+    /// Start with this method (else pick one): read-write, read-send, mmap-write,
+    /// sendfile, splice, msg-zerocopy, io-uring, copy-file-range.
+    #[arg(long, value_name = "METHOD")]
+    method: Option<String>,
+    /// The file size the lesson talks about; K, M, G suffixes. Default 8MiB.
+    #[arg(long, value_name = "BYTES", default_value = "8M")]
+    size: String,
+    /// Bytes per call.
+    #[arg(long, value_name = "BYTES", default_value = "64K")]
+    chunk: String,
 }
 
 #[derive(Args)]
 struct DemoCmd {
-    /// The transfer method, or `all` for every method on the same file: read-write,
-    /// read-send, mmap-write, sendfile, splice, msg-zerocopy, io-uring, copy-file-range.
+    /// The transfer method, or `all` for every method on the same file (printed as one
+    /// table): read-write, read-send, mmap-write, sendfile, splice, msg-zerocopy, io-uring,
+    /// copy-file-range. Without it, the TUI opens on a method picker.
     #[arg(long, value_name = "METHOD")]
-    method: String,
+    method: Option<String>,
     /// Size of the file the demo creates (and removes afterwards); K, M, G suffixes are
     /// powers of 1024. Default 8MiB.
     #[arg(long, value_name = "BYTES", conflicts_with = "file")]
@@ -49,11 +66,13 @@ struct DemoCmd {
     #[arg(long, value_name = "BYTES", default_value = "64K")]
     chunk: String,
     /// Evict the file from the page cache first (posix_fadvise DONTNEED), so the disk DMA
-    /// is real; the report says when eviction did not take.
+    /// is real; the report says when eviction did not take. (The TUI does this by default.)
     #[arg(long)]
     cold: bool,
-    /// Print the ledgers and differences (the text report; the TUI is not built yet, so
-    /// this is what demo prints either way).
+    /// TUI: keep the page cache (runs there are cold by default, to show the disk DMA).
+    #[arg(long, conflicts_with = "cold")]
+    warm: bool,
+    /// Print the ledgers and differences instead of opening the TUI.
     #[arg(long)]
     headless: bool,
     /// Print one JSON object (a JSON array with `--method all`).
@@ -68,19 +87,75 @@ struct DemoCmd {
     record: Option<std::path::PathBuf>,
 }
 
+fn method_arg(name: &str) -> anyhow::Result<Method> {
+    Method::from_name(name).ok_or_else(|| {
+        anyhow::anyhow!(
+            "unknown method {name:?}: choose one of {}, or all",
+            Method::ALL.map(Method::name).join(", ")
+        )
+    })
+}
+
+/// `tracer demo`: the text report (headless, JSON, checks, recordings, `all`) or the TUI.
+async fn demo(cmd: DemoCmd) -> anyhow::Result<i32> {
+    let text = cmd.headless
+        || cmd.json
+        || cmd.expect.is_some()
+        || cmd.record.is_some()
+        || cmd.method.as_deref() == Some("all");
+    if text && cmd.method.is_none() {
+        anyhow::bail!("--headless, --json, --expect and --record need --method METHOD (or all)");
+    }
+    if text {
+        return tracer::demo::run(demo_args(cmd)?).await;
+    }
+    let method = cmd.method.as_deref().map(method_arg).transpose()?;
+    let args = demo_args(DemoCmd {
+        method: Some(method.map_or("read-write", Method::name).to_string()),
+        ..cmd
+    })?;
+    tracer::demo::check_input(&args)?;
+    tracer::ui::run::run(tracer::ui::run::TuiOptions {
+        kind: tracer::ui::app::Kind::Live,
+        method,
+        size: args.size.unwrap_or(tracer::demo::DEFAULT_SIZE),
+        file: args.file,
+        chunk: args.chunk,
+        cold: !args.warm,
+    })
+    .await
+}
+
+/// `tracer lesson`: the TUI over the textbook model.
+async fn lesson(cmd: LessonCmd) -> anyhow::Result<i32> {
+    use tracer::demo::parse_size;
+    let method = cmd.method.as_deref().map(method_arg).transpose()?;
+    let size = parse_size(&cmd.size).map_err(|e| anyhow::anyhow!("--size: {e}"))?;
+    let chunk = parse_size(&cmd.chunk).map_err(|e| anyhow::anyhow!("--chunk: {e}"))?;
+    if size == 0 || chunk == 0 {
+        anyhow::bail!("--size and --chunk must be at least 1 byte");
+    }
+    if size / chunk > 1 << 24 {
+        anyhow::bail!("--size / --chunk: at most 16M chunks in a lesson");
+    }
+    tracer::ui::run::run(tracer::ui::run::TuiOptions {
+        kind: tracer::ui::app::Kind::Lesson,
+        method,
+        size,
+        file: None,
+        chunk,
+        cold: true,
+    })
+    .await
+}
+
 fn demo_args(cmd: DemoCmd) -> anyhow::Result<tracer::demo::DemoArgs> {
     use tracer::demo;
-    let (methods, all) = if cmd.method == "all" {
+    let name = cmd.method.clone().unwrap_or_default();
+    let (methods, all) = if name == "all" {
         (Method::ALL.to_vec(), true)
     } else {
-        match Method::from_name(&cmd.method) {
-            Some(m) => (vec![m], false),
-            None => anyhow::bail!(
-                "unknown method {:?}: choose one of {}, or all",
-                cmd.method,
-                Method::ALL.map(Method::name).join(", ")
-            ),
-        }
+        (vec![method_arg(&name)?], false)
     };
     let size = match &cmd.size {
         Some(s) => Some(demo::parse_size(s).map_err(|e| anyhow::anyhow!("--size: {e}"))?),
@@ -94,7 +169,6 @@ fn demo_args(cmd: DemoCmd) -> anyhow::Result<tracer::demo::DemoArgs> {
         Some(e) => demo::parse_expect(e)?,
         None => Vec::new(),
     };
-    let _ = cmd.headless;
     Ok(demo::DemoArgs {
         methods,
         all,
@@ -102,6 +176,7 @@ fn demo_args(cmd: DemoCmd) -> anyhow::Result<tracer::demo::DemoArgs> {
         file: cmd.file,
         chunk,
         cold: cmd.cold,
+        warm: cmd.warm,
         json: cmd.json,
         expect,
         record: cmd.record,
@@ -171,9 +246,8 @@ fn main() -> ExitCode {
                 follow_forks: !cmd.no_follow,
             }))
         }
-        Command::Demo(cmd) => {
-            demo_args(cmd).and_then(|args| runtime.block_on(tracer::demo::run(args)))
-        }
+        Command::Demo(cmd) => runtime.block_on(demo(cmd)),
+        Command::Lesson(cmd) => runtime.block_on(lesson(cmd)),
         Command::Transfer(cmd) => Method::from_name(&cmd.method)
             .ok_or_else(|| anyhow::anyhow!("unknown method {}", cmd.method))
             .and_then(|method| {

@@ -279,7 +279,7 @@ fn a_method_this_kernel_refuses_is_reported_not_faked() {
         eprintln!("skipped: this kernel has no kernel.io_uring_disabled sysctl");
         return;
     };
-    let out = demo(&["--method", "io-uring", "--size", "1M"]);
+    let out = demo(&["--method", "io-uring", "--size", "1M", "--headless"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");

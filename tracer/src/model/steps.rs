@@ -285,7 +285,8 @@ pub struct Model {
     zc_skbs: HashMap<u64, usize>,
     /// Pages added to the page cache during the trace (by inode), and pages a process
     /// already looked up.
-    added: HashMap<u64, HashSet<u64>>,
+    /// (the time it was added: a miss's lookup began then).
+    added: HashMap<u64, HashMap<u64, u64>>,
     seen: HashMap<(u32, u64), HashSet<u64>>,
     /// io_uring requests by (pid, io_kiocb), or by (pid, user_data) where the kernel
     /// does not pass the request.
@@ -779,10 +780,10 @@ impl Model {
                 ino, index, order, ..
             } => {
                 let pages = 1u64 << order.unwrap_or(0).min(20);
-                self.added
-                    .entry(*ino)
-                    .or_default()
-                    .extend(*index..*index + pages);
+                let added = self.added.entry(*ino).or_default();
+                for page in *index..*index + pages {
+                    added.entry(page).or_insert(ev.ts_ns);
+                }
             }
             Payload::FilemapGetPages {
                 ino,
@@ -1300,12 +1301,17 @@ impl Model {
         let added = self.added.get(&ino);
         let seen = self.seen.entry((ev.pid, ino)).or_default();
         let (mut hit, mut miss) = (0, 0);
+        // The tracepoint fires once the pages are up to date; a miss's lookup began when
+        // its first page was added (before the disk read), and is stamped so.
+        let mut began = ev.ts_ns;
         for page in first..=last {
             if seen.insert(page) {
-                if added.is_some_and(|a| a.contains(&page)) {
-                    miss += 1;
-                } else {
-                    hit += 1;
+                match added.and_then(|a| a.get(&page)) {
+                    Some(&ts) => {
+                        miss += 1;
+                        began = began.min(ts);
+                    }
+                    None => hit += 1,
                 }
             }
         }
@@ -1313,7 +1319,7 @@ impl Model {
             return;
         }
         let s = Step {
-            ts_ns: ev.ts_ns,
+            ts_ns: began,
             pid: ev.pid,
             tid: ev.tid,
             transfer: usize::MAX,

@@ -1,0 +1,682 @@
+//! The TUI's state and its one entry point for change: `update(&mut App, Msg)`. No I/O
+//! here: keys, ticks, steps from the kernel (or from the textbook, in a lesson) all come in
+//! as messages, and what needs doing outside (start a run, quit) goes out as an `Action`.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use crate::{
+    demo::MethodResult,
+    model::{
+        Evidence, Ledger, Mode, Step, StepKind,
+        compare::Difference,
+        human_bytes, narrate,
+        textbook::{self, Cache, Conditions, Link},
+    },
+    workload::Method,
+};
+
+/// Where the steps come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// No root, no eBPF: the textbook model of each method.
+    Lesson,
+    /// A built-in transfer, traced.
+    Live,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Screen {
+    Picker,
+    Run,
+}
+
+/// One step as the animation shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shown {
+    /// The article-style number, when the step is one of the textbook's.
+    pub number: Option<u32>,
+    /// `None` for the summary of the chunks not shown one by one.
+    pub kind: Option<StepKind>,
+    pub text: String,
+    pub evidence: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunState {
+    Idle,
+    Running,
+    Done,
+    Failed(String),
+}
+
+/// Playback speeds: milliseconds per step, from one step per two seconds to real time.
+pub const SPEEDS: [(u64, &str); 6] = [
+    (2000, "1 step/2s"),
+    (1000, "1 step/s"),
+    (500, "2 steps/s"),
+    (200, "5 steps/s"),
+    (50, "20 steps/s"),
+    (0, "real time"),
+];
+
+/// Everything on screen.
+#[derive(Clone, Debug)]
+pub struct App {
+    pub kind: Kind,
+    pub screen: Screen,
+    pub method: Method,
+    /// Highlighted line of the method picker.
+    pub picker: usize,
+    pub kernel: String,
+    /// The probe tier in use ("tracepoints (tp_btf)"), or what replaces it in a lesson.
+    pub tier: String,
+    pub bytes: u64,
+    pub chunk: u64,
+    /// Evict the file before each live run, so the disk DMA is real.
+    pub cold: bool,
+    /// The paced selection of steps, and how many of them are on screen.
+    pub queue: Vec<Shown>,
+    pub shown: usize,
+    /// Time spent on the current step (drives the animation along its arrow).
+    pub step_ms: u64,
+    pub playing: bool,
+    pub speed: usize,
+    /// The sender's ledger as measured (exact, updated as events arrive); `None` in a lesson.
+    pub observed: Option<Ledger>,
+    pub receiver: Option<Ledger>,
+    pub textbook: Ledger,
+    pub differences: Vec<Difference>,
+    pub events: u64,
+    pub events_per_s: u64,
+    pub drops: u64,
+    pub state: RunState,
+    pub help: bool,
+    pub quit: bool,
+    /// Live runs: how many more syscall returns of the sender are shown step by step
+    /// (the first chunk); the rest is summarised.
+    returns_left: usize,
+    /// The first chunk's textbook steps, to number observed steps like the article.
+    numbering: Vec<(u32, StepKind)>,
+    /// Steps left out of the paced selection (counted in the ledger all the same).
+    skipped: u64,
+}
+
+/// What `update` asks the runner to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    Start(Method),
+    Quit,
+}
+
+/// Everything that changes the app.
+#[derive(Clone, Debug)]
+pub enum Msg {
+    Key(KeyEvent),
+    /// A frame tick: this many milliseconds passed.
+    Tick(u64),
+    /// New steps of the sender's transfer, in order.
+    Steps(Vec<Step>),
+    /// The live counters: exact ledgers so far, events and drops.
+    Progress {
+        sender: Ledger,
+        receiver: Option<Ledger>,
+        events: u64,
+        events_per_s: u64,
+        drops: u64,
+    },
+    /// The run finished: the observed and textbook ledgers and their differences.
+    Done(Box<MethodResult>),
+    Failed(String),
+    Quit,
+}
+
+impl App {
+    pub fn new(
+        kind: Kind,
+        method: Option<Method>,
+        kernel: &str,
+        bytes: u64,
+        chunk: u64,
+        cold: bool,
+    ) -> App {
+        let method_given = method.is_some();
+        let method = method.unwrap_or(Method::ReadWrite);
+        App {
+            kind,
+            screen: if method_given {
+                Screen::Run
+            } else {
+                Screen::Picker
+            },
+            method,
+            picker: Method::ALL.iter().position(|m| *m == method).unwrap_or(0),
+            kernel: kernel.to_string(),
+            tier: match kind {
+                Kind::Lesson => "none (model)".into(),
+                Kind::Live => "tracepoints (tp_btf)".into(),
+            },
+            bytes,
+            chunk: chunk.max(1),
+            cold,
+            queue: Vec::new(),
+            shown: 0,
+            step_ms: 0,
+            playing: true,
+            speed: 1,
+            observed: None,
+            receiver: None,
+            textbook: Ledger::default(),
+            differences: Vec::new(),
+            events: 0,
+            events_per_s: 0,
+            drops: 0,
+            state: RunState::Idle,
+            help: false,
+            quit: false,
+            returns_left: 0,
+            numbering: Vec::new(),
+            skipped: 0,
+        }
+    }
+
+    /// The conditions the pictures assume: a lesson tells the article's story (data read
+    /// from disk, sent by a NIC); a live run here is on loopback, cold unless `--warm`.
+    pub fn conditions(&self) -> Conditions {
+        match self.kind {
+            Kind::Lesson => Conditions::ARTICLE,
+            Kind::Live => Conditions {
+                cache: if self.cold { Cache::Cold } else { Cache::Warm },
+                link: Link::Loopback,
+                zc_send: true,
+            },
+        }
+    }
+
+    pub fn chunks(&self) -> u64 {
+        self.bytes.div_ceil(self.chunk)
+    }
+
+    /// The step on screen.
+    pub fn current(&self) -> Option<&Shown> {
+        self.shown.checked_sub(1).and_then(|i| self.queue.get(i))
+    }
+
+    pub fn interval_ms(&self) -> u64 {
+        SPEEDS[self.speed].0
+    }
+
+    /// How far the current step's animation is, 0..=1.
+    pub fn progress(&self) -> f64 {
+        match self.interval_ms() {
+            0 => 1.0,
+            i => (self.step_ms as f64 / i as f64).min(1.0),
+        }
+    }
+
+    /// Resets the screen for a run of `method` (the runner then feeds it).
+    fn begin(&mut self, method: Method) {
+        self.method = method;
+        self.screen = Screen::Run;
+        self.queue.clear();
+        self.shown = 0;
+        self.step_ms = 0;
+        self.playing = true;
+        self.observed = None;
+        self.receiver = None;
+        self.differences.clear();
+        self.events = 0;
+        self.events_per_s = 0;
+        self.drops = 0;
+        self.skipped = 0;
+        let cond = self.conditions();
+        self.textbook = textbook::ledger(method, self.bytes, self.chunk, &cond);
+        let first = textbook::steps(method, self.chunk.min(self.bytes), self.chunk, &cond);
+        self.returns_left = first
+            .iter()
+            .filter(|s| matches!(s.kind, StepKind::ModeSwitch { to: Mode::User, .. }))
+            .count();
+        self.numbering = first.iter().map(|s| (s.number, s.kind.clone())).collect();
+        match self.kind {
+            Kind::Lesson => {
+                self.state = RunState::Done;
+                self.queue = lesson_queue(method, self.bytes, self.chunk, &cond);
+            }
+            Kind::Live => self.state = RunState::Running,
+        }
+    }
+
+    /// The article number of an observed step: the first unused textbook step of the
+    /// first chunk with the same shape.
+    fn number_of(&mut self, kind: &StepKind) -> Option<u32> {
+        let same = |t: &StepKind| match (t, kind) {
+            (
+                StepKind::ModeSwitch { to: a, syscall: x },
+                StepKind::ModeSwitch { to: b, syscall: y },
+            ) => a == b && x == y,
+            (
+                StepKind::Copy {
+                    engine: e1,
+                    from: f1,
+                    to: t1,
+                    ..
+                },
+                StepKind::Copy {
+                    engine: e2,
+                    from: f2,
+                    to: t2,
+                    ..
+                },
+            ) => e1 == e2 && f1 == f2 && t1 == t2,
+            (
+                StepKind::PageRef {
+                    from: f1, to: t1, ..
+                },
+                StepKind::PageRef {
+                    from: f2, to: t2, ..
+                },
+            ) => f1 == f2 && t1 == t2,
+            (StepKind::Lookup { .. }, StepKind::Lookup { .. }) => true,
+            (StepKind::Handoff { .. }, StepKind::Handoff { .. }) => true,
+            _ => false,
+        };
+        let i = self.numbering.iter().position(|(_, t)| same(t))?;
+        Some(self.numbering.remove(i).0)
+    }
+
+    /// Takes live steps into the paced selection while the first chunk lasts.
+    fn take_steps(&mut self, steps: Vec<Step>) {
+        for s in steps {
+            if self.returns_left == 0 {
+                self.skipped += 1;
+                continue;
+            }
+            if let StepKind::ModeSwitch { to: Mode::User, .. } = s.kind {
+                self.returns_left -= 1;
+            }
+            let number = self.number_of(&s.kind);
+            let evidence = match &s.evidence {
+                Evidence::Observed(p) => format!("observed by {p}"),
+                Evidence::Inferred(why) => format!("inferred: {why}"),
+            };
+            self.queue.push(Shown {
+                number,
+                text: numbered(number, &narrate(&s.kind)),
+                kind: Some(s.kind),
+                evidence,
+            });
+        }
+    }
+
+    fn summary(&self, l: &Ledger) -> Shown {
+        let rest = self.chunks().saturating_sub(1);
+        let text = if rest == 0 {
+            format!(
+                "Done: {} in one chunk; the ledger below counts every step.",
+                human_bytes(self.bytes)
+            )
+        } else {
+            format!(
+                "The other {rest} chunks go the same way. In all: {} mode switches, {} CPU copies ({}), {} DMA copies ({}), {} page references.",
+                l.mode_switches,
+                l.cpu_copies,
+                human_bytes(l.cpu_copy_bytes),
+                l.dma_copies,
+                human_bytes(l.dma_bytes),
+                l.page_refs
+            )
+        };
+        Shown {
+            number: None,
+            kind: None,
+            text,
+            evidence: match self.kind {
+                Kind::Lesson => "the textbook model, not a measurement".into(),
+                Kind::Live => format!(
+                    "summary: {} more steps were counted, not animated",
+                    self.skipped
+                ),
+            },
+        }
+    }
+}
+
+fn numbered(number: Option<u32>, text: &str) -> String {
+    match number {
+        Some(n) => format!("{n}. {text}"),
+        None => text.to_string(),
+    }
+}
+
+/// A lesson: the first chunk's textbook steps one by one, then the rest in one summary.
+fn lesson_queue(method: Method, bytes: u64, chunk: u64, cond: &Conditions) -> Vec<Shown> {
+    let first = chunk.min(bytes);
+    let mut q: Vec<Shown> = textbook::steps(method, first, chunk, cond)
+        .into_iter()
+        .map(|s| Shown {
+            number: Some(s.number),
+            kind: Some(s.kind),
+            text: s.text,
+            evidence: "the textbook model, not a measurement".into(),
+        })
+        .collect();
+    let all = textbook::ledger(method, bytes, chunk, cond);
+    let app_like = App {
+        bytes,
+        chunk,
+        ..App::new(Kind::Lesson, Some(method), "", bytes, chunk, false)
+    };
+    q.push(app_like.summary(&all));
+    q
+}
+
+/// Applies one message; returns what the runner must do, if anything.
+pub fn update(app: &mut App, msg: Msg) -> Option<Action> {
+    match msg {
+        Msg::Quit => {
+            app.quit = true;
+            Some(Action::Quit)
+        }
+        Msg::Key(key) => on_key(app, key),
+        Msg::Tick(ms) => {
+            if app.screen != Screen::Run || !app.playing {
+                return None;
+            }
+            if app.interval_ms() == 0 {
+                app.shown = app.queue.len();
+                return None;
+            }
+            app.step_ms += ms;
+            if app.shown == 0 && !app.queue.is_empty() {
+                app.shown = 1;
+                app.step_ms = 0;
+            } else if app.step_ms >= app.interval_ms() && app.shown < app.queue.len() {
+                app.shown += 1;
+                app.step_ms = 0;
+            }
+            None
+        }
+        Msg::Steps(steps) => {
+            if app.kind == Kind::Live && app.state == RunState::Running {
+                app.take_steps(steps);
+            }
+            None
+        }
+        Msg::Progress {
+            sender,
+            receiver,
+            events,
+            events_per_s,
+            drops,
+        } => {
+            app.observed = Some(sender);
+            app.receiver = receiver;
+            app.events = events;
+            app.events_per_s = events_per_s;
+            app.drops = drops;
+            None
+        }
+        Msg::Done(r) => {
+            app.observed = Some(r.sender.observed.clone());
+            app.receiver = r.receiver.observed.clone();
+            app.textbook = r.sender.textbook.clone();
+            app.differences = r.differences.clone();
+            app.drops = r.drops;
+            let summary = app.summary(&r.sender.observed);
+            app.queue.push(summary);
+            app.state = RunState::Done;
+            None
+        }
+        Msg::Failed(why) => {
+            app.state = RunState::Failed(why);
+            None
+        }
+    }
+}
+
+fn on_key(app: &mut App, key: KeyEvent) -> Option<Action> {
+    let ctrl_c = key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c');
+    if ctrl_c || key.code == KeyCode::Char('q') {
+        app.quit = true;
+        return Some(Action::Quit);
+    }
+    if app.help {
+        // Any other key closes the help.
+        app.help = false;
+        return None;
+    }
+    match (app.screen, key.code) {
+        (_, KeyCode::Esc) => {
+            app.quit = true;
+            Some(Action::Quit)
+        }
+        (_, KeyCode::Char('?')) => {
+            app.help = true;
+            None
+        }
+        (Screen::Picker, KeyCode::Up | KeyCode::Char('k')) => {
+            app.picker = app.picker.checked_sub(1).unwrap_or(Method::ALL.len() - 1);
+            None
+        }
+        (Screen::Picker, KeyCode::Down | KeyCode::Char('j')) => {
+            app.picker = (app.picker + 1) % Method::ALL.len();
+            None
+        }
+        (Screen::Picker, KeyCode::Char(c @ '1'..='8')) => {
+            app.picker = c as usize - '1' as usize;
+            start(app)
+        }
+        (Screen::Picker, KeyCode::Enter) => start(app),
+        (Screen::Run, KeyCode::Char('m')) => {
+            app.screen = Screen::Picker;
+            app.picker = Method::ALL
+                .iter()
+                .position(|m| *m == app.method)
+                .unwrap_or(0);
+            None
+        }
+        (Screen::Run, KeyCode::Char(' ')) => {
+            app.playing = !app.playing;
+            None
+        }
+        (Screen::Run, KeyCode::Right | KeyCode::Char('n')) => {
+            app.playing = false;
+            if app.shown < app.queue.len() {
+                app.shown += 1;
+                app.step_ms = app.interval_ms();
+            }
+            None
+        }
+        (Screen::Run, KeyCode::Char('-')) => {
+            app.speed = app.speed.saturating_sub(1);
+            None
+        }
+        (Screen::Run, KeyCode::Char('+' | '=')) => {
+            app.speed = (app.speed + 1).min(SPEEDS.len() - 1);
+            None
+        }
+        (Screen::Run, KeyCode::Char('r')) => {
+            if app.state == RunState::Running {
+                return None; // one run at a time
+            }
+            let m = app.method;
+            app.begin(m);
+            Some(Action::Start(m))
+        }
+        _ => None,
+    }
+}
+
+fn start(app: &mut App) -> Option<Action> {
+    if app.state == RunState::Running {
+        return None;
+    }
+    let m = Method::ALL[app.picker];
+    app.begin(m);
+    Some(Action::Start(m))
+}
+
+/// Starts the method the app was opened with (when `--method` was given).
+pub fn initial_action(app: &mut App) -> Option<Action> {
+    if app.screen == Screen::Run {
+        let m = app.method;
+        app.begin(m);
+        Some(Action::Start(m))
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(c: char) -> Msg {
+        Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+    }
+
+    #[test]
+    fn a_lesson_plays_the_first_chunk_step_by_step_then_a_summary() {
+        let mut app = App::new(
+            Kind::Lesson,
+            Some(Method::ReadWrite),
+            "6.18",
+            8 << 20,
+            65536,
+            false,
+        );
+        assert_eq!(
+            initial_action(&mut app),
+            Some(Action::Start(Method::ReadWrite))
+        );
+        // read-write, cold, NIC: 4 switches, 2 CPU and 2 DMA copies, a lookup; a summary.
+        assert_eq!(app.queue.len(), 10);
+        assert_eq!(
+            app.queue[0].text,
+            "1. read() switches the CPU from user mode to kernel mode."
+        );
+        assert!(app.queue[9].text.starts_with("The other 127 chunks go the same way. In all: 512 mode switches, 256 CPU copies (16 MiB), 256 DMA copies (16 MiB)"));
+        // At 1 step/s: the first tick shows step 1, then one more per second.
+        update(&mut app, Msg::Tick(50));
+        assert_eq!(app.shown, 1);
+        update(&mut app, Msg::Tick(600));
+        assert_eq!(app.shown, 1);
+        update(&mut app, Msg::Tick(400));
+        assert_eq!(app.shown, 2);
+        // Paused: ticks do nothing, `n` steps.
+        update(&mut app, key(' '));
+        update(&mut app, Msg::Tick(5000));
+        assert_eq!(app.shown, 2);
+        update(&mut app, key('n'));
+        assert_eq!(app.shown, 3);
+        // Real time shows everything.
+        for _ in 0..10 {
+            update(&mut app, key('+'));
+        }
+        assert_eq!(SPEEDS[app.speed].1, "real time");
+        update(&mut app, key(' '));
+        update(&mut app, Msg::Tick(50));
+        assert_eq!(app.shown, app.queue.len());
+        // Restart, method picker, help, quit.
+        assert_eq!(
+            update(&mut app, key('r')),
+            Some(Action::Start(Method::ReadWrite))
+        );
+        assert_eq!(app.shown, 0);
+        update(&mut app, key('m'));
+        assert_eq!(app.screen, Screen::Picker);
+        update(
+            &mut app,
+            Msg::Key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE)),
+        );
+        update(
+            &mut app,
+            Msg::Key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE)),
+        );
+        update(
+            &mut app,
+            Msg::Key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE)),
+        );
+        assert_eq!(
+            update(
+                &mut app,
+                Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE))
+            ),
+            Some(Action::Start(Method::Sendfile))
+        );
+        update(&mut app, key('?'));
+        assert!(app.help);
+        update(&mut app, key('x'));
+        assert!(!app.help);
+        assert_eq!(
+            update(
+                &mut app,
+                Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL))
+            ),
+            Some(Action::Quit)
+        );
+        assert!(app.quit);
+    }
+
+    #[test]
+    fn live_steps_are_numbered_like_the_article_and_the_rest_summarised() {
+        use crate::model::{Buffer, Engine};
+        let mut app = App::new(
+            Kind::Live,
+            Some(Method::ReadWrite),
+            "6.18",
+            1 << 20,
+            65536,
+            true,
+        );
+        initial_action(&mut app);
+        let st = |kind| Step {
+            ts_ns: 1,
+            pid: 1,
+            tid: 1,
+            transfer: 0,
+            kind,
+            evidence: Evidence::Observed("sys_enter"),
+        };
+        let ms = |to, s: &str| StepKind::ModeSwitch {
+            to,
+            syscall: s.into(),
+        };
+        let cpu = |from, to| StepKind::Copy {
+            engine: Engine::Cpu,
+            from,
+            to,
+            bytes: 65536,
+        };
+        let chunk = vec![
+            st(ms(Mode::Kernel, "read")),
+            st(cpu(Buffer::PageCache, Buffer::User)),
+            st(ms(Mode::User, "read")),
+            st(ms(Mode::Kernel, "write")),
+            st(cpu(Buffer::User, Buffer::Socket)),
+            st(StepKind::Handoff { bytes: 65536 }),
+            st(ms(Mode::User, "write")),
+        ];
+        update(&mut app, Msg::Steps(chunk.clone()));
+        update(&mut app, Msg::Steps(chunk));
+        // Only the first chunk is animated.
+        assert_eq!(app.queue.len(), 7);
+        let numbers: Vec<_> = app.queue.iter().map(|s| s.number).collect();
+        assert_eq!(
+            numbers,
+            [
+                Some(1),
+                Some(2),
+                Some(2),
+                Some(3),
+                Some(3),
+                Some(4),
+                Some(4)
+            ]
+        );
+        assert_eq!(
+            app.queue[4].text,
+            "3. The CPU copies 64 KiB from the application's buffer into the socket buffer."
+        );
+        assert_eq!(app.queue[0].evidence, "observed by sys_enter");
+    }
+}

@@ -1,0 +1,47 @@
+//! The current step in one plain sentence, numbered like the article, with its evidence.
+
+use ratatui::{
+    buffer::Buffer,
+    layout::Rect,
+    text::{Line, Span},
+    widgets::{Block, Borders, Paragraph, Widget, Wrap},
+};
+
+use super::{app::App, theme::THEME};
+
+pub struct Narration<'a> {
+    pub app: &'a App,
+}
+
+impl Widget for Narration<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let app = self.app;
+        let title = format!(" step {} of {} ", app.shown, app.queue.len());
+        let mut block = Block::default()
+            .borders(Borders::ALL)
+            .title(Span::styled(title, THEME.title));
+        // The evidence sits on the bottom border, so the sentence has both lines.
+        if let Some(s) = app.current() {
+            let width = area.width.saturating_sub(4) as usize;
+            let mut ev = format!(" evidence: {} ", s.evidence);
+            if ev.chars().count() > width {
+                ev = ev.chars().take(width.saturating_sub(2)).collect::<String>() + "… ";
+            }
+            block = block.title_bottom(Line::from(Span::styled(ev, THEME.dim)));
+        }
+        let lines = match app.current() {
+            Some(s) => vec![Line::from(Span::styled(s.text.clone(), THEME.key))],
+            None => vec![Line::from(Span::styled(
+                match app.state {
+                    super::app::RunState::Running => "running the transfer…",
+                    _ => "press space to play, n for one step",
+                },
+                THEME.dim,
+            ))],
+        };
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: true })
+            .render(area, buf);
+    }
+}

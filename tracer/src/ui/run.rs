@@ -1,0 +1,244 @@
+//! The TUI's runtime: the terminal (restored on quit, on panic and on SIGTERM), the event
+//! loop turning keys, frame ticks, signals and runner output into messages, and the runners:
+//! live transfers on a task that owns the probes, or the textbook for a lesson.
+
+use std::{
+    io::{IsTerminal as _, Stdout, stdout},
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, bail};
+use crossterm::{
+    cursor::{Hide, Show},
+    event::{Event, EventStream, KeyEventKind},
+    execute,
+    terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode},
+};
+use futures_util::StreamExt as _;
+use ratatui::{Terminal, backend::CrosstermBackend};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+use super::{
+    app::{Action, App, Kind, Msg, initial_action, update},
+    view,
+};
+use crate::{
+    demo::{self, Lab},
+    model::{Model, Step, steps::Endpoint},
+    workload::Method,
+};
+
+/// What the TUI was asked to show.
+#[derive(Clone, Debug)]
+pub struct TuiOptions {
+    pub kind: Kind,
+    pub method: Option<Method>,
+    pub size: u64,
+    pub file: Option<PathBuf>,
+    pub chunk: u64,
+    /// Live runs: evict the file first (the default), so the disk DMA is real.
+    pub cold: bool,
+}
+
+/// Restores the terminal when dropped, and from the panic hook.
+struct Screen {
+    terminal: Terminal<CrosstermBackend<Stdout>>,
+}
+
+fn restore() {
+    let _ = disable_raw_mode();
+    let _ = execute!(stdout(), LeaveAlternateScreen, Show);
+}
+
+impl Screen {
+    fn enter() -> Result<Screen> {
+        if !stdout().is_terminal() {
+            bail!(
+                "the TUI needs a terminal on standard output: add --headless (or --json) for text"
+            );
+        }
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore();
+            previous(info);
+        }));
+        enable_raw_mode().context("switching the terminal to raw mode")?;
+        let screen = execute!(stdout(), EnterAlternateScreen, Hide)
+            .context("switching to the alternate screen")
+            .and_then(|_| {
+                Terminal::new(CrosstermBackend::new(stdout())).context("opening the terminal")
+            });
+        match screen {
+            Ok(terminal) => Ok(Screen { terminal }),
+            Err(e) => {
+                restore();
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for Screen {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+/// The sender's transfer: from a file to a socket (or to a file, for copy-file-range).
+fn is_sender(model: &Model, transfer: usize) -> bool {
+    model
+        .transfers()
+        .get(transfer)
+        .is_some_and(|t| matches!(t.src, Endpoint::File { .. }) && !matches!(t.dst, Endpoint::User))
+}
+
+/// Runs the methods the app asks for, one at a time, and reports in messages. Owns the
+/// probes: when the task ends (or is aborted), they are detached and the scratch
+/// directory is removed.
+async fn live_runner(
+    mut lab: Lab,
+    mut starts: UnboundedReceiver<Method>,
+    tx: UnboundedSender<Msg>,
+    cold: bool,
+) {
+    while let Some(method) = starts.recv().await {
+        let t0 = Instant::now();
+        let mut observer = |model: &Model, steps: &[Step], events: u64| {
+            let mine: Vec<Step> = steps
+                .iter()
+                .filter(|s| is_sender(model, s.transfer))
+                .cloned()
+                .collect();
+            if !mine.is_empty() {
+                let _ = tx.send(Msg::Steps(mine));
+            }
+            let sender = model
+                .transfers()
+                .iter()
+                .find(|t| is_sender(model, t.id))
+                .map(|t| t.ledger.clone());
+            let receiver = model
+                .transfers()
+                .iter()
+                .find(|t| matches!(t.src, Endpoint::Socket { .. }) && t.dst == Endpoint::User)
+                .map(|t| t.ledger.clone());
+            if let Some(sender) = sender {
+                let secs = t0.elapsed().as_secs_f64().max(1e-3);
+                let _ = tx.send(Msg::Progress {
+                    sender,
+                    receiver,
+                    events,
+                    events_per_s: (events as f64 / secs) as u64,
+                    drops: 0,
+                });
+            }
+        };
+        let msg = match lab.run_method(method, cold, None, &mut observer).await {
+            Ok(r) => Msg::Done(Box::new(r)),
+            Err(e) => Msg::Failed(format!("{e:#}")),
+        };
+        let _ = tx.send(msg);
+    }
+}
+
+/// Opens the TUI; returns the exit status.
+pub async fn run(opts: TuiOptions) -> Result<i32> {
+    // Privileges, probes and the input come first, so that their errors are plain lines
+    // on a normal terminal.
+    let lab = match opts.kind {
+        Kind::Live => {
+            if !crate::probe::has_bpf_privileges() {
+                return Err(crate::probe::loader::ProbeError::Permission.into());
+            }
+            match Lab::prepare(opts.file.clone(), opts.size, opts.chunk, None).await? {
+                Ok(lab) => Some(lab),
+                Err(code) => return Ok(code),
+            }
+        }
+        Kind::Lesson => None,
+    };
+    let kernel = lab
+        .as_ref()
+        .map_or_else(demo::kernel_release, |l| l.kernel.clone());
+    let mut app = App::new(
+        opts.kind,
+        opts.method,
+        &kernel,
+        opts.size,
+        opts.chunk,
+        opts.cold,
+    );
+    let (tx, mut rx) = unbounded_channel::<Msg>();
+    let (start_tx, start_rx) = unbounded_channel::<Method>();
+    let runner = lab.map(|lab| tokio::spawn(live_runner(lab, start_rx, tx.clone(), opts.cold)));
+    let mut screen = Screen::enter()?;
+    let result = event_loop(&mut screen, &mut app, &mut rx, &start_tx).await;
+    drop(screen);
+    if let Some(r) = runner {
+        // Dropping the runner's future detaches the probes and removes the scratch files.
+        r.abort();
+        let _ = r.await;
+    }
+    result.map(|()| 0)
+}
+
+async fn event_loop(
+    screen: &mut Screen,
+    app: &mut App,
+    rx: &mut UnboundedReceiver<Msg>,
+    start: &UnboundedSender<Method>,
+) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut keys = EventStream::new();
+    // Frames at 20 per second; the kernel side never blocks drawing (its steps arrive on
+    // the channel and are drawn at the next frame).
+    let mut frames = tokio::time::interval(Duration::from_millis(50));
+    let mut last = Instant::now();
+    let dispatch = |action: Option<Action>| -> bool {
+        match action {
+            Some(Action::Quit) => false,
+            Some(Action::Start(m)) => {
+                let _ = start.send(m);
+                true
+            }
+            None => true,
+        }
+    };
+    let first = initial_action(app);
+    if !dispatch(first) {
+        return Ok(());
+    }
+    loop {
+        let msg = tokio::select! {
+            _ = frames.tick() => {
+                let now = Instant::now();
+                let ms = now.duration_since(last).as_millis() as u64;
+                last = now;
+                screen
+                    .terminal
+                    .draw(|f| view::draw(f, app))
+                    .context("drawing the screen")?;
+                Msg::Tick(ms)
+            }
+            ev = keys.next() => match ev {
+                Some(Ok(Event::Key(k))) if k.kind == KeyEventKind::Press => Msg::Key(k),
+                Some(Ok(Event::Resize(..))) => {
+                    screen.terminal.autoresize().context("resizing")?;
+                    continue;
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(e).context("reading the terminal"),
+                None => Msg::Quit,
+            },
+            Some(m) = rx.recv() => m,
+            _ = sigterm.recv() => Msg::Quit,
+            _ = sigint.recv() => Msg::Quit,
+        };
+        if !dispatch(update(app, msg)) || app.quit {
+            return Ok(());
+        }
+    }
+}

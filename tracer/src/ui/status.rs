@@ -1,0 +1,76 @@
+//! The status line: method, kernel, probe tier, events/s, drops, playing or paused, speed.
+
+use ratatui::{
+    buffer::Buffer,
+    layout::Rect,
+    text::{Line, Span},
+    widgets::Widget,
+};
+
+use super::{
+    app::{App, Kind, SPEEDS},
+    theme::THEME,
+};
+
+pub struct Status<'a> {
+    pub app: &'a App,
+}
+
+impl Widget for Status<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let app = self.app;
+        // Wide terminals get words; 80 columns get the same facts, packed.
+        let wide = area.width >= 130;
+        let sep = if wide { " │ " } else { "│" };
+        let mut spans = Vec::new();
+        if app.kind == Kind::Lesson {
+            spans.push(Span::styled(
+                if wide {
+                    " LESSON: a model, not a measurement "
+                } else {
+                    " LESSON: a model "
+                },
+                THEME.lesson,
+            ));
+            spans.push(Span::raw(" "));
+        }
+        spans.push(Span::styled(app.method.name(), THEME.key));
+        let kernel = if wide {
+            format!("kernel {}", app.kernel)
+        } else {
+            app.kernel.split('-').next().unwrap_or_default().to_string()
+        };
+        spans.push(Span::raw(format!("{sep}{kernel}")));
+        match (app.kind, wide) {
+            (Kind::Live, true) => spans.push(Span::raw(format!("{sep}probes: {}", app.tier))),
+            (Kind::Live, false) => spans.push(Span::raw(format!("{sep}tp_btf"))),
+            (Kind::Lesson, true) => spans.push(Span::raw(format!("{sep}probes: {}", app.tier))),
+            (Kind::Lesson, false) => {}
+        }
+        if app.kind == Kind::Live {
+            let rate = if app.events_per_s >= 10_000 {
+                format!("{:.1}k", app.events_per_s as f64 / 1000.0)
+            } else {
+                app.events_per_s.to_string()
+            };
+            spans.push(Span::raw(format!(
+                "{sep}{rate} ev/s{sep}drops {}",
+                app.drops
+            )));
+        }
+        spans.push(Span::raw(sep));
+        spans.push(Span::styled(
+            if app.playing {
+                "▶ playing"
+            } else {
+                "⏸ paused"
+            },
+            THEME.key,
+        ));
+        spans.push(Span::raw(format!(
+            "{sep}{}{sep}? help",
+            SPEEDS[app.speed].1
+        )));
+        buf.set_line(area.x, area.y, &Line::from(spans), area.width);
+    }
+}

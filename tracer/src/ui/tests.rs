@@ -1,0 +1,141 @@
+//! Whole screens at 80x24 and 120x40, after each step of the lesson, for read-write and
+//! sendfile (TestBackend + insta); panes rendered into a Buffer.
+
+use ratatui::{Terminal, backend::TestBackend, buffer::Buffer, layout::Rect, widgets::Widget};
+
+use super::{
+    app::{App, Kind, Msg, initial_action, update},
+    ledger::LedgerPane,
+    timeline::lanes,
+    view,
+};
+use crate::workload::Method;
+
+const KERNEL: &str = "6.18.0-test";
+
+fn lesson(method: Method) -> App {
+    let mut app = App::new(Kind::Lesson, Some(method), KERNEL, 8 << 20, 64 << 10, false);
+    initial_action(&mut app);
+    app
+}
+
+fn screen(app: &App, w: u16, h: u16) -> Terminal<TestBackend> {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| view::draw(f, app)).unwrap();
+    t
+}
+
+fn text(buf: &Buffer) -> String {
+    let mut s = String::new();
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            s.push_str(buf[(x, y)].symbol());
+        }
+        s.push('\n');
+    }
+    s
+}
+
+#[test]
+fn lesson_screens_after_each_step() {
+    for method in [Method::ReadWrite, Method::Sendfile] {
+        let mut app = lesson(method);
+        // Half-way through each step, so the token sits mid-arrow.
+        app.playing = false;
+        for step in 0..=app.queue.len() {
+            app.shown = step;
+            app.step_ms = app.interval_ms() / 2;
+            for (w, h) in [(80, 24), (120, 40)] {
+                let t = screen(&app, w, h);
+                insta::assert_snapshot!(
+                    format!("lesson_{}_{w}x{h}_step{step:02}", method.name()),
+                    t.backend()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_read_write_lesson_shows_four_copies_and_four_switches() {
+    let mut app = lesson(Method::ReadWrite);
+    app.shown = app.queue.len();
+    let (_, _, _, switches) = lanes(&app);
+    assert_eq!(switches, 4);
+    let all = text(screen(&app, 120, 40).backend().buffer());
+    assert!(all.contains("mode switches: 4 so far"), "{all}");
+    let copies = app
+        .queue
+        .iter()
+        .filter(|s| matches!(s.kind, Some(crate::model::StepKind::Copy { .. })))
+        .count();
+    assert_eq!(copies, 4);
+    // The sendfile lesson: two switches, no CPU copy, a descriptor.
+    let mut app = lesson(Method::Sendfile);
+    app.shown = app.queue.len();
+    assert_eq!(lanes(&app).3, 2);
+    assert!(!app.queue.iter().any(|s| matches!(
+        s.kind,
+        Some(crate::model::StepKind::Copy {
+            engine: crate::model::Engine::Cpu,
+            ..
+        })
+    )));
+}
+
+#[test]
+fn the_picker_the_help_and_a_small_terminal() {
+    let mut app = App::new(Kind::Lesson, None, KERNEL, 8 << 20, 64 << 10, false);
+    insta::assert_snapshot!("picker_80x24", screen(&app, 80, 24).backend());
+    update(
+        &mut app,
+        Msg::Key(crossterm::event::KeyEvent::new(
+            crossterm::event::KeyCode::Char('?'),
+            crossterm::event::KeyModifiers::NONE,
+        )),
+    );
+    insta::assert_snapshot!("help_80x24", screen(&app, 80, 24).backend());
+    let small = text(screen(&app, 60, 20).backend().buffer());
+    assert!(
+        small.contains("The terminal is 60x20: the tracer needs at least 80x24."),
+        "{small}"
+    );
+}
+
+#[test]
+fn the_ledger_pane_marks_observed_values_that_differ() {
+    let mut app = App::new(
+        Kind::Live,
+        Some(Method::Sendfile),
+        KERNEL,
+        1 << 20,
+        64 << 10,
+        true,
+    );
+    initial_action(&mut app);
+    let mut observed = app.textbook.clone();
+    observed.dma_copies = 3;
+    update(
+        &mut app,
+        Msg::Progress {
+            sender: observed,
+            receiver: None,
+            events: 10,
+            events_per_s: 100,
+            drops: 0,
+        },
+    );
+    let area = Rect::new(0, 0, 30, 14);
+    let mut buf = Buffer::empty(area);
+    LedgerPane { app: &app }.render(area, &mut buf);
+    let t = text(&buf);
+    assert!(t.contains("observed textbook"), "{t}");
+    let dma = t.lines().find(|l| l.contains("DMA copies")).unwrap();
+    // Live runs here are on loopback: the model has the disk DMA only.
+    assert!(dma.contains("3≠") && dma.contains("16"), "{dma}");
+    let switches = t.lines().find(|l| l.contains("switches")).unwrap();
+    assert!(
+        !switches.contains("≠") && switches.contains("32"),
+        "{switches}"
+    );
+}

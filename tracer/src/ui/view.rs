@@ -1,0 +1,71 @@
+//! The whole screen: lays the panes out for the terminal's size (80x24 and up) or says the
+//! terminal is too small. Reads the app, never changes it.
+
+use ratatui::{
+    Frame,
+    layout::{Constraint, Layout, Rect},
+    text::{Line, Span},
+    widgets::{Paragraph, Wrap},
+};
+
+use super::{
+    app::{App, Screen},
+    help::Help,
+    history::History,
+    ledger::LedgerPane,
+    narration::Narration,
+    path::PathDiagram,
+    picker::Picker,
+    status::Status,
+    theme::THEME,
+    timeline::Timeline,
+};
+
+pub const MIN_WIDTH: u16 = 80;
+pub const MIN_HEIGHT: u16 = 24;
+
+pub fn draw(frame: &mut Frame, app: &App) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let msg = format!(
+            "The terminal is {}x{}: the tracer needs at least {MIN_WIDTH}x{MIN_HEIGHT}. Enlarge it, or press q to quit.",
+            area.width, area.height
+        );
+        frame.render_widget(
+            Paragraph::new(Line::from(Span::styled(msg, THEME.warn))).wrap(Wrap { trim: true }),
+            area,
+        );
+        return;
+    }
+    let [main, status] = Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(area);
+    frame.render_widget(Status { app }, status);
+    match app.screen {
+        Screen::Picker => frame.render_widget(Picker { app }, main),
+        Screen::Run => run_screen(frame, app, main),
+    }
+    if app.help {
+        frame.render_widget(Help, main);
+    }
+}
+
+fn run_screen(frame: &mut Frame, app: &App, area: Rect) {
+    // 80x24: diagram and ledger 14 rows, narration 4, timeline 5. Taller terminals get the
+    // list of steps so far between them.
+    let [top, history, narration, timeline] = Layout::vertical([
+        Constraint::Length(14),
+        Constraint::Min(0),
+        Constraint::Length(4),
+        Constraint::Length(5),
+    ])
+    .areas(area);
+    if history.height >= 3 {
+        frame.render_widget(History { app }, history);
+    }
+    let ledger_w = if area.width >= 120 { 52 } else { 30 };
+    let [path, ledger] =
+        Layout::horizontal([Constraint::Min(48), Constraint::Length(ledger_w)]).areas(top);
+    frame.render_widget(PathDiagram { app }, path);
+    frame.render_widget(LedgerPane { app }, ledger);
+    frame.render_widget(Narration { app }, narration);
+    frame.render_widget(Timeline { app }, timeline);
+}
