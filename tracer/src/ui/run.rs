@@ -53,11 +53,6 @@ fn restore() {
 
 impl Screen {
     fn enter() -> Result<Screen> {
-        if !stdout().is_terminal() {
-            bail!(
-                "the TUI needs a terminal on standard output: add --headless (or --json) for text"
-            );
-        }
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             restore();
@@ -144,8 +139,11 @@ async fn live_runner(
 
 /// Opens the TUI; returns the exit status.
 pub async fn run(opts: TuiOptions) -> Result<i32> {
-    // Privileges, probes and the input come first, so that their errors are plain lines
-    // on a normal terminal.
+    // The terminal, privileges, probes and the input come first, so that their errors are
+    // plain lines on a normal terminal.
+    if !stdout().is_terminal() {
+        bail!("the TUI needs a terminal on standard output: add --headless (or --json) for text");
+    }
     let lab = match opts.kind {
         Kind::Live => {
             if !crate::probe::has_bpf_privileges() {
