@@ -129,7 +129,18 @@ async fn demo(cmd: DemoCmd) -> anyhow::Result<i32> {
 /// `tracer lesson`: the TUI over the textbook model.
 async fn lesson(cmd: LessonCmd) -> anyhow::Result<i32> {
     use tracer::demo::parse_size;
-    let method = cmd.method.as_deref().map(method_arg).transpose()?;
+    let method = cmd
+        .method
+        .as_deref()
+        .map(|name| {
+            Method::from_name(name).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "unknown method {name:?}: choose one of {}",
+                    Method::ALL.map(Method::name).join(", ")
+                )
+            })
+        })
+        .transpose()?;
     let size = parse_size(&cmd.size).map_err(|e| anyhow::anyhow!("--size: {e}"))?;
     let chunk = parse_size(&cmd.chunk).map_err(|e| anyhow::anyhow!("--chunk: {e}"))?;
     if size == 0 || chunk == 0 {
