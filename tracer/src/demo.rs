@@ -481,7 +481,7 @@ async fn run_one(
     lab: &mut Lab,
     method: Method,
     mut signals: Option<&mut Signals>,
-    observer: &mut (dyn FnMut(&Model, &[Step], u64) + Send),
+    observer: &mut (dyn FnMut(&Model, &[Step], Counts) + Send),
 ) -> Result<(Report, Model, u64)> {
     // Events of what ran before (eviction's mmap/mincore, the previous run's tail) are
     // not this transfer's.
@@ -515,7 +515,8 @@ async fn run_one(
                     window: &mut Window,
                     model: &mut Model,
                     recorder: &mut Option<&mut Recorder>,
-                    fed: &mut u64|
+                    fed: &mut u64,
+                    drops: u64|
      -> Result<()> {
         // Marks are read after the batch: a mark is sent before any event it excludes.
         if let Ok(marks) = marks.lock() {
@@ -530,7 +531,14 @@ async fn run_one(
             model.push(&ev, &mut steps);
             *fed += 1;
         }
-        observer(model, &steps, *fed);
+        observer(
+            model,
+            &steps,
+            Counts {
+                events: *fed,
+                drops,
+            },
+        );
         steps.clear();
         Ok(())
     };
@@ -538,7 +546,8 @@ async fn run_one(
         tokio::select! {
             res = lab.session.next_batch(&mut batch) => {
                 res.context("reading kernel events")?;
-                feed(&mut batch, &mut window, &mut model, &mut recorder, &mut fed)?;
+                let drops = lab.session.drops() - drops_before;
+                feed(&mut batch, &mut window, &mut model, &mut recorder, &mut fed, drops)?;
             }
             done = &mut rx => {
                 break done.map_err(|_| anyhow!("the sender thread died"))??;
@@ -553,12 +562,20 @@ async fn run_one(
     };
     // Everything the transfer's syscalls emitted is in the ring buffer by now.
     lab.session.drain(&mut batch);
-    feed(&mut batch, &mut window, &mut model, &mut recorder, &mut fed)?;
+    let drops = lab.session.drops() - drops_before;
+    feed(
+        &mut batch,
+        &mut window,
+        &mut model,
+        &mut recorder,
+        &mut fed,
+        drops,
+    )?;
     if !window.held.is_empty() {
         bail!("the transfer never reported its start (a bug in the workload)");
     }
     model.finish(&mut steps);
-    observer(&model, &steps, fed);
+    observer(&model, &steps, Counts { events: fed, drops });
     if let Some(r) = recorder {
         r.report(&report)?;
     }
@@ -657,7 +674,7 @@ impl Lab {
         method: Method,
         cold: bool,
         signals: Option<&mut Signals>,
-        observer: &mut (dyn FnMut(&Model, &[Step], u64) + Send),
+        observer: &mut (dyn FnMut(&Model, &[Step], Counts) + Send),
     ) -> Result<MethodResult> {
         let cold = if cold {
             // Pages still referenced (by the previous run's skbs until their sockets are
@@ -678,6 +695,14 @@ impl Lab {
         let (report, model, drops) = run_one(self, method, signals, observer).await?;
         summarize(&report, &model, &self.kernel, cold, drops, self.chunk)
     }
+}
+
+/// What an observer is told besides the steps: events fed to the model so far in this run,
+/// and events the kernel dropped (ring buffer full).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Counts {
+    pub events: u64,
+    pub drops: u64,
 }
 
 /// Keeps syscalls that are not the transfer's away from the model: the sender thread's

@@ -134,7 +134,10 @@ fn lesson_and_tui_bad_inputs() {
         &["lesson", "--method", "nope"],
         "unknown method \"nope\": choose one of read-write, read-send, mmap-write, sendfile, splice, msg-zerocopy, io-uring, copy-file-range",
     );
-    one_line_error(&["lesson", "--size", "0"], "--size and --chunk must be at least 1 byte");
+    one_line_error(
+        &["lesson", "--size", "0"],
+        "--size and --chunk must be at least 1 byte",
+    );
     one_line_error(&["lesson", "--chunk", "1X"], "unknown unit");
     // Standard output here is a pipe, not a terminal.
     one_line_error(&["lesson"], "the TUI needs a terminal on standard output");

@@ -99,7 +99,7 @@ async fn live_runner(
 ) {
     while let Some(method) = starts.recv().await {
         let t0 = Instant::now();
-        let mut observer = |model: &Model, steps: &[Step], events: u64| {
+        let mut observer = |model: &Model, steps: &[Step], counts: demo::Counts| {
             let mine: Vec<Step> = steps
                 .iter()
                 .filter(|s| is_sender(model, s.transfer))
@@ -123,9 +123,9 @@ async fn live_runner(
                 let _ = tx.send(Msg::Progress {
                     sender,
                     receiver,
-                    events,
-                    events_per_s: (events as f64 / secs) as u64,
-                    drops: 0,
+                    events: counts.events,
+                    events_per_s: (counts.events as f64 / secs) as u64,
+                    drops: counts.drops,
                 });
             }
         };
