@@ -34,10 +34,11 @@ use crate::{
 #[error("interrupted")]
 struct Interrupted(i32);
 
-/// SIGINT and SIGTERM, caught for the whole demo.
+/// SIGINT, SIGTERM and SIGHUP, caught for the whole demo.
 pub struct Signals {
     int: tokio::signal::unix::Signal,
     term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -46,6 +47,7 @@ impl Signals {
         Ok(Signals {
             int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
             term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            hup: signal(SignalKind::hangup()).context("installing the SIGHUP handler")?,
         })
     }
 
@@ -54,6 +56,7 @@ impl Signals {
         let code = tokio::select! {
             _ = self.int.recv() => 130,
             _ = self.term.recv() => 143,
+            _ = self.hup.recv() => 129,
         };
         eprintln!(
             "tracer: interrupted: stopping, removing the demo's files and detaching the probes"

@@ -140,7 +140,7 @@ fn lesson_and_tui_bad_inputs() {
     );
     one_line_error(&["lesson", "--chunk", "1X"], "unknown unit");
     // Standard output here is a pipe, not a terminal.
-    one_line_error(&["lesson"], "the TUI needs a terminal on standard output");
+    one_line_error(&["lesson"], "tracer lesson is a TUI: run it in a terminal");
     one_line_error(
         &["demo", "--headless"],
         "--headless, --json, --expect and --record need --method METHOD (or all)",

@@ -198,6 +198,15 @@ impl Ledger {
 /// Bytes in the units narration uses ("64 KiB", "1.5 MiB", "100 bytes").
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    // Below 1 MiB a size that is not whole KiB is given exactly (a 32741-byte segment is
+    // not "32.0 KiB").
+    if n < 1 << 20 && !n.is_multiple_of(1 << 10) {
+        return if n == 1 {
+            "1 byte".into()
+        } else {
+            format!("{n} bytes")
+        };
+    }
     for (size, unit) in UNITS {
         if n >= size {
             return if n.is_multiple_of(size) {

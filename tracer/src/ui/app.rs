@@ -92,6 +92,8 @@ pub struct App {
     pub state: RunState,
     pub help: bool,
     pub quit: bool,
+    /// A one-line note for the status line (e.g. why a key did nothing).
+    pub notice: Option<String>,
     /// Live runs: how many more syscall returns of the sender are shown step by step
     /// (the first chunk); the rest is summarised.
     returns_left: usize,
@@ -173,6 +175,7 @@ impl App {
             state: RunState::Idle,
             help: false,
             quit: false,
+            notice: None,
             returns_left: 0,
             numbering: Vec::new(),
             skipped: 0,
@@ -229,7 +232,10 @@ impl App {
         self.drops = 0;
         self.skipped = 0;
         let cond = self.conditions();
-        self.textbook = textbook::ledger(method, self.bytes, self.chunk, &cond);
+        // The ledger's textbook column is the article's model throughout (the same as
+        // the headless report's); `cond` only shapes the first chunk's numbering.
+        self.textbook = textbook::ledger(method, self.bytes, self.chunk, &Conditions::ARTICLE);
+        self.notice = None;
         let first = textbook::steps(method, self.chunk.min(self.bytes), self.chunk, &cond);
         self.returns_left = first
             .iter()
@@ -309,7 +315,17 @@ impl App {
 
     fn summary(&self, l: &Ledger) -> Shown {
         let rest = self.chunks().saturating_sub(1);
-        let text = if rest == 0 {
+        let text = if rest == 1 {
+            format!(
+                "The other chunk goes the same way. In all: {} mode switches, {} CPU copies ({}), {} DMA copies ({}), {} page references.",
+                l.mode_switches,
+                l.cpu_copies,
+                human_bytes(l.cpu_copy_bytes),
+                l.dma_copies,
+                human_bytes(l.dma_bytes),
+                l.page_refs
+            )
+        } else if rest == 0 {
             format!(
                 "Done: {} in one chunk; the ledger below counts every step.",
                 human_bytes(self.bytes)
@@ -434,6 +450,7 @@ pub fn update(app: &mut App, msg: Msg) -> Option<Action> {
 }
 
 fn on_key(app: &mut App, key: KeyEvent) -> Option<Action> {
+    app.notice = None;
     let ctrl_c = key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c');
     if ctrl_c || key.code == KeyCode::Char('q') {
         app.quit = true;
@@ -496,7 +513,8 @@ fn on_key(app: &mut App, key: KeyEvent) -> Option<Action> {
         }
         (Screen::Run, KeyCode::Char('r')) => {
             if app.state == RunState::Running {
-                return None; // one run at a time
+                app.notice = Some("one run at a time: this one is still going".into());
+                return None;
             }
             let m = app.method;
             app.begin(m);
@@ -508,6 +526,10 @@ fn on_key(app: &mut App, key: KeyEvent) -> Option<Action> {
 
 fn start(app: &mut App) -> Option<Action> {
     if app.state == RunState::Running {
+        app.notice = Some(format!(
+            "{} is still running: wait for it to finish (or q to quit)",
+            app.method.name()
+        ));
         return None;
     }
     let m = Method::ALL[app.picker];

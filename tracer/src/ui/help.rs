@@ -9,18 +9,21 @@ use ratatui::{
 
 use super::theme::THEME;
 
-const KEYS: [(&str, &str); 9] = [
+const KEYS: [(&str, &str); 12] = [
     ("space", "play / pause"),
     ("→ or n", "one step forward (pauses)"),
     ("- / +", "slower / faster (1 step per 2 s … real time)"),
-    ("r", "run again (restart the lesson)"),
-    ("m", "method picker"),
+    ("r", "run the method again"),
+    ("m", "method picker (there: ↑↓, 1-8, enter)"),
     ("?", "this help (any key closes it)"),
     ("q, Esc, Ctrl-C", "quit"),
-    ("arrows", "═══▶ CPU copy   ───▶ DMA copy"),
+    ("═══▶", "a CPU copy"),
+    ("───▶", "a DMA copy"),
+    ("┄┄┄▷", "page references or pinned pages: no copy"),
+    ("~~~▶", "loopback hand-off to the receiver"),
     (
-        "",
-        "┄┄┄▷ page references (no copy)   ~~~▶ loopback hand-off",
+        "1. 2. 3. 4.",
+        "the article's step numbers (read+send is 1-4)",
     ),
 ];
 
@@ -28,7 +31,7 @@ pub struct Help;
 
 impl Widget for Help {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let w = 70.min(area.width);
+        let w = 74.min(area.width);
         let h = (KEYS.len() as u16 + 2).min(area.height);
         let r = Rect {
             x: area.x + (area.width - w) / 2,

@@ -14,17 +14,38 @@ use super::{
 };
 use crate::model::{Ledger, human_bytes};
 
-/// The rows: a short label and the value as shown.
-pub fn rows(l: &Ledger) -> [(&'static str, String); 10] {
+/// Bytes in at most `width` columns: "16 MiB" where it fits, else "16M", "237.3M".
+fn bytes(n: u64, width: usize) -> String {
+    let h = human_bytes(n);
+    if h.chars().count() <= width {
+        return h;
+    }
+    const UNITS: [(u64, char); 3] = [(1 << 30, 'G'), (1 << 20, 'M'), (1 << 10, 'K')];
+    for (size, unit) in UNITS {
+        if n >= size {
+            let whole = format!("{}{unit}", n / size);
+            let tenth = format!("{:.1}{unit}", n as f64 / size as f64);
+            return if n.is_multiple_of(size) || tenth.len() > width {
+                whole
+            } else {
+                tenth
+            };
+        }
+    }
+    n.to_string()
+}
+
+/// The rows: a short label and the value as shown in `width` columns.
+pub fn rows(l: &Ledger, width: usize) -> [(&'static str, String); 10] {
     [
         ("switches", l.mode_switches.to_string()),
         ("syscalls", l.syscalls.to_string()),
         ("CPU copies", l.cpu_copies.to_string()),
-        ("CPU bytes", human_bytes(l.cpu_copy_bytes)),
+        ("CPU bytes", bytes(l.cpu_copy_bytes, width)),
         ("DMA copies", l.dma_copies.to_string()),
-        ("DMA bytes", human_bytes(l.dma_bytes)),
+        ("DMA bytes", bytes(l.dma_bytes, width)),
         ("page refs", l.page_refs.to_string()),
-        ("ref bytes", human_bytes(l.page_ref_bytes)),
+        ("ref bytes", bytes(l.page_ref_bytes, width)),
         ("cache hits", l.cache_hits.to_string()),
         ("misses", l.cache_misses.to_string()),
     ]
@@ -46,9 +67,11 @@ impl Widget for LedgerPane<'_> {
             .title(Span::styled(title, THEME.title));
         let inner = block.inner(area);
         block.render(area, buf);
-        let tb = rows(&app.textbook);
-        let obs = app.observed.as_ref().map(rows);
         let vw = ((inner.width as usize).saturating_sub(12) / 2).clamp(7, 14);
+        let tb = rows(&app.textbook, vw);
+        let obs = app.observed.as_ref().map(|l| rows(l, vw));
+        // Partial counts differ from the whole-file model until the run is done.
+        let done = app.state == RunState::Done;
         let mut lines = Vec::new();
         match app.kind {
             Kind::Live => lines.push(Line::from(Span::styled(
@@ -64,7 +87,7 @@ impl Widget for LedgerPane<'_> {
             let mut spans = vec![Span::styled(format!("{name:<10} "), THEME.band)];
             if app.kind == Kind::Live {
                 let o = obs.as_ref().map_or("…".to_string(), |o| o[i].1.clone());
-                let differs = obs.is_some() && o != *t;
+                let differs = done && obs.is_some() && o != *t;
                 spans.push(Span::styled(
                     format!("{o:>vw$}"),
                     if differs { THEME.warn } else { THEME.boxed },
@@ -77,10 +100,9 @@ impl Widget for LedgerPane<'_> {
         if let Some(rx) = &app.receiver {
             lines.push(Line::from(Span::styled(
                 format!(
-                    "receiver: {} switches, {} CPU copies ({})",
+                    "receiver: {} sw, {} copied",
                     rx.mode_switches,
-                    rx.cpu_copies,
-                    human_bytes(rx.cpu_copy_bytes)
+                    bytes(rx.cpu_copy_bytes, 8)
                 ),
                 THEME.dim,
             )));
@@ -93,21 +115,12 @@ impl Widget for LedgerPane<'_> {
                 )));
             }
             (_, Kind::Lesson) => lines.push(Line::from(Span::styled(
-                "the article's model: read from disk, sent by a NIC",
+                "model: disk read, NIC send",
                 THEME.dim,
             ))),
-            (RunState::Done, Kind::Live) => {
-                lines.push(Line::from(Span::styled(
-                    "textbook: read from disk, sent by a NIC. Why they differ:",
-                    THEME.dim,
-                )));
-                for d in &app.differences {
-                    lines.push(Line::from(vec![
-                        Span::styled(format!("≠ {}: ", d.field), THEME.warn),
-                        Span::raw(d.reason.clone()),
-                    ]));
-                }
-            }
+            (RunState::Done, Kind::Live) if !app.differences.is_empty() => lines.push(Line::from(
+                Span::styled("≠: why, at the last step", THEME.dim),
+            )),
             _ => {}
         }
         Paragraph::new(lines)

@@ -18,6 +18,7 @@ mod status;
 mod theme;
 pub mod timeline;
 pub mod view;
+mod why;
 
 #[cfg(test)]
 mod tests;

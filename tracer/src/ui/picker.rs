@@ -1,4 +1,5 @@
-//! The method picker: each method with a one-line description and its textbook cost.
+//! The method picker: one line per method, and the highlighted one's description and
+//! textbook cost below.
 
 use ratatui::{
     buffer::Buffer,
@@ -16,22 +17,25 @@ use crate::{
     workload::Method,
 };
 
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// What the article's model says one chunk of `method` costs.
 pub fn cost(method: Method) -> String {
     let l = textbook::ledger(method, 1, 1, &Conditions::ARTICLE);
-    let setup = if method == Method::MmapWrite {
-        " (+ mmap/munmap once)"
+    // mmap-write maps and unmaps once per file, not per chunk.
+    let (switches, setup) = if method == Method::MmapWrite {
+        (l.mode_switches - 4, " (+ mmap and munmap once)")
     } else {
-        ""
-    };
-    let switches = if method == Method::MmapWrite {
-        l.mode_switches - 4
-    } else {
-        l.mode_switches
+        (l.mode_switches, "")
     };
     format!(
-        "{switches} mode switches, {} CPU copies, {} DMA copies, {} page refs per chunk{setup}",
-        l.cpu_copies, l.dma_copies, l.page_refs
+        "per chunk: {}, {}, {}, {}{setup}",
+        count(switches, "mode switch", "mode switches"),
+        count(l.cpu_copies, "CPU copy", "CPU copies"),
+        count(l.dma_copies, "DMA copy", "DMA copies"),
+        count(l.page_refs, "page reference", "page references"),
     )
 }
 
@@ -46,32 +50,34 @@ impl Widget for Picker<'_> {
             " pick a transfer method: ↑↓ and enter, or 1-8 ",
             THEME.title,
         ));
-        let mut lines = vec![Line::from(Span::styled(
-            match app.kind {
-                Kind::Lesson => {
-                    "Lesson: the steps of the textbook model (data read from disk, sent by a NIC). No probes."
-                }
-                Kind::Live => {
-                    "Live: the transfer runs here, traced; the steps are what the kernel did."
-                }
-            },
-            THEME.dim,
-        ))];
-        lines.push(Line::raw(""));
+        let mut lines = vec![
+            Line::from(Span::styled(
+                match app.kind {
+                    Kind::Lesson => {
+                        "Lesson: the textbook model's steps (read from disk, sent by a NIC). No probes."
+                    }
+                    Kind::Live => {
+                        "Live: the transfer runs here, traced; the steps are what the kernel did."
+                    }
+                },
+                THEME.dim,
+            )),
+            Line::raw(""),
+        ];
         for (i, m) in Method::ALL.iter().enumerate() {
             let selected = i == app.picker;
-            let marker = if selected { "▶ " } else { "  " };
-            let style = if selected { THEME.to } else { THEME.key };
             lines.push(Line::from(vec![
-                Span::raw(marker),
-                Span::styled(format!("{} {:<16}", i + 1, m.name()), style),
-                Span::raw(m.describe()),
+                Span::styled(if selected { "▶ " } else { "  " }, THEME.key),
+                Span::styled(
+                    format!("{} {:<16}", i + 1, m.name()),
+                    if selected { THEME.to } else { THEME.key },
+                ),
             ]));
-            lines.push(Line::from(Span::styled(
-                format!("                     {}", cost(*m)),
-                THEME.dim,
-            )));
         }
+        let m = Method::ALL[app.picker];
+        lines.push(Line::raw(""));
+        lines.push(Line::from(Span::styled(m.describe(), THEME.key)));
+        lines.push(Line::from(Span::styled(cost(m), THEME.dim)));
         Paragraph::new(lines)
             .block(block)
             .wrap(Wrap { trim: false })

@@ -13,7 +13,10 @@ use crossterm::{
     cursor::{Hide, Show},
     event::{Event, EventStream, KeyEventKind},
     execute,
-    terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode},
+    terminal::{
+        Clear, ClearType, EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode,
+        enable_raw_mode,
+    },
 };
 use futures_util::StreamExt as _;
 use ratatui::{Terminal, backend::CrosstermBackend};
@@ -48,7 +51,8 @@ struct Screen {
 
 fn restore() {
     let _ = disable_raw_mode();
-    let _ = execute!(stdout(), LeaveAlternateScreen, Show);
+    // Cleared first: some terminals keep the alternate screen's last frame when it grew.
+    let _ = execute!(stdout(), Clear(ClearType::All), LeaveAlternateScreen, Show);
 }
 
 impl Screen {
@@ -142,17 +146,45 @@ pub async fn run(opts: TuiOptions) -> Result<i32> {
     // The terminal, privileges, probes and the input come first, so that their errors are
     // plain lines on a normal terminal.
     if !stdout().is_terminal() {
-        bail!("the TUI needs a terminal on standard output: add --headless (or --json) for text");
+        bail!(match opts.kind {
+            Kind::Live => {
+                "the TUI needs a terminal on standard output: add --headless (or --json) for text"
+            }
+            Kind::Lesson => {
+                "tracer lesson is a TUI: run it in a terminal (standard output is not one)"
+            }
+        });
     }
     let lab = match opts.kind {
         Kind::Live => {
             if !crate::probe::has_bpf_privileges() {
                 return Err(crate::probe::loader::ProbeError::Permission.into());
             }
-            match Lab::prepare(opts.file.clone(), opts.size, opts.chunk, None).await? {
-                Ok(lab) => Some(lab),
-                Err(code) => return Ok(code),
+            // A signal while the input is made or the probes load still cleans up.
+            let mut signals = demo::Signals::new()?;
+            let making = if opts.file.is_none() {
+                format!(
+                    " and making a {} input file",
+                    crate::model::human_bytes(opts.size)
+                )
+            } else {
+                String::new()
+            };
+            eprintln!("tracer: loading the probes{making}…");
+            let lab =
+                match Lab::prepare(opts.file.clone(), opts.size, opts.chunk, Some(&mut signals))
+                    .await?
+                {
+                    Ok(lab) => lab,
+                    Err(code) => return Ok(code),
+                };
+            // A signal that came while the probes loaded: honour it now.
+            tokio::select! {
+                biased;
+                code = signals.next() => return Ok(code),
+                _ = std::future::ready(()) => {}
             }
+            Some(lab)
         }
         Kind::Lesson => None,
     };
@@ -190,6 +222,8 @@ async fn event_loop(
     use tokio::signal::unix::{SignalKind, signal};
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    // The terminal went away (a closed window, `tmux kill-session`): quit and clean up.
+    let mut sighup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     let mut keys = EventStream::new();
     // Frames at 20 per second; the kernel side never blocks drawing (its steps arrive on
     // the channel and are drawn at the next frame).
@@ -234,6 +268,7 @@ async fn event_loop(
             Some(m) = rx.recv() => m,
             _ = sigterm.recv() => Msg::Quit,
             _ = sigint.recv() => Msg::Quit,
+            _ = sighup.recv() => Msg::Quit,
         };
         if !dispatch(update(app, msg)) || app.quit {
             return Ok(());

@@ -8,7 +8,7 @@ use ratatui::{
 };
 
 use super::{
-    app::{App, Kind, SPEEDS},
+    app::{App, Kind, SPEEDS, Screen},
     theme::THEME,
 };
 
@@ -33,6 +33,17 @@ impl Widget for Status<'_> {
                 THEME.lesson,
             ));
             spans.push(Span::raw(" "));
+        }
+        if let Some(note) = &app.notice {
+            spans.push(Span::styled(note.clone(), THEME.warn));
+            buf.set_line(area.x, area.y, &Line::from(spans), area.width);
+            return;
+        }
+        if app.screen == Screen::Picker {
+            spans.push(Span::styled("pick a method", THEME.key));
+            spans.push(Span::raw(format!("{sep}? help{sep}q quit")));
+            buf.set_line(area.x, area.y, &Line::from(spans), area.width);
+            return;
         }
         spans.push(Span::styled(app.method.name(), THEME.key));
         let kernel = if wide {

@@ -9,7 +9,7 @@ use ratatui::{
 };
 
 use super::{
-    app::{App, Screen},
+    app::{App, Kind, RunState, Screen},
     help::Help,
     history::History,
     ledger::LedgerPane,
@@ -19,6 +19,7 @@ use super::{
     status::Status,
     theme::THEME,
     timeline::Timeline,
+    why::Why,
 };
 
 pub const MIN_WIDTH: u16 = 80;
@@ -64,7 +65,13 @@ fn run_screen(frame: &mut Frame, app: &App, area: Rect) {
     let ledger_w = if area.width >= 120 { 52 } else { 30 };
     let [path, ledger] =
         Layout::horizontal([Constraint::Min(48), Constraint::Length(ledger_w)]).areas(top);
-    frame.render_widget(PathDiagram { app }, path);
+    // The summary has no arrow: the live run's reasons take the diagram's place.
+    let summary = app.current().is_some_and(|s| s.kind.is_none());
+    if summary && app.kind == Kind::Live && app.state == RunState::Done {
+        frame.render_widget(Why { app }, path);
+    } else {
+        frame.render_widget(PathDiagram { app }, path);
+    }
     frame.render_widget(LedgerPane { app }, ledger);
     frame.render_widget(Narration { app }, narration);
     frame.render_widget(Timeline { app }, timeline);
