@@ -19,7 +19,7 @@ impl Widget for Why<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let app = self.app;
         let block = Block::default().borders(Borders::ALL).title(Span::styled(
-            " observed vs textbook (read from disk, sent by a NIC): why they differ ",
+            " why they differ from the textbook ",
             THEME.title,
         ));
         let mut lines = Vec::new();
