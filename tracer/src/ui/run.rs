@@ -164,7 +164,7 @@ pub async fn run(opts: TuiOptions) -> Result<i32> {
             let mut signals = demo::Signals::new()?;
             let making = if opts.file.is_none() {
                 format!(
-                    " and making a {} input file",
+                    " and making the {} input file",
                     crate::model::human_bytes(opts.size)
                 )
             } else {
