@@ -336,7 +336,7 @@ fn unreadable_files_and_missing_privileges_are_one_line_each() {
         "{err}"
     );
     // A readable input, but no right to load eBPF programs.
-    let out = demo_as_nobody(&["--method", "sendfile", "--size", "64K"]);
+    let out = demo_as_nobody(&["--method", "sendfile", "--size", "64K", "--headless"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
