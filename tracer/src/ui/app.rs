@@ -315,31 +315,22 @@ impl App {
 
     fn summary(&self, l: &Ledger) -> Shown {
         let rest = self.chunks().saturating_sub(1);
-        let text = if rest == 1 {
-            format!(
-                "The other chunk goes the same way. In all: {} mode switches, {} CPU copies ({}), {} DMA copies ({}), {} page references.",
-                l.mode_switches,
-                l.cpu_copies,
-                human_bytes(l.cpu_copy_bytes),
-                l.dma_copies,
-                human_bytes(l.dma_bytes),
-                l.page_refs
-            )
-        } else if rest == 0 {
-            format!(
+        let totals = format!(
+            "In all: {} mode switches, {} CPU copies ({}), {} DMA copies ({}), {} page references.",
+            l.mode_switches,
+            l.cpu_copies,
+            human_bytes(l.cpu_copy_bytes),
+            l.dma_copies,
+            human_bytes(l.dma_bytes),
+            l.page_refs
+        );
+        let text = match rest {
+            0 => format!(
                 "Done: {} in one chunk; the ledger below counts every step.",
                 human_bytes(self.bytes)
-            )
-        } else {
-            format!(
-                "The other {rest} chunks go the same way. In all: {} mode switches, {} CPU copies ({}), {} DMA copies ({}), {} page references.",
-                l.mode_switches,
-                l.cpu_copies,
-                human_bytes(l.cpu_copy_bytes),
-                l.dma_copies,
-                human_bytes(l.dma_bytes),
-                l.page_refs
-            )
+            ),
+            1 => format!("The other chunk goes the same way. {totals}"),
+            n => format!("The other {n} chunks go the same way. {totals}"),
         };
         Shown {
             number: None,
