@@ -20,9 +20,9 @@ use aya_ebpf::{
         bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_probe_read_kernel,
         bpf_probe_read_kernel_buf,
     },
-    macros::{btf_tracepoint, map},
+    macros::{btf_tracepoint, fentry, map},
     maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
-    programs::BtfTracePointContext,
+    programs::{BtfTracePointContext, FEntryContext},
 };
 use tracer_common::{
     Config, DROP_READ_FAILED, DROP_RING_FULL, EVENT_ARGS, EVENTS_BYTES, Event, FileKey, NAME_LEN,
@@ -835,6 +835,13 @@ pub fn tracer_exit(ctx: BtfTracePointContext) -> i32 {
         let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
         let _ = TRACED.remove(tgid);
     }
+    0
+}
+
+/// Does nothing: `tracer doctor` loads it against a kernel function to learn whether this
+/// kernel lets fentry programs attach at all (this project's CI kernel refuses them).
+#[fentry(function = "tcp_sendmsg_locked")]
+pub fn tracer_fentry_probe(_ctx: FEntryContext) -> u32 {
     0
 }
 

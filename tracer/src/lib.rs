@@ -4,6 +4,7 @@
 //! consumers (the `trace` command's JSON lines today; the model and TUI later).
 
 pub mod demo;
+pub mod doctor;
 pub mod event;
 pub mod model;
 pub mod probe;

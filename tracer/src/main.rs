@@ -32,6 +32,19 @@ enum Command {
     Demo(DemoCmd),
     /// The same TUI driven by the textbook model of each method: no root, no eBPF.
     Lesson(LessonCmd),
+    /// What this kernel lets the tracer see, step by step: the hook used for each step, its
+    /// tier, and why every better hook is not used.
+    Doctor(DoctorCmd),
+}
+
+#[derive(Args)]
+struct DoctorCmd {
+    /// One JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Only the steps of this method.
+    #[arg(long, value_name = "METHOD")]
+    method: Option<String>,
 }
 
 #[derive(Args)]
@@ -259,6 +272,12 @@ fn main() -> ExitCode {
         }
         Command::Demo(cmd) => runtime.block_on(demo(cmd)),
         Command::Lesson(cmd) => runtime.block_on(lesson(cmd)),
+        Command::Doctor(cmd) => cmd
+            .method
+            .as_deref()
+            .map(method_arg)
+            .transpose()
+            .and_then(|m| tracer::doctor::run(cmd.json, m)),
         Command::Transfer(cmd) => Method::from_name(&cmd.method)
             .ok_or_else(|| anyhow::anyhow!("unknown method {}", cmd.method))
             .and_then(|method| {

@@ -146,3 +146,8 @@ fn lesson_and_tui_bad_inputs() {
         "--headless, --json, --expect and --record need --method METHOD (or all)",
     );
 }
+
+#[test]
+fn doctor_bad_method() {
+    one_line_error(&["doctor", "--method", "nope"], "unknown method \"nope\"");
+}

@@ -342,3 +342,47 @@ fn unreadable_files_and_missing_privileges_are_one_line_each() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("CAP_BPF") && err.contains("sudo"), "{err}");
 }
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn doctor_reports_each_steps_hook_and_why_not_better() {
+    let out = Command::new(TRACER)
+        .args(["doctor", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let plan = v["plan"].as_array().unwrap();
+    assert!(plan.len() >= 10, "{v}");
+    for step in plan {
+        // A hook, or nothing with the reason; every better hook not used has a reason.
+        assert!(
+            step["hook"].is_object() || step["evidence"].as_str().unwrap().starts_with("no hook: "),
+            "{step}"
+        );
+        for pair in step["not_used"].as_array().unwrap() {
+            assert!(!pair[1].as_str().unwrap().is_empty(), "{step}");
+        }
+    }
+    // The syscall tracepoints are always the tool's floor.
+    assert_eq!(plan[0]["hook"]["target"], "sys_enter");
+    // Where this kernel refuses fentry (as this project's CI kernel does), the tracer says
+    // how it was refused, and the send decision comes from the tracepoint tier.
+    if let Some(why) = v["fentry"].as_str() {
+        assert!(why.contains("refused") || why.contains("BTF"), "{why}");
+        let send = plan
+            .iter()
+            .find(|s| {
+                s["step"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("copy / reference / pin")
+            })
+            .unwrap();
+        assert_ne!(send["hook"]["tier"], "fentry", "{send}");
+    }
+}

@@ -623,6 +623,52 @@ impl Probes {
     }
 }
 
+/// The tracepoints this build has programs for.
+pub fn built_tracepoints() -> Vec<&'static str> {
+    SPECS.iter().map(|s| s.tracepoint).collect()
+}
+
+/// Tries to load and attach an (empty) fentry program on kernel function `target`: whether
+/// this kernel lets fentry attach at all. The error is the kernel's answer.
+pub fn try_fentry(target: &str) -> Result<(), String> {
+    if OBJECT.is_empty() {
+        return Err(ProbeError::NotBuilt.to_string());
+    }
+    let btf = Btf::from_sys_fs().map_err(|e| format!("no BTF: {e}"))?;
+    let mut ebpf = EbpfLoader::new()
+        .btf(Some(&btf))
+        .load(OBJECT)
+        .map_err(|e| format!("loading the object: {e}"))?;
+    let prog: &mut aya::programs::FEntry = ebpf
+        .program_mut("tracer_fentry_probe")
+        .ok_or("the fentry probe program is missing from the object")?
+        .try_into()
+        .map_err(|e: ProgramError| e.to_string())?;
+    let describe = |at: &str, e: ProgramError| match &e {
+        ProgramError::LoadError { io_error, .. }
+        | ProgramError::SyscallError(aya::sys::SyscallError { io_error, .. }) => {
+            format!("{} at {at}", errno_name(io_error))
+        }
+        _ => format!("{e} at {at}"),
+    };
+    prog.load(target, &btf)
+        .map_err(|e| describe("program load", e))?;
+    prog.attach().map_err(|e| describe("attach", e))?;
+    Ok(())
+}
+
+fn errno_name(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::EPERM) => "EPERM".into(),
+        Some(libc::EACCES) => "EACCES".into(),
+        Some(libc::EINVAL) => "EINVAL".into(),
+        Some(libc::ENOENT) => "ENOENT".into(),
+        Some(524) => "ENOTSUPP".into(),
+        Some(n) => format!("errno {n}"),
+        None => e.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

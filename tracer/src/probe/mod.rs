@@ -2,7 +2,9 @@
 //! programs need, and the attach itself.
 
 pub mod btf;
+pub mod caps;
 pub mod loader;
+pub mod plan;
 
 pub use loader::{LoadOptions, ProbeError, Probes, Skipped};
 

@@ -1,0 +1,198 @@
+//! `tracer doctor`: what this kernel lets the tracer see, step by step, and why not more.
+
+use std::fmt::Write as _;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::{
+    probe::{
+        caps, has_bpf_privileges, loader,
+        plan::{self, Build, Caps, Planned},
+    },
+    workload::Method,
+};
+
+#[derive(Serialize)]
+struct Report<'a> {
+    kernel: &'a str,
+    btf: Option<&'a str>,
+    lockdown: String,
+    tracefs: bool,
+    fentry: Option<&'a str>,
+    kprobes: Option<&'a str>,
+    caps: &'a Caps,
+    plan: Vec<&'a Planned>,
+}
+
+fn state(why: &Option<String>) -> String {
+    match why {
+        None => "yes".into(),
+        Some(why) => format!("no: {why}"),
+    }
+}
+
+/// The report as text.
+pub fn text(
+    caps: &Caps,
+    plan: &[Planned],
+    method: Option<Method>,
+    lockdown: &str,
+    tracefs: bool,
+) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "kernel {}", caps.kernel);
+    let _ = writeln!(s, "  BTF:          {}", state(&caps.no_btf));
+    let _ = writeln!(s, "  lockdown:     {lockdown}");
+    let _ = writeln!(
+        s,
+        "  tracefs:      {}",
+        if tracefs {
+            "mounted"
+        } else {
+            "not mounted (mounted when tracing)"
+        }
+    );
+    let _ = writeln!(s, "  fentry/fexit: {}", state(&caps.fentry));
+    let _ = writeln!(s, "  kprobes:      {}", state(&caps.kprobes));
+    let wanted: std::collections::BTreeSet<&str> = plan::STEPS
+        .iter()
+        .flat_map(|s| s.hooks)
+        .filter(|h| h.tier == plan::Tier::Tracepoint)
+        .map(|h| h.target)
+        .collect();
+    let missing: Vec<&str> = wanted
+        .iter()
+        .copied()
+        .filter(|t| !caps.tracepoints.contains(*t))
+        .collect();
+    let _ = writeln!(
+        s,
+        "  tracepoints:  {} of the {} the plan names{}",
+        wanted.len() - missing.len(),
+        wanted.len(),
+        if missing.is_empty() {
+            String::new()
+        } else {
+            format!(" (missing: {})", missing.join(", "))
+        }
+    );
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "{}",
+        match method {
+            Some(m) => format!(
+                "steps of {} and their hooks (best first: fentry, kprobe, tracepoint):",
+                m.name()
+            ),
+            None => "steps and their hooks (best first: fentry, kprobe, tracepoint):".into(),
+        }
+    );
+    for p in plan {
+        if let Some(m) = method
+            && !p.methods.is_empty()
+            && !p.methods.contains(&m.name())
+        {
+            continue;
+        }
+        let _ = writeln!(s);
+        let _ = writeln!(s, "{}", p.step);
+        match p.hook {
+            Some(h) => {
+                let _ = writeln!(
+                    s,
+                    "  uses     {} {} ({})",
+                    h.tier.name(),
+                    h.target,
+                    p.evidence
+                );
+            }
+            None => {
+                let _ = writeln!(s, "  uses     nothing ({})", p.evidence);
+            }
+        }
+        for (h, why) in &p.not_used {
+            let _ = writeln!(s, "  not {:<8} {}: {why}", h.tier.name(), h.target);
+        }
+    }
+    s
+}
+
+/// Runs `tracer doctor`.
+pub fn run(json: bool, method: Option<Method>) -> Result<i32> {
+    let root = has_bpf_privileges();
+    let caps = caps::measure(root);
+    let build = Build::tracepoints(&loader::built_tracepoints());
+    let plan = plan::plan(&caps, &build);
+    let lockdown = caps::lockdown();
+    let tracefs = std::path::Path::new(crate::probe::TRACEFS)
+        .join("events")
+        .exists();
+    if json {
+        let report = Report {
+            kernel: &caps.kernel,
+            btf: caps.no_btf.as_deref(),
+            lockdown,
+            tracefs,
+            fentry: caps.fentry.as_deref(),
+            kprobes: caps.kprobes.as_deref(),
+            caps: &caps,
+            plan: plan
+                .iter()
+                .filter(|p| {
+                    method.is_none_or(|m| p.methods.is_empty() || p.methods.contains(&m.name()))
+                })
+                .collect(),
+        };
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", text(&caps, &plan, method, &lockdown, tracefs));
+        if !root {
+            eprintln!("tracer: not root: fentry was not tried (run as root for the full answer)");
+        }
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_names_the_hook_and_every_reason() {
+        let caps = Caps {
+            kernel: "6.8.0-test".into(),
+            fentry: Some("refused with EPERM at program load (tried on tcp_sendmsg_locked)".into()),
+            kprobes: Some("kprobes are not built into this kernel".into()),
+            tracepoints: [
+                "sys_enter",
+                "sys_exit",
+                "sock_send_length",
+                "net_dev_start_xmit",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            ..Caps::default()
+        };
+        let build = Build::tracepoints(&loader::built_tracepoints());
+        let p = plan::plan(&caps, &build);
+        let t = text(&caps, &p, Some(Method::Sendfile), "none", true);
+        assert!(
+            t.contains("tracepoints:  4 of the 13 the plan names (missing: "),
+            "{t}"
+        );
+        assert!(t.contains("copy / reference / pin decision of a TCP send\n  uses     nothing (no hook: inferred from the syscall"), "{t}");
+        assert!(t.contains("  not tracepoint tcp_sendmsg_locked: this kernel has no tcp_sendmsg_locked tracepoint (added in 6.16)"), "{t}");
+        assert!(
+            t.contains(
+                "  not fentry   tcp_sendmsg_locked: fentry refused with EPERM at program load"
+            ),
+            "{t}"
+        );
+        // Steps of other methods are left out.
+        assert!(!t.contains("mmap faults"), "{t}");
+        assert!(!t.contains("copy_file_range)"), "{t}");
+    }
+}

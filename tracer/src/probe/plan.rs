@@ -1,0 +1,597 @@
+//! The probe planner (pure): from what a kernel allows (`Caps`) and what this build has
+//! programs for, choose for every step of KERNEL_PATHS.md the best hook — fentry/fexit,
+//! then kprobe/kretprobe, then a tracepoint — and say for every better hook not used why
+//! not. `tracer doctor` prints the plan; the loader follows it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+/// An attach mechanism, best first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tier {
+    Fentry,
+    Kprobe,
+    Tracepoint,
+}
+
+impl Tier {
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Fentry => "fentry",
+            Tier::Kprobe => "kprobe",
+            Tier::Tracepoint => "tracepoint",
+        }
+    }
+}
+
+/// One candidate hook of a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Hook {
+    pub tier: Tier,
+    /// The kernel function (fentry/kprobe) or the tracepoint.
+    pub target: &'static str,
+    /// What the step is, seen through this hook: observed, or only inferred.
+    pub observes: bool,
+}
+
+/// A step of the data path and its candidate hooks, best first.
+pub struct StepSpec {
+    pub step: &'static str,
+    /// Methods it matters for (all when empty).
+    pub methods: &'static [&'static str],
+    pub hooks: &'static [Hook],
+    /// How the step is known when no hook attaches.
+    pub fallback: &'static str,
+}
+
+const fn f(target: &'static str) -> Hook {
+    Hook {
+        tier: Tier::Fentry,
+        target,
+        observes: true,
+    }
+}
+const fn k(target: &'static str) -> Hook {
+    Hook {
+        tier: Tier::Kprobe,
+        target,
+        observes: true,
+    }
+}
+const fn t(target: &'static str) -> Hook {
+    Hook {
+        tier: Tier::Tracepoint,
+        target,
+        observes: true,
+    }
+}
+/// A tracepoint that only lets the step be inferred.
+const fn ti(target: &'static str) -> Hook {
+    Hook {
+        tier: Tier::Tracepoint,
+        target,
+        observes: false,
+    }
+}
+
+/// The steps of KERNEL_PATHS.md §3 and §7, with their hooks best first.
+pub const STEPS: &[StepSpec] = &[
+    StepSpec {
+        step: "mode switches (syscall entry and return)",
+        methods: &[],
+        hooks: &[t("sys_enter"), t("sys_exit")],
+        fallback: "none: the tracer needs the syscall tracepoints",
+    },
+    StepSpec {
+        step: "page-cache lookup (hit or miss)",
+        methods: &[],
+        hooks: &[
+            f("filemap_get_pages"),
+            k("filemap_get_pages"),
+            t("mm_filemap_get_pages"),
+        ],
+        fallback: "not seen: hits and misses are not counted",
+    },
+    StepSpec {
+        step: "DMA disk -> page cache (miss)",
+        methods: &[],
+        hooks: &[
+            f("blk_mq_start_request"),
+            k("blk_mq_start_request"),
+            t("block_rq_issue"),
+        ],
+        fallback: "not seen",
+    },
+    StepSpec {
+        step: "CPU copy page cache -> user (read)",
+        methods: &["read-write", "read-send", "msg-zerocopy", "io-uring"],
+        hooks: &[
+            f("filemap_read"),
+            k("filemap_read"),
+            f("copy_page_to_iter"),
+            ti("sys_exit"),
+        ],
+        fallback: "inferred from read()'s return value",
+    },
+    StepSpec {
+        step: "copy / reference / pin decision of a TCP send",
+        methods: &[
+            "read-write",
+            "read-send",
+            "mmap-write",
+            "sendfile",
+            "splice",
+            "msg-zerocopy",
+            "io-uring",
+        ],
+        hooks: &[
+            f("tcp_sendmsg_locked"),
+            k("tcp_sendmsg_locked"),
+            t("tcp_sendmsg_locked"),
+        ],
+        fallback: "inferred from the syscall (sendfile/splice reference pages, MSG_ZEROCOPY pins) and confirmed per skb at transmit",
+    },
+    StepSpec {
+        step: "bytes of a TCP send",
+        methods: &[
+            "read-write",
+            "read-send",
+            "mmap-write",
+            "sendfile",
+            "splice",
+            "msg-zerocopy",
+            "io-uring",
+        ],
+        hooks: &[
+            f("tcp_sendmsg_locked"),
+            k("tcp_sendmsg_locked"),
+            t("sock_send_length"),
+        ],
+        fallback: "inferred from the syscall's return value",
+    },
+    StepSpec {
+        step: "page references into the skb (sendfile, splice)",
+        methods: &["sendfile", "splice"],
+        hooks: &[
+            f("skb_splice_from_iter"),
+            k("skb_splice_from_iter"),
+            k("do_tcp_sendpages"),
+            ti("net_dev_start_xmit"),
+        ],
+        fallback: "inferred from the skb's SHARED_FRAG flag at transmit",
+    },
+    StepSpec {
+        step: "pinned user pages into the skb (MSG_ZEROCOPY, SEND_ZC)",
+        methods: &["msg-zerocopy", "io-uring"],
+        hooks: &[
+            f("skb_zerocopy_iter_stream"),
+            k("skb_zerocopy_iter_stream"),
+            ti("net_dev_start_xmit"),
+        ],
+        fallback: "inferred from the skb's zero-copy flag at transmit",
+    },
+    StepSpec {
+        step: "transmit (DMA to the NIC, or the loopback hand-off)",
+        methods: &[
+            "read-write",
+            "read-send",
+            "mmap-write",
+            "sendfile",
+            "splice",
+            "msg-zerocopy",
+            "io-uring",
+        ],
+        hooks: &[
+            f("dev_hard_start_xmit"),
+            k("dev_hard_start_xmit"),
+            t("net_dev_start_xmit"),
+        ],
+        fallback: "not seen",
+    },
+    StepSpec {
+        step: "loopback's deferred copy of pinned pages",
+        methods: &["msg-zerocopy", "io-uring"],
+        hooks: &[
+            f("skb_copy_ubufs"),
+            k("skb_copy_ubufs"),
+            ti("netif_receive_skb"),
+        ],
+        fallback: "a zero-copy skb reaching netif_receive_skb is copied (skb_copy_ubufs)",
+    },
+    StepSpec {
+        step: "CPU copy skb -> user (the receiver)",
+        methods: &[
+            "read-write",
+            "read-send",
+            "mmap-write",
+            "sendfile",
+            "splice",
+            "msg-zerocopy",
+            "io-uring",
+        ],
+        hooks: &[
+            f("skb_copy_datagram_iter"),
+            k("skb_copy_datagram_iter"),
+            t("skb_copy_datagram_iovec"),
+        ],
+        fallback: "inferred from the receive's return value",
+    },
+    StepSpec {
+        step: "page references into a pipe (splice)",
+        methods: &["splice", "sendfile", "copy-file-range"],
+        hooks: &[
+            f("splice_folio_into_pipe"),
+            k("splice_folio_into_pipe"),
+            ti("sys_exit"),
+        ],
+        fallback: "inferred from splice()'s return value",
+    },
+    StepSpec {
+        step: "CPU copy page cache -> page cache (copy_file_range)",
+        methods: &["copy-file-range"],
+        hooks: &[
+            f("generic_perform_write"),
+            k("generic_perform_write"),
+            t("ext4_da_write_end"),
+        ],
+        fallback: "inferred from the syscall's return value",
+    },
+    StepSpec {
+        step: "mmap faults mapping page-cache pages",
+        methods: &["mmap-write"],
+        hooks: &[
+            f("filemap_map_pages"),
+            k("filemap_map_pages"),
+            t("mm_filemap_map_pages"),
+        ],
+        fallback: "not seen: hits and misses of the mapping are not counted",
+    },
+    StepSpec {
+        step: "io_uring requests and completions",
+        methods: &["io-uring"],
+        hooks: &[
+            f("io_issue_sqe"),
+            k("io_issue_sqe"),
+            t("io_uring_submit_req"),
+            t("io_uring_complete"),
+        ],
+        fallback: "not seen: io_uring reads are not counted",
+    },
+    StepSpec {
+        step: "the copy helpers themselves (_copy_to_iter, _copy_from_iter)",
+        methods: &[],
+        hooks: &[
+            f("_copy_to_iter"),
+            f("_copy_from_iter"),
+            k("_copy_to_iter"),
+            k("_copy_from_iter"),
+        ],
+        fallback: "observed at their traceable callers instead",
+    },
+];
+
+/// Whether a tier can be used at all on a kernel, and why not.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "state", content = "why")]
+pub enum Availability {
+    Yes,
+    No(String),
+}
+
+/// What a kernel allows, as `probe::caps` measured it (or a test made up).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Caps {
+    pub kernel: String,
+    /// `None` when the kernel has BTF.
+    pub no_btf: Option<String>,
+    /// fentry/fexit as a whole (BTF trampolines): refused here, or why not.
+    pub fentry: Option<String>,
+    /// kprobes as a whole: not built in, or why not.
+    pub kprobes: Option<String>,
+    /// Tracepoints with BTF prototypes (`btf_trace_<name>`).
+    pub tracepoints: BTreeSet<String>,
+    /// Kernel functions: why one cannot be hooked (absent, inlined, notrace); absent from
+    /// this map means it can.
+    pub functions: BTreeMap<String, String>,
+}
+
+/// Hooks this build has kernel programs for.
+#[derive(Clone, Debug, Default)]
+pub struct Build {
+    pub hooks: BTreeSet<(Tier, &'static str)>,
+}
+
+impl Build {
+    /// What the tracer built here carries: the tracepoint tier.
+    pub fn tracepoints(names: &[&'static str]) -> Build {
+        Build {
+            hooks: names.iter().map(|n| (Tier::Tracepoint, *n)).collect(),
+        }
+    }
+}
+
+/// A step's choice.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Planned {
+    pub step: &'static str,
+    pub methods: &'static [&'static str],
+    /// The hook used, if any.
+    pub hook: Option<Hook>,
+    /// `observed` or `inferred`, and how.
+    pub evidence: String,
+    /// Every better hook not used, and why.
+    pub not_used: Vec<(Hook, String)>,
+}
+
+/// Why `hook` cannot be used on this kernel with this build; `None` when it can.
+fn refusal(hook: &Hook, caps: &Caps, build: &Build) -> Option<String> {
+    match hook.tier {
+        Tier::Fentry | Tier::Kprobe => {
+            if hook.tier == Tier::Fentry {
+                if let Some(why) = &caps.no_btf {
+                    return Some(format!("fentry needs BTF: {why}"));
+                }
+                if let Some(why) = &caps.fentry {
+                    return Some(format!("fentry {why}"));
+                }
+            } else if let Some(why) = &caps.kprobes {
+                return Some(why.clone());
+            }
+            if let Some(why) = caps.functions.get(hook.target) {
+                return Some(why.clone());
+            }
+        }
+        Tier::Tracepoint => {
+            if !caps.tracepoints.contains(hook.target) {
+                let since = match hook.target {
+                    "tcp_sendmsg_locked" => " (added in 6.16)",
+                    "sock_send_length" => " (added in 6.3)",
+                    "mm_filemap_get_pages" | "mm_filemap_map_pages" => " (added around 6.11)",
+                    _ => "",
+                };
+                return Some(format!(
+                    "this kernel has no {} tracepoint{since}",
+                    hook.target
+                ));
+            }
+        }
+    }
+    if !build.hooks.contains(&(hook.tier, hook.target)) {
+        return Some(format!(
+            "this kernel would allow it, but this build has no {} program for it",
+            hook.tier.name()
+        ));
+    }
+    None
+}
+
+/// The plan for every step.
+pub fn plan(caps: &Caps, build: &Build) -> Vec<Planned> {
+    STEPS
+        .iter()
+        .map(|spec| {
+            let mut not_used = Vec::new();
+            let mut chosen = None;
+            for hook in spec.hooks {
+                match refusal(hook, caps, build) {
+                    None => {
+                        chosen = Some(*hook);
+                        break;
+                    }
+                    Some(why) => not_used.push((*hook, why)),
+                }
+            }
+            let evidence = match chosen {
+                Some(h) if h.observes => format!("observed by {} {}", h.tier.name(), h.target),
+                Some(h) => format!(
+                    "inferred: {} (at {} {})",
+                    spec.fallback,
+                    h.tier.name(),
+                    h.target
+                ),
+                None => format!("no hook: {}", spec.fallback),
+            };
+            Planned {
+                step: spec.step,
+                methods: spec.methods,
+                hook: chosen,
+                evidence,
+                not_used,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every tracepoint the steps name.
+    fn all_tracepoints() -> BTreeSet<String> {
+        STEPS
+            .iter()
+            .flat_map(|s| s.hooks)
+            .filter(|h| h.tier == Tier::Tracepoint)
+            .map(|h| h.target.to_string())
+            .collect()
+    }
+
+    fn build_all() -> Build {
+        Build {
+            hooks: STEPS
+                .iter()
+                .flat_map(|s| s.hooks)
+                .map(|h| (h.tier, h.target))
+                .collect(),
+        }
+    }
+
+    fn chosen<'a>(p: &'a [Planned], step: &str) -> &'a Planned {
+        p.iter().find(|s| s.step.starts_with(step)).unwrap()
+    }
+
+    /// This project's CI kernel: no kprobes, fentry refused, every tracepoint.
+    fn linux_6_18_here() -> Caps {
+        Caps {
+            kernel: "6.18".into(),
+            fentry: Some("refused with EPERM at program load (tried on tcp_sendmsg_locked)".into()),
+            kprobes: Some("kprobes are not built into this kernel (no kprobe PMU)".into()),
+            tracepoints: all_tracepoints(),
+            ..Caps::default()
+        }
+    }
+
+    #[test]
+    fn a_tracepoint_only_kernel_uses_tracepoints_and_says_why_not_better() {
+        let p = plan(&linux_6_18_here(), &build_all());
+        let send = chosen(&p, "copy / reference / pin decision");
+        assert_eq!(send.hook.map(|h| h.tier), Some(Tier::Tracepoint));
+        assert_eq!(send.not_used.len(), 2);
+        assert!(send.not_used[0].1.contains("EPERM"), "{:?}", send.not_used);
+        assert!(
+            send.not_used[1].1.contains("not built into"),
+            "{:?}",
+            send.not_used
+        );
+        let read = chosen(&p, "CPU copy page cache -> user");
+        assert_eq!(
+            read.evidence,
+            "inferred: inferred from read()'s return value (at tracepoint sys_exit)"
+        );
+    }
+
+    #[test]
+    fn a_distro_kernel_with_fentry_observes_the_copies() {
+        // Debian's 6.1: fentry and kprobes work; no tcp_sendmsg_locked tracepoint, no
+        // mm_filemap_get_pages, no skb_splice_from_iter (pre-6.5 sendpage era), and the
+        // copy helpers are notrace.
+        let mut tps = all_tracepoints();
+        for tp in [
+            "tcp_sendmsg_locked",
+            "mm_filemap_get_pages",
+            "sock_send_length",
+            "mm_filemap_map_pages",
+        ] {
+            tps.remove(tp);
+        }
+        let mut functions = BTreeMap::new();
+        functions.insert(
+            "skb_splice_from_iter".to_string(),
+            "not in this kernel (before 6.5)".to_string(),
+        );
+        functions.insert(
+            "splice_folio_into_pipe".to_string(),
+            "not in this kernel (before 6.5)".to_string(),
+        );
+        for helper in ["_copy_to_iter", "_copy_from_iter"] {
+            functions.insert(
+                helper.to_string(),
+                "notrace: not in available_filter_functions".to_string(),
+            );
+        }
+        let caps = Caps {
+            kernel: "6.1".into(),
+            tracepoints: tps,
+            functions,
+            ..Caps::default()
+        };
+        let p = plan(&caps, &build_all());
+        assert_eq!(
+            chosen(&p, "CPU copy page cache -> user").hook,
+            Some(f("filemap_read"))
+        );
+        assert_eq!(
+            chosen(&p, "copy / reference / pin").hook,
+            Some(f("tcp_sendmsg_locked"))
+        );
+        let refs = chosen(&p, "page references into the skb");
+        assert_eq!(refs.hook, Some(k("do_tcp_sendpages")));
+        assert!(refs.not_used[0].1.contains("before 6.5"));
+        let helpers = chosen(&p, "the copy helpers");
+        assert_eq!(helpers.hook, None);
+        assert!(
+            helpers.evidence.contains("traceable callers"),
+            "{}",
+            helpers.evidence
+        );
+        assert!(
+            helpers
+                .not_used
+                .iter()
+                .all(|(_, why)| why.contains("notrace"))
+        );
+    }
+
+    #[test]
+    fn a_6_8_kernel_without_the_send_tracepoint_infers_the_decision() {
+        let mut tps = all_tracepoints();
+        tps.remove("tcp_sendmsg_locked");
+        let caps = Caps {
+            kernel: "6.8".into(),
+            fentry: Some("refused with EPERM at program load".into()),
+            kprobes: Some("kprobes are not built into this kernel".into()),
+            tracepoints: tps,
+            ..Caps::default()
+        };
+        let p = plan(&caps, &build_all());
+        let send = chosen(&p, "copy / reference / pin decision");
+        assert_eq!(send.hook, None);
+        assert!(
+            send.evidence
+                .starts_with("no hook: inferred from the syscall"),
+            "{}",
+            send.evidence
+        );
+        assert!(
+            send.not_used[2]
+                .1
+                .contains("no tcp_sendmsg_locked tracepoint")
+        );
+        // The bytes still come from sock_send_length.
+        assert_eq!(
+            chosen(&p, "bytes of a TCP send").hook,
+            Some(t("sock_send_length"))
+        );
+    }
+
+    #[test]
+    fn without_btf_fentry_is_out_and_says_so() {
+        let caps = Caps {
+            kernel: "5.15".into(),
+            no_btf: Some("no /sys/kernel/btf/vmlinux".into()),
+            kprobes: Some("kprobes are not built into this kernel".into()),
+            ..Caps::default()
+        };
+        let p = plan(&caps, &build_all());
+        for s in &p {
+            assert_eq!(s.hook, None, "{}", s.step);
+            for (h, why) in &s.not_used {
+                if h.tier == Tier::Fentry {
+                    assert!(why.contains("needs BTF"), "{why}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_hook_the_kernel_allows_but_this_build_lacks_is_named_as_such() {
+        let caps = Caps {
+            kernel: "6.1".into(),
+            tracepoints: all_tracepoints(),
+            ..Caps::default()
+        };
+        let p = plan(
+            &caps,
+            &Build::tracepoints(&["sys_enter", "sys_exit", "tcp_sendmsg_locked"]),
+        );
+        let send = chosen(&p, "copy / reference / pin decision");
+        assert_eq!(send.hook, Some(t("tcp_sendmsg_locked")));
+        assert!(
+            send.not_used[0]
+                .1
+                .contains("this build has no fentry program")
+        );
+    }
+}
