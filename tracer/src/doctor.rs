@@ -123,7 +123,14 @@ pub fn text(
 pub fn run(json: bool, method: Option<Method>) -> Result<i32> {
     let root = has_bpf_privileges();
     let caps = caps::measure(root);
-    let build = Build::tracepoints(&loader::built_tracepoints());
+    let kbtf =
+        crate::probe::btf::KernelBtf::from_file(std::path::Path::new(crate::probe::VMLINUX_BTF))
+            .ok();
+    let (names, skipped) = loader::built_tracepoints(kbtf.as_ref());
+    let mut build = Build::tracepoints(&names);
+    for (tp, why) in skipped {
+        build.unusable.insert((plan::Tier::Tracepoint, tp), why);
+    }
     let plan = plan::plan(&caps, &build);
     let lockdown = caps::lockdown();
     let tracefs = std::path::Path::new(crate::probe::TRACEFS)
@@ -176,7 +183,7 @@ mod tests {
             .collect(),
             ..Caps::default()
         };
-        let build = Build::tracepoints(&loader::built_tracepoints());
+        let build = Build::tracepoints(&loader::built_tracepoints(None).0);
         let p = plan::plan(&caps, &build);
         let t = text(&caps, &p, Some(Method::Sendfile), "none", true);
         assert!(

@@ -16,6 +16,9 @@ use std::{
 use anyhow::{Context as _, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
 
+mod cpio;
+mod vm;
+
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Build, run and test the tracer")]
 struct Cli {
@@ -42,6 +45,18 @@ enum Task {
     },
     /// The whole suite: unit tests, then the root integration tests.
     Test,
+    /// Boot Debian's stock 6.1 kernel under QEMU (TCG) with the tracer in an initramfs,
+    /// run the commands of xtask/src/vm.rs (COMMANDS) there and report each one. Installs
+    /// qemu-system-x86, linux-image-cloud-amd64, busybox-static and e2fsprogs when missing;
+    /// everything it makes stays in target/vm/.
+    VmTest {
+        /// Keep target/vm/ (it is kept anyway: build outputs, rebuilt on every run).
+        #[arg(long)]
+        keep: bool,
+        /// Kill the VM after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout_secs: u64,
+    },
     /// Benchmarks (release build, as root).
     Bench {
         #[command(subcommand)]
@@ -73,6 +88,9 @@ fn main() -> ExitCode {
         Task::Build { release } => build(release),
         Task::Run { release, args } => run(release, &args),
         Task::Test => test(),
+        Task::VmTest { keep, timeout_secs } => {
+            vm::vm_test(keep, std::time::Duration::from_secs(timeout_secs))
+        }
         Task::Bench {
             bench: Bench::TraceOverhead { mib, chunk, pairs },
         } => bench_trace_overhead(mib, chunk, pairs),
@@ -390,11 +408,14 @@ fn build(release: bool) -> Result<()> {
     status(&mut cmd)
 }
 
-fn tracer_binary(release: bool) -> PathBuf {
-    let target = env::var_os("CARGO_TARGET_DIR")
+fn target_dir() -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
-    target
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+fn tracer_binary(release: bool) -> PathBuf {
+    target_dir()
         .join(if release { "release" } else { "debug" })
         .join("tracer")
 }

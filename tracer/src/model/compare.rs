@@ -111,7 +111,7 @@ fn condition_reasons(run: &Run, field: &str) -> Vec<String> {
             r.push(if lookups_seen {
                 "page cache hit: the file was already in memory".to_string()
             } else {
-                "no page-cache lookups seen (tmpfs keeps files in memory; O_DIRECT bypasses the cache)"
+                "no page-cache lookups seen (tmpfs keeps files in memory, O_DIRECT bypasses the cache, or this kernel lacks the mm_filemap tracepoints)"
                     .to_string()
             });
         }

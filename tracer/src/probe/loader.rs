@@ -504,17 +504,7 @@ impl Probes {
         let mut attached = Vec::new();
         let mut skipped = Vec::new();
         for spec in SPECS {
-            let reason = if !kbtf.has_tracepoint(spec.tracepoint) {
-                Some(format!(
-                    "tracepoint {} is not in this kernel",
-                    spec.tracepoint
-                ))
-            } else {
-                spec.needs
-                    .iter()
-                    .find_map(|f| missing.get(f))
-                    .map(|why| format!("kernel layout differs: {why}"))
-            };
+            let reason = skip_reason(spec, &kbtf, &missing);
             if let Some(reason) = reason {
                 if spec.required {
                     return Err(ProbeError::Unsupported(reason));
@@ -623,9 +613,41 @@ impl Probes {
     }
 }
 
-/// The tracepoints this build has programs for.
-pub fn built_tracepoints() -> Vec<&'static str> {
-    SPECS.iter().map(|s| s.tracepoint).collect()
+/// Why `spec` cannot be attached on this kernel, if it cannot.
+fn skip_reason(
+    spec: &Spec,
+    kbtf: &KernelBtf,
+    missing: &BTreeMap<&'static str, String>,
+) -> Option<String> {
+    if !kbtf.has_tracepoint(spec.tracepoint) {
+        Some(format!(
+            "tracepoint {} is not in this kernel",
+            spec.tracepoint
+        ))
+    } else {
+        spec.needs
+            .iter()
+            .find_map(|f| missing.get(f))
+            .map(|why| format!("kernel layout differs: {why}"))
+    }
+}
+
+/// The tracepoints this build has programs for, and, for those it would skip on the kernel
+/// with this BTF (a layout it cannot read), why.
+pub fn built_tracepoints(
+    kbtf: Option<&KernelBtf>,
+) -> (Vec<&'static str>, Vec<(&'static str, String)>) {
+    let names = SPECS.iter().map(|s| s.tracepoint).collect();
+    let Some(kbtf) = kbtf else {
+        return (names, Vec::new());
+    };
+    let missing = resolve_config(kbtf).missing;
+    let skipped = SPECS
+        .iter()
+        .filter(|s| kbtf.has_tracepoint(s.tracepoint))
+        .filter_map(|s| skip_reason(s, kbtf, &missing).map(|why| (s.tracepoint, why)))
+        .collect();
+    (names, skipped)
 }
 
 /// Tries to load and attach an (empty) fentry program on kernel function `target`: whether

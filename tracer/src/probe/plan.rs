@@ -301,6 +301,9 @@ pub struct Caps {
 #[derive(Clone, Debug, Default)]
 pub struct Build {
     pub hooks: BTreeSet<(Tier, &'static str)>,
+    /// Programs this build has but cannot attach on this kernel, and why (a struct layout
+    /// or tracepoint prototype it cannot read).
+    pub unusable: BTreeMap<(Tier, &'static str), String>,
 }
 
 impl Build {
@@ -308,6 +311,7 @@ impl Build {
     pub fn tracepoints(names: &[&'static str]) -> Build {
         Build {
             hooks: names.iter().map(|n| (Tier::Tracepoint, *n)).collect(),
+            unusable: BTreeMap::new(),
         }
     }
 }
@@ -357,6 +361,9 @@ fn refusal(hook: &Hook, caps: &Caps, build: &Build) -> Option<String> {
                 ));
             }
         }
+    }
+    if let Some(why) = build.unusable.get(&(hook.tier, hook.target)) {
+        return Some(format!("this build's program cannot attach here: {why}"));
     }
     if !build.hooks.contains(&(hook.tier, hook.target)) {
         return Some(format!(
@@ -425,6 +432,7 @@ mod tests {
                 .flat_map(|s| s.hooks)
                 .map(|h| (h.tier, h.target))
                 .collect(),
+            unusable: BTreeMap::new(),
         }
     }
 
