@@ -140,9 +140,9 @@ pub fn tracer_sys_enter(ctx: BtfTracePointContext) -> i32 {
 }
 
 fn try_sys_enter(ctx: &BtfTracePointContext) -> Result<(), i64> {
-    if current_traced().is_none() {
+    let Some((tgid, _)) = current_traced() else {
         return Ok(());
-    }
+    };
     // sys_enter(struct pt_regs *regs, long id)
     let regs: u64 = ctx.arg(0);
     let id: i64 = ctx.arg(1);
@@ -157,14 +157,21 @@ fn try_sys_enter(ctx: &BtfTracePointContext) -> Result<(), i64> {
     // The kind of file behind each fd argument (regular file, socket, pipe) comes from the
     // kernel's fd table: the tracer never guesses it from fd numbers.
     let (a, b) = tracer_common::fd_args(id as u64);
+    // The fd a send goes out through: write, pwrite64, writev, sendto, sendmsg and
+    // sendfile's out_fd are the first; splice's fd_out the second.
+    let (send_a, send_b) = match id {
+        1 | 18 | 20 | 40 | 44 | 46 => (true, false),
+        275 => (false, true),
+        _ => (false, false),
+    };
     let mut modes = 0u64;
     if let Some(i) = a {
-        let (ino, mode) = fd_inode(args[kind::sys_enter::ARG0 + (i & 7)] as i32);
+        let (ino, mode) = fd_info(args[kind::sys_enter::ARG0 + (i & 7)] as i32, send_a, tgid);
         args[kind::sys_enter::FD_A_INO] = ino;
         modes |= mode as u64;
     }
     if let Some(i) = b {
-        let (ino, mode) = fd_inode(args[kind::sys_enter::ARG0 + (i & 7)] as i32);
+        let (ino, mode) = fd_info(args[kind::sys_enter::ARG0 + (i & 7)] as i32, send_b, tgid);
         args[kind::sys_enter::FD_B_INO] = ino;
         modes |= (mode as u64) << 16;
     }
@@ -307,15 +314,25 @@ pub fn tracer_skb_copy(ctx: BtfTracePointContext) -> i32 {
     0
 }
 
-/// (i_ino, i_mode) of the file behind `fd` in the current task: task->files->fdt->fd[fd]
-/// ->f_inode. (0, 0) for a closed or out-of-range fd, or when a read fails (an fd
-/// argument may legitimately be bad; the syscall's own error says so).
+/// (i_ino, i_mode) of the file behind `fd`; when `sending` and it is a socket, its `sk` is
+/// recorded as the traced process's in `SOCKS`, so its transmits are attributed on kernels
+/// without the send tracepoints (before 6.3 / 6.16) too.
 #[inline(always)]
-fn fd_inode(fd: i32) -> (u64, u16) {
-    match fd_file(fd) {
-        Some(file) => file_inode(file).unwrap_or((0, 0)),
-        None => (0, 0),
+fn fd_info(fd: i32, sending: bool, tgid: u32) -> (u64, u16) {
+    let Some(file) = fd_file(fd) else {
+        return (0, 0);
+    };
+    let (ino, mode) = file_inode(file).unwrap_or((0, 0));
+    if sending && mode & S_IFMT == S_IFSOCK && conf!(file_private_data) != ABSENT {
+        let socket: u64 = rd(file, conf!(file_private_data)).unwrap_or(0);
+        if socket != 0 {
+            let sk: u64 = rd(socket, conf!(socket_sk)).unwrap_or(0);
+            if sk != 0 {
+                let _ = SOCKS.insert(sk, tgid, 0);
+            }
+        }
     }
+    (ino, mode)
 }
 
 /// (i_ino, i_mode) of a `struct file`.
@@ -331,7 +348,9 @@ fn file_inode(file: u64) -> Result<(u64, u16), i64> {
     ))
 }
 
-/// The `struct file` behind `fd` in the current task, if any.
+/// The `struct file` behind `fd` in the current task (task->files->fdt->fd[fd]), if any: none
+/// for a closed or out-of-range fd, or when a read fails (an fd argument may legitimately be
+/// bad; the syscall's own error says so).
 #[inline(always)]
 fn fd_file(fd: i32) -> Option<u64> {
     fn walk(fd: i32) -> Result<u64, i64> {

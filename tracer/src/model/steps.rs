@@ -213,6 +213,11 @@ struct Sys {
     /// The ring's source file and socket learned from this call's submissions.
     iou_src: Option<u64>,
     iou_sock: Option<u64>,
+    /// A send of this call was seen by the send tracepoints (else, on kernels without
+    /// them, the send is inferred from the return value).
+    sent: bool,
+    /// MSG_ZEROCOPY was asked for (sendto's or sendmsg's flags).
+    zerocopy: bool,
 }
 
 /// A TCP send call in progress on a socket (between tcp_sendmsg_locked and
@@ -346,6 +351,12 @@ impl Model {
                         copied: 0,
                         iou_src: None,
                         iou_sock: None,
+                        sent: false,
+                        zerocopy: match nr {
+                            44 => args[3] & event::MSG_ZEROCOPY as u64 != 0,
+                            46 => args[2] & event::MSG_ZEROCOPY as u64 != 0,
+                            _ => false,
+                        },
                     },
                 );
             }
@@ -472,6 +483,64 @@ impl Model {
                             unmap(maps, addr, len);
                         }
                     }
+                    // No send tracepoint saw this call (kernels before 6.3 have neither
+                    // sock_send_length nor tcp_sendmsg_locked): the syscall says how many
+                    // bytes went, and the method says how (KERNEL_PATHS.md §2.5).
+                    Role::Send { src, .. } if bytes > 0 && !sys.sent => {
+                        if sys.zerocopy {
+                            inner(
+                                StepKind::PageRef {
+                                    from: Buffer::User,
+                                    to: Buffer::Socket,
+                                    bytes,
+                                    pinned: true,
+                                },
+                                Evidence::Inferred(
+                                    "send(MSG_ZEROCOPY) returned this many bytes (no send tracepoint on this kernel; pinned if the socket has SO_ZEROCOPY)",
+                                ),
+                            );
+                        } else {
+                            inner(
+                                StepKind::Copy {
+                                    engine: Engine::Cpu,
+                                    from: src.buffer(),
+                                    to: Buffer::Socket,
+                                    bytes,
+                                },
+                                Evidence::Inferred(
+                                    "the send returned this many bytes (no send tracepoint on this kernel): a plain send copies",
+                                ),
+                            );
+                        }
+                    }
+                    Role::Sendfile { dst, .. }
+                        if bytes > 0 && !sys.sent && dst.kind() == FileKind::Socket =>
+                    {
+                        inner(
+                            StepKind::PageRef {
+                                from: Buffer::PageCache,
+                                to: Buffer::Socket,
+                                bytes,
+                                pinned: false,
+                            },
+                            Evidence::Inferred(
+                                "sendfile() returned this many bytes (no send tracepoint on this kernel): it sends page references",
+                            ),
+                        );
+                    }
+                    Role::SpliceOut { .. } if bytes > 0 && !sys.sent => {
+                        inner(
+                            StepKind::PageRef {
+                                from: Buffer::Pipe,
+                                to: Buffer::Socket,
+                                bytes,
+                                pinned: false,
+                            },
+                            Evidence::Inferred(
+                                "splice() into the socket returned this many bytes (no send tracepoint on this kernel): it sends page references",
+                            ),
+                        );
+                    }
                     Role::ZcReap { .. } => {}
                     _ => {}
                 }
@@ -519,6 +588,9 @@ impl Model {
                     return;
                 };
                 self.sk_flow.insert(key, flow);
+                if let Some(sys) = self.inflight.get_mut(&ev.tid) {
+                    sys.sent = true;
+                }
                 let src = match ctx {
                     Some((Role::Send { src, .. }, _)) => src.buffer(),
                     Some((Role::SpliceOut { .. }, _)) => Buffer::Pipe,
@@ -695,6 +767,14 @@ impl Model {
                 }
                 if zc {
                     self.zc_sockets.insert(key);
+                }
+                // Without send tracepoints the socket is learned here: a transmit in its
+                // owner's own send call.
+                if !self.sk_flow.contains_key(&key)
+                    && ev.pid == *owner_pid
+                    && let Some(flow) = self.send_context_flow(ev.pid, ev.tid, *sk)
+                {
+                    self.sk_flow.insert(key, flow);
                 }
                 let Some(&flow) = self.sk_flow.get(&key) else {
                     return;
@@ -1652,5 +1732,29 @@ mod tests {
             .find(PID, Endpoint::Socket { ino: 22 }, Endpoint::User)
             .unwrap();
         assert_eq!(rx.facts.loopback_xmits, 0);
+    }
+
+    #[test]
+    fn without_send_tracepoints_the_syscall_says_how_many_bytes_and_the_method_how() {
+        // Debian's 6.1: no tcp_sendmsg_locked, no sock_send_length tracepoint.
+        let mut f = Feed::new();
+        f.syscall(1, 0, [3, BUF, 4096, 0, 0, 0], [FILE_A, NONE], 4096, vec![]);
+        f.syscall(1, 1, [5, BUF, 4096, 0, 0, 0], [SOCK_X, NONE], 4096, vec![]);
+        let l = f.ledger(A, X);
+        assert_eq!((l.cpu_copies, l.cpu_copy_bytes), (2, 8192), "{l:?}");
+        assert!(f.out.iter().any(
+            |s| matches!(s.evidence, Evidence::Inferred(why) if why.contains("no send tracepoint"))
+        ));
+        // sendfile: page references, out_fd first and in_fd second.
+        f.syscall(1, 40, [5, 3, 0, 4096, 0, 0], [SOCK_X, FILE_A], 4096, vec![]);
+        let l = f.ledger(A, X);
+        assert_eq!(
+            (l.page_refs, l.page_ref_bytes, l.cpu_copies),
+            (1, 4096, 2),
+            "{l:?}"
+        );
+        // With the tracepoints, nothing is inferred twice.
+        f.send(1, BUF + 0x10_0000, 100, 0, 0);
+        assert_eq!(f.ledger(Endpoint::User, X).cpu_copies, 1);
     }
 }
