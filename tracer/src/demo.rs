@@ -857,7 +857,9 @@ pub fn summarize(
 /// few hits in an evicted one) are explained as such in the differences. No lookups at
 /// all (tmpfs keeps files in memory; O_DIRECT bypasses the cache) means no disk reads.
 pub fn conditions_of(l: &Ledger, f: &Facts, report: &Report) -> Conditions {
-    let cache = if l.cache_misses > l.cache_hits {
+    // Without the lookup tracepoints (before ~6.11) the disk reads still tell.
+    let no_lookups = l.cache_hits + l.cache_misses == 0;
+    let cache = if l.cache_misses > l.cache_hits || (no_lookups && f.block_requests > 0) {
         Cache::Cold
     } else {
         Cache::Warm
