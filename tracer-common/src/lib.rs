@@ -301,6 +301,15 @@ pub mod kind {
         pub const SHINFO_FLAGS: usize = 2;
         pub const OWNER_TGID: usize = 3;
     }
+    /// fexit `filemap_read`: bytes copied from the page cache to the reader's iterator
+    /// (the fentry tier: observed where tracepoints can only infer it).
+    pub mod filemap_read {
+        pub const ID: u32 = 20;
+        pub const INO: usize = 0;
+        pub const BYTES: usize = 1;
+        /// The `already_read` argument (bytes a caller had read before this call).
+        pub const ALREADY: usize = 2;
+    }
 }
 
 /// Which arguments of a syscall are file descriptors the kernel side resolves to an inode
@@ -437,6 +446,9 @@ pub struct Config {
     pub msghdr_msg_ubuf: u32,
     /// `task_struct.flags`.
     pub task_flags: u32,
+    /// `kiocb.ki_filp`.
+    pub kiocb_ki_filp: u32,
+    pub _pad2: u32,
     /// 1 when `sched_process_exit` passes `group_dead` (6.16+): a process leaves `TRACED`
     /// when its whole thread group is gone. Without it, entries stay until the trace ends.
     pub exit_has_group_dead: u32,

@@ -20,9 +20,9 @@ use aya_ebpf::{
         bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_probe_read_kernel,
         bpf_probe_read_kernel_buf,
     },
-    macros::{btf_tracepoint, fentry, map},
+    macros::{btf_tracepoint, fentry, fexit, map},
     maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
-    programs::{BtfTracePointContext, FEntryContext},
+    programs::{BtfTracePointContext, FEntryContext, FExitContext},
 };
 use tracer_common::{
     Config, DROP_READ_FAILED, DROP_RING_FULL, EVENT_ARGS, EVENTS_BYTES, Event, FileKey, NAME_LEN,
@@ -855,6 +855,36 @@ pub fn tracer_exit(ctx: BtfTracePointContext) -> i32 {
         let _ = TRACED.remove(tgid);
     }
     0
+}
+
+#[fexit(function = "filemap_read")]
+pub fn tracer_filemap_read(ctx: FExitContext) -> u32 {
+    if try_filemap_read(&ctx).is_err() {
+        count_drop(DROP_READ_FAILED);
+    }
+    0
+}
+
+fn try_filemap_read(ctx: &FExitContext) -> Result<(), i64> {
+    if current_traced().is_none() {
+        return Ok(());
+    }
+    // ssize_t filemap_read(struct kiocb *iocb, struct iov_iter *iter, ssize_t already_read):
+    // its return is what it copied from the page cache (plus already_read).
+    let ret: i64 = ctx.ret().map_err(|e| e as i64)?;
+    if ret <= 0 {
+        return Ok(());
+    }
+    let iocb: u64 = ctx.arg(0);
+    let already: i64 = ctx.arg(2);
+    let file: u64 = rd(iocb, conf!(kiocb_ki_filp))?;
+    let (ino, _) = file_inode(file)?;
+    let mut args = [0u64; EVENT_ARGS];
+    args[kind::filemap_read::INO] = ino;
+    args[kind::filemap_read::BYTES] = ret as u64;
+    args[kind::filemap_read::ALREADY] = already as u64;
+    emit(kind::filemap_read::ID, args, NO_NAME);
+    Ok(())
 }
 
 /// Does nothing: `tracer doctor` loads it against a kernel function to learn whether this

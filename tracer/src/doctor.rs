@@ -128,6 +128,9 @@ pub fn run(json: bool, method: Option<Method>) -> Result<i32> {
             .ok();
     let (names, skipped) = loader::built_tracepoints(kbtf.as_ref());
     let mut build = Build::tracepoints(&names);
+    for f in loader::built_fexits() {
+        build.hooks.insert((plan::Tier::Fentry, f));
+    }
     for (tp, why) in skipped {
         build.unusable.insert((plan::Tier::Tracepoint, tp), why);
     }

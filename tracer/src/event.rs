@@ -179,6 +179,12 @@ pub enum Payload {
         len: u32,
         copied: u32,
     },
+    /// fexit `filemap_read`: bytes copied from the page cache into the reader's buffer.
+    FilemapRead {
+        ino: u64,
+        bytes: u64,
+        already: u64,
+    },
     /// A zero-copy skb of a traced socket delivered locally: the kernel copies its pinned
     /// pages now (`skb_copy_ubufs`).
     ZerocopyReceive {
@@ -427,6 +433,14 @@ pub fn decode_raw(raw: &RawEvent) -> Result<Event, DecodeError> {
                 copied: a[k::COPIED] as u32,
             }
         }
+        kind::filemap_read::ID => {
+            use kind::filemap_read as k;
+            Payload::FilemapRead {
+                ino: a[k::INO],
+                bytes: a[k::BYTES],
+                already: a[k::ALREADY],
+            }
+        }
         kind::zerocopy_receive::ID => {
             use kind::zerocopy_receive as k;
             Payload::ZerocopyReceive {
@@ -471,6 +485,7 @@ impl Payload {
             Payload::FilemapFault { .. } => "mm_filemap_fault",
             Payload::Ext4DaWriteEnd { .. } => "ext4_da_write_end",
             Payload::ZerocopyReceive { .. } => "zerocopy_receive",
+            Payload::FilemapRead { .. } => "filemap_read_exit",
         }
     }
 }
@@ -929,6 +944,15 @@ impl Event {
                 f.push(("pos", I(*pos)));
                 f.push(("len", U(*len as u64)));
                 f.push(("copied", U(*copied as u64)));
+            }
+            Payload::FilemapRead {
+                ino,
+                bytes,
+                already,
+            } => {
+                f.push(("ino", U(*ino)));
+                f.push(("bytes", U(*bytes)));
+                f.push(("already_read", U(*already)));
             }
             Payload::ZerocopyReceive {
                 skb,

@@ -74,6 +74,13 @@ pub const COMMANDS: &[VmCommand] = &[
         report: Report::FirstLine,
     },
     VmCommand {
+        // The planner picks the fentry tier where 6.1 allows it and this build has it.
+        name: "doctor-json",
+        run: "tracer doctor --json > /tmp/doctor.json && grep -A12 '\"step\": \"CPU copy page cache -> user (read)\"' /tmp/doctor.json | grep -q '\"tier\": \"fentry\"' && echo 'CPU copy page cache -> user: fentry filemap_read'",
+        timeout_secs: 120,
+        report: Report::FirstLine,
+    },
+    VmCommand {
         // Which tracepoints attach on this kernel and which are skipped, and why.
         name: "trace-true",
         run: "tracer trace --json -- true",
@@ -86,7 +93,8 @@ pub const COMMANDS: &[VmCommand] = &[
         // chunk (8 MiB in 128 chunks), though 6.1 has no send tracepoint (the send is
         // inferred from write()'s return value there).
         name: "read-write",
-        run: "tracer demo --method read-write --chunk 64K --json --file /data/input --expect syscalls=256,mode_switches=512,cpu_copies=256,cpu_copy_bytes=16M",
+        // And fexit filemap_read saw every page cache -> user copy (the fentry tier).
+        run: "tracer demo --method read-write --chunk 64K --json --file /data/input --expect syscalls=256,mode_switches=512,cpu_copies=256,cpu_copy_bytes=16M > /tmp/rw.json; rc=$?; cat /tmp/rw.json; [ $rc = 0 ] && grep -q 'page-cache -> user: observed by fexit filemap_read\": 128' /tmp/rw.json",
         timeout_secs: 240,
         report: Report::DemoJson,
     },

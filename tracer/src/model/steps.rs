@@ -34,6 +34,17 @@ fn seen_or_returned(
     }
 }
 
+fn buffer_name(b: Buffer) -> &'static str {
+    match b {
+        Buffer::Disk => "disk",
+        Buffer::PageCache => "page-cache",
+        Buffer::User => "user",
+        Buffer::Pipe => "pipe",
+        Buffer::Socket => "socket",
+        Buffer::Nic => "nic",
+    }
+}
+
 /// One end of a transfer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -78,6 +89,9 @@ pub struct Facts {
     pub io_uring_notifications: u64,
     /// Data syscalls per kind (read, write, sendfile, ...), for chunk counts.
     pub syscalls: std::collections::BTreeMap<String, u64>,
+    /// Copies and page references by how they are known ("observed by ...",
+    /// "inferred"), e.g. whether a kernel let fexit see the page cache -> user copy.
+    pub evidence: std::collections::BTreeMap<String, u64>,
 }
 
 /// One source -> destination flow of a process, with its ledger.
@@ -377,16 +391,22 @@ impl Model {
                 let mut inner = |kind, evidence| sys.steps.push(step(kind, evidence));
                 match sys.role {
                     Role::FileRead { src, buf } if bytes > 0 => {
+                        // fexit filemap_read saw the copy where the kernel allows fentry;
+                        // else the return value says it (there is no tracepoint at it).
+                        let (b, evidence) = seen_or_returned(
+                            sys.copied,
+                            bytes,
+                            "fexit filemap_read",
+                            "read() of a regular file returned this many bytes (the page cache -> user copy has no tracepoint)",
+                        );
                         inner(
                             StepKind::Copy {
                                 engine: Engine::Cpu,
                                 from: Buffer::PageCache,
                                 to: Buffer::User,
-                                bytes,
+                                bytes: b,
                             },
-                            Evidence::Inferred(
-                                "read() of a regular file returned this many bytes (the page cache -> user copy has no tracepoint)",
-                            ),
+                            evidence,
                         );
                         if let Some(addr) = buf {
                             let reads = self.reads.entry(ev.tid).or_default();
@@ -837,6 +857,17 @@ impl Model {
                     ),
                 );
                 self.emit(flow, s, out);
+            }
+            Payload::FilemapRead {
+                ino,
+                bytes,
+                already,
+            } => {
+                if let Some(sys) = self.inflight.get_mut(&ev.tid)
+                    && matches!(sys.role, Role::FileRead { src, .. } if src == *ino)
+                {
+                    sys.copied += bytes.saturating_sub(*already);
+                }
             }
             Payload::SkbCopyDatagramIovec { len, .. } => {
                 if let Some(sys) = self.inflight.get_mut(&ev.tid)
@@ -1458,6 +1489,17 @@ impl Model {
                 ..
             } => t.facts.block_requests += 1,
             _ => {}
+        }
+        if let StepKind::Copy { from, to, .. } | StepKind::PageRef { from, to, .. } = &s.kind {
+            let how = match &s.evidence {
+                Evidence::Observed(p) => format!("observed by {p}"),
+                Evidence::Inferred(_) => "inferred".to_string(),
+            };
+            let what = format!("{} -> {}", buffer_name(*from), buffer_name(*to));
+            *t.facts
+                .evidence
+                .entry(format!("{what}: {how}"))
+                .or_default() += 1;
         }
         t.ledger.wall_ns = Some(t.last_ns - t.first_ns);
         out.push(s);

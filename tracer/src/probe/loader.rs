@@ -275,6 +275,52 @@ const SPECS: &[Spec] = &[
     },
 ];
 
+/// A program of the fentry tier: fexit on a kernel function.
+struct FexitSpec {
+    program: &'static str,
+    function: &'static str,
+    /// How it is named in the attach report ("fexit:filemap_read").
+    label: &'static str,
+    needs: &'static [&'static str],
+}
+
+const FEXIT_SPECS: &[FexitSpec] = &[FexitSpec {
+    program: "tracer_filemap_read",
+    function: "filemap_read",
+    label: "fexit:filemap_read",
+    needs: &[
+        "kiocb_ki_filp",
+        "file_f_inode",
+        "inode_i_ino",
+        "inode_i_mode",
+    ],
+}];
+
+/// Loads and attaches one fexit program; the error says why not, in a line.
+fn attach_fexit(ebpf: &mut Ebpf, spec: &FexitSpec, btf: &Btf) -> Result<(), String> {
+    let prog: &mut aya::programs::FExit = ebpf
+        .program_mut(spec.program)
+        .ok_or_else(|| format!("program {} is missing from the object", spec.program))?
+        .try_into()
+        .map_err(|e: ProgramError| e.to_string())?;
+    let describe = |at: &str, e: ProgramError| match &e {
+        ProgramError::LoadError { io_error, .. }
+        | ProgramError::SyscallError(aya::sys::SyscallError { io_error, .. }) => {
+            format!("fexit refused with {} at {at}", errno_name(io_error))
+        }
+        _ => format!("fexit {at} failed: {e}"),
+    };
+    prog.load(spec.function, btf)
+        .map_err(|e| describe("program load", e))?;
+    prog.attach().map_err(|e| describe("attach", e))?;
+    Ok(())
+}
+
+/// The fentry-tier programs this build has: (function, label).
+pub fn built_fexits() -> Vec<&'static str> {
+    FEXIT_SPECS.iter().map(|s| s.function).collect()
+}
+
 /// Marks an optional offset this kernel lacks (the programs test for it).
 const ABSENT: u32 = u32::MAX;
 
@@ -365,6 +411,7 @@ fn resolve_config(btf: &KernelBtf) -> Resolved {
     field!(sock_route_caps, "sock", "sk_route_caps", 8);
     field!(msghdr_msg_ubuf, "msghdr", "msg_ubuf", 8);
     field!(task_flags, "task_struct", "flags", 4);
+    field!(kiocb_ki_filp, "kiocb", "ki_filp", 8);
     if missing.contains_key("socket_sk") {
         c.file_private_data = ABSENT;
     }
@@ -562,6 +609,23 @@ impl Probes {
                         error: e.to_string(),
                     });
                 }
+            }
+        }
+        // The fentry tier, where this kernel allows it (a refusal is reported, not fatal:
+        // the tracepoint tier covers the step, by inference).
+        for spec in FEXIT_SPECS {
+            let name = spec.label;
+            let why = if let Some(why) = spec.needs.iter().find_map(|f| missing.get(f)) {
+                Some(format!("kernel layout differs: {why}"))
+            } else {
+                attach_fexit(&mut ebpf, spec, &aya_btf).err()
+            };
+            match why {
+                None => attached.push(name),
+                Some(reason) => skipped.push(Skipped {
+                    tracepoint: name,
+                    reason,
+                }),
             }
         }
         Ok(Probes {

@@ -160,7 +160,7 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
         comm,
     })?;
     eprintln!(
-        "tracer: {} tracepoints attached{}",
+        "tracer: {} probes attached{}",
         session.attached().len(),
         if session.skipped().is_empty() {
             ""

@@ -191,6 +191,13 @@ pub async fn run(opts: TuiOptions) -> Result<i32> {
     let kernel = lab
         .as_ref()
         .map_or_else(demo::kernel_release, |l| l.kernel.clone());
+    let tier = lab.as_ref().map(|l| {
+        if l.session.attached().iter().any(|a| a.starts_with("fexit:")) {
+            "tracepoints (tp_btf) + fexit".to_string()
+        } else {
+            "tracepoints (tp_btf)".to_string()
+        }
+    });
     let mut app = App::new(
         opts.kind,
         opts.method,
@@ -199,6 +206,9 @@ pub async fn run(opts: TuiOptions) -> Result<i32> {
         opts.chunk,
         opts.cold,
     );
+    if let Some(tier) = tier {
+        app.tier = tier;
+    }
     let (tx, mut rx) = unbounded_channel::<Msg>();
     let (start_tx, start_rx) = unbounded_channel::<Method>();
     let runner = lab.map(|lab| tokio::spawn(live_runner(lab, start_rx, tx.clone(), opts.cold)));

@@ -54,7 +54,14 @@ impl Widget for Status<'_> {
         spans.push(Span::raw(format!("{sep}{kernel}")));
         match (app.kind, wide) {
             (Kind::Live, true) => spans.push(Span::raw(format!("{sep}probes: {}", app.tier))),
-            (Kind::Live, false) => spans.push(Span::raw(format!("{sep}tp_btf"))),
+            (Kind::Live, false) => spans.push(Span::raw(format!(
+                "{sep}{}",
+                if app.tier.contains("fexit") {
+                    "tp_btf+fexit"
+                } else {
+                    "tp_btf"
+                }
+            ))),
             (Kind::Lesson, true) => spans.push(Span::raw(format!("{sep}probes: {}", app.tier))),
             (Kind::Lesson, false) => {}
         }
