@@ -119,10 +119,9 @@ pub fn text(
     s
 }
 
-/// Runs `tracer doctor`.
-pub fn run(json: bool, method: Option<Method>) -> Result<i32> {
-    let root = has_bpf_privileges();
-    let caps = caps::measure(root);
+/// Measures this kernel and plans: (caps, plan).
+fn measure_and_plan() -> (Caps, Vec<Planned>) {
+    let caps = caps::measure(has_bpf_privileges());
     let kbtf =
         crate::probe::btf::KernelBtf::from_file(std::path::Path::new(crate::probe::VMLINUX_BTF))
             .ok();
@@ -135,6 +134,22 @@ pub fn run(json: bool, method: Option<Method>) -> Result<i32> {
         build.unusable.insert((plan::Tier::Tracepoint, tp), why);
     }
     let plan = plan::plan(&caps, &build);
+    (caps, plan)
+}
+
+/// The text report for this kernel (the TUI's doctor page shows it).
+pub fn report_text(method: Option<Method>) -> String {
+    let (caps, plan) = measure_and_plan();
+    let tracefs = std::path::Path::new(crate::probe::TRACEFS)
+        .join("events")
+        .exists();
+    text(&caps, &plan, method, &caps::lockdown(), tracefs)
+}
+
+/// Runs `tracer doctor`.
+pub fn run(json: bool, method: Option<Method>) -> Result<i32> {
+    let root = has_bpf_privileges();
+    let (caps, plan) = measure_and_plan();
     let lockdown = caps::lockdown();
     let tracefs = std::path::Path::new(crate::probe::TRACEFS)
         .join("events")

@@ -94,6 +94,9 @@ pub struct App {
     pub quit: bool,
     /// A one-line note for the status line (e.g. why a key did nothing).
     pub notice: Option<String>,
+    /// `tracer doctor`'s report for this kernel, and whether it is on screen (key d).
+    pub doctor: String,
+    pub doctor_shown: bool,
     /// Live runs: how many more syscall returns of the sender are shown step by step
     /// (the first chunk); the rest is summarised.
     returns_left: usize,
@@ -176,6 +179,8 @@ impl App {
             help: false,
             quit: false,
             notice: None,
+            doctor: String::new(),
+            doctor_shown: false,
             returns_left: 0,
             numbering: Vec::new(),
             skipped: 0,
@@ -447,9 +452,10 @@ fn on_key(app: &mut App, key: KeyEvent) -> Option<Action> {
         app.quit = true;
         return Some(Action::Quit);
     }
-    if app.help {
-        // Any other key closes the help.
+    if app.help || app.doctor_shown {
+        // Any other key closes the overlay.
         app.help = false;
+        app.doctor_shown = false;
         return None;
     }
     match (app.screen, key.code) {
@@ -459,6 +465,10 @@ fn on_key(app: &mut App, key: KeyEvent) -> Option<Action> {
         }
         (_, KeyCode::Char('?')) => {
             app.help = true;
+            None
+        }
+        (_, KeyCode::Char('d')) => {
+            app.doctor_shown = true;
             None
         }
         (Screen::Picker, KeyCode::Up | KeyCode::Char('k')) => {

@@ -9,13 +9,14 @@ use ratatui::{
 
 use super::theme::THEME;
 
-const KEYS: [(&str, &str); 12] = [
+const KEYS: [(&str, &str); 13] = [
     ("space", "play / pause"),
     ("→ or n", "one step forward (pauses)"),
     ("- / +", "slower / faster (1 step per 2 s … real time)"),
     ("r", "run the method again"),
     ("m", "method picker (there: ↑↓, 1-8, enter)"),
     ("?", "this help (any key closes it)"),
+    ("d", "doctor: which probe sees each step on this kernel"),
     ("q, Esc, Ctrl-C", "quit"),
     ("═══▶", "a CPU copy"),
     ("───▶", "a DMA copy"),
@@ -56,5 +57,31 @@ impl Widget for Help {
                     .title(Span::styled(" keys ", THEME.title)),
             )
             .render(r, buf);
+    }
+}
+
+/// The doctor page: which hook sees each step on this kernel, and why not a better one.
+pub struct DoctorPage<'a> {
+    pub text: &'a str,
+}
+
+impl Widget for DoctorPage<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        Clear.render(area, buf);
+        let mut lines: Vec<Line> = self
+            .text
+            .lines()
+            .map(|l| Line::raw(l.to_string()))
+            .collect();
+        if self.text.is_empty() {
+            lines.push(Line::raw("(no report: run `tracer doctor`)"));
+        }
+        Paragraph::new(lines)
+            .wrap(ratatui::widgets::Wrap { trim: false })
+            .block(Block::default().borders(Borders::ALL).title(Span::styled(
+                " doctor: the probes on this kernel (any key closes; full report: tracer doctor) ",
+                THEME.title,
+            )))
+            .render(area, buf);
     }
 }

@@ -181,3 +181,22 @@ fn a_live_runs_last_step_explains_the_differences() {
         "{all}"
     );
 }
+
+#[test]
+fn the_doctor_page_opens_with_d_and_closes_with_any_key() {
+    let mut app = lesson(Method::Sendfile);
+    app.doctor =
+        "kernel 6.18.0-test\n  fentry/fexit: no: refused with EPERM at program load".into();
+    let key = |c| {
+        Msg::Key(crossterm::event::KeyEvent::new(
+            crossterm::event::KeyCode::Char(c),
+            crossterm::event::KeyModifiers::NONE,
+        ))
+    };
+    update(&mut app, key('d'));
+    let all = text(screen(&app, 80, 24).backend().buffer());
+    assert!(all.contains("doctor: the probes on this kernel"), "{all}");
+    assert!(all.contains("refused with EPERM at program load"), "{all}");
+    update(&mut app, key('x'));
+    assert!(!app.doctor_shown);
+}

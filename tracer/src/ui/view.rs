@@ -10,7 +10,7 @@ use ratatui::{
 
 use super::{
     app::{App, Kind, RunState, Screen},
-    help::Help,
+    help::{DoctorPage, Help},
     history::History,
     ledger::LedgerPane,
     narration::Narration,
@@ -46,6 +46,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
     }
     if app.help {
         frame.render_widget(Help, main);
+    }
+    if app.doctor_shown {
+        frame.render_widget(DoctorPage { text: &app.doctor }, main);
     }
 }
 
