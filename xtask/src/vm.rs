@@ -1042,7 +1042,7 @@ fn summarize(report: Report, run: &Run) -> Result<String> {
                 .stderr
                 .iter()
                 .find_map(|l| l.strip_prefix("tracer: ")?.split(" attached").next())
-                .filter(|a| a.ends_with("tracepoints"))
+                .filter(|a| a.ends_with("probes") || a.ends_with("tracepoints"))
                 .unwrap_or("no attach report");
             // Skips are listed one per line, indented, after the attach line.
             let skipped = run
@@ -1193,7 +1193,7 @@ mod tests {
         let run = Run {
             name: "t".into(),
             stderr: vec![
-                "tracer: 12 tracepoints attached; skipped:".into(),
+                "tracer: 12 probes attached; skipped:".into(),
                 "tracer:   tcp_sendmsg_locked: tracepoint tcp_sendmsg_locked is not in this kernel"
                     .into(),
                 "tracer: command exited: 33 events, 0 dropped".into(),
@@ -1202,7 +1202,7 @@ mod tests {
         };
         assert_eq!(
             summarize(Report::Trace, &run).unwrap(),
-            "12 tracepoints attached, 1 skipped; command exited: 33 events, 0 dropped"
+            "12 probes attached, 1 skipped; command exited: 33 events, 0 dropped"
         );
     }
 
