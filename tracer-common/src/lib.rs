@@ -310,6 +310,19 @@ pub mod kind {
         /// The `already_read` argument (bytes a caller had read before this call).
         pub const ALREADY: usize = 2;
     }
+    /// fexit `tcp_sendmsg_locked`: one whole TCP send call, with its decision inputs
+    /// (the fentry tier's view of what the tracepoints split over tcp_sendmsg_locked and
+    /// sock_send_length).
+    pub mod tcp_sendmsg_exit {
+        pub const ID: u32 = 21;
+        pub const SK: usize = 0;
+        /// The return: bytes queued (negative: an error).
+        pub const RET: usize = 1;
+        pub const MSG_FLAGS: usize = 2;
+        pub const ITER_TYPE: usize = 3;
+        /// `tcp_sendmsg_locked::ZC*` bits.
+        pub const ZC: usize = 4;
+    }
 }
 
 /// Which arguments of a syscall are file descriptors the kernel side resolves to an inode

@@ -887,6 +887,52 @@ fn try_filemap_read(ctx: &FExitContext) -> Result<(), i64> {
     Ok(())
 }
 
+#[fexit(function = "tcp_sendmsg_locked")]
+pub fn tracer_tcp_sendmsg_exit(ctx: FExitContext) -> u32 {
+    if try_tcp_sendmsg_exit(&ctx).is_err() {
+        count_drop(DROP_READ_FAILED);
+    }
+    0
+}
+
+fn try_tcp_sendmsg_exit(ctx: &FExitContext) -> Result<(), i64> {
+    let Some((tgid, _)) = current_traced() else {
+        return Ok(());
+    };
+    // int tcp_sendmsg_locked(struct sock *sk, struct msghdr *msg, size_t size)
+    let sk: u64 = ctx.arg(0);
+    let msg: u64 = ctx.arg(1);
+    let ret: i32 = ctx.ret().map_err(|e| e as i64)?;
+    let _ = SOCKS.insert(sk, tgid, 0);
+    let iter = msg + conf!(msghdr_msg_iter) as u64;
+    let mut args = [0u64; EVENT_ARGS];
+    args[kind::tcp_sendmsg_exit::SK] = sk;
+    args[kind::tcp_sendmsg_exit::RET] = ret as i64 as u64;
+    args[kind::tcp_sendmsg_exit::MSG_FLAGS] = rd::<u32>(msg, conf!(msghdr_msg_flags))? as u64;
+    args[kind::tcp_sendmsg_exit::ITER_TYPE] = rd::<u8>(iter, conf!(iov_iter_iter_type))? as u64;
+    let (flags_off, caps_off, ubuf_off) = (
+        conf!(sock_flags),
+        conf!(sock_route_caps),
+        conf!(msghdr_msg_ubuf),
+    );
+    if flags_off != ABSENT && caps_off != ABSENT && ubuf_off != ABSENT {
+        use kind::tcp_sendmsg_locked as k;
+        let mut zc = k::ZC_KNOWN;
+        if rd::<u64>(sk, flags_off)? & (1 << 18) != 0 {
+            zc |= k::ZC_SOCK;
+        }
+        if rd::<u64>(msg, ubuf_off)? != 0 {
+            zc |= k::ZC_UBUF;
+        }
+        if rd::<u64>(sk, caps_off)? & 1 != 0 {
+            zc |= k::ZC_SG;
+        }
+        args[kind::tcp_sendmsg_exit::ZC] = zc;
+    }
+    emit(kind::tcp_sendmsg_exit::ID, args, NO_NAME);
+    Ok(())
+}
+
 /// Does nothing: `tracer doctor` loads it against a kernel function to learn whether this
 /// kernel lets fentry programs attach at all (this project's CI kernel refuses them).
 #[fentry(function = "tcp_sendmsg_locked")]

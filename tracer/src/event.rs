@@ -179,6 +179,14 @@ pub enum Payload {
         len: u32,
         copied: u32,
     },
+    /// fexit `tcp_sendmsg_locked`: a whole TCP send call.
+    TcpSendmsgExit {
+        sk: u64,
+        ret: i32,
+        msg_flags: u32,
+        iter_type: u8,
+        zc: u8,
+    },
     /// fexit `filemap_read`: bytes copied from the page cache into the reader's buffer.
     FilemapRead {
         ino: u64,
@@ -433,6 +441,16 @@ pub fn decode_raw(raw: &RawEvent) -> Result<Event, DecodeError> {
                 copied: a[k::COPIED] as u32,
             }
         }
+        kind::tcp_sendmsg_exit::ID => {
+            use kind::tcp_sendmsg_exit as k;
+            Payload::TcpSendmsgExit {
+                sk: a[k::SK],
+                ret: a[k::RET] as i64 as i32,
+                msg_flags: a[k::MSG_FLAGS] as u32,
+                iter_type: a[k::ITER_TYPE] as u8,
+                zc: a[k::ZC] as u8,
+            }
+        }
         kind::filemap_read::ID => {
             use kind::filemap_read as k;
             Payload::FilemapRead {
@@ -486,6 +504,7 @@ impl Payload {
             Payload::Ext4DaWriteEnd { .. } => "ext4_da_write_end",
             Payload::ZerocopyReceive { .. } => "zerocopy_receive",
             Payload::FilemapRead { .. } => "filemap_read_exit",
+            Payload::TcpSendmsgExit { .. } => "tcp_sendmsg_exit",
         }
     }
 }
@@ -944,6 +963,21 @@ impl Event {
                 f.push(("pos", I(*pos)));
                 f.push(("len", U(*len as u64)));
                 f.push(("copied", U(*copied as u64)));
+            }
+            Payload::TcpSendmsgExit {
+                sk,
+                ret,
+                msg_flags,
+                iter_type,
+                zc,
+            } => {
+                f.push(("sk", Ptr(*sk)));
+                f.push(("ret", I(*ret as i64)));
+                f.push(("iter_type", U(*iter_type as u64)));
+                f.push(("msg_flags", Ptr(*msg_flags as u64)));
+                f.push(("flags", List(flag_names(*msg_flags, MSG_FLAGS))));
+                f.push(("payload", Static(send_payload(*msg_flags))));
+                f.push(("zc", Ptr(*zc as u64)));
             }
             Payload::FilemapRead {
                 ino,

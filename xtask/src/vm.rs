@@ -93,8 +93,9 @@ pub const COMMANDS: &[VmCommand] = &[
         // chunk (8 MiB in 128 chunks), though 6.1 has no send tracepoint (the send is
         // inferred from write()'s return value there).
         name: "read-write",
-        // And fexit filemap_read saw every page cache -> user copy (the fentry tier).
-        run: "tracer demo --method read-write --chunk 64K --json --file /data/input --expect syscalls=256,mode_switches=512,cpu_copies=256,cpu_copy_bytes=16M > /tmp/rw.json; rc=$?; cat /tmp/rw.json; [ $rc = 0 ] && grep -q 'page-cache -> user: observed by fexit filemap_read\": 128' /tmp/rw.json",
+        // And the fentry tier saw every copy: fexit filemap_read (page cache -> user) and
+        // fexit tcp_sendmsg_locked (user -> socket).
+        run: "tracer demo --method read-write --chunk 64K --json --file /data/input --expect syscalls=256,mode_switches=512,cpu_copies=256,cpu_copy_bytes=16M > /tmp/rw.json; rc=$?; cat /tmp/rw.json; [ $rc = 0 ] && grep -q 'page-cache -> user: observed by fexit filemap_read\": 128' /tmp/rw.json && grep -q 'user -> socket: observed by fexit tcp_sendmsg_locked (no zero-copy flag)\": 128' /tmp/rw.json",
         timeout_secs: 240,
         report: Report::DemoJson,
     },

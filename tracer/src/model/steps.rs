@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::{Buffer, Engine, Evidence, Ledger, Mode, Step, StepKind};
 use crate::{
-    event::{self, Event, FdRef, FileKind, Payload},
+    event::{self, Event, FdRef, FileKind, Payload, SockLength},
     syscalls,
 };
 
@@ -312,6 +312,8 @@ pub struct Model {
     io_reqs: HashMap<(u32, u64), IoReq>,
     /// Block requests issued and not completed yet.
     requests: HashSet<u64>,
+    /// fexit tcp_sendmsg_locked reports sends here (sock_send_length is then redundant).
+    fexit_sends: bool,
     ring_src: HashMap<(u32, u64), u64>,
     ring_flow: HashMap<(u32, u64), usize>,
 }
@@ -594,173 +596,38 @@ impl Model {
                 }
             }
             Payload::SockSendLength(s) => {
-                let key = (ev.pid, s.sk);
-                let call = self.sends.remove(&key);
-                if s.ret <= 0 {
+                if self.fexit_sends {
+                    // fexit tcp_sendmsg_locked already told this call.
+                    self.sends.remove(&(ev.pid, s.sk));
                     return;
                 }
-                let bytes = s.ret as u64;
-                let ctx = self
-                    .inflight
-                    .get(&ev.tid)
-                    .map(|sys| (sys.role, (sys.iou_src, sys.iou_sock)));
-                let Some(flow) = self.send_context_flow(ev.pid, ev.tid, s.sk) else {
-                    return;
-                };
-                self.sk_flow.insert(key, flow);
-                if let Some(sys) = self.inflight.get_mut(&ev.tid) {
-                    sys.sent = true;
+                self.send_length(ev, s, false, out);
+            }
+            Payload::TcpSendmsgExit {
+                sk,
+                ret,
+                msg_flags,
+                zc,
+                ..
+            } => {
+                self.fexit_sends = true;
+                let key = (ev.pid, *sk);
+                if let std::collections::hash_map::Entry::Vacant(slot) = self.sends.entry(key) {
+                    slot.insert(SendCall {
+                        ts_ns: ev.ts_ns,
+                        msg_flags: *msg_flags,
+                        zc: *zc,
+                        ..SendCall::default()
+                    });
                 }
-                let src = match ctx {
-                    Some((Role::Send { src, .. }, _)) => src.buffer(),
-                    Some((Role::SpliceOut { .. }, _)) => Buffer::Pipe,
-                    _ => Buffer::User,
+                let s = SockLength {
+                    sk: *sk,
+                    ret: *ret,
+                    flags: 0,
+                    family: 0,
+                    protocol: 0,
                 };
-                let in_splice = matches!(
-                    ctx,
-                    Some((Role::Sendfile { .. } | Role::SpliceOut { .. }, _))
-                );
-                let flags = call.as_ref().map(|c| c.msg_flags);
-                let facts = &mut self.transfers[flow].facts;
-                facts.sends += 1;
-                let (kind, evidence) = match flags {
-                    Some(f) if f & event::MSG_SPLICE_PAGES != 0 => (
-                        StepKind::PageRef {
-                            from: if src == Buffer::Pipe {
-                                Buffer::Pipe
-                            } else {
-                                Buffer::PageCache
-                            },
-                            to: Buffer::Socket,
-                            bytes,
-                            pinned: false,
-                        },
-                        Evidence::Observed(
-                            "tcp_sendmsg_locked (MSG_SPLICE_PAGES), sock_send_length",
-                        ),
-                    ),
-                    Some(f) if f & event::MSG_ZEROCOPY != 0 => {
-                        use tracer_common::kind::tcp_sendmsg_locked as k;
-                        facts.zerocopy_requested += 1;
-                        let c = call.as_ref();
-                        let zc = c.map_or(0, |c| c.zc as u64);
-                        // The kernel's own decision when its inputs were read (a user
-                        // buffer needs SO_ZEROCOPY, io_uring's does not; both need
-                        // scatter-gather); else what the transmitted skbs held.
-                        let decided = zc & k::ZC_KNOWN != 0;
-                        let pinned = if decided {
-                            zc & (k::ZC_SOCK | k::ZC_UBUF) != 0 && zc & k::ZC_SG != 0
-                        } else {
-                            c.is_some_and(|c| c.xmit_zerocopy)
-                                || (!c.is_some_and(|c| c.xmit_copied)
-                                    && self.zc_sockets.contains(&key))
-                        };
-                        if pinned && decided {
-                            (
-                                StepKind::PageRef {
-                                    from: Buffer::User,
-                                    to: Buffer::Socket,
-                                    bytes,
-                                    pinned: true,
-                                },
-                                Evidence::Observed(if zc & k::ZC_UBUF != 0 {
-                                    "tcp_sendmsg_locked (MSG_ZEROCOPY with an io_uring zero-copy buffer), sock_send_length"
-                                } else {
-                                    "tcp_sendmsg_locked (MSG_ZEROCOPY on an SO_ZEROCOPY socket), sock_send_length"
-                                }),
-                            )
-                        } else if !pinned && decided {
-                            facts.zerocopy_ignored += 1;
-                            (
-                                StepKind::Copy {
-                                    engine: Engine::Cpu,
-                                    from: src,
-                                    to: Buffer::Socket,
-                                    bytes,
-                                },
-                                Evidence::Observed(
-                                    "tcp_sendmsg_locked (MSG_ZEROCOPY without SO_ZEROCOPY or scatter-gather: the kernel copies)",
-                                ),
-                            )
-                        } else if pinned {
-                            (
-                                StepKind::PageRef {
-                                    from: Buffer::User,
-                                    to: Buffer::Socket,
-                                    bytes,
-                                    pinned: true,
-                                },
-                                if c.is_some_and(|c| c.xmit_zerocopy) {
-                                    Evidence::Observed(
-                                        "tcp_sendmsg_locked (MSG_ZEROCOPY), net_dev_start_xmit (skb zero-copy flag)",
-                                    )
-                                } else {
-                                    Evidence::Inferred(
-                                        "MSG_ZEROCOPY, and this socket's skbs were transmitted zero-copy",
-                                    )
-                                },
-                            )
-                        } else {
-                            facts.zerocopy_ignored += 1;
-                            (
-                                StepKind::Copy {
-                                    engine: Engine::Cpu,
-                                    from: src,
-                                    to: Buffer::Socket,
-                                    bytes,
-                                },
-                                Evidence::Inferred(
-                                    "MSG_ZEROCOPY, but this call's skbs went out copied",
-                                ),
-                            )
-                        }
-                    }
-                    Some(_) => (
-                        StepKind::Copy {
-                            engine: Engine::Cpu,
-                            from: src,
-                            to: Buffer::Socket,
-                            bytes,
-                        },
-                        Evidence::Observed(
-                            "tcp_sendmsg_locked (no zero-copy flag), sock_send_length",
-                        ),
-                    ),
-                    // No tcp_sendmsg_locked tracepoint (kernels before 6.16): the syscall
-                    // decides (KERNEL_PATHS.md §2.5), and transmits confirm.
-                    None if in_splice => (
-                        StepKind::PageRef {
-                            from: if src == Buffer::Pipe {
-                                Buffer::Pipe
-                            } else {
-                                Buffer::PageCache
-                            },
-                            to: Buffer::Socket,
-                            bytes,
-                            pinned: false,
-                        },
-                        Evidence::Inferred(
-                            "sendfile/splice send page references (no tcp_sendmsg_locked tracepoint)",
-                        ),
-                    ),
-                    None => (
-                        StepKind::Copy {
-                            engine: Engine::Cpu,
-                            from: src,
-                            to: Buffer::Socket,
-                            bytes,
-                        },
-                        Evidence::Inferred(
-                            "a plain send copies (no tcp_sendmsg_locked tracepoint)",
-                        ),
-                    ),
-                };
-                let mut s = step(kind, evidence);
-                // The bytes moved from the start of the call on, before its transmits.
-                if let Some(c) = &call {
-                    s.ts_ns = c.ts_ns;
-                }
-                self.route(ev.pid, ev.tid, None, Some(flow), s, out);
+                self.send_length(ev, &s, true, out);
             }
             Payload::NetDevStartXmit {
                 skb,
@@ -1026,6 +893,187 @@ impl Model {
             | Payload::ProcessFork { .. }
             | Payload::ProcessExec => {}
         }
+    }
+
+    /// A TCP send call ended: `sock_send_length`, or fexit `tcp_sendmsg_locked` (`fexit`),
+    /// which sees the whole call and makes the tracepoint's step redundant.
+    fn send_length(&mut self, ev: &Event, s: &SockLength, fexit: bool, out: &mut Vec<Step>) {
+        let step = |kind: StepKind, evidence: Evidence| Step {
+            ts_ns: ev.ts_ns,
+            pid: ev.pid,
+            tid: ev.tid,
+            transfer: usize::MAX,
+            kind,
+            evidence,
+        };
+        let key = (ev.pid, s.sk);
+        let call = self.sends.remove(&key);
+        if s.ret <= 0 {
+            return;
+        }
+        let bytes = s.ret as u64;
+        let ctx = self
+            .inflight
+            .get(&ev.tid)
+            .map(|sys| (sys.role, (sys.iou_src, sys.iou_sock)));
+        let Some(flow) = self.send_context_flow(ev.pid, ev.tid, s.sk) else {
+            return;
+        };
+        self.sk_flow.insert(key, flow);
+        if let Some(sys) = self.inflight.get_mut(&ev.tid) {
+            sys.sent = true;
+        }
+        let src = match ctx {
+            Some((Role::Send { src, .. }, _)) => src.buffer(),
+            Some((Role::SpliceOut { .. }, _)) => Buffer::Pipe,
+            _ => Buffer::User,
+        };
+        let in_splice = matches!(
+            ctx,
+            Some((Role::Sendfile { .. } | Role::SpliceOut { .. }, _))
+        );
+        let flags = call.as_ref().map(|c| c.msg_flags);
+        let facts = &mut self.transfers[flow].facts;
+        facts.sends += 1;
+        let (kind, evidence) = match flags {
+            Some(f) if f & event::MSG_SPLICE_PAGES != 0 => (
+                StepKind::PageRef {
+                    from: if src == Buffer::Pipe {
+                        Buffer::Pipe
+                    } else {
+                        Buffer::PageCache
+                    },
+                    to: Buffer::Socket,
+                    bytes,
+                    pinned: false,
+                },
+                Evidence::Observed(if fexit {
+                    "fexit tcp_sendmsg_locked (MSG_SPLICE_PAGES)"
+                } else {
+                    "tcp_sendmsg_locked (MSG_SPLICE_PAGES), sock_send_length"
+                }),
+            ),
+            Some(f) if f & event::MSG_ZEROCOPY != 0 => {
+                use tracer_common::kind::tcp_sendmsg_locked as k;
+                facts.zerocopy_requested += 1;
+                let c = call.as_ref();
+                let zc = c.map_or(0, |c| c.zc as u64);
+                // The kernel's own decision when its inputs were read (a user
+                // buffer needs SO_ZEROCOPY, io_uring's does not; both need
+                // scatter-gather); else what the transmitted skbs held.
+                let decided = zc & k::ZC_KNOWN != 0;
+                let pinned = if decided {
+                    zc & (k::ZC_SOCK | k::ZC_UBUF) != 0 && zc & k::ZC_SG != 0
+                } else {
+                    c.is_some_and(|c| c.xmit_zerocopy)
+                        || (!c.is_some_and(|c| c.xmit_copied) && self.zc_sockets.contains(&key))
+                };
+                if pinned && decided {
+                    (
+                        StepKind::PageRef {
+                            from: Buffer::User,
+                            to: Buffer::Socket,
+                            bytes,
+                            pinned: true,
+                        },
+                        Evidence::Observed(if fexit {
+                            "fexit tcp_sendmsg_locked (MSG_ZEROCOPY, pinned)"
+                        } else if zc & k::ZC_UBUF != 0 {
+                            "tcp_sendmsg_locked (MSG_ZEROCOPY with an io_uring zero-copy buffer), sock_send_length"
+                        } else {
+                            "tcp_sendmsg_locked (MSG_ZEROCOPY on an SO_ZEROCOPY socket), sock_send_length"
+                        }),
+                    )
+                } else if !pinned && decided {
+                    facts.zerocopy_ignored += 1;
+                    (
+                        StepKind::Copy {
+                            engine: Engine::Cpu,
+                            from: src,
+                            to: Buffer::Socket,
+                            bytes,
+                        },
+                        Evidence::Observed(
+                            "tcp_sendmsg_locked (MSG_ZEROCOPY without SO_ZEROCOPY or scatter-gather: the kernel copies)",
+                        ),
+                    )
+                } else if pinned {
+                    (
+                        StepKind::PageRef {
+                            from: Buffer::User,
+                            to: Buffer::Socket,
+                            bytes,
+                            pinned: true,
+                        },
+                        if c.is_some_and(|c| c.xmit_zerocopy) {
+                            Evidence::Observed(
+                                "tcp_sendmsg_locked (MSG_ZEROCOPY), net_dev_start_xmit (skb zero-copy flag)",
+                            )
+                        } else {
+                            Evidence::Inferred(
+                                "MSG_ZEROCOPY, and this socket's skbs were transmitted zero-copy",
+                            )
+                        },
+                    )
+                } else {
+                    facts.zerocopy_ignored += 1;
+                    (
+                        StepKind::Copy {
+                            engine: Engine::Cpu,
+                            from: src,
+                            to: Buffer::Socket,
+                            bytes,
+                        },
+                        Evidence::Inferred("MSG_ZEROCOPY, but this call's skbs went out copied"),
+                    )
+                }
+            }
+            Some(_) => (
+                StepKind::Copy {
+                    engine: Engine::Cpu,
+                    from: src,
+                    to: Buffer::Socket,
+                    bytes,
+                },
+                Evidence::Observed(if fexit {
+                    "fexit tcp_sendmsg_locked (no zero-copy flag)"
+                } else {
+                    "tcp_sendmsg_locked (no zero-copy flag), sock_send_length"
+                }),
+            ),
+            // No tcp_sendmsg_locked tracepoint (kernels before 6.16): the syscall
+            // decides (KERNEL_PATHS.md §2.5), and transmits confirm.
+            None if in_splice => (
+                StepKind::PageRef {
+                    from: if src == Buffer::Pipe {
+                        Buffer::Pipe
+                    } else {
+                        Buffer::PageCache
+                    },
+                    to: Buffer::Socket,
+                    bytes,
+                    pinned: false,
+                },
+                Evidence::Inferred(
+                    "sendfile/splice send page references (no tcp_sendmsg_locked tracepoint)",
+                ),
+            ),
+            None => (
+                StepKind::Copy {
+                    engine: Engine::Cpu,
+                    from: src,
+                    to: Buffer::Socket,
+                    bytes,
+                },
+                Evidence::Inferred("a plain send copies (no tcp_sendmsg_locked tracepoint)"),
+            ),
+        };
+        let mut s = step(kind, evidence);
+        // The bytes moved from the start of the call on, before its transmits.
+        if let Some(c) = &call {
+            s.ts_ns = c.ts_ns;
+        }
+        self.route(ev.pid, ev.tid, None, Some(flow), s, out);
     }
 
     /// Flushes what is still waiting: syscalls without an exit (the trace ended inside
@@ -1798,5 +1846,28 @@ mod tests {
         // With the tracepoints, nothing is inferred twice.
         f.send(1, BUF + 0x10_0000, 100, 0, 0);
         assert_eq!(f.ledger(Endpoint::User, X).cpu_copies, 1);
+    }
+
+    #[test]
+    fn fexit_tcp_sendmsg_locked_tells_a_send_once() {
+        // A kernel with fentry and the send tracepoints: fexit comes before
+        // sock_send_length, which is then redundant.
+        let mut f = Feed::new();
+        f.syscall(1, 0, [3, BUF, 4096, 0, 0, 0], [FILE_A, NONE], 4096, vec![]);
+        let mut inside = tcp_send(SK_X, 0, 0, 4096);
+        inside.insert(
+            1,
+            Payload::TcpSendmsgExit {
+                sk: SK_X,
+                ret: 4096,
+                msg_flags: 0,
+                iter_type: 0,
+                zc: 0,
+            },
+        );
+        f.syscall(1, 1, [5, BUF, 4096, 0, 0, 0], [SOCK_X, NONE], 4096, inside);
+        let l = f.ledger(A, X);
+        assert_eq!((l.cpu_copies, l.cpu_copy_bytes), (2, 8192), "{l:?}");
+        assert!(f.out.iter().any(|s| matches!(s.evidence, Evidence::Observed(p) if p.starts_with("fexit tcp_sendmsg_locked"))));
     }
 }

@@ -284,17 +284,25 @@ struct FexitSpec {
     needs: &'static [&'static str],
 }
 
-const FEXIT_SPECS: &[FexitSpec] = &[FexitSpec {
-    program: "tracer_filemap_read",
-    function: "filemap_read",
-    label: "fexit:filemap_read",
-    needs: &[
-        "kiocb_ki_filp",
-        "file_f_inode",
-        "inode_i_ino",
-        "inode_i_mode",
-    ],
-}];
+const FEXIT_SPECS: &[FexitSpec] = &[
+    FexitSpec {
+        program: "tracer_filemap_read",
+        function: "filemap_read",
+        label: "fexit:filemap_read",
+        needs: &[
+            "kiocb_ki_filp",
+            "file_f_inode",
+            "inode_i_ino",
+            "inode_i_mode",
+        ],
+    },
+    FexitSpec {
+        program: "tracer_tcp_sendmsg_exit",
+        function: "tcp_sendmsg_locked",
+        label: "fexit:tcp_sendmsg_locked",
+        needs: &["msghdr_msg_iter", "msghdr_msg_flags", "iov_iter_iter_type"],
+    },
+];
 
 /// Loads and attaches one fexit program; the error says why not, in a line.
 fn attach_fexit(ebpf: &mut Ebpf, spec: &FexitSpec, btf: &Btf) -> Result<(), String> {
