@@ -679,6 +679,21 @@ impl Lab {
         signals: Option<&mut Signals>,
         observer: &mut (dyn FnMut(&Model, &[Step], Counts) + Send),
     ) -> Result<MethodResult> {
+        // io_uring's reads and sends are only seen through its tracepoints (before ~6.4
+        // there is no io_uring_submit_req): say so rather than show an empty ledger.
+        if method == Method::IoUring
+            && let Some(s) = self
+                .session
+                .skipped()
+                .iter()
+                .find(|s| s.tracepoint == "io_uring_submit_req")
+        {
+            return Err(WorkloadError::Unsupported {
+                method: "io-uring",
+                why: format!("io_uring cannot be traced on this kernel: {}", s.reason),
+            }
+            .into());
+        }
         let cold = if cold {
             // Pages still referenced (by the previous run's skbs until their sockets are
             // gone, for one) cannot be dropped yet: try again a few times.

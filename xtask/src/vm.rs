@@ -114,6 +114,46 @@ pub const COMMANDS: &[VmCommand] = &[
         timeout_secs: 240,
         report: Report::DemoJson,
     },
+    VmCommand {
+        name: "read-send",
+        run: "tracer demo --method read-send --chunk 64K --json --file /data/input --expect syscalls=256,mode_switches=512,cpu_copy_bytes=16M",
+        timeout_secs: 240,
+        report: Report::DemoJson,
+    },
+    VmCommand {
+        // mmap, 128 writes, munmap; one CPU copy per chunk, from the page cache.
+        name: "mmap-write",
+        run: "tracer demo --method mmap-write --chunk 64K --json --file /data/input --expect syscalls=130,cpu_copies=128,cpu_copy_bytes=8M",
+        timeout_secs: 240,
+        report: Report::DemoJson,
+    },
+    VmCommand {
+        name: "splice",
+        run: "tracer demo --method splice --chunk 64K --json --file /data/input --expect syscalls=256,cpu_copy_bytes=0,page_ref_bytes=16M",
+        timeout_secs: 240,
+        report: Report::DemoJson,
+    },
+    VmCommand {
+        // Pinned pages; loopback copies them before delivery (on top of read()'s copy).
+        name: "msg-zerocopy",
+        run: "tracer demo --method msg-zerocopy --chunk 64K --json --file /data/input --expect 'page_ref_bytes=8M,cpu_copy_bytes>=8M'",
+        timeout_secs: 240,
+        report: Report::DemoJson,
+    },
+    VmCommand {
+        name: "copy-file-range",
+        run: "tracer demo --method copy-file-range --chunk 64K --json --file /data/input --expect syscalls=128,cpu_copy_bytes=8M",
+        timeout_secs: 240,
+        report: Report::DemoJson,
+    },
+    VmCommand {
+        // 6.1 has no io_uring_submit_req tracepoint: the demo must say it cannot trace
+        // io_uring here (exit status 1), not show an empty ledger.
+        name: "io-uring",
+        run: "tracer demo --method io-uring --file /data/input --headless 2>&1 | tee /tmp/iou.txt; grep -q 'io_uring cannot be traced on this kernel' /tmp/iou.txt",
+        timeout_secs: 240,
+        report: Report::FirstLine,
+    },
 ];
 
 /// Debian packages the harness needs, with how to tell each is there.
