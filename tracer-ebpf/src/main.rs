@@ -202,6 +202,33 @@ fn try_sys_exit(ctx: &BtfTracePointContext) -> Result<(), i64> {
     Ok(())
 }
 
+/// The inputs of tcp_sendmsg_locked's copy / reference / pin decision (KERNEL_PATHS.md
+/// §2.5): the socket's SOCK_ZEROCOPY flag (bit 18), `msg->msg_ubuf` (io_uring), and
+/// NETIF_F_SG in the route's features; 0 when this kernel's layout is not known.
+#[inline(always)]
+fn zc_inputs(sk: u64, msg: u64) -> Result<u64, i64> {
+    use kind::tcp_sendmsg_locked as k;
+    let (flags_off, caps_off, ubuf_off) = (
+        conf!(sock_flags),
+        conf!(sock_route_caps),
+        conf!(msghdr_msg_ubuf),
+    );
+    if flags_off == ABSENT || caps_off == ABSENT || ubuf_off == ABSENT {
+        return Ok(0);
+    }
+    let mut zc = k::ZC_KNOWN;
+    if rd::<u64>(sk, flags_off)? & (1 << 18) != 0 {
+        zc |= k::ZC_SOCK;
+    }
+    if rd::<u64>(msg, ubuf_off)? != 0 {
+        zc |= k::ZC_UBUF;
+    }
+    if rd::<u64>(sk, caps_off)? & 1 != 0 {
+        zc |= k::ZC_SG;
+    }
+    Ok(zc)
+}
+
 #[btf_tracepoint(function = "tcp_sendmsg_locked")]
 pub fn tracer_tcp_sendmsg(ctx: BtfTracePointContext) -> i32 {
     if try_tcp_sendmsg_locked(&ctx).is_err() {
@@ -229,26 +256,7 @@ fn try_tcp_sendmsg_locked(ctx: &BtfTracePointContext) -> Result<(), i64> {
     args[kind::tcp_sendmsg_locked::MSG_FLAGS] = rd::<u32>(msg, conf!(msghdr_msg_flags))? as u64;
     args[kind::tcp_sendmsg_locked::MSG_LEFT] = rd::<u64>(iter, conf!(iov_iter_count))?;
     args[kind::tcp_sendmsg_locked::SIZE_GOAL] = size_goal as i64 as u64;
-    // The inputs of the kernel's copy / reference / pin decision (zc in tcp_sendmsg_locked).
-    let (flags_off, caps_off, ubuf_off) = (
-        conf!(sock_flags),
-        conf!(sock_route_caps),
-        conf!(msghdr_msg_ubuf),
-    );
-    if flags_off != ABSENT && caps_off != ABSENT && ubuf_off != ABSENT {
-        use kind::tcp_sendmsg_locked as k;
-        let mut zc = k::ZC_KNOWN;
-        if rd::<u64>(sk, flags_off)? & (1 << 18) != 0 {
-            zc |= k::ZC_SOCK;
-        }
-        if rd::<u64>(msg, ubuf_off)? != 0 {
-            zc |= k::ZC_UBUF;
-        }
-        if rd::<u64>(sk, caps_off)? & 1 != 0 {
-            zc |= k::ZC_SG;
-        }
-        args[k::ZC] = zc;
-    }
+    args[kind::tcp_sendmsg_locked::ZC] = zc_inputs(sk, msg)?;
     if skb != 0 {
         args[kind::tcp_sendmsg_locked::SKB_LEN] = rd::<u32>(skb, conf!(sk_buff_len))? as u64;
     }
@@ -910,25 +918,7 @@ fn try_tcp_sendmsg_exit(ctx: &FExitContext) -> Result<(), i64> {
     args[kind::tcp_sendmsg_exit::RET] = ret as i64 as u64;
     args[kind::tcp_sendmsg_exit::MSG_FLAGS] = rd::<u32>(msg, conf!(msghdr_msg_flags))? as u64;
     args[kind::tcp_sendmsg_exit::ITER_TYPE] = rd::<u8>(iter, conf!(iov_iter_iter_type))? as u64;
-    let (flags_off, caps_off, ubuf_off) = (
-        conf!(sock_flags),
-        conf!(sock_route_caps),
-        conf!(msghdr_msg_ubuf),
-    );
-    if flags_off != ABSENT && caps_off != ABSENT && ubuf_off != ABSENT {
-        use kind::tcp_sendmsg_locked as k;
-        let mut zc = k::ZC_KNOWN;
-        if rd::<u64>(sk, flags_off)? & (1 << 18) != 0 {
-            zc |= k::ZC_SOCK;
-        }
-        if rd::<u64>(msg, ubuf_off)? != 0 {
-            zc |= k::ZC_UBUF;
-        }
-        if rd::<u64>(sk, caps_off)? & 1 != 0 {
-            zc |= k::ZC_SG;
-        }
-        args[kind::tcp_sendmsg_exit::ZC] = zc;
-    }
+    args[kind::tcp_sendmsg_exit::ZC] = zc_inputs(sk, msg)?;
     emit(kind::tcp_sendmsg_exit::ID, args, NO_NAME);
     Ok(())
 }

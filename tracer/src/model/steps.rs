@@ -34,6 +34,21 @@ fn seen_or_returned(
     }
 }
 
+/// Page references into the socket buffer: from the pipe (splice) or from the page cache
+/// (sendfile).
+fn reference_from(src: Buffer, bytes: u64) -> StepKind {
+    StepKind::PageRef {
+        from: if src == Buffer::Pipe {
+            Buffer::Pipe
+        } else {
+            Buffer::PageCache
+        },
+        to: Buffer::Socket,
+        bytes,
+        pinned: false,
+    }
+}
+
 fn buffer_name(b: Buffer) -> &'static str {
     match b {
         Buffer::Disk => "disk",
@@ -937,16 +952,7 @@ impl Model {
         facts.sends += 1;
         let (kind, evidence) = match flags {
             Some(f) if f & event::MSG_SPLICE_PAGES != 0 => (
-                StepKind::PageRef {
-                    from: if src == Buffer::Pipe {
-                        Buffer::Pipe
-                    } else {
-                        Buffer::PageCache
-                    },
-                    to: Buffer::Socket,
-                    bytes,
-                    pinned: false,
-                },
+                reference_from(src, bytes),
                 Evidence::Observed(if fexit {
                     "fexit tcp_sendmsg_locked (MSG_SPLICE_PAGES)"
                 } else {
@@ -1044,16 +1050,7 @@ impl Model {
             // No tcp_sendmsg_locked tracepoint (kernels before 6.16): the syscall
             // decides (KERNEL_PATHS.md §2.5), and transmits confirm.
             None if in_splice => (
-                StepKind::PageRef {
-                    from: if src == Buffer::Pipe {
-                        Buffer::Pipe
-                    } else {
-                        Buffer::PageCache
-                    },
-                    to: Buffer::Socket,
-                    bytes,
-                    pinned: false,
-                },
+                reference_from(src, bytes),
                 Evidence::Inferred(
                     "sendfile/splice send page references (no tcp_sendmsg_locked tracepoint)",
                 ),
