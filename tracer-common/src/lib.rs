@@ -105,8 +105,11 @@ pub mod kind {
         /// copy_file_range's fd_out).
         pub const FD_B_INO: usize = 8;
         /// `i_mode` of the first fd's inode in bits 0..16, of the second in 16..32
-        /// (S_IFREG, S_IFSOCK, S_IFIFO, ...; 0 = not looked up).
+        /// (S_IFREG, S_IFSOCK, S_IFIFO, ...; 0 = not looked up); bit 32 (first) and 33
+        /// (second) mark a socket that is not TCP.
         pub const FD_MODES: usize = 9;
+        pub const FD_A_NOT_TCP: u64 = 1 << 32;
+        pub const FD_B_NOT_TCP: u64 = 1 << 33;
     }
     /// `raw_syscalls:sys_exit`: a kernel -> user mode switch.
     pub mod sys_exit {

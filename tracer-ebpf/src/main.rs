@@ -166,14 +166,22 @@ fn try_sys_enter(ctx: &BtfTracePointContext) -> Result<(), i64> {
     };
     let mut modes = 0u64;
     if let Some(i) = a {
-        let (ino, mode) = fd_info(args[kind::sys_enter::ARG0 + (i & 7)] as i32, send_a, tgid);
+        let (ino, mode, not_tcp) =
+            fd_info(args[kind::sys_enter::ARG0 + (i & 7)] as i32, send_a, tgid);
         args[kind::sys_enter::FD_A_INO] = ino;
         modes |= mode as u64;
+        if not_tcp {
+            modes |= kind::sys_enter::FD_A_NOT_TCP;
+        }
     }
     if let Some(i) = b {
-        let (ino, mode) = fd_info(args[kind::sys_enter::ARG0 + (i & 7)] as i32, send_b, tgid);
+        let (ino, mode, not_tcp) =
+            fd_info(args[kind::sys_enter::ARG0 + (i & 7)] as i32, send_b, tgid);
         args[kind::sys_enter::FD_B_INO] = ino;
         modes |= (mode as u64) << 16;
+        if not_tcp {
+            modes |= kind::sys_enter::FD_B_NOT_TCP;
+        }
     }
     args[kind::sys_enter::FD_MODES] = modes;
     emit(kind::sys_enter::ID, args, NO_NAME);
@@ -326,21 +334,31 @@ pub fn tracer_skb_copy(ctx: BtfTracePointContext) -> i32 {
 /// recorded as the traced process's in `SOCKS`, so its transmits are attributed on kernels
 /// without the send tracepoints (before 6.3 / 6.16) too.
 #[inline(always)]
-fn fd_info(fd: i32, sending: bool, tgid: u32) -> (u64, u16) {
+fn fd_info(fd: i32, sending: bool, tgid: u32) -> (u64, u16, bool) {
     let Some(file) = fd_file(fd) else {
-        return (0, 0);
+        return (0, 0, false);
     };
     let (ino, mode) = file_inode(file).unwrap_or((0, 0));
-    if sending && mode & S_IFMT == S_IFSOCK && conf!(file_private_data) != ABSENT {
+    let mut not_tcp = false;
+    if mode & S_IFMT == S_IFSOCK && conf!(file_private_data) != ABSENT {
         let socket: u64 = rd(file, conf!(file_private_data)).unwrap_or(0);
-        if socket != 0 {
-            let sk: u64 = rd(socket, conf!(socket_sk)).unwrap_or(0);
-            if sk != 0 {
-                let _ = SOCKS.insert(sk, tgid, 0);
-            }
+        let sk: u64 = if socket != 0 {
+            rd(socket, conf!(socket_sk)).unwrap_or(0)
+        } else {
+            0
+        };
+        // Only TCP sockets carry the data path the model follows (unix and UDP sends
+        // are not copies into a TCP socket buffer).
+        let protocol = conf!(sock_protocol);
+        if sk != 0 && protocol != ABSENT {
+            let p: u16 = rd(sk, protocol).unwrap_or(0);
+            not_tcp = p != 6;
+        }
+        if sending && sk != 0 && !not_tcp {
+            let _ = SOCKS.insert(sk, tgid, 0);
         }
     }
-    (ino, mode)
+    (ino, mode, not_tcp)
 }
 
 /// (i_ino, i_mode) of a `struct file`.

@@ -686,7 +686,7 @@ impl Lab {
                 .session
                 .skipped()
                 .iter()
-                .find(|s| s.tracepoint == "io_uring_submit_req")
+                .find(|s| matches!(s.tracepoint, "io_uring_submit_req" | "io_uring_complete"))
         {
             return Err(WorkloadError::Unsupported {
                 method: "io-uring",

@@ -210,6 +210,9 @@ pub struct FdRef {
     pub ino: u64,
     /// `i_mode`; 0 = not looked up or the lookup failed.
     pub mode: u16,
+    /// A socket of another protocol than TCP (unix, UDP, ...).
+    #[serde(default)]
+    pub not_tcp: bool,
 }
 
 /// What kind of file an fd refers to.
@@ -287,10 +290,12 @@ pub fn decode_raw(raw: &RawEvent) -> Result<Event, DecodeError> {
                     FdRef {
                         ino: a[k::FD_A_INO],
                         mode: modes as u16,
+                        not_tcp: modes & k::FD_A_NOT_TCP != 0,
                     },
                     FdRef {
                         ino: a[k::FD_B_INO],
                         mode: (modes >> 16) as u16,
+                        not_tcp: modes & k::FD_B_NOT_TCP != 0,
                     },
                 ],
             }
@@ -400,6 +405,7 @@ pub fn decode_raw(raw: &RawEvent) -> Result<Event, DecodeError> {
                 file: FdRef {
                     ino: a[k::INO],
                     mode: a[k::MODE] as u16,
+                    not_tcp: false,
                 },
                 sk: a[k::SK],
                 req: a[k::REQ],

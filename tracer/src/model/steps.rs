@@ -247,6 +247,8 @@ struct Sys {
     sent: bool,
     /// MSG_ZEROCOPY was asked for (sendto's or sendmsg's flags).
     zerocopy: bool,
+    /// The socket a send goes to is TCP (the send inference is for TCP only).
+    tcp: bool,
 }
 
 /// A TCP send call in progress on a socket (between tcp_sendmsg_locked and
@@ -383,6 +385,10 @@ impl Model {
                         iou_src: None,
                         iou_sock: None,
                         sent: false,
+                        tcp: match role {
+                            Role::SpliceOut { .. } => !fds[1].not_tcp,
+                            _ => !fds[0].not_tcp,
+                        },
                         zerocopy: match nr {
                             44 => args[3] & event::MSG_ZEROCOPY as u64 != 0,
                             46 => args[2] & event::MSG_ZEROCOPY as u64 != 0,
@@ -523,7 +529,7 @@ impl Model {
                     // No send tracepoint saw this call (kernels before 6.3 have neither
                     // sock_send_length nor tcp_sendmsg_locked): the syscall says how many
                     // bytes went, and the method says how (KERNEL_PATHS.md §2.5).
-                    Role::Send { src, .. } if bytes > 0 && !sys.sent => {
+                    Role::Send { src, .. } if bytes > 0 && !sys.sent && sys.tcp => {
                         if sys.zerocopy {
                             inner(
                                 StepKind::PageRef {
@@ -551,7 +557,7 @@ impl Model {
                         }
                     }
                     Role::Sendfile { dst, .. }
-                        if bytes > 0 && !sys.sent && dst.kind() == FileKind::Socket =>
+                        if bytes > 0 && !sys.sent && sys.tcp && dst.kind() == FileKind::Socket =>
                     {
                         inner(
                             StepKind::PageRef {
@@ -565,7 +571,7 @@ impl Model {
                             ),
                         );
                     }
-                    Role::SpliceOut { .. } if bytes > 0 && !sys.sent => {
+                    Role::SpliceOut { .. } if bytes > 0 && !sys.sent && sys.tcp => {
                         inner(
                             StepKind::PageRef {
                                 from: Buffer::Pipe,
@@ -612,8 +618,8 @@ impl Model {
             }
             Payload::SockSendLength(s) => {
                 if self.fexit_sends {
-                    // fexit tcp_sendmsg_locked already told this call.
-                    self.sends.remove(&(ev.pid, s.sk));
+                    // fexit tcp_sendmsg_locked already told this call (and closed it; a
+                    // record open now is another thread's next call).
                     return;
                 }
                 self.send_length(ev, s, false, out);
@@ -672,8 +678,9 @@ impl Model {
                 }
                 // Without send tracepoints the socket is learned here: a transmit in its
                 // owner's own send call.
-                if !self.sk_flow.contains_key(&key)
-                    && ev.pid == *owner_pid
+                // (Again at every send call: a socket may carry one file, then another.)
+                if ev.pid == *owner_pid
+                    && self.inflight.contains_key(&ev.tid)
                     && let Some(flow) = self.send_context_flow(ev.pid, ev.tid, *sk)
                 {
                     self.sk_flow.insert(key, flow);
@@ -1563,14 +1570,17 @@ mod tests {
     const FILE_A: FdRef = FdRef {
         ino: 11,
         mode: S_IFREG,
+        not_tcp: false,
     };
     const SOCK_X: FdRef = FdRef {
         ino: 21,
         mode: S_IFSOCK,
+        not_tcp: false,
     };
     const SOCK_Y: FdRef = FdRef {
         ino: 22,
         mode: S_IFSOCK,
+        not_tcp: false,
     };
     const SK_X: u64 = 0xffff_0000_0000_1000;
 
@@ -1658,7 +1668,11 @@ mod tests {
         ]
     }
 
-    const NONE: FdRef = FdRef { ino: 0, mode: 0 };
+    const NONE: FdRef = FdRef {
+        ino: 0,
+        mode: 0,
+        not_tcp: false,
+    };
     const BUF: u64 = 0x7000_0000;
     const A: Endpoint = Endpoint::File { ino: 11 };
     const X: Endpoint = Endpoint::Socket { ino: 21 };
@@ -1687,6 +1701,7 @@ mod tests {
         const RING: FdRef = FdRef {
             ino: 31,
             mode: 0o100000,
+            not_tcp: false,
         };
         let submit = |opcode, file, sk, req| Payload::IoUringSubmit {
             user_data: 0,

@@ -45,8 +45,6 @@ impl KernelBtf {
         })
     }
 
-    /// Whether a `tp_btf` program can attach to this tracepoint (its `btf_trace_<name>`
-    /// typedef exists).
     /// Whether the kernel has a function `name` (a BTF FUNC; inlined-only functions have
     /// none).
     pub fn has_function(&self, name: &str) -> bool {
@@ -55,6 +53,8 @@ impl KernelBtf {
             .is_ok_and(|types| types.iter().any(|t| matches!(t, Type::Func(_))))
     }
 
+    /// Whether a `tp_btf` program can attach to this tracepoint (its `btf_trace_<name>`
+    /// typedef exists).
     pub fn has_tracepoint(&self, name: &str) -> bool {
         self.tracepoint_args(name).is_some()
     }

@@ -320,7 +320,7 @@ impl Build {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Planned {
     pub step: &'static str,
-    pub methods: &'static [&'static str],
+    pub methods: Vec<&'static str>,
     /// The hook used, if any.
     pub hook: Option<Hook>,
     /// `observed` or `inferred`, and how.
@@ -400,9 +400,21 @@ pub fn plan(caps: &Caps, build: &Build) -> Vec<Planned> {
                 ),
                 None => format!("no hook: {}", spec.fallback),
             };
+            // Before 6.5 (no skb_splice_from_iter) sendfile and splice reach TCP through
+            // ->sendpage, not tcp_sendmsg_locked: its hooks do not see them.
+            let sendpage_era = caps.functions.contains_key("skb_splice_from_iter");
+            let through_sendmsg = spec.hooks.iter().any(|h| h.target == "tcp_sendmsg_locked");
+            let methods = spec
+                .methods
+                .iter()
+                .copied()
+                .filter(|m| {
+                    !(sendpage_era && through_sendmsg && matches!(*m, "sendfile" | "splice"))
+                })
+                .collect();
             Planned {
                 step: spec.step,
-                methods: spec.methods,
+                methods,
                 hook: chosen,
                 evidence,
                 not_used,
@@ -510,10 +522,10 @@ mod tests {
             chosen(&p, "CPU copy page cache -> user").hook,
             Some(f("filemap_read"))
         );
-        assert_eq!(
-            chosen(&p, "copy / reference / pin").hook,
-            Some(f("tcp_sendmsg_locked"))
-        );
+        let send = chosen(&p, "copy / reference / pin");
+        assert_eq!(send.hook, Some(f("tcp_sendmsg_locked")));
+        // Before 6.5, sendfile and splice go through ->sendpage: not seen there.
+        assert!(!send.methods.contains(&"sendfile") && send.methods.contains(&"read-write"));
         let refs = chosen(&p, "page references into the skb");
         assert_eq!(refs.hook, Some(k("do_tcp_sendpages")));
         assert!(refs.not_used[0].1.contains("before 6.5"));
