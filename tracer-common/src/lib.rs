@@ -313,6 +313,13 @@ pub mod kind {
         /// The `already_read` argument (bytes a caller had read before this call).
         pub const ALREADY: usize = 2;
     }
+    /// kretprobe `do_tcp_sendpages` (kernels before 6.5, whose sendfile and splice reach
+    /// TCP through ->sendpage): page-cache bytes referenced into the socket, one page per
+    /// call, in the sending task.
+    pub mod sendpages_exit {
+        pub const ID: u32 = 22;
+        pub const BYTES: usize = 0;
+    }
     /// fexit `tcp_sendmsg_locked`: one whole TCP send call, with its decision inputs
     /// (the fentry tier's view of what the tracepoints split over tcp_sendmsg_locked and
     /// sock_send_length).

@@ -20,9 +20,9 @@ use aya_ebpf::{
         bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_probe_read_kernel,
         bpf_probe_read_kernel_buf,
     },
-    macros::{btf_tracepoint, fentry, fexit, map},
+    macros::{btf_tracepoint, fentry, fexit, kretprobe, map},
     maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
-    programs::{BtfTracePointContext, FEntryContext, FExitContext},
+    programs::{BtfTracePointContext, FEntryContext, FExitContext, RetProbeContext},
 };
 use tracer_common::{
     Config, DROP_READ_FAILED, DROP_RING_FULL, EVENT_ARGS, EVENTS_BYTES, Event, FileKey, NAME_LEN,
@@ -939,6 +939,22 @@ fn try_tcp_sendmsg_exit(ctx: &FExitContext) -> Result<(), i64> {
     args[kind::tcp_sendmsg_exit::ZC] = zc_inputs(sk, msg)?;
     emit(kind::tcp_sendmsg_exit::ID, args, NO_NAME);
     Ok(())
+}
+
+/// The kprobe tier: kretprobe on do_tcp_sendpages (before 6.5, sendfile and splice send
+/// page references one page per call through it).
+#[kretprobe(function = "do_tcp_sendpages")]
+pub fn tracer_sendpages_exit(ctx: RetProbeContext) -> u32 {
+    if current_traced().is_none() {
+        return 0;
+    }
+    let ret: i64 = ctx.ret();
+    if ret > 0 {
+        let mut args = [0u64; EVENT_ARGS];
+        args[kind::sendpages_exit::BYTES] = ret as u64;
+        emit(kind::sendpages_exit::ID, args, NO_NAME);
+    }
+    0
 }
 
 /// Does nothing: `tracer doctor` loads it against a kernel function to learn whether this

@@ -130,6 +130,9 @@ fn measure_and_plan() -> (Caps, Vec<Planned>) {
     for f in loader::built_fexits() {
         build.hooks.insert((plan::Tier::Fentry, f));
     }
+    for f in loader::built_kprobes() {
+        build.hooks.insert((plan::Tier::Kprobe, f));
+    }
     for (tp, why) in skipped {
         build.unusable.insert((plan::Tier::Tracepoint, tp), why);
     }

@@ -179,6 +179,10 @@ pub enum Payload {
         len: u32,
         copied: u32,
     },
+    /// kretprobe `do_tcp_sendpages`: page-cache bytes referenced into a socket (before 6.5).
+    SendpagesExit {
+        bytes: u64,
+    },
     /// fexit `tcp_sendmsg_locked`: a whole TCP send call.
     TcpSendmsgExit {
         sk: u64,
@@ -447,6 +451,9 @@ pub fn decode_raw(raw: &RawEvent) -> Result<Event, DecodeError> {
                 copied: a[k::COPIED] as u32,
             }
         }
+        kind::sendpages_exit::ID => Payload::SendpagesExit {
+            bytes: a[kind::sendpages_exit::BYTES],
+        },
         kind::tcp_sendmsg_exit::ID => {
             use kind::tcp_sendmsg_exit as k;
             Payload::TcpSendmsgExit {
@@ -511,6 +518,7 @@ impl Payload {
             Payload::ZerocopyReceive { .. } => "zerocopy_receive",
             Payload::FilemapRead { .. } => "filemap_read_exit",
             Payload::TcpSendmsgExit { .. } => "tcp_sendmsg_exit",
+            Payload::SendpagesExit { .. } => "do_tcp_sendpages_exit",
         }
     }
 }
@@ -969,6 +977,9 @@ impl Event {
                 f.push(("pos", I(*pos)));
                 f.push(("len", U(*len as u64)));
                 f.push(("copied", U(*copied as u64)));
+            }
+            Payload::SendpagesExit { bytes } => {
+                f.push(("bytes", U(*bytes)));
             }
             Payload::TcpSendmsgExit {
                 sk,

@@ -112,7 +112,8 @@ pub const COMMANDS: &[VmCommand] = &[
         // sendfile on 6.1 goes through the sendpage path: 2 switches, no CPU copy, page
         // references.
         name: "sendfile",
-        run: "tracer demo --method sendfile --chunk 64K --json --file /data/input --expect syscalls=128,mode_switches=256,cpu_copy_bytes=0,page_ref_bytes=8M",
+        // The kprobe tier sees them: kretprobe do_tcp_sendpages, one page per call.
+        run: "tracer demo --method sendfile --chunk 64K --json --file /data/input --expect syscalls=128,mode_switches=256,cpu_copy_bytes=0,page_ref_bytes=8M > /tmp/sf.json; rc=$?; cat /tmp/sf.json; [ $rc = 0 ] && grep -qE 'page-cache -> socket: observed by kretprobe do_tcp_sendpages\": 128,?$' /tmp/sf.json",
         timeout_secs: 240,
         report: Report::DemoJson,
     },

@@ -249,6 +249,8 @@ struct Sys {
     zerocopy: bool,
     /// The socket a send goes to is TCP (the send inference is for TCP only).
     tcp: bool,
+    /// Bytes kretprobe do_tcp_sendpages saw referenced into the socket in this call.
+    referenced: u64,
 }
 
 /// A TCP send call in progress on a socket (between tcp_sendmsg_locked and
@@ -385,6 +387,7 @@ impl Model {
                         iou_src: None,
                         iou_sock: None,
                         sent: false,
+                        referenced: 0,
                         tcp: match role {
                             Role::SpliceOut { .. } => !fds[1].not_tcp,
                             _ => !fds[0].not_tcp,
@@ -559,29 +562,38 @@ impl Model {
                     Role::Sendfile { dst, .. }
                         if bytes > 0 && !sys.sent && sys.tcp && dst.kind() == FileKind::Socket =>
                     {
+                        // kretprobe do_tcp_sendpages saw the references (before 6.5).
+                        let (b, evidence) = seen_or_returned(
+                            sys.referenced,
+                            bytes,
+                            "kretprobe do_tcp_sendpages",
+                            "sendfile() returned this many bytes (no send tracepoint on this kernel): it sends page references",
+                        );
                         inner(
                             StepKind::PageRef {
                                 from: Buffer::PageCache,
                                 to: Buffer::Socket,
-                                bytes,
+                                bytes: b,
                                 pinned: false,
                             },
-                            Evidence::Inferred(
-                                "sendfile() returned this many bytes (no send tracepoint on this kernel): it sends page references",
-                            ),
+                            evidence,
                         );
                     }
                     Role::SpliceOut { .. } if bytes > 0 && !sys.sent && sys.tcp => {
+                        let (b, evidence) = seen_or_returned(
+                            sys.referenced,
+                            bytes,
+                            "kretprobe do_tcp_sendpages",
+                            "splice() into the socket returned this many bytes (no send tracepoint on this kernel): it sends page references",
+                        );
                         inner(
                             StepKind::PageRef {
                                 from: Buffer::Pipe,
                                 to: Buffer::Socket,
-                                bytes,
+                                bytes: b,
                                 pinned: false,
                             },
-                            Evidence::Inferred(
-                                "splice() into the socket returned this many bytes (no send tracepoint on this kernel): it sends page references",
-                            ),
+                            evidence,
                         );
                     }
                     Role::ZcReap { .. } => {}
@@ -746,6 +758,13 @@ impl Model {
                     ),
                 );
                 self.emit(flow, s, out);
+            }
+            Payload::SendpagesExit { bytes } => {
+                if let Some(sys) = self.inflight.get_mut(&ev.tid)
+                    && matches!(sys.role, Role::Sendfile { .. } | Role::SpliceOut { .. })
+                {
+                    sys.referenced += bytes;
+                }
             }
             Payload::FilemapRead {
                 ino,

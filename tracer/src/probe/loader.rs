@@ -324,6 +324,41 @@ fn attach_fexit(ebpf: &mut Ebpf, spec: &FexitSpec, btf: &Btf) -> Result<(), Stri
     Ok(())
 }
 
+/// A program of the kprobe tier: a kretprobe on a kernel function.
+struct KretprobeSpec {
+    program: &'static str,
+    function: &'static str,
+    label: &'static str,
+}
+
+const KRETPROBE_SPECS: &[KretprobeSpec] = &[KretprobeSpec {
+    program: "tracer_sendpages_exit",
+    function: "do_tcp_sendpages",
+    label: "kretprobe:do_tcp_sendpages",
+}];
+
+/// Loads and attaches one kretprobe; the error says why not, in a line.
+fn attach_kretprobe(ebpf: &mut Ebpf, spec: &KretprobeSpec) -> Result<(), String> {
+    if !std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists() {
+        return Err("kprobes are not built into this kernel".into());
+    }
+    let prog: &mut aya::programs::KProbe = ebpf
+        .program_mut(spec.program)
+        .ok_or_else(|| format!("program {} is missing from the object", spec.program))?
+        .try_into()
+        .map_err(|e: ProgramError| e.to_string())?;
+    prog.load()
+        .map_err(|e| format!("kretprobe program load failed: {e}"))?;
+    prog.attach(spec.function, 0)
+        .map_err(|e| format!("kretprobe on {} refused: {e}", spec.function))?;
+    Ok(())
+}
+
+/// The kprobe-tier programs this build has (their functions).
+pub fn built_kprobes() -> Vec<&'static str> {
+    KRETPROBE_SPECS.iter().map(|s| s.function).collect()
+}
+
 /// The fentry-tier programs this build has: (function, label).
 pub fn built_fexits() -> Vec<&'static str> {
     FEXIT_SPECS.iter().map(|s| s.function).collect()
@@ -632,6 +667,16 @@ impl Probes {
                 None => attached.push(name),
                 Some(reason) => skipped.push(Skipped {
                     tracepoint: name,
+                    reason,
+                }),
+            }
+        }
+        // The kprobe tier (no kernel layout needed: return values only).
+        for spec in KRETPROBE_SPECS {
+            match attach_kretprobe(&mut ebpf, spec) {
+                Ok(()) => attached.push(spec.label),
+                Err(reason) => skipped.push(Skipped {
+                    tracepoint: spec.label,
                     reason,
                 }),
             }
