@@ -76,6 +76,17 @@ const fn ti(target: &'static str) -> Hook {
     }
 }
 
+/// Every method that sends over a socket (all but copy-file-range).
+const SOCKET_METHODS: &[&str] = &[
+    "read-write",
+    "read-send",
+    "mmap-write",
+    "sendfile",
+    "splice",
+    "msg-zerocopy",
+    "io-uring",
+];
+
 /// The steps of KERNEL_PATHS.md §3 and §7, with their hooks best first.
 pub const STEPS: &[StepSpec] = &[
     StepSpec {
@@ -117,15 +128,7 @@ pub const STEPS: &[StepSpec] = &[
     },
     StepSpec {
         step: "copy / reference / pin decision of a TCP send",
-        methods: &[
-            "read-write",
-            "read-send",
-            "mmap-write",
-            "sendfile",
-            "splice",
-            "msg-zerocopy",
-            "io-uring",
-        ],
+        methods: SOCKET_METHODS,
         hooks: &[
             f("tcp_sendmsg_locked"),
             k("tcp_sendmsg_locked"),
@@ -135,15 +138,7 @@ pub const STEPS: &[StepSpec] = &[
     },
     StepSpec {
         step: "bytes of a TCP send",
-        methods: &[
-            "read-write",
-            "read-send",
-            "mmap-write",
-            "sendfile",
-            "splice",
-            "msg-zerocopy",
-            "io-uring",
-        ],
+        methods: SOCKET_METHODS,
         hooks: &[
             f("tcp_sendmsg_locked"),
             k("tcp_sendmsg_locked"),
@@ -174,15 +169,7 @@ pub const STEPS: &[StepSpec] = &[
     },
     StepSpec {
         step: "transmit (DMA to the NIC, or the loopback hand-off)",
-        methods: &[
-            "read-write",
-            "read-send",
-            "mmap-write",
-            "sendfile",
-            "splice",
-            "msg-zerocopy",
-            "io-uring",
-        ],
+        methods: SOCKET_METHODS,
         hooks: &[
             f("dev_hard_start_xmit"),
             k("dev_hard_start_xmit"),
@@ -202,15 +189,7 @@ pub const STEPS: &[StepSpec] = &[
     },
     StepSpec {
         step: "CPU copy skb -> user (the receiver)",
-        methods: &[
-            "read-write",
-            "read-send",
-            "mmap-write",
-            "sendfile",
-            "splice",
-            "msg-zerocopy",
-            "io-uring",
-        ],
+        methods: SOCKET_METHODS,
         hooks: &[
             f("skb_copy_datagram_iter"),
             k("skb_copy_datagram_iter"),
