@@ -130,8 +130,10 @@ fn zero_copy_sends_pin_pages_and_loopback_copies_them_later() {
     let v = run_json("msg-zerocopy", &[]);
     warm_loopback(&v);
     assert_eq!((get(&v, "page_refs"), get(&v, "page_ref_bytes")), (N, SIZE));
-    // read()'s copy, then loopback's deferred copy of every pinned byte.
-    assert_eq!(get(&v, "cpu_copy_bytes"), 2 * SIZE);
+    // read()'s copy, then loopback's deferred copy of every pinned byte (and of a
+    // retransmitted skb again, now and then: a few bytes more).
+    let cpu = get(&v, "cpu_copy_bytes");
+    assert!((2 * SIZE..2 * SIZE + 65536).contains(&cpu), "{v}");
     // read + send per chunk, then one or more completion reaps (EAGAIN retries).
     assert!((3 * N..=6 * N).contains(&get(&v, "syscalls")), "{v}");
     assert_eq!(v["zerocopy"]["completed"], N);
@@ -150,7 +152,8 @@ fn zero_copy_sends_pin_pages_and_loopback_copies_them_later() {
     warm_loopback(&v);
     assert_eq!(v["io_uring_send_zc"], true);
     assert_eq!((get(&v, "page_refs"), get(&v, "page_ref_bytes")), (N, SIZE));
-    assert_eq!(get(&v, "cpu_copy_bytes"), 2 * SIZE);
+    let cpu = get(&v, "cpu_copy_bytes");
+    assert!((2 * SIZE..2 * SIZE + 65536).contains(&cpu), "{v}");
     // One io_uring_enter per chunk, sometimes two while waiting for the notification.
     assert!((N..=3 * N).contains(&get(&v, "syscalls")), "{v}");
 }

@@ -205,6 +205,17 @@ fn fact_reason(run: &Run, field: &str, here: u64) -> Option<String> {
             "no page-cache lookups seen (tmpfs, O_DIRECT, or mm_filemap tracepoints missing)"
                 .to_string(),
         ),
+        // The model's deferred copy covers the pinned bytes once; loopback copies what it
+        // delivers, and a retransmitted zero-copy skb is delivered (and copied) again.
+        "cpu_copy_bytes"
+            if f.deferred_copies > 0
+                && o.cpu_copy_bytes + run.here.page_ref_bytes == here + f.deferred_copy_bytes =>
+        {
+            Some(format!(
+                "loopback copied {} of zero-copy skbs before delivery (a retransmitted skb is copied again)",
+                human_bytes(f.deferred_copy_bytes)
+            ))
+        }
         // The model counts one deferred copy per chunk; loopback makes one per skb.
         "cpu_copies"
             if f.deferred_copies > 0 && o.cpu_copies + run.chunks == here + f.deferred_copies =>
@@ -319,5 +330,39 @@ mod tests {
         let cpu = d.iter().find(|d| d.field == "cpu_copies").unwrap();
         assert!(!cpu.explained);
         assert!(cpu.reason.contains("not explained"), "{}", cpu.reason);
+    }
+
+    #[test]
+    fn a_retransmitted_zero_copy_skb_copied_again_is_explained() {
+        let here_c = Conditions {
+            cache: Cache::Warm,
+            link: Link::Loopback,
+            zc_send: true,
+        };
+        let (bytes, chunk) = (1 << 20, 65536);
+        let article = ledger(Method::MsgZerocopy, bytes, chunk, &Conditions::ARTICLE);
+        let here = ledger(Method::MsgZerocopy, bytes, chunk, &here_c);
+        let mut observed = here.clone();
+        observed.cpu_copy_bytes += 53;
+        let facts = Facts {
+            deferred_copies: 33,
+            deferred_copy_bytes: bytes + 53,
+            completion_reaps: 16,
+            ..Facts::default()
+        };
+        observed.cpu_copies = here.cpu_copies - 16 + 33;
+        let d = differences(&Run {
+            method: Method::MsgZerocopy,
+            chunks: 16,
+            observed: &observed,
+            facts: &facts,
+            article: &article,
+            here: &here,
+            here_conditions: here_c,
+        });
+        let bytes_diff = d.iter().find(|d| d.field == "cpu_copy_bytes").unwrap();
+        assert!(bytes_diff.explained, "{bytes_diff:?}");
+        assert!(bytes_diff.reason.contains("copied again"), "{bytes_diff:?}");
+        assert!(d.iter().all(|d| d.explained), "{d:?}");
     }
 }
