@@ -340,7 +340,8 @@ fn fd_info(fd: i32, sending: bool, tgid: u32) -> (u64, u16, bool) {
     };
     let (ino, mode) = file_inode(file).unwrap_or((0, 0));
     let mut not_tcp = false;
-    if mode & S_IFMT == S_IFSOCK && conf!(file_private_data) != ABSENT {
+    // Only for the fd a send goes out through: every other syscall skips these reads.
+    if sending && mode & S_IFMT == S_IFSOCK && conf!(file_private_data) != ABSENT {
         let socket: u64 = rd(file, conf!(file_private_data)).unwrap_or(0);
         let sk: u64 = if socket != 0 {
             rd(socket, conf!(socket_sk)).unwrap_or(0)
@@ -354,7 +355,7 @@ fn fd_info(fd: i32, sending: bool, tgid: u32) -> (u64, u16, bool) {
             let p: u16 = rd(sk, protocol).unwrap_or(0);
             not_tcp = p != 6;
         }
-        if sending && sk != 0 && !not_tcp {
+        if sk != 0 && !not_tcp {
             let _ = SOCKS.insert(sk, tgid, 0);
         }
     }

@@ -121,10 +121,7 @@ pub fn text(
 
 /// Measures this kernel and plans: (caps, plan).
 fn measure_and_plan() -> (Caps, Vec<Planned>) {
-    let caps = caps::measure(has_bpf_privileges());
-    let kbtf =
-        crate::probe::btf::KernelBtf::from_file(std::path::Path::new(crate::probe::VMLINUX_BTF))
-            .ok();
+    let (caps, kbtf) = caps::measure(has_bpf_privileges());
     let (names, skipped) = loader::built_tracepoints(kbtf.as_ref());
     let mut build = Build::tracepoints(&names);
     for f in loader::built_fexits() {

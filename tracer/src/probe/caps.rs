@@ -58,8 +58,9 @@ fn traceable() -> Option<HashSet<String>> {
 }
 
 /// Measures the running kernel. `try_fentry`: load and attach the fentry probe program
-/// (needs root); without it, fentry is reported as not tried.
-pub fn measure(try_fentry: bool) -> Caps {
+/// (needs root); without it, fentry is reported as not tried. The kernel's BTF comes back
+/// too (when it has one), for the caller's own lookups.
+pub fn measure(try_fentry: bool) -> (Caps, Option<KernelBtf>) {
     let mut caps = Caps {
         kernel: crate::demo::kernel_release(),
         ..Caps::default()
@@ -91,7 +92,7 @@ pub fn measure(try_fentry: bool) -> Caps {
     } else {
         match loader::try_fentry("tcp_sendmsg_locked") {
             Ok(()) => None,
-            Err(e) => Some(format!("refused with {e} (tried on tcp_sendmsg_locked)")),
+            Err(e) => Some(format!("{e} (tried on tcp_sendmsg_locked)")),
         }
     };
     let syms = kallsyms();
@@ -120,5 +121,5 @@ pub fn measure(try_fentry: bool) -> Caps {
         }
     }
     caps.functions = functions;
-    caps
+    (caps, btf)
 }

@@ -311,16 +311,10 @@ fn attach_fexit(ebpf: &mut Ebpf, spec: &FexitSpec, btf: &Btf) -> Result<(), Stri
         .ok_or_else(|| format!("program {} is missing from the object", spec.program))?
         .try_into()
         .map_err(|e: ProgramError| e.to_string())?;
-    let describe = |at: &str, e: ProgramError| match &e {
-        ProgramError::LoadError { io_error, .. }
-        | ProgramError::SyscallError(aya::sys::SyscallError { io_error, .. }) => {
-            format!("fexit refused with {} at {at}", errno_name(io_error))
-        }
-        _ => format!("fexit {at} failed: {e}"),
-    };
     prog.load(spec.function, btf)
-        .map_err(|e| describe("program load", e))?;
-    prog.attach().map_err(|e| describe("attach", e))?;
+        .map_err(|e| format!("fexit {}", refusal("program load", e)))?;
+    prog.attach()
+        .map_err(|e| format!("fexit {}", refusal("attach", e)))?;
     Ok(())
 }
 
@@ -783,17 +777,21 @@ pub fn try_fentry(target: &str) -> Result<(), String> {
         .ok_or("the fentry probe program is missing from the object")?
         .try_into()
         .map_err(|e: ProgramError| e.to_string())?;
-    let describe = |at: &str, e: ProgramError| match &e {
+    prog.load(target, &btf)
+        .map_err(|e| refusal("program load", e))?;
+    prog.attach().map_err(|e| refusal("attach", e))?;
+    Ok(())
+}
+
+/// How the kernel refused a program, in words: "refused with EPERM at program load".
+fn refusal(at: &str, e: ProgramError) -> String {
+    match &e {
         ProgramError::LoadError { io_error, .. }
         | ProgramError::SyscallError(aya::sys::SyscallError { io_error, .. }) => {
-            format!("{} at {at}", errno_name(io_error))
+            format!("refused with {} at {at}", errno_name(io_error))
         }
-        _ => format!("{e} at {at}"),
-    };
-    prog.load(target, &btf)
-        .map_err(|e| describe("program load", e))?;
-    prog.attach().map_err(|e| describe("attach", e))?;
-    Ok(())
+        _ => format!("failed at {at}: {e}"),
+    }
 }
 
 fn errno_name(e: &std::io::Error) -> String {

@@ -132,6 +132,8 @@ pub enum Msg {
     /// The run finished: the observed and textbook ledgers and their differences.
     Done(Box<MethodResult>),
     Failed(String),
+    /// `tracer doctor`'s report for this kernel (for the `d` page).
+    Doctor(String),
     Quit,
 }
 
@@ -440,6 +442,10 @@ pub fn update(app: &mut App, msg: Msg) -> Option<Action> {
         }
         Msg::Failed(why) => {
             app.state = RunState::Failed(why);
+            None
+        }
+        Msg::Doctor(text) => {
+            app.doctor = text;
             None
         }
     }

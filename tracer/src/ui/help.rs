@@ -74,7 +74,9 @@ impl Widget for DoctorPage<'_> {
             .map(|l| Line::raw(l.to_string()))
             .collect();
         if self.text.is_empty() {
-            lines.push(Line::raw("(no report: run `tracer doctor`)"));
+            lines.push(Line::raw(
+                "(still measuring this kernel; or run `tracer doctor`)",
+            ));
         }
         Paragraph::new(lines)
             .wrap(ratatui::widgets::Wrap { trim: false })

@@ -209,11 +209,13 @@ pub async fn run(opts: TuiOptions) -> Result<i32> {
     if let Some(tier) = tier {
         app.tier = tier;
     }
-    // Measured once, before the screen opens (it tries an fentry program, as root).
-    app.doctor = tokio::task::spawn_blocking(|| crate::doctor::report_text(None))
-        .await
-        .unwrap_or_default();
     let (tx, mut rx) = unbounded_channel::<Msg>();
+    // Measured once, in the background (it tries an fentry program, as root): the screen
+    // does not wait for it.
+    let doctor_tx = tx.clone();
+    tokio::task::spawn_blocking(move || {
+        let _ = doctor_tx.send(Msg::Doctor(crate::doctor::report_text(None)));
+    });
     let (start_tx, start_rx) = unbounded_channel::<Method>();
     let runner = lab.map(|lab| tokio::spawn(live_runner(lab, start_rx, tx.clone(), opts.cold)));
     let mut screen = Screen::enter()?;
