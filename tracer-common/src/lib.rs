@@ -91,6 +91,9 @@ impl Event {
 
 /// Event kinds and the layout of their `args`.
 pub mod kind {
+    /// A kind that both a tracepoint and a fentry-tier program report (the loader attaches
+    /// one of them) says which in its `VIA` argument: this value for the fentry tier.
+    pub const VIA_FEXIT: u64 = 1;
     /// `raw_syscalls:sys_enter`: a user -> kernel mode switch.
     pub mod sys_enter {
         pub const ID: u32 = 1;
@@ -165,6 +168,9 @@ pub mod kind {
         pub const ID: u32 = 6;
         pub const SKB: usize = 0;
         pub const LEN: usize = 1;
+        /// [`super::VIA_FEXIT`] when fexit `skb_copy_datagram_iter` reported it (after the
+        /// copy succeeded), 0 from the tracepoint.
+        pub const VIA: usize = 2;
     }
     /// `filemap:mm_filemap_get_pages`: pages of a file found (or made) up to date in the
     /// page cache, after any I/O completed.
@@ -175,6 +181,9 @@ pub mod kind {
         pub const DEV: usize = 1;
         pub const INDEX: usize = 2;
         pub const LAST_INDEX: usize = 3;
+        /// [`super::VIA_FEXIT`] when fexit `filemap_get_pages` reported it (the pages its
+        /// batch returned), 0 from the tracepoint.
+        pub const VIA: usize = 4;
     }
     /// `filemap:mm_filemap_add_to_page_cache`: a new folio inserted in the page cache.
     pub mod filemap_add_to_page_cache {
@@ -278,6 +287,9 @@ pub mod kind {
         pub const DEV: usize = 1;
         pub const START: usize = 2;
         pub const END: usize = 3;
+        /// [`super::VIA_FEXIT`] when fexit `filemap_map_pages` reported it, 0 from the
+        /// tracepoint.
+        pub const VIA: usize = 4;
     }
     /// `filemap:mm_filemap_fault`: a page fault on a file mapping had to look a page up.
     pub mod filemap_fault {
@@ -312,6 +324,9 @@ pub mod kind {
         pub const BYTES: usize = 1;
         /// The `already_read` argument (bytes a caller had read before this call).
         pub const ALREADY: usize = 2;
+        /// 1 when the iterator is a pipe (before 6.5, a splice from a file reads through
+        /// filemap_read into a pipe iterator, which takes page references, not copies).
+        pub const PIPE: usize = 3;
     }
     /// kretprobe `do_tcp_sendpages` (kernels before 6.5, whose sendfile and splice reach
     /// TCP through ->sendpage): page-cache bytes referenced into the socket, one page per
@@ -319,6 +334,20 @@ pub mod kind {
     pub mod sendpages_exit {
         pub const ID: u32 = 22;
         pub const BYTES: usize = 0;
+    }
+    /// fexit `generic_perform_write`: bytes a buffered write copied into a file's page
+    /// cache (any filesystem that uses the generic write path; ext4 does).
+    pub mod perform_write {
+        pub const ID: u32 = 23;
+        pub const INO: usize = 0;
+        pub const BYTES: usize = 1;
+    }
+    /// fexit `skb_zerocopy_iter_stream`: user pages pinned into a TCP skb (MSG_ZEROCOPY,
+    /// io_uring SEND_ZC) by one call; the bytes it pinned.
+    pub mod zerocopy_pinned {
+        pub const ID: u32 = 24;
+        pub const SK: usize = 0;
+        pub const BYTES: usize = 1;
     }
     /// fexit `tcp_sendmsg_locked`: one whole TCP send call, with its decision inputs
     /// (the fentry tier's view of what the tracepoints split over tcp_sendmsg_locked and
@@ -471,6 +500,21 @@ pub struct Config {
     pub task_flags: u32,
     /// `kiocb.ki_filp`.
     pub kiocb_ki_filp: u32,
+    /// `kiocb.ki_pos`.
+    pub kiocb_ki_pos: u32,
+    /// `folio_batch.nr` (a byte) and `folio_batch.folios`.
+    pub folio_batch_nr: u32,
+    pub folio_batch_folios: u32,
+    /// 1 when `filemap_get_pages` takes the byte count as its second argument (the
+    /// newer prototype `(iocb, count, fbatch, need_uptodate)`), 0 when it takes the
+    /// iterator (`(iocb, iter, fbatch)`, as in 6.1).
+    pub get_pages_count_arg: u32,
+    /// `enum iter_type`'s ITER_PIPE (kernels before 6.5), `u32::MAX` when absent.
+    pub iter_pipe: u32,
+    /// `vm_fault.vma`, `vm_fault.pte`, `vm_area_struct.vm_file`.
+    pub vm_fault_vma: u32,
+    pub vm_fault_pte: u32,
+    pub vma_vm_file: u32,
     pub _pad2: u32,
     /// 1 when `sched_process_exit` passes `group_dead` (6.16+): a process leaves `TRACED`
     /// when its whole thread group is gone. Without it, entries stay until the trace ends.

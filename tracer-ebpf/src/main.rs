@@ -410,7 +410,21 @@ fn mapping_inode(mapping: u64) -> Result<(u64, u64), i64> {
     if mapping == 0 {
         return Ok((0, 0));
     }
-    let host: u64 = rd(mapping, conf!(address_space_host))?;
+    inode_ino_dev(rd(mapping, conf!(address_space_host))?)
+}
+
+/// Reads (i_ino, s_dev) of a `struct file`'s inode.
+#[inline(always)]
+fn file_ino_dev(file: u64) -> Result<(u64, u64), i64> {
+    if file == 0 {
+        return Ok((0, 0));
+    }
+    inode_ino_dev(rd(file, conf!(file_f_inode))?)
+}
+
+/// Reads (i_ino, s_dev) of an inode.
+#[inline(always)]
+fn inode_ino_dev(host: u64) -> Result<(u64, u64), i64> {
     if host == 0 {
         return Ok((0, 0));
     }
@@ -467,18 +481,7 @@ fn try_filemap_add_to_page_cache(ctx: &BtfTracePointContext) -> Result<(), i64> 
     if ino != 0 {
         let _ = FILES.insert(FileKey { dev, ino }, tgid, 0);
     }
-    let flags_1 = conf!(folio_flags_1);
-    // folio_order(): a large folio has PG_head set and its order in _flags_1's low byte.
-    let order = if flags_1 == ABSENT {
-        u64::MAX
-    } else {
-        let flags: u64 = rd(folio, conf!(folio_flags))?;
-        if flags & (1u64 << (conf!(pg_head) & 63)) != 0 {
-            rd::<u64>(folio, flags_1)? & 0xff
-        } else {
-            0
-        }
-    };
+    let order = folio_order(folio)?;
     let mut args = [0u64; EVENT_ARGS];
     args[kind::filemap_add_to_page_cache::INO] = ino;
     args[kind::filemap_add_to_page_cache::DEV] = dev;
@@ -486,6 +489,22 @@ fn try_filemap_add_to_page_cache(ctx: &BtfTracePointContext) -> Result<(), i64> 
     args[kind::filemap_add_to_page_cache::ORDER] = order;
     emit(kind::filemap_add_to_page_cache::ID, args, NO_NAME);
     Ok(())
+}
+
+/// folio_order(): a large folio has PG_head set and its order in _flags_1's low byte;
+/// `u64::MAX` when this kernel's folio layout is not known.
+#[inline(always)]
+fn folio_order(folio: u64) -> Result<u64, i64> {
+    let flags_1 = conf!(folio_flags_1);
+    if flags_1 == ABSENT {
+        return Ok(u64::MAX);
+    }
+    let flags: u64 = rd(folio, conf!(folio_flags))?;
+    if flags & (1u64 << (conf!(pg_head) & 63)) != 0 {
+        Ok(rd::<u64>(folio, flags_1)? & 0xff)
+    } else {
+        Ok(0)
+    }
 }
 
 #[btf_tracepoint(function = "net_dev_start_xmit")]
@@ -906,7 +925,9 @@ fn try_filemap_read(ctx: &FExitContext) -> Result<(), i64> {
     let already: i64 = ctx.arg(2);
     let file: u64 = rd(iocb, conf!(kiocb_ki_filp))?;
     let (ino, _) = file_inode(file)?;
+    let iter_type: u8 = rd(ctx.arg::<u64>(1), conf!(iov_iter_iter_type))?;
     let mut args = [0u64; EVENT_ARGS];
+    args[kind::filemap_read::PIPE] = (iter_type as u32 == conf!(iter_pipe)) as u64;
     args[kind::filemap_read::INO] = ino;
     args[kind::filemap_read::BYTES] = ret as u64;
     args[kind::filemap_read::ALREADY] = already as u64;
@@ -954,6 +975,180 @@ pub fn tracer_sendpages_exit(ctx: RetProbeContext) -> u32 {
         let mut args = [0u64; EVENT_ARGS];
         args[kind::sendpages_exit::BYTES] = ret as u64;
         emit(kind::sendpages_exit::ID, args, NO_NAME);
+    }
+    0
+}
+
+/// The fentry tier's page-cache lookup, for kernels without the mm_filemap_get_pages
+/// tracepoint (before ~6.11): the pages the returned batch holds, clipped to the bytes
+/// asked for (the range the tracepoint reports).
+#[fexit(function = "filemap_get_pages")]
+pub fn tracer_get_pages_exit(ctx: FExitContext) -> u32 {
+    if try_get_pages_exit(&ctx).is_err() {
+        count_drop(DROP_READ_FAILED);
+    }
+    0
+}
+
+fn try_get_pages_exit(ctx: &FExitContext) -> Result<(), i64> {
+    if current_traced().is_none() {
+        return Ok(());
+    }
+    // int filemap_get_pages(struct kiocb *iocb, struct iov_iter *iter, struct folio_batch
+    // *fbatch) in 6.1; (iocb, size_t count, fbatch, bool need_uptodate) later.
+    let ret: i32 = ctx.ret().map_err(|e| e as i64)?;
+    if ret != 0 {
+        return Ok(());
+    }
+    let iocb: u64 = ctx.arg(0);
+    let fbatch: u64 = ctx.arg(2);
+    let nr: u8 = rd(fbatch, conf!(folio_batch_nr))?;
+    if nr == 0 {
+        return Ok(());
+    }
+    let folios = conf!(folio_batch_folios);
+    let first: u64 = rd(fbatch, folios)?;
+    let last: u64 = rd(fbatch, folios + (nr as u32 - 1) * 8)?;
+    let order = folio_order(last)?;
+    let last_pages = if order > 20 { 1 } else { 1u64 << order };
+    let got_first: u64 = rd(first, conf!(folio_index))?;
+    let got_last: u64 = rd::<u64>(last, conf!(folio_index))? + last_pages - 1;
+    let pos: i64 = rd(iocb, conf!(kiocb_ki_pos))?;
+    let count: u64 = if conf!(get_pages_count_arg) == 1 {
+        ctx.arg(1)
+    } else {
+        rd(ctx.arg::<u64>(1), conf!(iov_iter_count))?
+    };
+    let pos = pos.max(0) as u64;
+    let want_first = pos >> 12;
+    let want_last = (pos + count.max(1) - 1) >> 12;
+    let index = got_first.max(want_first);
+    let last_index = got_last.min(want_last);
+    if last_index < index {
+        return Ok(());
+    }
+    let (ino, dev) = file_ino_dev(rd(iocb, conf!(kiocb_ki_filp))?)?;
+    let mut args = [0u64; EVENT_ARGS];
+    args[kind::filemap_get_pages::INO] = ino;
+    args[kind::filemap_get_pages::DEV] = dev;
+    args[kind::filemap_get_pages::INDEX] = index;
+    args[kind::filemap_get_pages::LAST_INDEX] = last_index;
+    args[kind::filemap_get_pages::VIA] = kind::VIA_FEXIT;
+    emit(kind::filemap_get_pages::ID, args, NO_NAME);
+    Ok(())
+}
+
+/// The fentry tier's mmap fault-around, for kernels without the mm_filemap_map_pages
+/// tracepoint (before ~6.11): reported where the tracepoint would fire, once the PTE table
+/// was mapped (`vmf->pte` set; a fault-around that found no page up to date leaves it
+/// unset and lets filemap_fault read the page).
+#[fexit(function = "filemap_map_pages")]
+pub fn tracer_map_pages_exit(ctx: FExitContext) -> u32 {
+    if try_map_pages_exit(&ctx).is_err() {
+        count_drop(DROP_READ_FAILED);
+    }
+    0
+}
+
+fn try_map_pages_exit(ctx: &FExitContext) -> Result<(), i64> {
+    if current_traced().is_none() {
+        return Ok(());
+    }
+    // vm_fault_t filemap_map_pages(struct vm_fault *vmf, pgoff_t start_pgoff, pgoff_t
+    // end_pgoff)
+    let vmf: u64 = ctx.arg(0);
+    let pte: u64 = rd(vmf, conf!(vm_fault_pte))?;
+    if pte == 0 {
+        return Ok(());
+    }
+    let vma: u64 = rd(vmf, conf!(vm_fault_vma))?;
+    let (ino, dev) = file_ino_dev(rd(vma, conf!(vma_vm_file))?)?;
+    let mut args = [0u64; EVENT_ARGS];
+    args[kind::filemap_map_pages::INO] = ino;
+    args[kind::filemap_map_pages::DEV] = dev;
+    args[kind::filemap_map_pages::START] = ctx.arg(1);
+    args[kind::filemap_map_pages::END] = ctx.arg(2);
+    args[kind::filemap_map_pages::VIA] = kind::VIA_FEXIT;
+    emit(kind::filemap_map_pages::ID, args, NO_NAME);
+    Ok(())
+}
+
+/// The fentry tier's receive copy: fexit skb_copy_datagram_iter, the function the
+/// skb_copy_datagram_iovec tracepoint sits in; reported once the copy succeeded.
+#[fexit(function = "skb_copy_datagram_iter")]
+pub fn tracer_skb_copy_exit(ctx: FExitContext) -> u32 {
+    if current_traced().is_none() {
+        return 0;
+    }
+    // int skb_copy_datagram_iter(const struct sk_buff *skb, int offset, struct iov_iter
+    // *to, int len): 0 when all len bytes were copied.
+    let ret: i32 = match ctx.ret() {
+        Ok(r) => r,
+        Err(_) => {
+            count_drop(DROP_READ_FAILED);
+            return 0;
+        }
+    };
+    if ret == 0 {
+        let len: i32 = ctx.arg(3);
+        let mut args = [0u64; EVENT_ARGS];
+        args[kind::skb_copy_datagram_iovec::SKB] = ctx.arg(0);
+        args[kind::skb_copy_datagram_iovec::LEN] = len as i64 as u64;
+        args[kind::skb_copy_datagram_iovec::VIA] = kind::VIA_FEXIT;
+        emit(kind::skb_copy_datagram_iovec::ID, args, NO_NAME);
+    }
+    0
+}
+
+/// The fentry tier's buffered-write copy (user or pipe pages -> page cache) on any
+/// filesystem using the generic write path: fexit generic_perform_write.
+#[fexit(function = "generic_perform_write")]
+pub fn tracer_perform_write(ctx: FExitContext) -> u32 {
+    if try_perform_write(&ctx).is_err() {
+        count_drop(DROP_READ_FAILED);
+    }
+    0
+}
+
+fn try_perform_write(ctx: &FExitContext) -> Result<(), i64> {
+    if current_traced().is_none() {
+        return Ok(());
+    }
+    // ssize_t generic_perform_write(struct kiocb *iocb, struct iov_iter *i)
+    let ret: i64 = ctx.ret().map_err(|e| e as i64)?;
+    if ret <= 0 {
+        return Ok(());
+    }
+    let iocb: u64 = ctx.arg(0);
+    let (ino, _) = file_ino_dev(rd(iocb, conf!(kiocb_ki_filp))?)?;
+    let mut args = [0u64; EVENT_ARGS];
+    args[kind::perform_write::INO] = ino;
+    args[kind::perform_write::BYTES] = ret as u64;
+    emit(kind::perform_write::ID, args, NO_NAME);
+    Ok(())
+}
+
+/// The fentry tier's pin: fexit skb_zerocopy_iter_stream returns the bytes of user pages
+/// it pinned into an skb (MSG_ZEROCOPY, io_uring SEND_ZC).
+#[fexit(function = "skb_zerocopy_iter_stream")]
+pub fn tracer_zerocopy_pinned(ctx: FExitContext) -> u32 {
+    if current_traced().is_none() {
+        return 0;
+    }
+    // int skb_zerocopy_iter_stream(struct sock *sk, struct sk_buff *skb, struct msghdr
+    // *msg, int len, struct ubuf_info *uarg, ...)
+    let ret: i32 = match ctx.ret() {
+        Ok(r) => r,
+        Err(_) => {
+            count_drop(DROP_READ_FAILED);
+            return 0;
+        }
+    };
+    if ret > 0 {
+        let mut args = [0u64; EVENT_ARGS];
+        args[kind::zerocopy_pinned::SK] = ctx.arg(0);
+        args[kind::zerocopy_pinned::BYTES] = ret as u64;
+        emit(kind::zerocopy_pinned::ID, args, NO_NAME);
     }
     0
 }

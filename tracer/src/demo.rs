@@ -214,6 +214,10 @@ pub struct SenderResult {
 #[derive(Clone, Debug, Serialize)]
 pub struct ReceiverResult {
     pub observed: Option<Ledger>,
+    /// How the receiver's steps were known (observed by which probe, or inferred), with
+    /// their counts.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub evidence: std::collections::BTreeMap<String, u64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -858,6 +862,9 @@ pub fn summarize(
         },
         receiver: ReceiverResult {
             observed: receiver.map(|r| r.ledger.clone()),
+            evidence: receiver
+                .map(|r| r.facts.evidence.clone())
+                .unwrap_or_default(),
         },
         differences,
         drops,

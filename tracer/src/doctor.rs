@@ -124,8 +124,12 @@ fn measure_and_plan() -> (Caps, Vec<Planned>) {
     let (caps, kbtf) = caps::measure(has_bpf_privileges());
     let (names, skipped) = loader::built_tracepoints(kbtf.as_ref());
     let mut build = Build::tracepoints(&names);
-    for f in loader::built_fexits() {
+    let (fexits, unusable) = loader::built_fexits(kbtf.as_ref());
+    for f in fexits {
         build.hooks.insert((plan::Tier::Fentry, f));
+    }
+    for (f, why) in unusable {
+        build.unusable.insert((plan::Tier::Fentry, f), why);
     }
     for f in loader::built_kprobes() {
         build.hooks.insert((plan::Tier::Kprobe, f));

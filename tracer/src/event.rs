@@ -91,15 +91,23 @@ pub enum Payload {
     },
     SockSendLength(SockLength),
     SockRecvLength(SockLength),
+    /// The receive copy: the `skb_copy_datagram_iovec` tracepoint, or (`fexit`) fexit
+    /// `skb_copy_datagram_iter` once the copy succeeded.
     SkbCopyDatagramIovec {
         skb: u64,
         len: i32,
+        #[serde(default)]
+        fexit: bool,
     },
+    /// A page-cache lookup: the `mm_filemap_get_pages` tracepoint, or (`fexit`) fexit
+    /// `filemap_get_pages` (the pages its batch returned).
     FilemapGetPages {
         ino: u64,
         dev: u32,
         index: u64,
         last_index: u64,
+        #[serde(default)]
+        fexit: bool,
     },
     FilemapAddToPageCache {
         ino: u64,
@@ -161,11 +169,15 @@ pub enum Payload {
         #[serde(default)]
         req: u64,
     },
+    /// mmap fault-around: the `mm_filemap_map_pages` tracepoint, or (`fexit`) fexit
+    /// `filemap_map_pages`.
     FilemapMapPages {
         ino: u64,
         dev: u32,
         start: u64,
         end: u64,
+        #[serde(default)]
+        fexit: bool,
     },
     FilemapFault {
         ino: u64,
@@ -183,6 +195,16 @@ pub enum Payload {
     SendpagesExit {
         bytes: u64,
     },
+    /// fexit `generic_perform_write`: bytes a buffered write copied into the page cache.
+    PerformWrite {
+        ino: u64,
+        bytes: u64,
+    },
+    /// fexit `skb_zerocopy_iter_stream`: user pages pinned into an skb of socket `sk`.
+    ZerocopyPinned {
+        sk: u64,
+        bytes: u64,
+    },
     /// fexit `tcp_sendmsg_locked`: a whole TCP send call.
     TcpSendmsgExit {
         sk: u64,
@@ -196,6 +218,9 @@ pub enum Payload {
         ino: u64,
         bytes: u64,
         already: u64,
+        /// Into a pipe (a splice read before 6.5): page references, not a copy.
+        #[serde(default)]
+        pipe: bool,
     },
     /// A zero-copy skb of a traced socket delivered locally: the kernel copies its pinned
     /// pages now (`skb_copy_ubufs`).
@@ -339,6 +364,7 @@ pub fn decode_raw(raw: &RawEvent) -> Result<Event, DecodeError> {
         kind::skb_copy_datagram_iovec::ID => Payload::SkbCopyDatagramIovec {
             skb: a[kind::skb_copy_datagram_iovec::SKB],
             len: a[kind::skb_copy_datagram_iovec::LEN] as i64 as i32,
+            fexit: a[kind::skb_copy_datagram_iovec::VIA] == kind::VIA_FEXIT,
         },
         kind::filemap_get_pages::ID => {
             use kind::filemap_get_pages as k;
@@ -347,6 +373,7 @@ pub fn decode_raw(raw: &RawEvent) -> Result<Event, DecodeError> {
                 dev: a[k::DEV] as u32,
                 index: a[k::INDEX],
                 last_index: a[k::LAST_INDEX],
+                fexit: a[k::VIA] == kind::VIA_FEXIT,
             }
         }
         kind::filemap_add_to_page_cache::ID => {
@@ -431,6 +458,7 @@ pub fn decode_raw(raw: &RawEvent) -> Result<Event, DecodeError> {
                 dev: a[k::DEV] as u32,
                 start: a[k::START],
                 end: a[k::END],
+                fexit: a[k::VIA] == kind::VIA_FEXIT,
             }
         }
         kind::filemap_fault::ID => {
@@ -454,6 +482,14 @@ pub fn decode_raw(raw: &RawEvent) -> Result<Event, DecodeError> {
         kind::sendpages_exit::ID => Payload::SendpagesExit {
             bytes: a[kind::sendpages_exit::BYTES],
         },
+        kind::perform_write::ID => Payload::PerformWrite {
+            ino: a[kind::perform_write::INO],
+            bytes: a[kind::perform_write::BYTES],
+        },
+        kind::zerocopy_pinned::ID => Payload::ZerocopyPinned {
+            sk: a[kind::zerocopy_pinned::SK],
+            bytes: a[kind::zerocopy_pinned::BYTES],
+        },
         kind::tcp_sendmsg_exit::ID => {
             use kind::tcp_sendmsg_exit as k;
             Payload::TcpSendmsgExit {
@@ -470,6 +506,7 @@ pub fn decode_raw(raw: &RawEvent) -> Result<Event, DecodeError> {
                 ino: a[k::INO],
                 bytes: a[k::BYTES],
                 already: a[k::ALREADY],
+                pipe: a[k::PIPE] != 0,
             }
         }
         kind::zerocopy_receive::ID => {
@@ -502,8 +539,10 @@ impl Payload {
             Payload::TcpSendmsgLocked { .. } => "tcp_sendmsg_locked",
             Payload::SockSendLength(_) => "sock_send_length",
             Payload::SockRecvLength(_) => "sock_recv_length",
-            Payload::SkbCopyDatagramIovec { .. } => "skb_copy_datagram_iovec",
-            Payload::FilemapGetPages { .. } => "mm_filemap_get_pages",
+            Payload::SkbCopyDatagramIovec { fexit: false, .. } => "skb_copy_datagram_iovec",
+            Payload::SkbCopyDatagramIovec { fexit: true, .. } => "skb_copy_datagram_iter_exit",
+            Payload::FilemapGetPages { fexit: false, .. } => "mm_filemap_get_pages",
+            Payload::FilemapGetPages { fexit: true, .. } => "filemap_get_pages_exit",
             Payload::FilemapAddToPageCache { .. } => "mm_filemap_add_to_page_cache",
             Payload::NetDevStartXmit { .. } => "net_dev_start_xmit",
             Payload::BlockRqIssue { .. } => "block_rq_issue",
@@ -512,13 +551,16 @@ impl Payload {
             Payload::ProcessExec => "process_exec",
             Payload::IoUringSubmit { .. } => "io_uring_submit_req",
             Payload::IoUringComplete { .. } => "io_uring_complete",
-            Payload::FilemapMapPages { .. } => "mm_filemap_map_pages",
+            Payload::FilemapMapPages { fexit: false, .. } => "mm_filemap_map_pages",
+            Payload::FilemapMapPages { fexit: true, .. } => "filemap_map_pages_exit",
             Payload::FilemapFault { .. } => "mm_filemap_fault",
             Payload::Ext4DaWriteEnd { .. } => "ext4_da_write_end",
             Payload::ZerocopyReceive { .. } => "zerocopy_receive",
             Payload::FilemapRead { .. } => "filemap_read_exit",
             Payload::TcpSendmsgExit { .. } => "tcp_sendmsg_exit",
             Payload::SendpagesExit { .. } => "do_tcp_sendpages_exit",
+            Payload::PerformWrite { .. } => "generic_perform_write_exit",
+            Payload::ZerocopyPinned { .. } => "skb_zerocopy_iter_stream_exit",
         }
     }
 }
@@ -811,7 +853,7 @@ impl Event {
                 f.push(("family", U(s.family as u64)));
                 f.push(("protocol", U(s.protocol as u64)));
             }
-            Payload::SkbCopyDatagramIovec { skb, len } => {
+            Payload::SkbCopyDatagramIovec { skb, len, .. } => {
                 f.push(("skb", Ptr(*skb)));
                 f.push(("len", I(*len as i64)));
             }
@@ -820,6 +862,7 @@ impl Event {
                 dev,
                 index,
                 last_index,
+                ..
             } => {
                 f.push(("ino", U(*ino)));
                 f.push(("dev", Str(dev_name(*dev))));
@@ -954,6 +997,7 @@ impl Event {
                 dev,
                 start,
                 end,
+                ..
             } => {
                 f.push(("ino", U(*ino)));
                 f.push(("dev", Str(dev_name(*dev))));
@@ -981,6 +1025,14 @@ impl Event {
             Payload::SendpagesExit { bytes } => {
                 f.push(("bytes", U(*bytes)));
             }
+            Payload::PerformWrite { ino, bytes } => {
+                f.push(("ino", U(*ino)));
+                f.push(("bytes", U(*bytes)));
+            }
+            Payload::ZerocopyPinned { sk, bytes } => {
+                f.push(("sk", Ptr(*sk)));
+                f.push(("bytes", U(*bytes)));
+            }
             Payload::TcpSendmsgExit {
                 sk,
                 ret,
@@ -1000,10 +1052,12 @@ impl Event {
                 ino,
                 bytes,
                 already,
+                pipe,
             } => {
                 f.push(("ino", U(*ino)));
                 f.push(("bytes", U(*bytes)));
                 f.push(("already_read", U(*already)));
+                f.push(("into", Static(if *pipe { "pipe" } else { "iterator" })));
             }
             Payload::ZerocopyReceive {
                 skb,

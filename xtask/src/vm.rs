@@ -95,16 +95,18 @@ pub const COMMANDS: &[VmCommand] = &[
         // chunk (8 MiB in 128 chunks), though 6.1 has no send tracepoint (the send is
         // inferred from write()'s return value there).
         name: "read-write",
-        // And the fentry tier saw every copy: fexit filemap_read (page cache -> user) and
-        // fexit tcp_sendmsg_locked (user -> socket).
-        run: "tracer demo --method read-write --chunk 64K --json --file /data/input --expect syscalls=256,mode_switches=512,cpu_copies=256,cpu_copy_bytes=16M > /tmp/rw.json; rc=$?; cat /tmp/rw.json; [ $rc = 0 ] && grep -qE 'page-cache -> user: observed by fexit filemap_read\": 128,?$' /tmp/rw.json && grep -qE 'user -> socket: observed by fexit tcp_sendmsg_locked \\(no zero-copy flag\\)\": 128,?$' /tmp/rw.json",
+        // And the fentry tier saw every copy: fexit filemap_read (page cache -> user),
+        // fexit tcp_sendmsg_locked (user -> socket) and the receiver's fexit
+        // skb_copy_datagram_iter; and every lookup (fexit filemap_get_pages: 6.1 has no
+        // mm_filemap_get_pages tracepoint), all 2048 pages hits.
+        run: "tracer demo --method read-write --chunk 64K --json --file /data/input --expect syscalls=256,mode_switches=512,cpu_copies=256,cpu_copy_bytes=16M,cache_hits=2048,cache_misses=0 > /tmp/rw.json; rc=$?; cat /tmp/rw.json; [ $rc = 0 ] && grep -qE 'page-cache -> user: observed by fexit filemap_read\": 128,?$' /tmp/rw.json && grep -qE 'user -> socket: observed by fexit tcp_sendmsg_locked \\(no zero-copy flag\\)\": 128,?$' /tmp/rw.json && grep -qE 'page-cache lookup: observed by fexit filemap_get_pages\": [0-9]+,?$' /tmp/rw.json && grep -qE 'socket -> user: observed by fexit skb_copy_datagram_iter\": [0-9]+,?$' /tmp/rw.json",
         timeout_secs: 240,
         report: Report::DemoJson,
     },
     VmCommand {
         // Evicted first: the disk DMA of every byte, through the virtio disk.
         name: "read-write-cold",
-        run: "tracer demo --method read-write --chunk 64K --json --file /data/input --cold --expect 'cpu_copy_bytes=16M,dma_bytes>=8M'",
+        run: "tracer demo --method read-write --chunk 64K --json --file /data/input --cold --expect 'cpu_copy_bytes=16M,dma_bytes>=8M,cache_misses=2048,cache_hits=0'",
         timeout_secs: 240,
         report: Report::DemoJson,
     },
@@ -126,26 +128,33 @@ pub const COMMANDS: &[VmCommand] = &[
     VmCommand {
         // mmap, 128 writes, munmap; one CPU copy per chunk, from the page cache.
         name: "mmap-write",
-        run: "tracer demo --method mmap-write --chunk 64K --json --file /data/input --expect syscalls=130,cpu_copies=128,cpu_copy_bytes=8M",
+        // The faults' page-cache lookups: fexit filemap_map_pages (6.1 has no
+        // mm_filemap_map_pages tracepoint).
+        run: "tracer demo --method mmap-write --chunk 64K --json --file /data/input --expect syscalls=130,cpu_copies=128,cpu_copy_bytes=8M,cache_hits=2048 > /tmp/mm.json; rc=$?; cat /tmp/mm.json; [ $rc = 0 ] && grep -qE 'page-cache lookup: observed by fexit filemap_map_pages\": [0-9]+,?$' /tmp/mm.json",
         timeout_secs: 240,
         report: Report::DemoJson,
     },
     VmCommand {
         name: "splice",
-        run: "tracer demo --method splice --chunk 64K --json --file /data/input --expect syscalls=256,cpu_copy_bytes=0,page_ref_bytes=16M",
+        // Before 6.5 the file -> pipe splice reads through filemap_read into the pipe
+        // iterator: its references are observed there.
+        run: "tracer demo --method splice --chunk 64K --json --file /data/input --expect syscalls=256,cpu_copy_bytes=0,page_ref_bytes=16M > /tmp/sp.json; rc=$?; cat /tmp/sp.json; [ $rc = 0 ] && grep -qE 'page-cache -> pipe: observed by fexit filemap_read \\(into the pipe: page references\\)\": 128,?$' /tmp/sp.json && grep -qE 'pipe -> socket: observed by kretprobe do_tcp_sendpages\": 128,?$' /tmp/sp.json",
         timeout_secs: 240,
         report: Report::DemoJson,
     },
     VmCommand {
         // Pinned pages; loopback copies them before delivery (on top of read()'s copy).
         name: "msg-zerocopy",
-        run: "tracer demo --method msg-zerocopy --chunk 64K --json --file /data/input --expect 'page_ref_bytes=8M,cpu_copy_bytes>=8M'",
+        // The pins themselves: fexit skb_zerocopy_iter_stream, one per send.
+        run: "tracer demo --method msg-zerocopy --chunk 64K --json --file /data/input --expect 'page_ref_bytes=8M,cpu_copy_bytes>=8M' > /tmp/zc.json; rc=$?; cat /tmp/zc.json; [ $rc = 0 ] && grep -qE 'user -> socket: observed by fexit skb_zerocopy_iter_stream\": 128,?$' /tmp/zc.json",
         timeout_secs: 240,
         report: Report::DemoJson,
     },
     VmCommand {
         name: "copy-file-range",
-        run: "tracer demo --method copy-file-range --chunk 64K --json --file /data/input --expect syscalls=128,cpu_copy_bytes=8M",
+        // The copy into the destination's page cache: fexit generic_perform_write (which
+        // takes the place of the ext4_da_write_end tracepoint).
+        run: "tracer demo --method copy-file-range --chunk 64K --json --file /data/input --expect syscalls=128,cpu_copy_bytes=8M > /tmp/cfr.json; rc=$?; cat /tmp/cfr.json; [ $rc = 0 ] && grep -qE 'page-cache -> page-cache: observed by fexit generic_perform_write\": 128,?$' /tmp/cfr.json",
         timeout_secs: 240,
         report: Report::DemoJson,
     },

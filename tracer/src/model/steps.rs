@@ -237,8 +237,12 @@ struct Sys {
     role: Role,
     /// Steps so far, without a transfer yet.
     steps: Vec<Step>,
-    /// Bytes the probes saw copied inside (skb -> user, or into a file's page cache).
+    /// Bytes the probes saw copied inside (skb -> user, or into a file's page cache), and
+    /// which probe saw them.
     copied: u64,
+    copied_by: Option<&'static str>,
+    /// Bytes fexit skb_zerocopy_iter_stream saw pinned in this call.
+    pinned: u64,
     /// The ring's source file and socket learned from this call's submissions.
     iou_src: Option<u64>,
     iou_sock: Option<u64>,
@@ -316,6 +320,9 @@ pub struct Model {
     /// Sockets, by (owning pid, `sk`).
     sk_flow: HashMap<(u32, u64), usize>,
     sends: HashMap<(u32, u64), SendCall>,
+    /// Bytes fexit skb_zerocopy_iter_stream pinned into a socket's skbs in the send call
+    /// in progress, by (pid, `sk`).
+    pinned: HashMap<(u32, u64), u64>,
     /// Sockets on which a zero-copy skb was seen.
     zc_sockets: HashSet<(u32, u64)>,
     /// io_uring sockets: (pid, sk) -> the ring their requests came through.
@@ -384,6 +391,8 @@ impl Model {
                         role,
                         steps: vec![s],
                         copied: 0,
+                        copied_by: None,
+                        pinned: 0,
                         iou_src: None,
                         iou_sock: None,
                         sent: false,
@@ -455,7 +464,7 @@ impl Model {
                         let (b, evidence) = seen_or_returned(
                             sys.copied,
                             bytes,
-                            "skb_copy_datagram_iovec",
+                            sys.copied_by.unwrap_or("skb_copy_datagram_iovec"),
                             "the receive returned this many bytes",
                         );
                         inner(
@@ -472,7 +481,7 @@ impl Model {
                         let (b, evidence) = seen_or_returned(
                             sys.copied,
                             bytes,
-                            "ext4_da_write_end",
+                            sys.copied_by.unwrap_or("ext4_da_write_end"),
                             "write() to a regular file returned this many bytes",
                         );
                         inner(
@@ -486,16 +495,20 @@ impl Model {
                         );
                     }
                     Role::SpliceIn { src, pipe } if bytes > 0 => {
+                        let (b, evidence) = seen_or_returned(
+                            sys.referenced,
+                            bytes,
+                            "fexit filemap_read (into the pipe: page references)",
+                            "splice() from a file into a pipe returned this many bytes (filemap_splice_read takes page references; no tracepoint)",
+                        );
                         inner(
                             StepKind::PageRef {
                                 from: Buffer::PageCache,
                                 to: Buffer::Pipe,
-                                bytes,
+                                bytes: b,
                                 pinned: false,
                             },
-                            Evidence::Inferred(
-                                "splice() from a file into a pipe returned this many bytes (filemap_splice_read takes page references; no tracepoint)",
-                            ),
+                            evidence,
                         );
                         self.pipes.insert((ev.pid, pipe), src);
                     }
@@ -504,8 +517,8 @@ impl Model {
                         let (b, evidence) = seen_or_returned(
                             sys.copied,
                             bytes,
-                            "ext4_da_write_end",
-                            "the call returned this many bytes (no ext4_da_write_end: not ext4, or the filesystem shared the extents instead)",
+                            sys.copied_by.unwrap_or("ext4_da_write_end"),
+                            "the call returned this many bytes (no buffered write seen: the filesystem shared the extents, or its write path has no probe here)",
                         );
                         inner(
                             StepKind::Copy {
@@ -533,7 +546,31 @@ impl Model {
                     // sock_send_length nor tcp_sendmsg_locked): the syscall says how many
                     // bytes went, and the method says how (KERNEL_PATHS.md §2.5).
                     Role::Send { src, .. } if bytes > 0 && !sys.sent && sys.tcp => {
-                        if sys.zerocopy {
+                        if sys.zerocopy && sys.pinned > 0 {
+                            let pinned = sys.pinned.min(bytes);
+                            inner(
+                                StepKind::PageRef {
+                                    from: Buffer::User,
+                                    to: Buffer::Socket,
+                                    bytes: pinned,
+                                    pinned: true,
+                                },
+                                Evidence::Observed("fexit skb_zerocopy_iter_stream"),
+                            );
+                            if bytes > pinned {
+                                inner(
+                                    StepKind::Copy {
+                                        engine: Engine::Cpu,
+                                        from: src.buffer(),
+                                        to: Buffer::Socket,
+                                        bytes: bytes - pinned,
+                                    },
+                                    Evidence::Inferred(
+                                        "send(MSG_ZEROCOPY) returned more bytes than skb_zerocopy_iter_stream pinned: the kernel copied the rest",
+                                    ),
+                                );
+                            }
+                        } else if sys.zerocopy {
                             inner(
                                 StepKind::PageRef {
                                     from: Buffer::User,
@@ -770,30 +807,61 @@ impl Model {
                 ino,
                 bytes,
                 already,
+                pipe,
             } => {
-                if let Some(sys) = self.inflight.get_mut(&ev.tid)
-                    && matches!(sys.role, Role::FileRead { src, .. } if src == *ino)
-                {
-                    sys.copied += bytes.saturating_sub(*already);
+                let Some(sys) = self.inflight.get_mut(&ev.tid) else {
+                    return;
+                };
+                match sys.role {
+                    Role::FileRead { src, .. } if src == *ino && !pipe => {
+                        sys.copied += bytes.saturating_sub(*already)
+                    }
+                    // Before 6.5 a splice from a file reads through filemap_read into the
+                    // pipe's iterator, which takes page references.
+                    Role::SpliceIn { src, .. } if src == *ino && *pipe => {
+                        sys.referenced += bytes.saturating_sub(*already)
+                    }
+                    _ => {}
                 }
             }
-            Payload::SkbCopyDatagramIovec { len, .. } => {
+            Payload::SkbCopyDatagramIovec { len, fexit, .. } => {
                 if let Some(sys) = self.inflight.get_mut(&ev.tid)
                     && let Role::SockRecv { .. } = sys.role
                     && *len > 0
                 {
                     sys.copied += *len as u64;
+                    sys.copied_by = Some(if *fexit {
+                        "fexit skb_copy_datagram_iter"
+                    } else {
+                        "skb_copy_datagram_iovec"
+                    });
                 }
             }
-            Payload::Ext4DaWriteEnd { copied, .. } => {
+            Payload::Ext4DaWriteEnd { .. } | Payload::PerformWrite { .. } => {
+                let bytes = match &ev.payload {
+                    Payload::Ext4DaWriteEnd { copied, .. } => *copied as u64,
+                    Payload::PerformWrite { bytes, .. } => *bytes,
+                    _ => 0,
+                };
                 if let Some(sys) = self.inflight.get_mut(&ev.tid)
                     && matches!(
                         sys.role,
                         Role::CopyRange { .. } | Role::FileWrite { .. } | Role::Sendfile { .. }
                     )
                 {
-                    sys.copied += *copied as u64;
+                    sys.copied += bytes;
+                    sys.copied_by = Some(if matches!(ev.payload, Payload::PerformWrite { .. }) {
+                        "fexit generic_perform_write"
+                    } else {
+                        "ext4_da_write_end"
+                    });
                 }
+            }
+            Payload::ZerocopyPinned { sk, bytes } => {
+                if let Some(sys) = self.inflight.get_mut(&ev.tid) {
+                    sys.pinned += bytes;
+                }
+                *self.pinned.entry((ev.pid, *sk)).or_default() += bytes;
             }
             Payload::FilemapAddToPageCache {
                 ino, index, order, ..
@@ -808,11 +876,42 @@ impl Model {
                 ino,
                 index,
                 last_index,
+                fexit,
                 ..
-            } => self.lookup(ev, *ino, *index, *last_index, "mm_filemap_get_pages", out),
+            } => {
+                let probes = if *fexit {
+                    (
+                        "fexit filemap_get_pages",
+                        "fexit filemap_get_pages, mm_filemap_add_to_page_cache",
+                    )
+                } else {
+                    (
+                        "mm_filemap_get_pages",
+                        "mm_filemap_get_pages, mm_filemap_add_to_page_cache",
+                    )
+                };
+                self.lookup(ev, *ino, *index, *last_index, probes, out)
+            }
             Payload::FilemapMapPages {
-                ino, start, end, ..
-            } => self.lookup(ev, *ino, *start, *end, "mm_filemap_map_pages", out),
+                ino,
+                start,
+                end,
+                fexit,
+                ..
+            } => {
+                let probes = if *fexit {
+                    (
+                        "fexit filemap_map_pages",
+                        "fexit filemap_map_pages, mm_filemap_add_to_page_cache",
+                    )
+                } else {
+                    (
+                        "mm_filemap_map_pages",
+                        "mm_filemap_map_pages, mm_filemap_add_to_page_cache",
+                    )
+                };
+                self.lookup(ev, *ino, *start, *end, probes, out)
+            }
             Payload::BlockRqIssue {
                 rq,
                 op,
@@ -949,6 +1048,7 @@ impl Model {
         };
         let key = (ev.pid, s.sk);
         let call = self.sends.remove(&key);
+        let pinned_seen = self.pinned.remove(&key).unwrap_or(0);
         if s.ret <= 0 {
             return;
         }
@@ -988,6 +1088,42 @@ impl Model {
             Some(f) if f & event::MSG_ZEROCOPY != 0 => {
                 use tracer_common::kind::tcp_sendmsg_locked as k;
                 facts.zerocopy_requested += 1;
+                if pinned_seen > 0 {
+                    // fexit skb_zerocopy_iter_stream saw the pins themselves.
+                    let pinned = pinned_seen.min(bytes);
+                    if bytes > pinned {
+                        facts.zerocopy_ignored += 1;
+                        let mut rest = step(
+                            StepKind::Copy {
+                                engine: Engine::Cpu,
+                                from: src,
+                                to: Buffer::Socket,
+                                bytes: bytes - pinned,
+                            },
+                            Evidence::Inferred(
+                                "the send queued more bytes than skb_zerocopy_iter_stream pinned: the kernel copied the rest",
+                            ),
+                        );
+                        if let Some(c) = &call {
+                            rest.ts_ns = c.ts_ns;
+                        }
+                        self.route(ev.pid, ev.tid, None, Some(flow), rest, out);
+                    }
+                    let mut s = step(
+                        StepKind::PageRef {
+                            from: Buffer::User,
+                            to: Buffer::Socket,
+                            bytes: pinned,
+                            pinned: true,
+                        },
+                        Evidence::Observed("fexit skb_zerocopy_iter_stream"),
+                    );
+                    if let Some(c) = &call {
+                        s.ts_ns = c.ts_ns;
+                    }
+                    self.route(ev.pid, ev.tid, None, Some(flow), s, out);
+                    return;
+                }
                 let c = call.as_ref();
                 let zc = c.map_or(0, |c| c.zc as u64);
                 // The kernel's own decision when its inputs were read (a user
@@ -1474,7 +1610,8 @@ impl Model {
         ino: u64,
         first: u64,
         last: u64,
-        probe: &'static str,
+        // The probe that saw the lookup; with the page-cache insertions, for a miss.
+        (probe, probe_with_adds): (&'static str, &'static str),
         out: &mut Vec<Step>,
     ) {
         if ino == 0 || last < first || last - first > (1 << 24) {
@@ -1509,15 +1646,7 @@ impl Model {
                 hit_pages: hit,
                 miss_pages: miss,
             },
-            evidence: Evidence::Observed(if miss > 0 {
-                if probe == "mm_filemap_get_pages" {
-                    "mm_filemap_get_pages, mm_filemap_add_to_page_cache"
-                } else {
-                    "mm_filemap_map_pages, mm_filemap_add_to_page_cache"
-                }
-            } else {
-                probe
-            }),
+            evidence: Evidence::Observed(if miss > 0 { probe_with_adds } else { probe }),
         };
         self.route(ev.pid, ev.tid, Some(ino), None, s, out);
     }
@@ -1561,12 +1690,18 @@ impl Model {
             } => t.facts.block_requests += 1,
             _ => {}
         }
-        if let StepKind::Copy { from, to, .. } | StepKind::PageRef { from, to, .. } = &s.kind {
+        let what = match &s.kind {
+            StepKind::Copy { from, to, .. } | StepKind::PageRef { from, to, .. } => {
+                Some(format!("{} -> {}", buffer_name(*from), buffer_name(*to)))
+            }
+            StepKind::Lookup { .. } => Some("page-cache lookup".to_string()),
+            _ => None,
+        };
+        if let Some(what) = what {
             let how = match &s.evidence {
                 Evidence::Observed(p) => format!("observed by {p}"),
                 Evidence::Inferred(_) => "inferred".to_string(),
             };
-            let what = format!("{} -> {}", buffer_name(*from), buffer_name(*to));
             *t.facts
                 .evidence
                 .entry(format!("{what}: {how}"))
@@ -1900,5 +2035,199 @@ mod tests {
         let l = f.ledger(A, X);
         assert_eq!((l.cpu_copies, l.cpu_copy_bytes), (2, 8192), "{l:?}");
         assert!(f.out.iter().any(|s| matches!(s.evidence, Evidence::Observed(p) if p.starts_with("fexit tcp_sendmsg_locked"))));
+    }
+
+    /// The steps `f` produced whose evidence is "observed by `probe`".
+    fn observed_by<'a>(f: &'a Feed, probe: &str) -> Vec<&'a StepKind> {
+        f.out
+            .iter()
+            .filter(|s| matches!(s.evidence, Evidence::Observed(p) if p == probe))
+            .map(|s| &s.kind)
+            .collect()
+    }
+
+    #[test]
+    fn before_6_5_a_splice_read_is_observed_as_page_references_by_fexit_filemap_read() {
+        let pipe = FdRef {
+            ino: 31,
+            mode: tracer_common::S_IFIFO,
+            not_tcp: false,
+        };
+        let mut f = Feed::new();
+        // splice(file, NULL, pipe, NULL, 64 KiB, 0): filemap_read into the pipe iterator.
+        f.syscall(
+            1,
+            275,
+            [3, 0, 4, 0, 65536, 0],
+            [FILE_A, pipe],
+            65536,
+            vec![Payload::FilemapRead {
+                ino: 11,
+                bytes: 65536,
+                already: 0,
+                pipe: true,
+            }],
+        );
+        // Its steps join a transfer once the pipe's pages go out: splice(pipe, sock).
+        f.syscall(
+            1,
+            275,
+            [4, 0, 5, 0, 65536, 0],
+            [pipe, SOCK_X],
+            65536,
+            tcp_send(SK_X, event::MSG_SPLICE_PAGES, 0, 65536),
+        );
+        let seen = observed_by(&f, "fexit filemap_read (into the pipe: page references)");
+        assert!(
+            matches!(
+                seen.as_slice(),
+                [StepKind::PageRef {
+                    from: Buffer::PageCache,
+                    to: Buffer::Pipe,
+                    bytes: 65536,
+                    pinned: false
+                }]
+            ),
+            "{seen:?}"
+        );
+        // The same event during read() is not a copy into the reader's buffer.
+        let mut g = Feed::new();
+        g.syscall(
+            1,
+            0,
+            [3, BUF, 4096, 0, 0, 0],
+            [FILE_A, NONE],
+            4096,
+            vec![Payload::FilemapRead {
+                ino: 11,
+                bytes: 4096,
+                already: 0,
+                pipe: true,
+            }],
+        );
+        assert!(observed_by(&g, "fexit filemap_read").is_empty());
+    }
+
+    #[test]
+    fn fexit_skb_zerocopy_iter_stream_observes_the_pins_and_what_was_copied_instead() {
+        let mut f = Feed::new();
+        f.syscall(
+            1,
+            0,
+            [3, BUF, 65536, 0, 0, 0],
+            [FILE_A, NONE],
+            65536,
+            vec![],
+        );
+        let zc = (k::ZC_KNOWN | k::ZC_SOCK | k::ZC_SG) as u8;
+        let flags = event::MSG_ZEROCOPY;
+        // 6.1: fexit tcp_sendmsg_locked only; 61440 of 65536 bytes pinned.
+        f.syscall(
+            1,
+            44,
+            [5, BUF, 65536, flags as u64, 0, 0],
+            [SOCK_X, NONE],
+            65536,
+            vec![
+                Payload::ZerocopyPinned {
+                    sk: SK_X,
+                    bytes: 61440,
+                },
+                Payload::TcpSendmsgExit {
+                    sk: SK_X,
+                    ret: 65536,
+                    msg_flags: flags,
+                    iter_type: 0,
+                    zc,
+                },
+            ],
+        );
+        let pins = observed_by(&f, "fexit skb_zerocopy_iter_stream");
+        assert!(
+            matches!(
+                pins.as_slice(),
+                [StepKind::PageRef {
+                    from: Buffer::User,
+                    to: Buffer::Socket,
+                    bytes: 61440,
+                    pinned: true
+                }]
+            ),
+            "{pins:?}"
+        );
+        let l = f.ledger(A, X);
+        // read()'s copy, and the 4 KiB the kernel copied rather than pinned.
+        assert_eq!((l.cpu_copies, l.cpu_copy_bytes), (2, 65536 + 4096), "{l:?}");
+        assert_eq!((l.page_refs, l.page_ref_bytes), (1, 61440), "{l:?}");
+    }
+
+    #[test]
+    fn the_fentry_tier_names_its_probes_for_lookups_writes_and_receives() {
+        let dst = FdRef {
+            ino: 12,
+            mode: S_IFREG,
+            not_tcp: false,
+        };
+        let mut f = Feed::new();
+        // copy_file_range(A, NULL, B, NULL, 8 KiB, 0), seen by fexit filemap_get_pages and
+        // fexit generic_perform_write.
+        f.syscall(
+            1,
+            326,
+            [3, 0, 4, 0, 8192, 0],
+            [FILE_A, dst],
+            8192,
+            vec![
+                Payload::FilemapGetPages {
+                    ino: 11,
+                    dev: 0,
+                    index: 0,
+                    last_index: 1,
+                    fexit: true,
+                },
+                Payload::PerformWrite {
+                    ino: 12,
+                    bytes: 8192,
+                },
+            ],
+        );
+        assert!(matches!(
+            observed_by(&f, "fexit filemap_get_pages").as_slice(),
+            [StepKind::Lookup {
+                hit_pages: 2,
+                miss_pages: 0
+            }]
+        ));
+        assert!(matches!(
+            observed_by(&f, "fexit generic_perform_write").as_slice(),
+            [StepKind::Copy {
+                engine: Engine::Cpu,
+                from: Buffer::PageCache,
+                to: Buffer::PageCache,
+                bytes: 8192
+            }]
+        ));
+        // recvfrom() whose copy fexit skb_copy_datagram_iter saw.
+        f.syscall(
+            2,
+            45,
+            [5, BUF, 4096, 0, 0, 0],
+            [SOCK_Y, NONE],
+            4096,
+            vec![Payload::SkbCopyDatagramIovec {
+                skb: 1,
+                len: 4096,
+                fexit: true,
+            }],
+        );
+        assert!(matches!(
+            observed_by(&f, "fexit skb_copy_datagram_iter").as_slice(),
+            [StepKind::Copy {
+                from: Buffer::Socket,
+                to: Buffer::User,
+                bytes: 4096,
+                ..
+            }]
+        ));
     }
 }

@@ -53,6 +53,25 @@ impl KernelBtf {
             .is_ok_and(|types| types.iter().any(|t| matches!(t, Type::Func(_))))
     }
 
+    /// The parameter names of kernel function `name` (its BTF FUNC's prototype), if it
+    /// has one.
+    pub fn function_params(&self, name: &str) -> Option<Vec<String>> {
+        let types = self.btf.resolve_types_by_name(name).ok()?;
+        let func = types.into_iter().find(|t| matches!(t, Type::Func(_)))?;
+        let Type::Func(func) = func else {
+            return None;
+        };
+        match self.btf.resolve_chained_type(&func).ok()? {
+            Type::FuncProto(p) => Some(
+                p.parameters
+                    .iter()
+                    .map(|param| self.btf.resolve_name(param).unwrap_or_default())
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+
     /// Whether a `tp_btf` program can attach to this tracepoint (its `btf_trace_<name>`
     /// typedef exists).
     pub fn has_tracepoint(&self, name: &str) -> bool {

@@ -101,16 +101,23 @@ pub fn measure(try_fentry: bool) -> (Caps, Option<KernelBtf>) {
         .iter()
         .flat_map(|s| s.hooks)
         .filter(|h| h.tier != Tier::Tracepoint)
-        .map(|h| h.target)
+        .flat_map(|h| [Some(h.target), h.unless])
+        .flatten()
         .collect();
     let mut functions = BTreeMap::new();
     for f in targets {
         let why = if let Some(btf) = &btf
             && !btf.has_function(f)
         {
-            Some("not in this kernel's BTF (absent, or inlined everywhere)".to_string())
+            Some(format!(
+                "{} (absent, or inlined everywhere)",
+                super::plan::ABSENT_BTF
+            ))
         } else if syms.as_ref().is_some_and(|s| !s.contains(f)) {
-            Some("not a kernel symbol (absent, or inlined)".to_string())
+            Some(format!(
+                "{} (absent, or inlined)",
+                super::plan::ABSENT_SYMBOL
+            ))
         } else if ftrace.as_ref().is_some_and(|t| !t.contains(f)) {
             Some("notrace: not in available_filter_functions".to_string())
         } else {

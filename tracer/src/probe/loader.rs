@@ -282,7 +282,22 @@ struct FexitSpec {
     /// How it is named in the attach report ("fexit:filemap_read").
     label: &'static str,
     needs: &'static [&'static str],
+    /// The leading parameter names the program reads its arguments by ("" for one it
+    /// does not read): a kernel whose prototype differs is skipped, not misread.
+    params: &'static [&'static str],
+    /// The tracepoint that reports the same step as the same event kind: when this
+    /// program attaches, the plan's better tier, the tracepoint is not attached.
+    replaces: Option<&'static str>,
 }
+
+/// What the fexit programs that read a file from a `kiocb` need.
+const KIOCB_FILE: &[&str] = &[
+    "kiocb_ki_filp",
+    "file_f_inode",
+    "inode_i_ino",
+    "inode_i_sb",
+    "super_block_s_dev",
+];
 
 const FEXIT_SPECS: &[FexitSpec] = &[
     FexitSpec {
@@ -294,15 +309,106 @@ const FEXIT_SPECS: &[FexitSpec] = &[
             "file_f_inode",
             "inode_i_ino",
             "inode_i_mode",
+            "iov_iter_iter_type",
         ],
+        params: &["iocb", "iter", "already_read"],
+        replaces: None,
     },
     FexitSpec {
         program: "tracer_tcp_sendmsg_exit",
         function: "tcp_sendmsg_locked",
         label: "fexit:tcp_sendmsg_locked",
         needs: &["msghdr_msg_iter", "msghdr_msg_flags", "iov_iter_iter_type"],
+        params: &["sk", "msg"],
+        replaces: None,
+    },
+    FexitSpec {
+        program: "tracer_get_pages_exit",
+        function: "filemap_get_pages",
+        label: "fexit:filemap_get_pages",
+        needs: &[
+            "kiocb_ki_filp",
+            "file_f_inode",
+            "inode_i_ino",
+            "inode_i_sb",
+            "super_block_s_dev",
+            "kiocb_ki_pos",
+            "folio_batch_nr",
+            "folio_batch_folios",
+            "folio_index",
+            "get_pages_count_arg",
+            "iov_iter_count",
+        ],
+        params: &["iocb", "", "fbatch"],
+        replaces: Some("mm_filemap_get_pages"),
+    },
+    FexitSpec {
+        program: "tracer_map_pages_exit",
+        function: "filemap_map_pages",
+        label: "fexit:filemap_map_pages",
+        needs: &[
+            "vm_fault_vma",
+            "vm_fault_pte",
+            "vma_vm_file",
+            "file_f_inode",
+            "inode_i_ino",
+            "inode_i_sb",
+            "super_block_s_dev",
+        ],
+        params: &["vmf", "start_pgoff", "end_pgoff"],
+        replaces: Some("mm_filemap_map_pages"),
+    },
+    FexitSpec {
+        program: "tracer_skb_copy_exit",
+        function: "skb_copy_datagram_iter",
+        label: "fexit:skb_copy_datagram_iter",
+        needs: &[],
+        params: &["skb", "", "", "len"],
+        replaces: Some("skb_copy_datagram_iovec"),
+    },
+    FexitSpec {
+        program: "tracer_perform_write",
+        function: "generic_perform_write",
+        label: "fexit:generic_perform_write",
+        needs: KIOCB_FILE,
+        params: &["iocb"],
+        replaces: Some("ext4_da_write_end"),
+    },
+    FexitSpec {
+        program: "tracer_zerocopy_pinned",
+        function: "skb_zerocopy_iter_stream",
+        label: "fexit:skb_zerocopy_iter_stream",
+        needs: &[],
+        params: &["sk"],
+        replaces: None,
     },
 ];
+
+/// Why this build's fexit program cannot attach on the kernel with this BTF (a layout or
+/// prototype it cannot read), if so.
+fn fexit_unusable(
+    spec: &FexitSpec,
+    kbtf: &KernelBtf,
+    missing: &BTreeMap<&'static str, String>,
+) -> Option<String> {
+    if let Some(why) = spec.needs.iter().find_map(|f| missing.get(f)) {
+        return Some(format!("kernel layout differs: {why}"));
+    }
+    let params = kbtf.function_params(spec.function)?;
+    let differs = spec.params.len() > params.len()
+        || spec
+            .params
+            .iter()
+            .zip(&params)
+            .any(|(want, got)| !want.is_empty() && want != got);
+    differs.then(|| {
+        format!(
+            "{}({}) is a prototype this build does not read",
+            spec.function,
+            params.join(", ")
+        )
+    })
+}
 
 /// Loads and attaches one fexit program; the error says why not, in a line.
 fn attach_fexit(ebpf: &mut Ebpf, spec: &FexitSpec, btf: &Btf) -> Result<(), String> {
@@ -353,9 +459,20 @@ pub fn built_kprobes() -> Vec<&'static str> {
     KRETPROBE_SPECS.iter().map(|s| s.function).collect()
 }
 
-/// The fentry-tier programs this build has: (function, label).
-pub fn built_fexits() -> Vec<&'static str> {
-    FEXIT_SPECS.iter().map(|s| s.function).collect()
+/// The fentry-tier programs this build has (their functions), and, for those it cannot
+/// attach on the kernel with this BTF (a layout or prototype it cannot read), why.
+pub fn built_fexits(kbtf: Option<&KernelBtf>) -> (Vec<&'static str>, Vec<(&'static str, String)>) {
+    let names = FEXIT_SPECS.iter().map(|s| s.function).collect();
+    let Some(kbtf) = kbtf else {
+        return (names, Vec::new());
+    };
+    let missing = resolve_config(kbtf).missing;
+    let unusable = FEXIT_SPECS
+        .iter()
+        .filter(|s| kbtf.has_function(s.function))
+        .filter_map(|s| fexit_unusable(s, kbtf, &missing).map(|why| (s.function, why)))
+        .collect();
+    (names, unusable)
 }
 
 /// Marks an optional offset this kernel lacks (the programs test for it).
@@ -449,6 +566,35 @@ fn resolve_config(btf: &KernelBtf) -> Resolved {
     field!(msghdr_msg_ubuf, "msghdr", "msg_ubuf", 8);
     field!(task_flags, "task_struct", "flags", 4);
     field!(kiocb_ki_filp, "kiocb", "ki_filp", 8);
+    field!(kiocb_ki_pos, "kiocb", "ki_pos", 8);
+    field!(folio_batch_nr, "folio_batch", "nr", 1);
+    field!(folio_batch_folios, "folio_batch", "folios", 0);
+    field!(vm_fault_vma, "vm_fault", "vma", 8);
+    field!(vm_fault_pte, "vm_fault", "pte", 8);
+    field!(vma_vm_file, "vm_area_struct", "vm_file", 8);
+    fields.push("iter_pipe");
+    c.iter_pipe = match btf.enum_value("iter_type", "ITER_PIPE") {
+        Ok(v) if (0..256).contains(&v) => v as u32,
+        _ => ABSENT,
+    };
+    fields.push("get_pages_count_arg");
+    match btf.function_params("filemap_get_pages").as_deref() {
+        Some([_, second, ..]) if second == "count" => c.get_pages_count_arg = 1,
+        Some([_, second, ..]) if second == "iter" => c.get_pages_count_arg = 0,
+        other => {
+            c.get_pages_count_arg = ABSENT;
+            missing.insert(
+                "get_pages_count_arg",
+                match other {
+                    Some(p) => format!(
+                        "filemap_get_pages({}) is a prototype this build does not know",
+                        p.join(", ")
+                    ),
+                    None => "filemap_get_pages is not in this kernel's BTF".into(),
+                },
+            );
+        }
+    }
     if missing.contains_key("socket_sk") {
         c.file_private_data = ABSENT;
     }
@@ -587,8 +733,35 @@ impl Probes {
 
         let mut attached = Vec::new();
         let mut skipped = Vec::new();
+        // The fentry tier first, where this kernel allows it (a refusal is reported, not
+        // fatal: the tracepoint tier covers the step, or lets it be inferred). A program
+        // that attaches takes the place of the tracepoint reporting the same step, as the
+        // plan (`probe::plan`) chooses the better tier.
+        let mut replaced = BTreeMap::new();
+        for spec in FEXIT_SPECS {
+            let why = match fexit_unusable(spec, &kbtf, &missing) {
+                Some(why) => Some(why),
+                None => attach_fexit(&mut ebpf, spec, &aya_btf).err(),
+            };
+            match why {
+                None => {
+                    attached.push(spec.label);
+                    if let Some(tp) = spec.replaces {
+                        replaced.insert(tp, spec.label);
+                    }
+                }
+                Some(reason) => skipped.push(Skipped {
+                    tracepoint: spec.label,
+                    reason,
+                }),
+            }
+        }
         for spec in SPECS {
-            let reason = skip_reason(spec, &kbtf, &missing);
+            let reason = skip_reason(spec, &kbtf, &missing).or_else(|| {
+                replaced
+                    .get(spec.tracepoint)
+                    .map(|by| format!("not needed: {by} sees the same step (a better tier)"))
+            });
             if let Some(reason) = reason {
                 if spec.required {
                     return Err(ProbeError::Unsupported(reason));
@@ -646,23 +819,6 @@ impl Probes {
                         error: e.to_string(),
                     });
                 }
-            }
-        }
-        // The fentry tier, where this kernel allows it (a refusal is reported, not fatal:
-        // the tracepoint tier covers the step, by inference).
-        for spec in FEXIT_SPECS {
-            let name = spec.label;
-            let why = if let Some(why) = spec.needs.iter().find_map(|f| missing.get(f)) {
-                Some(format!("kernel layout differs: {why}"))
-            } else {
-                attach_fexit(&mut ebpf, spec, &aya_btf).err()
-            };
-            match why {
-                None => attached.push(name),
-                Some(reason) => skipped.push(Skipped {
-                    tracepoint: name,
-                    reason,
-                }),
             }
         }
         // The kprobe tier (no kernel layout needed: return values only).

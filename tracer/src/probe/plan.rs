@@ -34,6 +34,10 @@ pub struct Hook {
     pub target: &'static str,
     /// What the step is, seen through this hook: observed, or only inferred.
     pub observes: bool,
+    /// A kernel function whose presence means this hook does not see the step (the
+    /// kernel takes that function's path instead).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unless: Option<&'static str>,
 }
 
 /// A step of the data path and its candidate hooks, best first.
@@ -51,6 +55,7 @@ const fn f(target: &'static str) -> Hook {
         tier: Tier::Fentry,
         target,
         observes: true,
+        unless: None,
     }
 }
 const fn k(target: &'static str) -> Hook {
@@ -58,6 +63,7 @@ const fn k(target: &'static str) -> Hook {
         tier: Tier::Kprobe,
         target,
         observes: true,
+        unless: None,
     }
 }
 const fn t(target: &'static str) -> Hook {
@@ -65,6 +71,7 @@ const fn t(target: &'static str) -> Hook {
         tier: Tier::Tracepoint,
         target,
         observes: true,
+        unless: None,
     }
 }
 /// A tracepoint that only lets the step be inferred.
@@ -73,6 +80,14 @@ const fn ti(target: &'static str) -> Hook {
         tier: Tier::Tracepoint,
         target,
         observes: false,
+        unless: None,
+    }
+}
+/// A hook that sees the step only on kernels without function `unless`.
+const fn unless(hook: Hook, unless: &'static str) -> Hook {
+    Hook {
+        unless: Some(unless),
+        ..hook
     }
 }
 
@@ -203,6 +218,9 @@ pub const STEPS: &[StepSpec] = &[
         hooks: &[
             f("splice_folio_into_pipe"),
             k("splice_folio_into_pipe"),
+            // Before 6.5 (no filemap_splice_read) a splice read goes through filemap_read
+            // into a pipe iterator.
+            unless(f("filemap_read"), "filemap_splice_read"),
             ti("sys_exit"),
         ],
         fallback: "inferred from splice()'s return value",
@@ -239,13 +257,19 @@ pub const STEPS: &[StepSpec] = &[
         fallback: "not seen: io_uring reads are not counted",
     },
     StepSpec {
-        step: "the copy helpers themselves (_copy_to_iter, _copy_from_iter)",
+        step: "the copy helpers themselves (_copy_to_iter, _copy_from_iter, copy_page_to_iter, _copy_to_user, _copy_from_user)",
         methods: &[],
         hooks: &[
             f("_copy_to_iter"),
             f("_copy_from_iter"),
+            f("copy_page_to_iter"),
+            f("_copy_to_user"),
+            f("_copy_from_user"),
             k("_copy_to_iter"),
             k("_copy_from_iter"),
+            k("copy_page_to_iter"),
+            k("_copy_to_user"),
+            k("_copy_from_user"),
         ],
         fallback: "observed at their traceable callers instead",
     },
@@ -325,6 +349,14 @@ fn refusal(hook: &Hook, caps: &Caps, build: &Build) -> Option<String> {
             if let Some(why) = caps.functions.get(hook.target) {
                 return Some(why.clone());
             }
+            if let Some(other) = hook.unless
+                && present(caps, other)
+            {
+                return Some(format!(
+                    "{other} is in this kernel: the step goes through it, not {}",
+                    hook.target
+                ));
+            }
         }
         Tier::Tracepoint => {
             if !caps.tracepoints.contains(hook.target) {
@@ -352,6 +384,18 @@ fn refusal(hook: &Hook, caps: &Caps, build: &Build) -> Option<String> {
     }
     None
 }
+
+/// Whether kernel function `name` exists (it may still be untraceable): `Caps::functions`
+/// names the absent ones.
+fn present(caps: &Caps, name: &str) -> bool {
+    caps.functions
+        .get(name)
+        .is_none_or(|why| !why.starts_with(ABSENT_BTF) && !why.starts_with(ABSENT_SYMBOL))
+}
+
+/// How `probe::caps` words an absent function.
+pub const ABSENT_BTF: &str = "not in this kernel's BTF";
+pub const ABSENT_SYMBOL: &str = "not a kernel symbol";
 
 /// The plan for every step.
 pub fn plan(caps: &Caps, build: &Build) -> Vec<Planned> {
@@ -484,7 +528,19 @@ mod tests {
             "splice_folio_into_pipe".to_string(),
             "not in this kernel (before 6.5)".to_string(),
         );
-        for helper in ["_copy_to_iter", "_copy_from_iter"] {
+        functions.insert(
+            "filemap_splice_read".to_string(),
+            format!("{ABSENT_BTF} (absent, or inlined everywhere)"),
+        );
+        // Measured on Debian's 6.1: none of the copy helpers is in
+        // available_filter_functions.
+        for helper in [
+            "_copy_to_iter",
+            "_copy_from_iter",
+            "copy_page_to_iter",
+            "_copy_to_user",
+            "_copy_from_user",
+        ] {
             functions.insert(
                 helper.to_string(),
                 "notrace: not in available_filter_functions".to_string(),
@@ -508,6 +564,11 @@ mod tests {
         let refs = chosen(&p, "page references into the skb");
         assert_eq!(refs.hook, Some(k("do_tcp_sendpages")));
         assert!(refs.not_used[0].1.contains("before 6.5"));
+        // Before 6.5 a splice read goes through filemap_read into the pipe.
+        assert_eq!(
+            chosen(&p, "page references into a pipe").hook,
+            Some(unless(f("filemap_read"), "filemap_splice_read"))
+        );
         let helpers = chosen(&p, "the copy helpers");
         assert_eq!(helpers.hook, None);
         assert!(
@@ -520,6 +581,32 @@ mod tests {
                 .not_used
                 .iter()
                 .all(|(_, why)| why.contains("notrace"))
+        );
+    }
+
+    #[test]
+    fn filemap_read_does_not_see_splice_reads_where_filemap_splice_read_exists() {
+        // A 6.8 kernel that allows fentry but where splice_folio_into_pipe is inlined.
+        let mut functions = BTreeMap::new();
+        functions.insert(
+            "splice_folio_into_pipe".to_string(),
+            format!("{ABSENT_BTF} (absent, or inlined everywhere)"),
+        );
+        let caps = Caps {
+            kernel: "6.8".into(),
+            tracepoints: all_tracepoints(),
+            functions,
+            ..Caps::default()
+        };
+        let p = plan(&caps, &build_all());
+        let pipe = chosen(&p, "page references into a pipe");
+        assert_eq!(pipe.hook, Some(ti("sys_exit")));
+        assert!(
+            pipe.not_used[2]
+                .1
+                .contains("filemap_splice_read is in this kernel"),
+            "{:?}",
+            pipe.not_used
         );
     }
 
