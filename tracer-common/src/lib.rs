@@ -113,6 +113,11 @@ pub mod kind {
         pub const FD_MODES: usize = 9;
         pub const FD_A_NOT_TCP: u64 = 1 << 32;
         pub const FD_B_NOT_TCP: u64 = 1 << 33;
+        /// Bits 40..48 of `FD_MODES`: for a send with MSG_ZEROCOPY, the zero-copy inputs of
+        /// its TCP socket (`tcp_sendmsg_locked::ZC_KNOWN | ZC_SOCK | ZC_SG`), read at the
+        /// syscall's entry, so the copy-or-pin decision is known on kernels with no send
+        /// hook at all.
+        pub const FD_SEND_ZC_SHIFT: u32 = 40;
     }
     /// `raw_syscalls:sys_exit`: a kernel -> user mode switch.
     pub mod sys_exit {

@@ -139,6 +139,9 @@ pub fn tracer_sys_enter(ctx: BtfTracePointContext) -> i32 {
     0
 }
 
+/// `MSG_ZEROCOPY` of send(2)'s flags.
+const MSG_ZEROCOPY: u64 = 0x0400_0000;
+
 fn try_sys_enter(ctx: &BtfTracePointContext) -> Result<(), i64> {
     let Some((tgid, _)) = current_traced() else {
         return Ok(());
@@ -164,19 +167,34 @@ fn try_sys_enter(ctx: &BtfTracePointContext) -> Result<(), i64> {
         275 => (false, true),
         _ => (false, false),
     };
+    // sendto(fd, buf, len, flags, ..) and sendmsg(fd, msg, flags) with MSG_ZEROCOPY.
+    let zerocopy = match id {
+        44 => args[kind::sys_enter::ARG0 + 3] & MSG_ZEROCOPY != 0,
+        46 => args[kind::sys_enter::ARG0 + 2] & MSG_ZEROCOPY != 0,
+        _ => false,
+    };
     let mut modes = 0u64;
     if let Some(i) = a {
-        let (ino, mode, not_tcp) =
-            fd_info(args[kind::sys_enter::ARG0 + (i & 7)] as i32, send_a, tgid);
+        let (ino, mode, not_tcp, zc) = fd_info(
+            args[kind::sys_enter::ARG0 + (i & 7)] as i32,
+            send_a,
+            zerocopy,
+            tgid,
+        );
         args[kind::sys_enter::FD_A_INO] = ino;
         modes |= mode as u64;
         if not_tcp {
             modes |= kind::sys_enter::FD_A_NOT_TCP;
         }
+        modes |= (zc as u64) << kind::sys_enter::FD_SEND_ZC_SHIFT;
     }
     if let Some(i) = b {
-        let (ino, mode, not_tcp) =
-            fd_info(args[kind::sys_enter::ARG0 + (i & 7)] as i32, send_b, tgid);
+        let (ino, mode, not_tcp, _) = fd_info(
+            args[kind::sys_enter::ARG0 + (i & 7)] as i32,
+            send_b,
+            false,
+            tgid,
+        );
         args[kind::sys_enter::FD_B_INO] = ino;
         modes |= (mode as u64) << 16;
         if not_tcp {
@@ -216,20 +234,30 @@ fn try_sys_exit(ctx: &BtfTracePointContext) -> Result<(), i64> {
 #[inline(always)]
 fn zc_inputs(sk: u64, msg: u64) -> Result<u64, i64> {
     use kind::tcp_sendmsg_locked as k;
-    let (flags_off, caps_off, ubuf_off) = (
-        conf!(sock_flags),
-        conf!(sock_route_caps),
-        conf!(msghdr_msg_ubuf),
-    );
-    if flags_off == ABSENT || caps_off == ABSENT || ubuf_off == ABSENT {
+    let ubuf_off = conf!(msghdr_msg_ubuf);
+    if ubuf_off == ABSENT {
+        return Ok(0);
+    }
+    let mut zc = sock_zc_inputs(sk)?;
+    if zc != 0 && rd::<u64>(msg, ubuf_off)? != 0 {
+        zc |= k::ZC_UBUF;
+    }
+    Ok(zc)
+}
+
+/// The socket's part of the zero-copy decision: SOCK_ZEROCOPY (bit 18 of `sk_flags`, set
+/// by SO_ZEROCOPY) and NETIF_F_SG in `sk_route_caps`; 0 when this kernel's layout is not
+/// known.
+#[inline(always)]
+fn sock_zc_inputs(sk: u64) -> Result<u64, i64> {
+    use kind::tcp_sendmsg_locked as k;
+    let (flags_off, caps_off) = (conf!(sock_flags), conf!(sock_route_caps));
+    if flags_off == ABSENT || caps_off == ABSENT {
         return Ok(0);
     }
     let mut zc = k::ZC_KNOWN;
     if rd::<u64>(sk, flags_off)? & (1 << 18) != 0 {
         zc |= k::ZC_SOCK;
-    }
-    if rd::<u64>(msg, ubuf_off)? != 0 {
-        zc |= k::ZC_UBUF;
     }
     if rd::<u64>(sk, caps_off)? & 1 != 0 {
         zc |= k::ZC_SG;
@@ -330,14 +358,16 @@ pub fn tracer_skb_copy(ctx: BtfTracePointContext) -> i32 {
     0
 }
 
-/// (i_ino, i_mode) of the file behind `fd`; when `sending` and it is a socket, its `sk` is
-/// recorded as the traced process's in `SOCKS`, so its transmits are attributed on kernels
-/// without the send tracepoints (before 6.3 / 6.16) too.
+/// (i_ino, i_mode, not TCP, zero-copy inputs) of the file behind `fd`; when `sending` and
+/// it is a socket, its `sk` is recorded as the traced process's in `SOCKS`, so its
+/// transmits are attributed on kernels without the send tracepoints (before 6.3 / 6.16)
+/// too, and for a MSG_ZEROCOPY send (`zerocopy`) the socket's zero-copy inputs are read.
 #[inline(always)]
-fn fd_info(fd: i32, sending: bool, tgid: u32) -> (u64, u16, bool) {
+fn fd_info(fd: i32, sending: bool, zerocopy: bool, tgid: u32) -> (u64, u16, bool, u8) {
     let Some(file) = fd_file(fd) else {
-        return (0, 0, false);
+        return (0, 0, false, 0);
     };
+    let mut zc = 0u8;
     let (ino, mode) = file_inode(file).unwrap_or((0, 0));
     let mut not_tcp = false;
     // Only for the fd a send goes out through: every other syscall skips these reads.
@@ -357,9 +387,12 @@ fn fd_info(fd: i32, sending: bool, tgid: u32) -> (u64, u16, bool) {
         }
         if sk != 0 && !not_tcp {
             let _ = SOCKS.insert(sk, tgid, 0);
+            if zerocopy {
+                zc = sock_zc_inputs(sk).unwrap_or(0) as u8;
+            }
         }
     }
-    (ino, mode, not_tcp)
+    (ino, mode, not_tcp, zc)
 }
 
 /// (i_ino, i_mode) of a `struct file`.

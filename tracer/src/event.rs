@@ -242,6 +242,14 @@ pub struct FdRef {
     /// A socket of another protocol than TCP (unix, UDP, ...).
     #[serde(default)]
     pub not_tcp: bool,
+    /// For the socket of a MSG_ZEROCOPY send: its zero-copy inputs at the syscall's entry
+    /// (`kind::tcp_sendmsg_locked::ZC_*` bits; 0 = not read).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub zc: u8,
+}
+
+fn is_zero(v: &u8) -> bool {
+    *v == 0
 }
 
 /// What kind of file an fd refers to.
@@ -320,11 +328,13 @@ pub fn decode_raw(raw: &RawEvent) -> Result<Event, DecodeError> {
                         ino: a[k::FD_A_INO],
                         mode: modes as u16,
                         not_tcp: modes & k::FD_A_NOT_TCP != 0,
+                        zc: (modes >> k::FD_SEND_ZC_SHIFT) as u8,
                     },
                     FdRef {
                         ino: a[k::FD_B_INO],
                         mode: (modes >> 16) as u16,
                         not_tcp: modes & k::FD_B_NOT_TCP != 0,
+                        zc: 0,
                     },
                 ],
             }
@@ -437,6 +447,7 @@ pub fn decode_raw(raw: &RawEvent) -> Result<Event, DecodeError> {
                     ino: a[k::INO],
                     mode: a[k::MODE] as u16,
                     not_tcp: false,
+                    zc: 0,
                 },
                 sk: a[k::SK],
                 req: a[k::REQ],
@@ -806,6 +817,13 @@ impl Event {
                     f.push((names.0, Static(slot.kind_name())));
                     f.push((names.1, U(slot.ino)));
                 }
+                if fds[0].zc != 0 {
+                    // A MSG_ZEROCOPY send: its socket's zero-copy inputs.
+                    use tracer_common::kind::tcp_sendmsg_locked as k;
+                    let zc = fds[0].zc as u64;
+                    f.push(("so_zerocopy", Static(yes_no(zc & k::ZC_SOCK != 0))));
+                    f.push(("scatter_gather", Static(yes_no(zc & k::ZC_SG != 0))));
+                }
             }
             Payload::SyscallExit { nr, ret } => {
                 f.push(("syscall", syscall_name(*nr)));
@@ -1141,6 +1159,10 @@ impl Serialize for JsonView<'_> {
         }
         m.end()
     }
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
 }
 
 #[cfg(test)]

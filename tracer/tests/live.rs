@@ -445,6 +445,44 @@ assert got[0] == size, got[0]
 }
 
 #[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn a_msg_zerocopy_send_carries_its_sockets_zero_copy_inputs_from_entry() {
+    // Two MSG_ZEROCOPY sends, on a socket with SO_ZEROCOPY (60) and on one without: the
+    // copy-or-pin decision must be known at sys_enter, for kernels with no send hook.
+    let script = r#"
+import socket
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(2)
+a = socket.create_connection(srv.getsockname()); ra, _ = srv.accept()
+a.setsockopt(socket.SOL_SOCKET, 60, 1)
+a.send(b"x" * 65536, 0x4000000)
+b = socket.create_connection(srv.getsockname()); rb, _ = srv.accept()
+b.send(b"y" * 4096, 0x4000000)
+"#;
+    let out = Command::new(TRACER)
+        .args(["trace", "--json", "--", "python3", "-c", script])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "tracer failed: {stderr}");
+    let sends: Vec<(u64, String)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["event"] == "syscall_enter" && e["syscall"] == "sendto")
+        .map(|e| {
+            (
+                e["len"].as_u64().unwrap(),
+                e["so_zerocopy"].as_str().unwrap_or("not read").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sends,
+        [(65536, "yes".to_string()), (4096, "no".to_string())],
+        "{stderr}"
+    );
+}
+
+#[test]
 #[ignore = "needs root to switch to an unprivileged user"]
 fn unprivileged_user_gets_one_line_naming_the_capabilities() {
     let out = Command::new("setpriv")

@@ -251,6 +251,12 @@ struct Sys {
     sent: bool,
     /// MSG_ZEROCOPY was asked for (sendto's or sendmsg's flags).
     zerocopy: bool,
+    /// The socket's zero-copy inputs at the call's entry (`kind::tcp_sendmsg_locked::ZC*`;
+    /// 0 when not read).
+    send_zc: u8,
+    /// A MSG_ZEROCOPY send decided at the syscall's return (no send hook): whether the
+    /// kernel copied (some of) it instead of pinning.
+    zc_copied: Option<bool>,
     /// The socket a send goes to is TCP (the send inference is for TCP only).
     tcp: bool,
     /// Bytes kretprobe do_tcp_sendpages saw referenced into the socket in this call.
@@ -401,6 +407,8 @@ impl Model {
                             Role::SpliceOut { .. } => !fds[1].not_tcp,
                             _ => !fds[0].not_tcp,
                         },
+                        send_zc: fds[0].zc,
+                        zc_copied: None,
                         zerocopy: match nr {
                             44 => args[3] & event::MSG_ZEROCOPY as u64 != 0,
                             46 => args[2] & event::MSG_ZEROCOPY as u64 != 0,
@@ -548,6 +556,7 @@ impl Model {
                     Role::Send { src, .. } if bytes > 0 && !sys.sent && sys.tcp => {
                         if sys.zerocopy && sys.pinned > 0 {
                             let pinned = sys.pinned.min(bytes);
+                            sys.zc_copied = Some(bytes > pinned);
                             inner(
                                 StepKind::PageRef {
                                     from: Buffer::User,
@@ -571,17 +580,40 @@ impl Model {
                                 );
                             }
                         } else if sys.zerocopy {
-                            inner(
-                                StepKind::PageRef {
-                                    from: Buffer::User,
-                                    to: Buffer::Socket,
-                                    bytes,
-                                    pinned: true,
-                                },
-                                Evidence::Inferred(
-                                    "send(MSG_ZEROCOPY) returned this many bytes (no send tracepoint on this kernel; pinned if the socket has SO_ZEROCOPY)",
-                                ),
-                            );
+                            use tracer_common::kind::tcp_sendmsg_locked as k;
+                            let zc = sys.send_zc as u64;
+                            // The socket's inputs, read at the call's entry: SO_ZEROCOPY
+                            // and scatter-gather pin, else the kernel copies.
+                            let copies = zc & k::ZC_KNOWN != 0
+                                && (zc & k::ZC_SOCK == 0 || zc & k::ZC_SG == 0);
+                            sys.zc_copied = Some(copies);
+                            if copies {
+                                inner(
+                                    StepKind::Copy {
+                                        engine: Engine::Cpu,
+                                        from: src.buffer(),
+                                        to: Buffer::Socket,
+                                        bytes,
+                                    },
+                                    Evidence::Inferred(
+                                        "send(MSG_ZEROCOPY) returned this many bytes (no send hook on this kernel) on a socket without SO_ZEROCOPY or scatter-gather: the kernel copies",
+                                    ),
+                                );
+                            } else {
+                                inner(
+                                    StepKind::PageRef {
+                                        from: Buffer::User,
+                                        to: Buffer::Socket,
+                                        bytes,
+                                        pinned: true,
+                                    },
+                                    Evidence::Inferred(if zc & k::ZC_KNOWN != 0 {
+                                        "send(MSG_ZEROCOPY) returned this many bytes (no send hook on this kernel) on an SO_ZEROCOPY socket that can scatter-gather: pinned"
+                                    } else {
+                                        "send(MSG_ZEROCOPY) returned this many bytes (no send hook on this kernel; pinned if the socket has SO_ZEROCOPY)"
+                                    }),
+                                );
+                            }
                         } else {
                             inner(
                                 StepKind::Copy {
@@ -1511,6 +1543,10 @@ impl Model {
                 if let Role::ZcReap { .. } = sys.role {
                     t.facts.completion_reaps += 1;
                 }
+                if let Some(copied) = sys.zc_copied {
+                    t.facts.zerocopy_requested += 1;
+                    t.facts.zerocopy_ignored += copied as u64;
+                }
                 if let Some(src) = sys.role.source_file().or(sys.iou_src) {
                     if matches!(t.src, Endpoint::File { ino } if ino == src) {
                         self.attach_source(pid, src, flow, out);
@@ -1725,16 +1761,19 @@ mod tests {
         ino: 11,
         mode: S_IFREG,
         not_tcp: false,
+        zc: 0,
     };
     const SOCK_X: FdRef = FdRef {
         ino: 21,
         mode: S_IFSOCK,
         not_tcp: false,
+        zc: 0,
     };
     const SOCK_Y: FdRef = FdRef {
         ino: 22,
         mode: S_IFSOCK,
         not_tcp: false,
+        zc: 0,
     };
     const SK_X: u64 = 0xffff_0000_0000_1000;
 
@@ -1826,6 +1865,7 @@ mod tests {
         ino: 0,
         mode: 0,
         not_tcp: false,
+        zc: 0,
     };
     const BUF: u64 = 0x7000_0000;
     const A: Endpoint = Endpoint::File { ino: 11 };
@@ -1856,6 +1896,7 @@ mod tests {
             ino: 31,
             mode: 0o100000,
             not_tcp: false,
+            zc: 0,
         };
         let submit = |opcode, file, sk, req| Payload::IoUringSubmit {
             user_data: 0,
@@ -2015,6 +2056,66 @@ mod tests {
     }
 
     #[test]
+    fn without_send_hooks_msg_zerocopy_is_decided_by_the_sockets_inputs_at_entry() {
+        let flags = event::MSG_ZEROCOPY as u64;
+        let zc_sock = FdRef {
+            zc: (k::ZC_KNOWN | k::ZC_SOCK | k::ZC_SG) as u8,
+            ..SOCK_X
+        };
+        // SO_ZEROCOPY off: the kernel copies, and the difference is explained.
+        let no_so_zerocopy = FdRef {
+            zc: (k::ZC_KNOWN | k::ZC_SG) as u8,
+            ..SOCK_X
+        };
+        let mut f = Feed::new();
+        f.syscall(1, 0, [3, BUF, 4096, 0, 0, 0], [FILE_A, NONE], 4096, vec![]);
+        f.syscall(
+            1,
+            44,
+            [5, BUF, 4096, flags, 0, 0],
+            [no_so_zerocopy, NONE],
+            4096,
+            vec![],
+        );
+        let t = f.model.find(PID, A, X).unwrap();
+        assert_eq!(
+            (t.ledger.cpu_copies, t.ledger.page_refs),
+            (2, 0),
+            "{:?}",
+            t.ledger
+        );
+        assert_eq!(
+            (t.facts.zerocopy_requested, t.facts.zerocopy_ignored),
+            (1, 1)
+        );
+        // With SO_ZEROCOPY and scatter-gather: pinned.
+        f.syscall(1, 0, [3, BUF, 4096, 0, 0, 0], [FILE_A, NONE], 4096, vec![]);
+        f.syscall(
+            1,
+            44,
+            [5, BUF, 4096, flags, 0, 0],
+            [zc_sock, NONE],
+            4096,
+            vec![],
+        );
+        let t = f.model.find(PID, A, X).unwrap();
+        assert_eq!(
+            (
+                t.ledger.cpu_copies,
+                t.ledger.page_refs,
+                t.ledger.page_ref_bytes
+            ),
+            (3, 1, 4096),
+            "{:?}",
+            t.ledger
+        );
+        assert_eq!(
+            (t.facts.zerocopy_requested, t.facts.zerocopy_ignored),
+            (2, 1)
+        );
+    }
+
+    #[test]
     fn fexit_tcp_sendmsg_locked_tells_a_send_once() {
         // A kernel with fentry and the send tracepoints: fexit comes before
         // sock_send_length, which is then redundant.
@@ -2052,6 +2153,7 @@ mod tests {
             ino: 31,
             mode: tracer_common::S_IFIFO,
             not_tcp: false,
+            zc: 0,
         };
         let mut f = Feed::new();
         // splice(file, NULL, pipe, NULL, 64 KiB, 0): filemap_read into the pipe iterator.
@@ -2167,6 +2269,7 @@ mod tests {
             ino: 12,
             mode: S_IFREG,
             not_tcp: false,
+            zc: 0,
         };
         let mut f = Feed::new();
         // copy_file_range(A, NULL, B, NULL, 8 KiB, 0), seen by fexit filemap_get_pages and
