@@ -320,6 +320,9 @@ pub mod kind {
         pub const DATA_LEN: usize = 1;
         pub const SHINFO_FLAGS: usize = 2;
         pub const OWNER_TGID: usize = 3;
+        /// [`super::VIA_FEXIT`] when fexit `skb_copy_ubufs` reported the copy itself, 0
+        /// from the `netif_receive_skb` tracepoint (which implies it).
+        pub const VIA: usize = 4;
     }
     /// fexit `filemap_read`: bytes copied from the page cache to the reader's iterator
     /// (the fentry tier: observed where tracepoints can only infer it).

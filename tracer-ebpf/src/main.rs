@@ -1186,6 +1186,44 @@ pub fn tracer_zerocopy_pinned(ctx: FExitContext) -> u32 {
     0
 }
 
+/// The fentry tier's deferred copy: fexit skb_copy_ubufs, the copy of a zero-copy skb's
+/// pinned pages (on loopback, before local delivery), for skbs a traced socket sent
+/// zero-copy (`ZC_SKBS`, recorded at transmit).
+#[fexit(function = "skb_copy_ubufs")]
+pub fn tracer_copy_ubufs(ctx: FExitContext) -> u32 {
+    if try_copy_ubufs(&ctx).is_err() {
+        count_drop(DROP_READ_FAILED);
+    }
+    0
+}
+
+fn try_copy_ubufs(ctx: &FExitContext) -> Result<(), i64> {
+    // int skb_copy_ubufs(struct sk_buff *skb, gfp_t gfp_mask): 0 once the frags are
+    // copies (the zero-copy flag is cleared by then).
+    let skb: u64 = ctx.arg(0);
+    // SAFETY: the value is copied out at once.
+    let owner = match unsafe { ZC_SKBS.get(skb) } {
+        Some(tgid) => *tgid,
+        None => return Ok(()),
+    };
+    let ret: i32 = ctx.ret().map_err(|e| e as i64)?;
+    if ret != 0 {
+        return Ok(());
+    }
+    let _ = ZC_SKBS.remove(skb);
+    let head: u64 = rd(skb, conf!(sk_buff_head))?;
+    let end: u32 = rd(skb, conf!(sk_buff_end))?;
+    let mut args = [0u64; EVENT_ARGS];
+    args[kind::zerocopy_receive::SKB] = skb;
+    args[kind::zerocopy_receive::DATA_LEN] = rd::<u32>(skb, conf!(sk_buff_data_len))? as u64;
+    args[kind::zerocopy_receive::SHINFO_FLAGS] =
+        rd::<u8>(head + end as u64, conf!(shinfo_flags))? as u64;
+    args[kind::zerocopy_receive::OWNER_TGID] = owner as u64;
+    args[kind::zerocopy_receive::VIA] = kind::VIA_FEXIT;
+    emit(kind::zerocopy_receive::ID, args, NO_NAME);
+    Ok(())
+}
+
 /// Does nothing: `tracer doctor` loads it against a kernel function to learn whether this
 /// kernel lets fentry programs attach at all (this project's CI kernel refuses them).
 #[fentry(function = "tcp_sendmsg_locked")]

@@ -229,6 +229,9 @@ pub enum Payload {
         data_len: u32,
         shinfo_flags: u8,
         owner_pid: u32,
+        /// Seen by fexit `skb_copy_ubufs` (the copy itself), not `netif_receive_skb`.
+        #[serde(default)]
+        fexit: bool,
     },
 }
 
@@ -527,6 +530,7 @@ pub fn decode_raw(raw: &RawEvent) -> Result<Event, DecodeError> {
                 data_len: a[k::DATA_LEN] as u32,
                 shinfo_flags: a[k::SHINFO_FLAGS] as u8,
                 owner_pid: a[k::OWNER_TGID] as u32,
+                fexit: a[k::VIA] == kind::VIA_FEXIT,
             }
         }
         other => return Err(DecodeError::Kind(other)),
@@ -566,7 +570,8 @@ impl Payload {
             Payload::FilemapMapPages { fexit: true, .. } => "filemap_map_pages_exit",
             Payload::FilemapFault { .. } => "mm_filemap_fault",
             Payload::Ext4DaWriteEnd { .. } => "ext4_da_write_end",
-            Payload::ZerocopyReceive { .. } => "zerocopy_receive",
+            Payload::ZerocopyReceive { fexit: false, .. } => "zerocopy_receive",
+            Payload::ZerocopyReceive { fexit: true, .. } => "skb_copy_ubufs_exit",
             Payload::FilemapRead { .. } => "filemap_read_exit",
             Payload::TcpSendmsgExit { .. } => "tcp_sendmsg_exit",
             Payload::SendpagesExit { .. } => "do_tcp_sendpages_exit",
@@ -1082,6 +1087,7 @@ impl Event {
                 data_len,
                 shinfo_flags,
                 owner_pid,
+                ..
             } => {
                 f.push(("skb", Ptr(*skb)));
                 f.push(("data_len", U(*data_len as u64)));

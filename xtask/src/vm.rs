@@ -145,8 +145,9 @@ pub const COMMANDS: &[VmCommand] = &[
     VmCommand {
         // Pinned pages; loopback copies them before delivery (on top of read()'s copy).
         name: "msg-zerocopy",
-        // The pins themselves: fexit skb_zerocopy_iter_stream, one per send.
-        run: "tracer demo --method msg-zerocopy --chunk 64K --json --file /data/input --expect 'page_ref_bytes=8M,cpu_copy_bytes>=8M' > /tmp/zc.json; rc=$?; cat /tmp/zc.json; [ $rc = 0 ] && grep -qE 'user -> socket: observed by fexit skb_zerocopy_iter_stream\": 128,?$' /tmp/zc.json",
+        // The pins themselves: fexit skb_zerocopy_iter_stream, one per send; and loopback's
+        // copies of them, fexit skb_copy_ubufs (none left to infer).
+        run: "tracer demo --method msg-zerocopy --chunk 64K --json --file /data/input --expect 'page_ref_bytes=8M,cpu_copy_bytes>=8M' > /tmp/zc.json; rc=$?; cat /tmp/zc.json; [ $rc = 0 ] && grep -qE 'user -> socket: observed by fexit skb_zerocopy_iter_stream\": 128,?$' /tmp/zc.json && grep -qE 'user -> socket: observed by fexit skb_copy_ubufs\": [0-9]+,?$' /tmp/zc.json && ! grep -q 'user -> socket: inferred' /tmp/zc.json",
         timeout_secs: 240,
         report: Report::DemoJson,
     },

@@ -808,7 +808,12 @@ impl Model {
                     _ => self.emit(flow, s, out),
                 }
             }
-            Payload::ZerocopyReceive { skb, data_len, .. } => {
+            Payload::ZerocopyReceive {
+                skb,
+                data_len,
+                fexit,
+                ..
+            } => {
                 let Some(flow) = self.zc_skbs.remove(skb) else {
                     return;
                 };
@@ -822,9 +827,13 @@ impl Model {
                         to: Buffer::Socket,
                         bytes: *data_len as u64,
                     },
-                    Evidence::Inferred(
-                        "a zero-copy skb reached netif_receive_skb on loopback: the kernel copies the pinned pages (skb_copy_ubufs) before local delivery",
-                    ),
+                    if *fexit {
+                        Evidence::Observed("fexit skb_copy_ubufs")
+                    } else {
+                        Evidence::Inferred(
+                            "a zero-copy skb reached netif_receive_skb on loopback: the kernel copies the pinned pages (skb_copy_ubufs) before local delivery",
+                        )
+                    },
                 );
                 self.emit(flow, s, out);
             }

@@ -375,6 +375,19 @@ const FEXIT_SPECS: &[FexitSpec] = &[
         replaces: Some("ext4_da_write_end"),
     },
     FexitSpec {
+        program: "tracer_copy_ubufs",
+        function: "skb_copy_ubufs",
+        label: "fexit:skb_copy_ubufs",
+        needs: &[
+            "sk_buff_head",
+            "sk_buff_end",
+            "sk_buff_data_len",
+            "shinfo_flags",
+        ],
+        params: &["skb"],
+        replaces: Some("netif_receive_skb"),
+    },
+    FexitSpec {
         program: "tracer_zerocopy_pinned",
         function: "skb_zerocopy_iter_stream",
         label: "fexit:skb_zerocopy_iter_stream",
