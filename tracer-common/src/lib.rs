@@ -264,6 +264,7 @@ pub mod kind {
         pub const OPCODE: usize = 1;
         /// The SQE's fd (an index into the registered files when FLAGS has bit 0).
         pub const FD: usize = 2;
+        /// The low 32 bits of `req->flags` (REQ_F_*).
         pub const FLAGS: usize = 3;
         /// Inode number and `i_mode` of the fd's file, 0 when it is a registered file.
         /// Meaningful only for opcodes that take a file (the kernel leaves the field
@@ -492,7 +493,8 @@ pub struct Config {
     pub io_uring_cqe_res: u32,
     pub io_uring_cqe_flags: u32,
     /// 1 when `io_uring_complete` passes the CQE pointer (6.10+ prototype `(ctx, req,
-    /// cqe)`), `u32::MAX` otherwise (older kernels pass its fields by value).
+    /// cqe)`), 0 when it passes the fields by value (`(ctx, req, user_data, res, cflags,
+    /// extra1, extra2)`, 5.x to 6.9), `u32::MAX` for a prototype this build does not know.
     pub io_uring_complete_cqe: u32,
 
     // socket fds and zero-copy: file->private_data (struct socket) ->sk; sock flags

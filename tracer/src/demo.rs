@@ -683,18 +683,32 @@ impl Lab {
         signals: Option<&mut Signals>,
         observer: &mut (dyn FnMut(&Model, &[Step], Counts) + Send),
     ) -> Result<MethodResult> {
-        // io_uring's reads and sends are only seen through its tracepoints (before ~6.4
-        // there is no io_uring_submit_req): say so rather than show an empty ledger.
-        if method == Method::IoUring
-            && let Some(s) = self
+        // io_uring's reads and sends are only seen through its tracepoints (the submission,
+        // named io_uring_submit_sqe before 6.4, and the completion): say so rather than
+        // show an empty ledger.
+        let attached = self.session.attached();
+        let submit = attached
+            .iter()
+            .any(|a| matches!(*a, "io_uring_submit_req" | "io_uring_submit_sqe"));
+        let complete = attached.contains(&"io_uring_complete");
+        if method == Method::IoUring && !(submit && complete) {
+            let missing = if submit {
+                "io_uring_complete"
+            } else {
+                "io_uring_submit_req"
+            };
+            let why = self
                 .session
                 .skipped()
                 .iter()
-                .find(|s| matches!(s.tracepoint, "io_uring_submit_req" | "io_uring_complete"))
-        {
+                .find(|s| s.tracepoint == missing)
+                .map_or_else(
+                    || format!("{missing} is not attached"),
+                    |s| s.reason.clone(),
+                );
             return Err(WorkloadError::Unsupported {
                 method: "io-uring",
-                why: format!("io_uring cannot be traced on this kernel: {}", s.reason),
+                why: format!("io_uring cannot be traced on this kernel: {why}"),
             }
             .into());
         }

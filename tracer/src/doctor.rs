@@ -55,16 +55,27 @@ pub fn text(
     );
     let _ = writeln!(s, "  fentry/fexit: {}", state(&caps.fentry));
     let _ = writeln!(s, "  kprobes:      {}", state(&caps.kprobes));
+    // A renamed tracepoint counts once, under its new name, present under either.
+    let old_name = |t: &str| {
+        plan::RENAMED
+            .iter()
+            .find(|(_, new)| *new == t)
+            .map(|(old, _)| *old)
+    };
     let wanted: std::collections::BTreeSet<&str> = plan::STEPS
         .iter()
         .flat_map(|s| s.hooks)
         .filter(|h| h.tier == plan::Tier::Tracepoint)
         .map(|h| h.target)
+        .filter(|t| !plan::RENAMED.iter().any(|(old, _)| old == t))
         .collect();
     let missing: Vec<&str> = wanted
         .iter()
         .copied()
-        .filter(|t| !caps.tracepoints.contains(*t))
+        .filter(|t| {
+            !caps.tracepoints.contains(*t)
+                && !old_name(t).is_some_and(|old| caps.tracepoints.contains(old))
+        })
         .collect();
     let _ = writeln!(
         s,

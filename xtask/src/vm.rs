@@ -160,12 +160,13 @@ pub const COMMANDS: &[VmCommand] = &[
         report: Report::DemoJson,
     },
     VmCommand {
-        // 6.1 has no io_uring_submit_req tracepoint: the demo must say it cannot trace
-        // io_uring here (exit status 1), not show an empty ledger.
+        // 6.1 names the submission tracepoint io_uring_submit_sqe and passes the
+        // completion's fields by value. READ linked to SEND_ZC: every copy and pin observed
+        // by the fentry tier, nothing inferred.
         name: "io-uring",
-        run: "tracer demo --method io-uring --file /data/input --headless 2>&1 | tee /tmp/iou.txt; grep -q 'io_uring cannot be traced on this kernel' /tmp/iou.txt",
+        run: "tracer demo --method io-uring --chunk 64K --json --file /data/input --expect 'page_refs=128,page_ref_bytes=8M,cpu_copy_bytes>=16M,cache_hits=2048' > /tmp/iou.json; rc=$?; cat /tmp/iou.json; [ $rc = 0 ] && grep -qE 'page-cache -> user: observed by fexit filemap_read\": 128,?$' /tmp/iou.json && grep -qE 'user -> socket: observed by fexit skb_zerocopy_iter_stream\": 128,?$' /tmp/iou.json && ! grep -q ': inferred\"' /tmp/iou.json",
         timeout_secs: 240,
-        report: Report::FirstLine,
+        report: Report::DemoJson,
     },
 ];
 

@@ -326,6 +326,8 @@ pub struct Model {
     /// Sockets, by (owning pid, `sk`).
     sk_flow: HashMap<(u32, u64), usize>,
     sends: HashMap<(u32, u64), SendCall>,
+    /// Bytes fexit filemap_read copied for io_uring READs not completed yet, by (pid, file).
+    iou_reads: HashMap<(u32, u64), u64>,
     /// Bytes fexit skb_zerocopy_iter_stream pinned into a socket's skbs in the send call
     /// in progress, by (pid, `sk`).
     pinned: HashMap<(u32, u64), u64>,
@@ -851,9 +853,24 @@ impl Model {
                 pipe,
             } => {
                 let Some(sys) = self.inflight.get_mut(&ev.tid) else {
+                    // An io-wq worker's read, for an io_uring READ of a traced ring.
+                    if !pipe
+                        && self
+                            .ring_src
+                            .iter()
+                            .any(|((pid, _), src)| *pid == ev.pid && src == ino)
+                    {
+                        *self.iou_reads.entry((ev.pid, *ino)).or_default() +=
+                            bytes.saturating_sub(*already);
+                    }
                     return;
                 };
                 match sys.role {
+                    // Inside io_uring_enter: an inline READ.
+                    Role::IoUring { .. } if !pipe => {
+                        *self.iou_reads.entry((ev.pid, *ino)).or_default() +=
+                            bytes.saturating_sub(*already)
+                    }
                     Role::FileRead { src, .. } if src == *ino && !pipe => {
                         sys.copied += bytes.saturating_sub(*already)
                     }
@@ -1052,16 +1069,26 @@ impl Model {
                 // READ / READV / READ_FIXED of a regular file: a CPU copy out of the page
                 // cache (into user pages, or registered pages through a kernel mapping).
                 if matches!(opcode, 1 | 4 | 22) && file.kind() == FileKind::Regular && *res > 0 {
+                    let bytes = *res as u64;
+                    // fexit filemap_read saw the copy (inline, or in an io-wq worker).
+                    let seen = self.iou_reads.get_mut(&(ev.pid, file.ino));
+                    let evidence = match seen {
+                        Some(seen) if *seen >= bytes => {
+                            *seen -= bytes;
+                            Evidence::Observed("fexit filemap_read")
+                        }
+                        _ => Evidence::Inferred(
+                            "an io_uring READ of a regular file completed with this many bytes (the copy has no tracepoint)",
+                        ),
+                    };
                     let s = step(
                         StepKind::Copy {
                             engine: Engine::Cpu,
                             from: Buffer::PageCache,
                             to: Buffer::User,
-                            bytes: *res as u64,
+                            bytes,
                         },
-                        Evidence::Inferred(
-                            "an io_uring READ of a regular file completed with this many bytes (the copy has no tracepoint)",
-                        ),
+                        evidence,
                     );
                     self.route(ev.pid, ev.tid, Some(file.ino), None, s, out);
                 }

@@ -263,6 +263,17 @@ const SPECS: &[Spec] = &[
         required: false,
     },
     Spec {
+        program: "tracer_iou_submit_sqe",
+        tracepoint: "io_uring_submit_sqe",
+        needs: &[
+            "io_kiocb_opcode",
+            "io_kiocb_flags",
+            "io_kiocb_user_data",
+            "io_kiocb_fd",
+        ],
+        required: false,
+    },
+    Spec {
         program: "tracer_iou_complete",
         tracepoint: "io_uring_complete",
         needs: &[
@@ -566,7 +577,9 @@ fn resolve_config(btf: &KernelBtf) -> Resolved {
     field!(file_f_inode, "file", "f_inode", 8);
     field!(inode_i_mode, "inode", "i_mode", 2);
     field!(io_kiocb_opcode, "io_kiocb", "opcode", 1);
-    field!(io_kiocb_flags, "io_kiocb", "flags", 8);
+    // 4 bytes before 6.10 (io_req_flags_t is 8 since): the programs read the low 32 bits,
+    // which hold REQ_F_FIXED_FILE (bit 0), on either (x86_64 is little-endian).
+    field!(io_kiocb_flags, "io_kiocb", "flags", 0);
     field!(io_kiocb_user_data, "io_kiocb", "cqe.user_data", 8);
     field!(io_kiocb_fd, "io_kiocb", "cqe.fd", 4);
     field!(io_uring_cqe_user_data, "io_uring_cqe", "user_data", 8);
@@ -626,14 +639,19 @@ fn resolve_config(btf: &KernelBtf) -> Resolved {
         c.task_files = ABSENT;
     }
     fields.push("io_uring_complete_cqe");
-    if btf.tracepoint_args("io_uring_complete") == Some(3) {
-        c.io_uring_complete_cqe = 1;
-    } else {
-        c.io_uring_complete_cqe = ABSENT;
-        missing.insert(
-            "io_uring_complete_cqe",
-            "io_uring_complete does not pass the CQE pointer (kernels before ~6.10)".into(),
-        );
+    match btf.tracepoint_args("io_uring_complete") {
+        Some(3) => c.io_uring_complete_cqe = 1,
+        Some(7) => c.io_uring_complete_cqe = 0,
+        other => {
+            c.io_uring_complete_cqe = ABSENT;
+            missing.insert(
+                "io_uring_complete_cqe",
+                format!(
+                    "io_uring_complete passes {} arguments, a prototype this build does not know",
+                    other.unwrap_or(0)
+                ),
+            );
+        }
     }
     c.exit_has_group_dead = (btf.tracepoint_args("sched_process_exit") == Some(2)) as u32;
     match btf.enum_value("pageflags", "PG_head") {

@@ -91,6 +91,9 @@ const fn unless(hook: Hook, unless: &'static str) -> Hook {
     }
 }
 
+/// Tracepoints renamed between kernels: (old name, new name).
+pub const RENAMED: &[(&str, &str)] = &[("io_uring_submit_sqe", "io_uring_submit_req")];
+
 /// Every method that sends over a socket (all but copy-file-range).
 const SOCKET_METHODS: &[&str] = &[
     "read-write",
@@ -246,15 +249,22 @@ pub const STEPS: &[StepSpec] = &[
         fallback: "not seen: hits and misses of the mapping are not counted",
     },
     StepSpec {
-        step: "io_uring requests and completions",
+        step: "io_uring requests",
         methods: &["io-uring"],
         hooks: &[
             f("io_issue_sqe"),
             k("io_issue_sqe"),
             t("io_uring_submit_req"),
-            t("io_uring_complete"),
+            // Its name before 6.4.
+            t("io_uring_submit_sqe"),
         ],
-        fallback: "not seen: io_uring reads are not counted",
+        fallback: "not seen: io_uring cannot be traced",
+    },
+    StepSpec {
+        step: "io_uring completions (and SEND_ZC's notifications)",
+        methods: &["io-uring"],
+        hooks: &[t("io_uring_complete")],
+        fallback: "not seen: io_uring cannot be traced",
     },
     StepSpec {
         step: "the copy helpers themselves (_copy_to_iter, _copy_from_iter, copy_page_to_iter, _copy_to_user, _copy_from_user)",
@@ -364,6 +374,8 @@ fn refusal(hook: &Hook, caps: &Caps, build: &Build) -> Option<String> {
                     "tcp_sendmsg_locked" => " (added in 6.16)",
                     "sock_send_length" => " (added in 6.3)",
                     "mm_filemap_get_pages" | "mm_filemap_map_pages" => " (added around 6.11)",
+                    "io_uring_submit_req" => " (named io_uring_submit_sqe before 6.4)",
+                    "io_uring_submit_sqe" => " (renamed io_uring_submit_req in 6.4)",
                     _ => "",
                 };
                 return Some(format!(
