@@ -20,9 +20,9 @@ use aya_ebpf::{
         bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_probe_read_kernel,
         bpf_probe_read_kernel_buf,
     },
-    macros::{btf_tracepoint, fentry, fexit, kretprobe, map},
+    macros::{btf_tracepoint, fentry, fexit, kprobe, kretprobe, map},
     maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
-    programs::{BtfTracePointContext, FEntryContext, FExitContext, RetProbeContext},
+    programs::{BtfTracePointContext, FEntryContext, FExitContext, ProbeContext, RetProbeContext},
 };
 use tracer_common::{
     Config, DROP_READ_FAILED, DROP_RING_FULL, EVENT_ARGS, EVENTS_BYTES, Event, FileKey, NAME_LEN,
@@ -1260,6 +1260,13 @@ fn try_copy_ubufs(ctx: &FExitContext) -> Result<(), i64> {
 /// kernel lets fentry programs attach at all (this project's CI kernel refuses them).
 #[fentry(function = "tcp_sendmsg_locked")]
 pub fn tracer_fentry_probe(_ctx: FEntryContext) -> u32 {
+    0
+}
+
+/// Does nothing: `tracer doctor` attaches it to each kernel function the kprobe tier would
+/// use, to learn whether this kernel lets a kprobe attach there.
+#[kprobe]
+pub fn tracer_kprobe_probe(_ctx: ProbeContext) -> u32 {
     0
 }
 

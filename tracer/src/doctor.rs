@@ -53,8 +53,36 @@ pub fn text(
             "not mounted (mounted when tracing)"
         }
     );
-    let _ = writeln!(s, "  fentry/fexit: {}", state(&caps.fentry));
-    let _ = writeln!(s, "  kprobes:      {}", state(&caps.kprobes));
+    let _ = writeln!(s, "  ring buffer:  {}", state(&caps.ringbuf));
+    if !caps.program_types.is_empty() {
+        let types: Vec<String> = caps
+            .program_types
+            .iter()
+            .map(|(t, answer)| format!("{t} {answer}"))
+            .collect();
+        let _ = writeln!(s, "  prog types:   {}", types.join(", "));
+    }
+    let tried = |n: usize, refused: usize| {
+        if n == 0 {
+            String::new()
+        } else if refused == 0 {
+            format!(" (attached on all {n} functions tried)")
+        } else {
+            format!(" (refused on {refused} of {n} functions tried)")
+        }
+    };
+    let _ = writeln!(
+        s,
+        "  fentry/fexit: {}{}",
+        state(&caps.fentry),
+        tried(caps.tried.0, caps.fentry_refused.len())
+    );
+    let _ = writeln!(
+        s,
+        "  kprobes:      {}{}",
+        state(&caps.kprobes),
+        tried(caps.tried.1, caps.kprobe_refused.len())
+    );
     // A renamed tracepoint counts once, under its new name, present under either.
     let old_name = |t: &str| {
         plan::RENAMED

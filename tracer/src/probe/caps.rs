@@ -1,7 +1,8 @@
-//! What the running kernel allows, measured: BTF, lockdown, tracefs, whether fentry and
-//! kprobes work at all (tried, where this build can), which tracepoints exist, and which
-//! kernel functions can be hooked (in BTF, a kernel symbol, not notrace). A refusal is
-//! data for the planner, not an error.
+//! What the running kernel allows, measured: BTF, lockdown, tracefs, BPF ring buffers and
+//! program types, whether fentry and kprobes work at all and on each function the plan
+//! names (tried with empty programs, where this build can), which tracepoints exist, and
+//! which kernel functions can be hooked (in BTF, a kernel symbol, not notrace). A refusal
+//! is data for the planner, not an error.
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashSet},
@@ -85,16 +86,49 @@ pub fn measure(try_fentry: bool) -> (Caps, Option<KernelBtf>) {
                 .into(),
         );
     }
+    let mut trials = None;
     caps.fentry = if caps.no_btf.is_some() {
         Some("fentry needs BTF".into())
     } else if !try_fentry {
         Some("not tried (needs root)".into())
     } else {
-        match loader::try_fentry("tcp_sendmsg_locked") {
-            Ok(()) => None,
-            Err(e) => Some(format!("{e} (tried on tcp_sendmsg_locked)")),
+        match loader::Trials::new() {
+            Err(e) => Some(format!("not tried: {e}")),
+            Ok(mut t) => {
+                let r = t.fentry("tcp_sendmsg_locked");
+                trials = Some(t);
+                r.err()
+                    .map(|e| format!("{e} (tried on tcp_sendmsg_locked)"))
+            }
         }
     };
+    if try_fentry {
+        caps.ringbuf = match aya::sys::is_map_supported(aya::maps::MapType::RingBuf) {
+            Ok(true) => None,
+            Ok(false) => Some("not supported (BPF ring buffers need 5.8+)".into()),
+            Err(e) => Some(format!("could not probe: {e}")),
+        };
+        use aya::programs::ProgramType as P;
+        if let Some(t) = trials.as_mut() {
+            caps.program_types.insert(
+                "tp_btf".into(),
+                match t.tp_btf() {
+                    Ok(()) => "yes".into(),
+                    Err(e) => format!("no: {e}"),
+                },
+            );
+        }
+        for (name, ty) in [("kprobe", P::KProbe), ("raw_tracepoint", P::RawTracePoint)] {
+            let answer = match aya::sys::is_program_supported(ty) {
+                Ok(true) => "yes".to_string(),
+                Ok(false) => "no".to_string(),
+                Err(e) => format!("unknown (the probe failed: {e})"),
+            };
+            caps.program_types.insert(name.to_string(), answer);
+        }
+    } else {
+        caps.ringbuf = Some("not probed (needs root)".into());
+    }
     let syms = kallsyms();
     let ftrace = traceable();
     let targets: BTreeSet<&str> = STEPS
@@ -128,5 +162,33 @@ pub fn measure(try_fentry: bool) -> (Caps, Option<KernelBtf>) {
         }
     }
     caps.functions = functions;
+    // Each function a hook of a usable tier names: does the kernel let it attach there?
+    if let Some(t) = trials.as_mut() {
+        for tier in [Tier::Fentry, Tier::Kprobe] {
+            let usable = match tier {
+                Tier::Fentry => caps.fentry.is_none(),
+                _ => caps.kprobes.is_none(),
+            };
+            if !usable {
+                continue;
+            }
+            let targets: BTreeSet<&str> = STEPS
+                .iter()
+                .flat_map(|s| s.hooks)
+                .filter(|h| h.tier == tier && !caps.functions.contains_key(h.target))
+                .map(|h| h.target)
+                .collect();
+            for f in targets {
+                let (result, refused, tried) = match tier {
+                    Tier::Fentry => (t.fentry(f), &mut caps.fentry_refused, &mut caps.tried.0),
+                    _ => (t.kprobe(f), &mut caps.kprobe_refused, &mut caps.tried.1),
+                };
+                *tried += 1;
+                if let Err(why) = result {
+                    refused.insert(f.to_string(), why);
+                }
+            }
+        }
+    }
     (caps, btf)
 }

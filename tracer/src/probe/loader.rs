@@ -948,26 +948,80 @@ pub fn built_tracepoints(
     (names, skipped)
 }
 
+/// Hook trials with the build's empty probe programs: whether this kernel lets an fentry
+/// or a kprobe program attach on a kernel function. An error is the kernel's answer, in
+/// words. Each trial detaches and unloads what it attached.
+pub struct Trials {
+    ebpf: Ebpf,
+    btf: Btf,
+}
+
+impl Trials {
+    pub fn new() -> Result<Trials, String> {
+        if OBJECT.is_empty() {
+            return Err(ProbeError::NotBuilt.to_string());
+        }
+        let btf = Btf::from_sys_fs().map_err(|e| format!("no BTF: {e}"))?;
+        let ebpf = EbpfLoader::new()
+            .btf(Some(&btf))
+            .load(OBJECT)
+            .map_err(|e| format!("loading the object: {e}"))?;
+        Ok(Trials { ebpf, btf })
+    }
+
+    /// Loads and attaches the empty fentry program on `target`.
+    pub fn fentry(&mut self, target: &str) -> Result<(), String> {
+        let prog: &mut aya::programs::FEntry = self
+            .ebpf
+            .program_mut("tracer_fentry_probe")
+            .ok_or("the fentry probe program is missing from the object")?
+            .try_into()
+            .map_err(|e: ProgramError| e.to_string())?;
+        prog.load(target, &self.btf)
+            .map_err(|e| refusal("program load", e))?;
+        let attached = prog.attach().map(|_| ()).map_err(|e| refusal("attach", e));
+        let _ = prog.unload();
+        attached
+    }
+
+    /// Loads (without attaching) the tracepoint tier's sys_exit program: whether this
+    /// kernel takes `tp_btf` programs.
+    pub fn tp_btf(&mut self) -> Result<(), String> {
+        let prog: &mut BtfTracePoint = self
+            .ebpf
+            .program_mut("tracer_sys_exit")
+            .ok_or("the sys_exit program is missing from the object")?
+            .try_into()
+            .map_err(|e: ProgramError| e.to_string())?;
+        prog.load("sys_exit", &self.btf)
+            .map_err(|e| refusal("program load", e))?;
+        let _ = prog.unload();
+        Ok(())
+    }
+
+    /// Loads the empty kprobe program and attaches it on `target`.
+    pub fn kprobe(&mut self, target: &str) -> Result<(), String> {
+        let prog: &mut aya::programs::KProbe = self
+            .ebpf
+            .program_mut("tracer_kprobe_probe")
+            .ok_or("the kprobe probe program is missing from the object")?
+            .try_into()
+            .map_err(|e: ProgramError| e.to_string())?;
+        prog.load()
+            .map_err(|e| format!("kprobe {}", refusal("program load", e)))?;
+        let attached = prog
+            .attach(target, 0)
+            .map(|_| ())
+            .map_err(|e| format!("kprobe {}", refusal("attach", e)));
+        let _ = prog.unload();
+        attached
+    }
+}
+
 /// Tries to load and attach an (empty) fentry program on kernel function `target`: whether
 /// this kernel lets fentry attach at all. The error is the kernel's answer.
 pub fn try_fentry(target: &str) -> Result<(), String> {
-    if OBJECT.is_empty() {
-        return Err(ProbeError::NotBuilt.to_string());
-    }
-    let btf = Btf::from_sys_fs().map_err(|e| format!("no BTF: {e}"))?;
-    let mut ebpf = EbpfLoader::new()
-        .btf(Some(&btf))
-        .load(OBJECT)
-        .map_err(|e| format!("loading the object: {e}"))?;
-    let prog: &mut aya::programs::FEntry = ebpf
-        .program_mut("tracer_fentry_probe")
-        .ok_or("the fentry probe program is missing from the object")?
-        .try_into()
-        .map_err(|e: ProgramError| e.to_string())?;
-    prog.load(target, &btf)
-        .map_err(|e| refusal("program load", e))?;
-    prog.attach().map_err(|e| refusal("attach", e))?;
-    Ok(())
+    Trials::new()?.fentry(target)
 }
 
 /// How the kernel refused a program, in words: "refused with EPERM at program load".

@@ -303,6 +303,17 @@ pub struct Caps {
     pub fentry: Option<String>,
     /// kprobes as a whole: not built in, or why not.
     pub kprobes: Option<String>,
+    /// BPF ring buffers (5.8+), which the tracer needs: `None` when supported.
+    pub ringbuf: Option<String>,
+    /// BPF program types and whether this kernel supports them ("yes", "no", or why it is
+    /// not known; empty: not probed).
+    pub program_types: BTreeMap<String, String>,
+    /// Functions an fentry trial was refused on, and how (where fentry works elsewhere).
+    pub fentry_refused: BTreeMap<String, String>,
+    /// Functions a kprobe trial was refused on, and how.
+    pub kprobe_refused: BTreeMap<String, String>,
+    /// How many functions each tier was tried on (fentry, kprobe).
+    pub tried: (usize, usize),
     /// Tracepoints with BTF prototypes (`btf_trace_<name>`).
     pub tracepoints: BTreeSet<String>,
     /// Kernel functions: why one cannot be hooked (absent, inlined, notrace); absent from
@@ -358,6 +369,14 @@ fn refusal(hook: &Hook, caps: &Caps, build: &Build) -> Option<String> {
             }
             if let Some(why) = caps.functions.get(hook.target) {
                 return Some(why.clone());
+            }
+            let refused = if hook.tier == Tier::Fentry {
+                &caps.fentry_refused
+            } else {
+                &caps.kprobe_refused
+            };
+            if let Some(why) = refused.get(hook.target) {
+                return Some(format!("tried here: {why}"));
             }
             if let Some(other) = hook.unless
                 && present(caps, other)
@@ -593,6 +612,44 @@ mod tests {
                 .not_used
                 .iter()
                 .all(|(_, why)| why.contains("notrace"))
+        );
+    }
+
+    #[test]
+    fn a_function_the_fentry_trial_was_refused_on_falls_to_the_next_tier() {
+        let mut caps = Caps {
+            kernel: "6.1".into(),
+            tracepoints: all_tracepoints(),
+            ..Caps::default()
+        };
+        caps.fentry_refused.insert(
+            "skb_copy_datagram_iter".into(),
+            "refused with EBUSY at attach".into(),
+        );
+        caps.kprobe_refused.insert(
+            "skb_copy_datagram_iter".into(),
+            "kprobe failed at attach: blacklisted".into(),
+        );
+        let p = plan(&caps, &build_all());
+        let rx = chosen(&p, "CPU copy skb -> user");
+        assert_eq!(rx.hook, Some(t("skb_copy_datagram_iovec")));
+        assert_eq!(
+            rx.not_used
+                .iter()
+                .map(|(h, why)| (h.tier, why.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                (Tier::Fentry, "tried here: refused with EBUSY at attach"),
+                (
+                    Tier::Kprobe,
+                    "tried here: kprobe failed at attach: blacklisted"
+                ),
+            ]
+        );
+        // Other steps keep the fentry tier.
+        assert_eq!(
+            chosen(&p, "CPU copy page cache -> user").hook,
+            Some(f("filemap_read"))
         );
     }
 
