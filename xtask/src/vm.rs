@@ -1010,10 +1010,18 @@ fn report(dir: &Path, boot: &Boot, console: &Console) -> Result<()> {
             ""
         };
         let detail = summarize(cmd.report, run);
+        let verdict = if rc == 0 && detail.is_ok() {
+            "PASS"
+        } else {
+            "FAIL"
+        };
         match &detail {
-            Ok(d) => println!("vm-test: {}: rc={rc}{timeout_note}, {secs}, {d}", cmd.name),
+            Ok(d) => println!(
+                "vm-test: {verdict} {}: rc={rc}{timeout_note}, {secs}, {d}",
+                cmd.name
+            ),
             Err(e) => println!(
-                "vm-test: {}: rc={rc}{timeout_note}, {secs}, {e:#}",
+                "vm-test: {verdict} {}: rc={rc}{timeout_note}, {secs}, {e:#}",
                 cmd.name
             ),
         }
