@@ -458,8 +458,9 @@ pub struct Config {
     pub folio_mapping: u32,
     pub folio_index: u32,
     pub folio_flags: u32,
-    /// Offset of `folio->_flags_1` (order in its low byte), `u32::MAX` when absent.
-    pub folio_flags_1: u32,
+    /// Offset of the byte holding a large folio's order: `folio->_folio_order` (before
+    /// 6.6) or `folio->_flags_1`'s low byte (6.6+); `u32::MAX` when neither is known.
+    pub folio_order_byte: u32,
     /// Value of `enum pageflags` PG_head.
     pub pg_head: u32,
 
@@ -494,7 +495,8 @@ pub struct Config {
     pub io_uring_cqe_flags: u32,
     /// 1 when `io_uring_complete` passes the CQE pointer (6.10+ prototype `(ctx, req,
     /// cqe)`), 0 when it passes the fields by value (`(ctx, req, user_data, res, cflags,
-    /// extra1, extra2)`, 5.x to 6.9), `u32::MAX` for a prototype this build does not know.
+    /// extra1, extra2)`, about 5.19 to 6.9), `u32::MAX` for a prototype this build does
+    /// not know.
     pub io_uring_complete_cqe: u32,
 
     // socket fds and zero-copy: file->private_data (struct socket) ->sk; sock flags
@@ -525,6 +527,9 @@ pub struct Config {
     pub vm_fault_vma: u32,
     pub vm_fault_pte: u32,
     pub vma_vm_file: u32,
+    /// `file.f_mapping`, `inode.i_size`.
+    pub file_f_mapping: u32,
+    pub inode_i_size: u32,
     pub _pad2: u32,
     /// 1 when `sched_process_exit` passes `group_dead` (6.16+): a process leaves `TRACED`
     /// when its whole thread group is gone. Without it, entries stay until the trace ends.

@@ -20,9 +20,9 @@ use aya_ebpf::{
         bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_probe_read_kernel,
         bpf_probe_read_kernel_buf,
     },
-    macros::{btf_tracepoint, fentry, fexit, kprobe, kretprobe, map},
+    macros::{btf_tracepoint, fentry, fexit, kretprobe, map},
     maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
-    programs::{BtfTracePointContext, FEntryContext, FExitContext, ProbeContext, RetProbeContext},
+    programs::{BtfTracePointContext, FEntryContext, FExitContext, RetProbeContext},
 };
 use tracer_common::{
     Config, DROP_READ_FAILED, DROP_RING_FULL, EVENT_ARGS, EVENTS_BYTES, Event, FileKey, NAME_LEN,
@@ -371,28 +371,41 @@ fn fd_info(fd: i32, sending: bool, zerocopy: bool, tgid: u32) -> (u64, u16, bool
     let (ino, mode) = file_inode(file).unwrap_or((0, 0));
     let mut not_tcp = false;
     // Only for the fd a send goes out through: every other syscall skips these reads.
-    if sending && mode & S_IFMT == S_IFSOCK && conf!(file_private_data) != ABSENT {
-        let socket: u64 = rd(file, conf!(file_private_data)).unwrap_or(0);
-        let sk: u64 = if socket != 0 {
-            rd(socket, conf!(socket_sk)).unwrap_or(0)
-        } else {
-            0
-        };
-        // Only TCP sockets carry the data path the model follows (unix and UDP sends
-        // are not copies into a TCP socket buffer).
-        let protocol = conf!(sock_protocol);
-        if sk != 0 && protocol != ABSENT {
-            let p: u16 = rd(sk, protocol).unwrap_or(0);
-            not_tcp = p != 6;
-        }
-        if sk != 0 && !not_tcp {
-            let _ = SOCKS.insert(sk, tgid, 0);
-            if zerocopy {
-                zc = sock_zc_inputs(sk).unwrap_or(0) as u8;
-            }
+    if sending && mode & S_IFMT == S_IFSOCK {
+        let (sk, tcp) = socket_sk(file, tgid);
+        not_tcp = sk != 0 && !tcp;
+        if tcp && zerocopy {
+            zc = sock_zc_inputs(sk).unwrap_or(0) as u8;
         }
     }
     (ino, mode, not_tcp, zc)
+}
+
+/// The `sk` of a socket `file` a traced process sends through, and whether it is TCP
+/// (assumed when this kernel's `sk_protocol` is not known); a TCP socket is entered in
+/// `SOCKS` as the process's, so its transmits are attributed on kernels without the send
+/// tracepoints (before 6.3 / 6.16) too. Only TCP sockets carry the data path the model
+/// follows (unix and UDP sends are not copies into a TCP socket buffer).
+#[inline(always)]
+fn socket_sk(file: u64, tgid: u32) -> (u64, bool) {
+    if conf!(file_private_data) == ABSENT {
+        return (0, false);
+    }
+    let socket: u64 = rd(file, conf!(file_private_data)).unwrap_or(0);
+    let sk: u64 = if socket != 0 {
+        rd(socket, conf!(socket_sk)).unwrap_or(0)
+    } else {
+        0
+    };
+    if sk == 0 {
+        return (0, false);
+    }
+    let protocol = conf!(sock_protocol);
+    let tcp = protocol == ABSENT || rd::<u16>(sk, protocol).unwrap_or(0) == 6;
+    if tcp {
+        let _ = SOCKS.insert(sk, tgid, 0);
+    }
+    (sk, tcp)
 }
 
 /// (i_ino, i_mode) of a `struct file`.
@@ -524,17 +537,18 @@ fn try_filemap_add_to_page_cache(ctx: &BtfTracePointContext) -> Result<(), i64> 
     Ok(())
 }
 
-/// folio_order(): a large folio has PG_head set and its order in _flags_1's low byte;
-/// `u64::MAX` when this kernel's folio layout is not known.
+/// folio_order(): a large folio has PG_head set and its order in a byte of its first
+/// tail page (`_folio_order` before 6.6, `_flags_1`'s low byte since); `u64::MAX` when
+/// this kernel's folio layout is not known.
 #[inline(always)]
 fn folio_order(folio: u64) -> Result<u64, i64> {
-    let flags_1 = conf!(folio_flags_1);
-    if flags_1 == ABSENT {
+    let order_byte = conf!(folio_order_byte);
+    if order_byte == ABSENT || conf!(folio_flags) == ABSENT {
         return Ok(u64::MAX);
     }
     let flags: u64 = rd(folio, conf!(folio_flags))?;
     if flags & (1u64 << (conf!(pg_head) & 63)) != 0 {
-        Ok(rd::<u64>(folio, flags_1)? & 0xff)
+        Ok(rd::<u8>(folio, order_byte)? as u64)
     } else {
         Ok(0)
     }
@@ -823,24 +837,16 @@ fn try_io_uring_submit_req(ctx: &BtfTracePointContext) -> Result<(), i64> {
         let (ino, mode) = file_inode(file)?;
         args[kind::io_uring_submit_req::INO] = ino;
         args[kind::io_uring_submit_req::MODE] = mode as u64;
-        if mode & S_IFMT == S_IFSOCK && conf!(file_private_data) != ABSENT {
+        // A send (WRITEV, WRITE_FIXED, SENDMSG, WRITE, SEND, SEND_ZC, SENDMSG_ZC) on a TCP
+        // socket: its transmits are the process's from now on, before the send itself
+        // runs (kernels without the send tracepoints learn the socket nowhere earlier).
+        let opcode = args[kind::io_uring_submit_req::OPCODE];
+        if mode & S_IFMT == S_IFSOCK && matches!(opcode, 2 | 5 | 9 | 23 | 26 | 47 | 48) {
+            args[kind::io_uring_submit_req::SK] = socket_sk(file, tgid).0;
+        } else if mode & S_IFMT == S_IFSOCK && conf!(file_private_data) != ABSENT {
             let socket: u64 = rd(file, conf!(file_private_data))?;
             if socket != 0 {
-                let sk: u64 = rd(socket, conf!(socket_sk))?;
-                args[kind::io_uring_submit_req::SK] = sk;
-                // A send (WRITEV, WRITE_FIXED, SENDMSG, WRITE, SEND, SEND_ZC, SENDMSG_ZC)
-                // on a TCP socket: its transmits are the process's from now on, before
-                // the send itself runs (kernels without the send tracepoints learn the
-                // socket nowhere earlier).
-                let opcode = args[kind::io_uring_submit_req::OPCODE];
-                let protocol = conf!(sock_protocol);
-                if sk != 0
-                    && matches!(opcode, 2 | 5 | 9 | 23 | 26 | 47 | 48)
-                    && protocol != ABSENT
-                    && rd::<u16>(sk, protocol)? == 6
-                {
-                    let _ = SOCKS.insert(sk, tgid, 0);
-                }
+                args[kind::io_uring_submit_req::SK] = rd(socket, conf!(socket_sk))?;
             }
         }
     }
@@ -990,7 +996,7 @@ fn try_filemap_read(ctx: &FExitContext) -> Result<(), i64> {
     let already: i64 = ctx.arg(2);
     let file: u64 = rd(iocb, conf!(kiocb_ki_filp))?;
     let (ino, _) = file_inode(file)?;
-    let iter_type: u8 = rd(ctx.arg::<u64>(1), conf!(iov_iter_iter_type))?;
+    let iter_type: u8 = rd(ctx.arg::<u64>(1), conf!(iov_iter_iter_type)).unwrap_or(0);
     let mut args = [0u64; EVENT_ARGS];
     args[kind::filemap_read::PIPE] = (iter_type as u32 == conf!(iter_pipe)) as u64;
     args[kind::filemap_read::INO] = ino;
@@ -1092,7 +1098,9 @@ fn try_get_pages_exit(ctx: &FExitContext) -> Result<(), i64> {
     if last_index < index {
         return Ok(());
     }
-    let (ino, dev) = file_ino_dev(rd(iocb, conf!(kiocb_ki_filp))?)?;
+    let file: u64 = rd(iocb, conf!(kiocb_ki_filp))?;
+    // The mapping's host, as mm_filemap_add_to_page_cache names the file.
+    let (ino, dev) = mapping_inode(rd(file, conf!(file_f_mapping))?)?;
     let mut args = [0u64; EVENT_ARGS];
     args[kind::filemap_get_pages::INO] = ino;
     args[kind::filemap_get_pages::DEV] = dev;
@@ -1127,12 +1135,28 @@ fn try_map_pages_exit(ctx: &FExitContext) -> Result<(), i64> {
         return Ok(());
     }
     let vma: u64 = rd(vmf, conf!(vm_fault_vma))?;
-    let (ino, dev) = file_ino_dev(rd(vma, conf!(vma_vm_file))?)?;
+    let file: u64 = rd(vma, conf!(vma_vm_file))?;
+    let mapping: u64 = rd(file, conf!(file_f_mapping))?;
+    let (ino, dev) = mapping_inode(mapping)?;
+    // The window stops at the file's last page, as the function clamps it (fexit sees
+    // the arguments as they were passed).
+    let size: i64 = rd(
+        rd::<u64>(mapping, conf!(address_space_host))?,
+        conf!(inode_i_size),
+    )?;
+    if size <= 0 {
+        return Ok(());
+    }
+    let start: u64 = ctx.arg(1);
+    let end = ctx.arg::<u64>(2).min((size as u64 - 1) >> 12);
+    if end < start {
+        return Ok(());
+    }
     let mut args = [0u64; EVENT_ARGS];
     args[kind::filemap_map_pages::INO] = ino;
     args[kind::filemap_map_pages::DEV] = dev;
-    args[kind::filemap_map_pages::START] = ctx.arg(1);
-    args[kind::filemap_map_pages::END] = ctx.arg(2);
+    args[kind::filemap_map_pages::START] = start;
+    args[kind::filemap_map_pages::END] = end;
     args[kind::filemap_map_pages::VIA] = kind::VIA_FEXIT;
     emit(kind::filemap_map_pages::ID, args, NO_NAME);
     Ok(())
@@ -1243,13 +1267,10 @@ fn try_copy_ubufs(ctx: &FExitContext) -> Result<(), i64> {
         return Ok(());
     }
     let _ = ZC_SKBS.remove(skb);
-    let head: u64 = rd(skb, conf!(sk_buff_head))?;
-    let end: u32 = rd(skb, conf!(sk_buff_end))?;
+    // (SHINFO_FLAGS stays 0: the copy cleared the zero-copy flags.)
     let mut args = [0u64; EVENT_ARGS];
     args[kind::zerocopy_receive::SKB] = skb;
     args[kind::zerocopy_receive::DATA_LEN] = rd::<u32>(skb, conf!(sk_buff_data_len))? as u64;
-    args[kind::zerocopy_receive::SHINFO_FLAGS] =
-        rd::<u8>(head + end as u64, conf!(shinfo_flags))? as u64;
     args[kind::zerocopy_receive::OWNER_TGID] = owner as u64;
     args[kind::zerocopy_receive::VIA] = kind::VIA_FEXIT;
     emit(kind::zerocopy_receive::ID, args, NO_NAME);
@@ -1263,10 +1284,10 @@ pub fn tracer_fentry_probe(_ctx: FEntryContext) -> u32 {
     0
 }
 
-/// Does nothing: `tracer doctor` attaches it to each kernel function the kprobe tier would
-/// use, to learn whether this kernel lets a kprobe attach there.
-#[kprobe]
-pub fn tracer_kprobe_probe(_ctx: ProbeContext) -> u32 {
+/// Does nothing: `tracer doctor` attaches it to each kernel function this build's kprobe
+/// tier uses, to learn whether this kernel lets a kretprobe attach there.
+#[kretprobe]
+pub fn tracer_kretprobe_probe(_ctx: RetProbeContext) -> u32 {
     0
 }
 

@@ -692,19 +692,24 @@ impl Lab {
             .any(|a| matches!(*a, "io_uring_submit_req" | "io_uring_submit_sqe"));
         let complete = attached.contains(&"io_uring_complete");
         if method == Method::IoUring && !(submit && complete) {
-            let missing = if submit {
-                "io_uring_complete"
+            let missing: &[&str] = if submit {
+                &["io_uring_complete"]
             } else {
-                "io_uring_submit_req"
+                &["io_uring_submit_req", "io_uring_submit_sqe"]
             };
+            // The skip that matters (not the other name of a renamed tracepoint).
             let why = self
                 .session
                 .skipped()
                 .iter()
-                .find(|s| s.tracepoint == missing)
+                .filter(|s| missing.contains(&s.tracepoint))
+                .min_by_key(|s| {
+                    s.reason.starts_with("tracepoint ")
+                        || s.reason.starts_with("not in this kernel under this name")
+                })
                 .map_or_else(
-                    || format!("{missing} is not attached"),
-                    |s| s.reason.clone(),
+                    || format!("{} is not attached", missing[0]),
+                    |s| format!("{}: {}", s.tracepoint, s.reason),
                 );
             return Err(WorkloadError::Unsupported {
                 method: "io-uring",

@@ -216,6 +216,37 @@ fn msg_zerocopy_pins_and_loopback_copies_later() {
                 .iter()
                 .any(|s| matches!(s.kind, StepKind::PageRef { pinned: true, .. }))
         );
+        // The first chunk in the article's order: the read (entry, copy out of the page
+        // cache), the pin, and only then loopback's copy of the pinned pages (which
+        // happens inside the send call): never a copy before the first read.
+        let first_read = run
+            .steps
+            .iter()
+            .position(|s| matches!(&s.kind, StepKind::ModeSwitch { to: Mode::Kernel, syscall } if syscall == "read"))
+            .unwrap();
+        let first_pin = run
+            .steps
+            .iter()
+            .position(|s| matches!(s.kind, StepKind::PageRef { pinned: true, .. }))
+            .unwrap();
+        let first_deferred = run
+            .steps
+            .iter()
+            .position(|s| {
+                matches!(
+                    s.kind,
+                    StepKind::Copy {
+                        from: Buffer::User,
+                        to: Buffer::Socket,
+                        ..
+                    }
+                )
+            })
+            .unwrap();
+        assert!(
+            first_read < first_pin && first_pin < first_deferred,
+            "{cache}: read {first_read}, pin {first_pin}, deferred copy {first_deferred}"
+        );
     }
 }
 

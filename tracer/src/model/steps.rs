@@ -34,6 +34,29 @@ fn seen_or_returned(
     }
 }
 
+/// A MSG_ZEROCOPY send of `bytes` of which fexit skb_zerocopy_iter_stream saw `pinned`:
+/// tcp_sendmsg_locked decides zero-copy once per call and then pins every byte through
+/// that function (save TCP Fast Open's SYN data), so a shortfall is events not seen, not
+/// a copy.
+fn pinned_seen_step(bytes: u64, pinned: u64) -> (StepKind, Evidence) {
+    let kind = StepKind::PageRef {
+        from: Buffer::User,
+        to: Buffer::Socket,
+        bytes,
+        pinned: true,
+    };
+    if pinned >= bytes {
+        (kind, Evidence::Observed("fexit skb_zerocopy_iter_stream"))
+    } else {
+        (
+            kind,
+            Evidence::Inferred(
+                "a zero-copy send pins all its bytes; fexit skb_zerocopy_iter_stream saw only part of them (events lost?)",
+            ),
+        )
+    }
+}
+
 /// Page references into the socket buffer: from the pipe (splice) or from the page cache
 /// (sendfile).
 fn reference_from(src: Buffer, bytes: u64) -> StepKind {
@@ -241,8 +264,9 @@ struct Sys {
     /// which probe saw them.
     copied: u64,
     copied_by: Option<&'static str>,
-    /// Bytes fexit skb_zerocopy_iter_stream saw pinned in this call.
+    /// Bytes fexit skb_zerocopy_iter_stream saw pinned in this call, and on which socket.
     pinned: u64,
+    pinned_sk: Option<u64>,
     /// The ring's source file and socket learned from this call's submissions.
     iou_src: Option<u64>,
     iou_sock: Option<u64>,
@@ -401,6 +425,7 @@ impl Model {
                         copied: 0,
                         copied_by: None,
                         pinned: 0,
+                        pinned_sk: None,
                         iou_src: None,
                         iou_sock: None,
                         sent: false,
@@ -425,6 +450,10 @@ impl Model {
                 };
                 if sys.nr != *nr {
                     return;
+                }
+                // Pins no send hook took (a kernel without them): this call is over.
+                if let Some(sk) = sys.pinned_sk {
+                    self.pinned.remove(&(ev.pid, sk));
                 }
                 let ret = *ret;
                 let bytes = if ret > 0 { ret as u64 } else { 0 };
@@ -509,7 +538,7 @@ impl Model {
                             sys.referenced,
                             bytes,
                             "fexit filemap_read (into the pipe: page references)",
-                            "splice() from a file into a pipe returned this many bytes (filemap_splice_read takes page references; no tracepoint)",
+                            "splice() from a file into a pipe returned this many bytes (the splice read takes page references, in filemap_splice_read or, before 6.5, filemap_read into the pipe; no tracepoint)",
                         );
                         inner(
                             StepKind::PageRef {
@@ -557,30 +586,9 @@ impl Model {
                     // bytes went, and the method says how (KERNEL_PATHS.md §2.5).
                     Role::Send { src, .. } if bytes > 0 && !sys.sent && sys.tcp => {
                         if sys.zerocopy && sys.pinned > 0 {
-                            let pinned = sys.pinned.min(bytes);
-                            sys.zc_copied = Some(bytes > pinned);
-                            inner(
-                                StepKind::PageRef {
-                                    from: Buffer::User,
-                                    to: Buffer::Socket,
-                                    bytes: pinned,
-                                    pinned: true,
-                                },
-                                Evidence::Observed("fexit skb_zerocopy_iter_stream"),
-                            );
-                            if bytes > pinned {
-                                inner(
-                                    StepKind::Copy {
-                                        engine: Engine::Cpu,
-                                        from: src.buffer(),
-                                        to: Buffer::Socket,
-                                        bytes: bytes - pinned,
-                                    },
-                                    Evidence::Inferred(
-                                        "send(MSG_ZEROCOPY) returned more bytes than skb_zerocopy_iter_stream pinned: the kernel copied the rest",
-                                    ),
-                                );
-                            }
+                            sys.zc_copied = Some(false);
+                            let (kind, evidence) = pinned_seen_step(bytes, sys.pinned);
+                            inner(kind, evidence);
                         } else if sys.zerocopy {
                             use tracer_common::kind::tcp_sendmsg_locked as k;
                             let zc = sys.send_zc as u64;
@@ -814,6 +822,7 @@ impl Model {
                 skb,
                 data_len,
                 fexit,
+                owner_pid,
                 ..
             } => {
                 let Some(flow) = self.zc_skbs.remove(skb) else {
@@ -837,7 +846,17 @@ impl Model {
                         )
                     },
                 );
-                self.emit(flow, s, out);
+                // Loopback delivers during the sender's own send call: the copy joins that
+                // call's steps (its transfer fixed), so it comes out after the read() the
+                // call waited for, in time order.
+                match self.inflight.get_mut(&ev.tid) {
+                    Some(sys) if ev.pid == *owner_pid => {
+                        let mut s = s;
+                        s.transfer = flow;
+                        sys.steps.push(s);
+                    }
+                    _ => self.emit(flow, s, out),
+                }
             }
             Payload::SendpagesExit { bytes } => {
                 if let Some(sys) = self.inflight.get_mut(&ev.tid)
@@ -852,33 +871,30 @@ impl Model {
                 already,
                 pipe,
             } => {
+                let bytes = bytes.saturating_sub(*already);
+                // An io_uring READ's copy, inline in io_uring_enter or in an io-wq worker
+                // (no syscall): counted per (process, file) until its completion takes it
+                // (filemap_read does not know the request). Only files a ring of this
+                // process reads are counted.
+                let role = self.inflight.get(&ev.tid).map(|s| s.role);
+                if !pipe
+                    && matches!(role, None | Some(Role::IoUring { .. }))
+                    && self
+                        .ring_src
+                        .iter()
+                        .any(|((pid, _), src)| *pid == ev.pid && src == ino)
+                {
+                    *self.iou_reads.entry((ev.pid, *ino)).or_default() += bytes;
+                    return;
+                }
                 let Some(sys) = self.inflight.get_mut(&ev.tid) else {
-                    // An io-wq worker's read, for an io_uring READ of a traced ring.
-                    if !pipe
-                        && self
-                            .ring_src
-                            .iter()
-                            .any(|((pid, _), src)| *pid == ev.pid && src == ino)
-                    {
-                        *self.iou_reads.entry((ev.pid, *ino)).or_default() +=
-                            bytes.saturating_sub(*already);
-                    }
                     return;
                 };
                 match sys.role {
-                    // Inside io_uring_enter: an inline READ.
-                    Role::IoUring { .. } if !pipe => {
-                        *self.iou_reads.entry((ev.pid, *ino)).or_default() +=
-                            bytes.saturating_sub(*already)
-                    }
-                    Role::FileRead { src, .. } if src == *ino && !pipe => {
-                        sys.copied += bytes.saturating_sub(*already)
-                    }
+                    Role::FileRead { src, .. } if src == *ino && !pipe => sys.copied += bytes,
                     // Before 6.5 a splice from a file reads through filemap_read into the
                     // pipe's iterator, which takes page references.
-                    Role::SpliceIn { src, .. } if src == *ino && *pipe => {
-                        sys.referenced += bytes.saturating_sub(*already)
-                    }
+                    Role::SpliceIn { src, .. } if src == *ino && *pipe => sys.referenced += bytes,
                     _ => {}
                 }
             }
@@ -895,29 +911,16 @@ impl Model {
                     });
                 }
             }
-            Payload::Ext4DaWriteEnd { .. } | Payload::PerformWrite { .. } => {
-                let bytes = match &ev.payload {
-                    Payload::Ext4DaWriteEnd { copied, .. } => *copied as u64,
-                    Payload::PerformWrite { bytes, .. } => *bytes,
-                    _ => 0,
-                };
-                if let Some(sys) = self.inflight.get_mut(&ev.tid)
-                    && matches!(
-                        sys.role,
-                        Role::CopyRange { .. } | Role::FileWrite { .. } | Role::Sendfile { .. }
-                    )
-                {
-                    sys.copied += bytes;
-                    sys.copied_by = Some(if matches!(ev.payload, Payload::PerformWrite { .. }) {
-                        "fexit generic_perform_write"
-                    } else {
-                        "ext4_da_write_end"
-                    });
-                }
+            Payload::Ext4DaWriteEnd { copied, .. } => {
+                self.file_write(ev.tid, *copied as u64, "ext4_da_write_end")
+            }
+            Payload::PerformWrite { bytes, .. } => {
+                self.file_write(ev.tid, *bytes, "fexit generic_perform_write")
             }
             Payload::ZerocopyPinned { sk, bytes } => {
                 if let Some(sys) = self.inflight.get_mut(&ev.tid) {
                     sys.pinned += bytes;
+                    sys.pinned_sk = Some(*sk);
                 }
                 *self.pinned.entry((ev.pid, *sk)).or_default() += bytes;
             }
@@ -937,18 +940,12 @@ impl Model {
                 fexit,
                 ..
             } => {
-                let probes = if *fexit {
-                    (
-                        "fexit filemap_get_pages",
-                        "fexit filemap_get_pages, mm_filemap_add_to_page_cache",
-                    )
+                let probe = if *fexit {
+                    "fexit filemap_get_pages"
                 } else {
-                    (
-                        "mm_filemap_get_pages",
-                        "mm_filemap_get_pages, mm_filemap_add_to_page_cache",
-                    )
+                    "mm_filemap_get_pages"
                 };
-                self.lookup(ev, *ino, *index, *last_index, probes, out)
+                self.lookup(ev, *ino, *index, *last_index, probe, out)
             }
             Payload::FilemapMapPages {
                 ino,
@@ -957,18 +954,12 @@ impl Model {
                 fexit,
                 ..
             } => {
-                let probes = if *fexit {
-                    (
-                        "fexit filemap_map_pages",
-                        "fexit filemap_map_pages, mm_filemap_add_to_page_cache",
-                    )
+                let probe = if *fexit {
+                    "fexit filemap_map_pages"
                 } else {
-                    (
-                        "mm_filemap_map_pages",
-                        "mm_filemap_map_pages, mm_filemap_add_to_page_cache",
-                    )
+                    "mm_filemap_map_pages"
                 };
-                self.lookup(ev, *ino, *start, *end, probes, out)
+                self.lookup(ev, *ino, *start, *end, probe, out)
             }
             Payload::BlockRqIssue {
                 rq,
@@ -1158,34 +1149,8 @@ impl Model {
                 facts.zerocopy_requested += 1;
                 if pinned_seen > 0 {
                     // fexit skb_zerocopy_iter_stream saw the pins themselves.
-                    let pinned = pinned_seen.min(bytes);
-                    if bytes > pinned {
-                        facts.zerocopy_ignored += 1;
-                        let mut rest = step(
-                            StepKind::Copy {
-                                engine: Engine::Cpu,
-                                from: src,
-                                to: Buffer::Socket,
-                                bytes: bytes - pinned,
-                            },
-                            Evidence::Inferred(
-                                "the send queued more bytes than skb_zerocopy_iter_stream pinned: the kernel copied the rest",
-                            ),
-                        );
-                        if let Some(c) = &call {
-                            rest.ts_ns = c.ts_ns;
-                        }
-                        self.route(ev.pid, ev.tid, None, Some(flow), rest, out);
-                    }
-                    let mut s = step(
-                        StepKind::PageRef {
-                            from: Buffer::User,
-                            to: Buffer::Socket,
-                            bytes: pinned,
-                            pinned: true,
-                        },
-                        Evidence::Observed("fexit skb_zerocopy_iter_stream"),
-                    );
+                    let (kind, evidence) = pinned_seen_step(bytes, pinned_seen);
+                    let mut s = step(kind, evidence);
                     if let Some(c) = &call {
                         s.ts_ns = c.ts_ns;
                     }
@@ -1682,10 +1647,17 @@ impl Model {
         ino: u64,
         first: u64,
         last: u64,
-        // The probe that saw the lookup; with the page-cache insertions, for a miss.
-        (probe, probe_with_adds): (&'static str, &'static str),
+        // The probe that saw the lookup.
+        probe: &'static str,
         out: &mut Vec<Step>,
     ) {
+        // A miss is also seen by the page-cache insertion.
+        let probe_with_adds = match probe {
+            "fexit filemap_get_pages" => "fexit filemap_get_pages, mm_filemap_add_to_page_cache",
+            "fexit filemap_map_pages" => "fexit filemap_map_pages, mm_filemap_add_to_page_cache",
+            "mm_filemap_map_pages" => "mm_filemap_map_pages, mm_filemap_add_to_page_cache",
+            _ => "mm_filemap_get_pages, mm_filemap_add_to_page_cache",
+        };
         if ino == 0 || last < first || last - first > (1 << 24) {
             return;
         }
@@ -1721,6 +1693,20 @@ impl Model {
             evidence: Evidence::Observed(if miss > 0 { probe_with_adds } else { probe }),
         };
         self.route(ev.pid, ev.tid, Some(ino), None, s, out);
+    }
+
+    /// Bytes a buffered write copied into a file's page cache, seen by `probe`, inside a
+    /// copy_file_range, write() to a file, or sendfile to a file.
+    fn file_write(&mut self, tid: u32, bytes: u64, probe: &'static str) {
+        if let Some(sys) = self.inflight.get_mut(&tid)
+            && matches!(
+                sys.role,
+                Role::CopyRange { .. } | Role::FileWrite { .. } | Role::Sendfile { .. }
+            )
+        {
+            sys.copied += bytes;
+            sys.copied_by = Some(probe);
+        }
     }
 
     fn flow(&mut self, pid: u32, src: Endpoint, dst: Endpoint) -> usize {
@@ -2247,39 +2233,46 @@ mod tests {
     }
 
     #[test]
-    fn fexit_skb_zerocopy_iter_stream_observes_the_pins_and_what_was_copied_instead() {
-        let mut f = Feed::new();
-        f.syscall(
-            1,
-            0,
-            [3, BUF, 65536, 0, 0, 0],
-            [FILE_A, NONE],
-            65536,
-            vec![],
-        );
+    fn fexit_skb_zerocopy_iter_stream_observes_the_pins() {
         let zc = (k::ZC_KNOWN | k::ZC_SOCK | k::ZC_SG) as u8;
         let flags = event::MSG_ZEROCOPY;
-        // 6.1: fexit tcp_sendmsg_locked only; 61440 of 65536 bytes pinned.
-        f.syscall(
-            1,
-            44,
-            [5, BUF, 65536, flags as u64, 0, 0],
-            [SOCK_X, NONE],
-            65536,
-            vec![
-                Payload::ZerocopyPinned {
+        let mut f = Feed::new();
+        // 6.1: fexit tcp_sendmsg_locked only. Two sends: every byte pinned in pieces
+        // (observed), and one whose pin events were partly lost (still pinned: the kernel
+        // decides once per call; inferred, never a copy).
+        for pinned in [[32768, 32768], [61440, 0]] {
+            f.syscall(
+                1,
+                0,
+                [3, BUF, 65536, 0, 0, 0],
+                [FILE_A, NONE],
+                65536,
+                vec![],
+            );
+            let mut inside: Vec<Payload> = pinned
+                .iter()
+                .filter(|b| **b > 0)
+                .map(|b| Payload::ZerocopyPinned {
                     sk: SK_X,
-                    bytes: 61440,
-                },
-                Payload::TcpSendmsgExit {
-                    sk: SK_X,
-                    ret: 65536,
-                    msg_flags: flags,
-                    iter_type: 0,
-                    zc,
-                },
-            ],
-        );
+                    bytes: *b,
+                })
+                .collect();
+            inside.push(Payload::TcpSendmsgExit {
+                sk: SK_X,
+                ret: 65536,
+                msg_flags: flags,
+                iter_type: 0,
+                zc,
+            });
+            f.syscall(
+                1,
+                44,
+                [5, BUF, 65536, flags as u64, 0, 0],
+                [SOCK_X, NONE],
+                65536,
+                inside,
+            );
+        }
         let pins = observed_by(&f, "fexit skb_zerocopy_iter_stream");
         assert!(
             matches!(
@@ -2287,16 +2280,27 @@ mod tests {
                 [StepKind::PageRef {
                     from: Buffer::User,
                     to: Buffer::Socket,
-                    bytes: 61440,
+                    bytes: 65536,
                     pinned: true
                 }]
             ),
             "{pins:?}"
         );
-        let l = f.ledger(A, X);
-        // read()'s copy, and the 4 KiB the kernel copied rather than pinned.
-        assert_eq!((l.cpu_copies, l.cpu_copy_bytes), (2, 65536 + 4096), "{l:?}");
-        assert_eq!((l.page_refs, l.page_ref_bytes), (1, 61440), "{l:?}");
+        assert!(f.out.iter().any(|s| matches!(s.evidence,
+            Evidence::Inferred(why) if why.contains("saw only part of them"))));
+        let t = f.model.find(PID, A, X).unwrap();
+        // Only read()'s copies; both sends pinned.
+        assert_eq!(
+            (t.ledger.cpu_copies, t.ledger.cpu_copy_bytes),
+            (2, 2 * 65536),
+            "{:?}",
+            t.ledger
+        );
+        assert_eq!(
+            (t.ledger.page_refs, t.ledger.page_ref_bytes),
+            (2, 2 * 65536)
+        );
+        assert_eq!(t.facts.zerocopy_ignored, 0);
     }
 
     #[test]

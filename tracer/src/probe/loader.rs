@@ -266,6 +266,7 @@ const SPECS: &[Spec] = &[
         program: "tracer_iou_submit_sqe",
         tracepoint: "io_uring_submit_sqe",
         needs: &[
+            "io_uring_submit_sqe_req",
             "io_kiocb_opcode",
             "io_kiocb_flags",
             "io_kiocb_user_data",
@@ -339,7 +340,8 @@ const FEXIT_SPECS: &[FexitSpec] = &[
         label: "fexit:filemap_get_pages",
         needs: &[
             "kiocb_ki_filp",
-            "file_f_inode",
+            "file_f_mapping",
+            "address_space_host",
             "inode_i_ino",
             "inode_i_sb",
             "super_block_s_dev",
@@ -347,6 +349,7 @@ const FEXIT_SPECS: &[FexitSpec] = &[
             "folio_batch_nr",
             "folio_batch_folios",
             "folio_index",
+            "folio_flags",
             "get_pages_count_arg",
             "iov_iter_count",
         ],
@@ -361,7 +364,9 @@ const FEXIT_SPECS: &[FexitSpec] = &[
             "vm_fault_vma",
             "vm_fault_pte",
             "vma_vm_file",
-            "file_f_inode",
+            "file_f_mapping",
+            "address_space_host",
+            "inode_i_size",
             "inode_i_ino",
             "inode_i_sb",
             "super_block_s_dev",
@@ -560,7 +565,14 @@ fn resolve_config(btf: &KernelBtf) -> Resolved {
     field!(folio_mapping, "folio", "mapping", 8);
     field!(folio_index, "folio", "index", 8);
     field!(folio_flags, "folio", "flags", 8);
-    field!(folio_flags_1, "folio", "_flags_1", 8);
+    // The order of a large folio: its own byte before 6.6, _flags_1's low byte since.
+    fields.push("folio_order_byte");
+    c.folio_order_byte = btf
+        .offset("folio", "_folio_order", 1)
+        .or_else(|_| btf.offset("folio", "_flags_1", 8))
+        .unwrap_or(ABSENT);
+    field!(file_f_mapping, "file", "f_mapping", 8);
+    field!(inode_i_size, "inode", "i_size", 8);
     field!(request_data_len, "request", "__data_len", 4);
     field!(request_sector, "request", "__sector", 8);
     field!(request_cmd_flags, "request", "cmd_flags", 4);
@@ -638,6 +650,19 @@ fn resolve_config(btf: &KernelBtf) -> Resolved {
     {
         c.task_files = ABSENT;
     }
+    // io_uring_submit_sqe(req, force_nonblock) in 6.0-6.3; 5.x passed (ctx, req,
+    // user_data, opcode, flags, force_nonblock, sq_thread), which the program does not read.
+    fields.push("io_uring_submit_sqe_req");
+    if let Some(n) = btf.tracepoint_args("io_uring_submit_sqe")
+        && n != 2
+    {
+        missing.insert(
+            "io_uring_submit_sqe_req",
+            format!(
+                "io_uring_submit_sqe passes {n} arguments, not (req, force_nonblock) (kernels before 6.0)"
+            ),
+        );
+    }
     fields.push("io_uring_complete_cqe");
     match btf.tracepoint_args("io_uring_complete") {
         Some(3) => c.io_uring_complete_cqe = 1,
@@ -658,7 +683,7 @@ fn resolve_config(btf: &KernelBtf) -> Resolved {
         Ok(v) if (0..64).contains(&v) => c.pg_head = v as u32,
         _ => {
             // Without PG_head the folio order cannot be read: report it as unknown.
-            c.folio_flags_1 = ABSENT;
+            c.folio_order_byte = ABSENT;
         }
     }
     Resolved {
@@ -854,7 +879,14 @@ impl Probes {
         }
         // The kprobe tier (no kernel layout needed: return values only).
         for spec in KRETPROBE_SPECS {
-            match attach_kretprobe(&mut ebpf, spec) {
+            let attach = if kbtf.has_function(spec.function) {
+                attach_kretprobe(&mut ebpf, spec)
+            } else {
+                // do_tcp_sendpages went away in 6.5 (sendfile and splice reach
+                // tcp_sendmsg_locked instead).
+                Err(format!("{} is not in this kernel", spec.function))
+            };
+            match attach {
                 Ok(()) => attached.push(spec.label),
                 Err(reason) => skipped.push(Skipped {
                     tracepoint: spec.label,
@@ -918,10 +950,18 @@ fn skip_reason(
     missing: &BTreeMap<&'static str, String>,
 ) -> Option<String> {
     if !kbtf.has_tracepoint(spec.tracepoint) {
-        Some(format!(
-            "tracepoint {} is not in this kernel",
-            spec.tracepoint
-        ))
+        // A tracepoint renamed between kernels: its other name's program runs instead.
+        let other = super::plan::RENAMED.iter().find_map(|&(old, new)| {
+            (old == spec.tracepoint)
+                .then_some(new)
+                .or((new == spec.tracepoint).then_some(old))
+        });
+        Some(match other {
+            Some(other) if kbtf.has_tracepoint(other) => {
+                format!("not in this kernel under this name: it is {other} here")
+            }
+            _ => format!("tracepoint {} is not in this kernel", spec.tracepoint),
+        })
     } else {
         spec.needs
             .iter()
@@ -999,12 +1039,13 @@ impl Trials {
         Ok(())
     }
 
-    /// Loads the empty kprobe program and attaches it on `target`.
+    /// Loads the empty kretprobe program (the kind this build's kprobe tier uses) and
+    /// attaches it on `target`.
     pub fn kprobe(&mut self, target: &str) -> Result<(), String> {
         let prog: &mut aya::programs::KProbe = self
             .ebpf
-            .program_mut("tracer_kprobe_probe")
-            .ok_or("the kprobe probe program is missing from the object")?
+            .program_mut("tracer_kretprobe_probe")
+            .ok_or("the kretprobe probe program is missing from the object")?
             .try_into()
             .map_err(|e: ProgramError| e.to_string())?;
         prog.load()
@@ -1016,12 +1057,6 @@ impl Trials {
         let _ = prog.unload();
         attached
     }
-}
-
-/// Tries to load and attach an (empty) fentry program on kernel function `target`: whether
-/// this kernel lets fentry attach at all. The error is the kernel's answer.
-pub fn try_fentry(target: &str) -> Result<(), String> {
-    Trials::new()?.fentry(target)
 }
 
 /// How the kernel refused a program, in words: "refused with EPERM at program load".
@@ -1070,12 +1105,15 @@ mod tests {
             return;
         };
         let resolved = resolve_config(&btf);
-        for spec in SPECS {
-            for need in spec.needs {
+        let needs = SPECS
+            .iter()
+            .map(|s| (s.program, s.needs))
+            .chain(FEXIT_SPECS.iter().map(|s| (s.program, s.needs)));
+        for (program, needs) in needs {
+            for need in needs {
                 assert!(
                     resolved.fields.contains(need),
-                    "{} needs unknown field {need}",
-                    spec.program
+                    "{program} needs unknown field {need}"
                 );
             }
         }
