@@ -13,14 +13,13 @@ use crate::{
     workload::Method,
 };
 
+/// `tracer doctor --json`. In `caps`, a `null` reason (`no_btf`, `fentry`, `kprobes`,
+/// `ringbuf`) means "available"; a string says why not.
 #[derive(Serialize)]
 struct Report<'a> {
     kernel: &'a str,
-    btf: Option<&'a str>,
     lockdown: String,
     tracefs: bool,
-    fentry: Option<&'a str>,
-    kprobes: Option<&'a str>,
     caps: &'a Caps,
     plan: Vec<&'a Planned>,
 }
@@ -28,6 +27,9 @@ struct Report<'a> {
 fn state(why: &Option<String>) -> String {
     match why {
         None => "yes".into(),
+        Some(why) if why.starts_with("not tried") || why.starts_with("not probed") => {
+            format!("unknown: {why}")
+        }
         Some(why) => format!("no: {why}"),
     }
 }
@@ -50,7 +52,7 @@ pub fn text(
         if tracefs {
             "mounted"
         } else {
-            "not mounted (mounted when tracing)"
+            "not mounted (the tracer mounts it when it traces)"
         }
     );
     let _ = writeln!(s, "  ring buffer:  {}", state(&caps.ringbuf));
@@ -60,7 +62,11 @@ pub fn text(
             .iter()
             .map(|(t, answer)| format!("{t} {answer}"))
             .collect();
-        let _ = writeln!(s, "  prog types:   {}", types.join(", "));
+        let _ = writeln!(
+            s,
+            "  BPF programs: {} (the kernel loads them; where they attach is below)",
+            types.join(", ")
+        );
     }
     let tried = |n: usize, refused: usize| {
         if n == 0 {
@@ -71,9 +77,13 @@ pub fn text(
             format!(" (refused on {refused} of {n} functions tried)")
         }
     };
+    let fentry_on = match (&caps.fentry, &caps.fentry_tried_on) {
+        (Some(_), Some(f)) => format!(" (an empty fentry program, tried on {f})"),
+        _ => String::new(),
+    };
     let _ = writeln!(
         s,
-        "  fentry/fexit: {}{}",
+        "  fentry/fexit: {}{}{fentry_on}",
         state(&caps.fentry),
         tried(caps.tried.0, caps.fentry_refused.len())
     );
@@ -107,7 +117,7 @@ pub fn text(
         .collect();
     let _ = writeln!(
         s,
-        "  tracepoints:  {} of the {} the plan names{}",
+        "  tracepoints:  {} of the {} the steps below can use{}",
         wanted.len() - missing.len(),
         wanted.len(),
         if missing.is_empty() {
@@ -180,13 +190,15 @@ fn measure_and_plan() -> (Caps, Vec<Planned>) {
     (caps, plan)
 }
 
-/// The text report for this kernel (the TUI's doctor page shows it).
-pub fn report_text(method: Option<Method>) -> String {
+/// The text report for this kernel, one per method (the TUI's doctor page shows the one
+/// of the method on screen). The kernel is measured once.
+pub fn report_texts() -> Vec<(Method, String)> {
     let (caps, plan) = measure_and_plan();
-    let tracefs = std::path::Path::new(crate::probe::TRACEFS)
-        .join("events")
-        .exists();
-    text(&caps, &plan, method, &caps::lockdown(), tracefs)
+    let (lockdown, tracefs) = (caps::lockdown(), caps::tracefs_mounted());
+    Method::ALL
+        .iter()
+        .map(|m| (*m, text(&caps, &plan, Some(*m), &lockdown, tracefs)))
+        .collect()
 }
 
 /// Runs `tracer doctor`.
@@ -194,17 +206,12 @@ pub fn run(json: bool, method: Option<Method>) -> Result<i32> {
     let root = has_bpf_privileges();
     let (caps, plan) = measure_and_plan();
     let lockdown = caps::lockdown();
-    let tracefs = std::path::Path::new(crate::probe::TRACEFS)
-        .join("events")
-        .exists();
+    let tracefs = caps::tracefs_mounted();
     if json {
         let report = Report {
             kernel: &caps.kernel,
-            btf: caps.no_btf.as_deref(),
             lockdown,
             tracefs,
-            fentry: caps.fentry.as_deref(),
-            kprobes: caps.kprobes.as_deref(),
             caps: &caps,
             plan: plan
                 .iter()
@@ -248,7 +255,7 @@ mod tests {
         let p = plan::plan(&caps, &build);
         let t = text(&caps, &p, Some(Method::Sendfile), "none", true);
         assert!(
-            t.contains("tracepoints:  4 of the 13 the plan names (missing: "),
+            t.contains("tracepoints:  4 of the 13 the steps below can use (missing: "),
             "{t}"
         );
         assert!(t.contains("copy / reference / pin decision of a TCP send\n  uses     nothing (no hook: inferred from the syscall"), "{t}");

@@ -42,7 +42,7 @@ struct DoctorCmd {
     /// One JSON object.
     #[arg(long)]
     json: bool,
-    /// Only the steps of this method.
+    /// Only the steps of this method (`all`: every step, as without it).
     #[arg(long, value_name = "METHOD")]
     method: Option<String>,
 }
@@ -275,6 +275,8 @@ fn main() -> ExitCode {
         Command::Doctor(cmd) => cmd
             .method
             .as_deref()
+            // `all` is every method, as without --method.
+            .filter(|m| *m != "all")
             .map(method_arg)
             .transpose()
             .and_then(|m| tracer::doctor::run(cmd.json, m)),

@@ -16,16 +16,32 @@ use super::{
     plan::{Caps, STEPS, Tier},
 };
 
-/// The kernel's lockdown mode ("none", "integrity", "confidentiality"), or "unknown".
+/// The kernel's lockdown mode ("none", "integrity", "confidentiality"), or why it is not
+/// known.
 pub fn lockdown() -> String {
-    std::fs::read_to_string("/sys/kernel/security/lockdown")
-        .ok()
-        .and_then(|s| {
-            let start = s.find('[')?;
-            let end = s[start..].find(']')?;
-            Some(s[start + 1..start + end].to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
+    const PATH: &str = "/sys/kernel/security/lockdown";
+    match std::fs::read_to_string(PATH) {
+        Ok(s) => s
+            .find('[')
+            .and_then(|start| {
+                let end = s[start..].find(']')?;
+                Some(s[start + 1..start + end].to_string())
+            })
+            .unwrap_or_else(|| format!("unknown ({PATH} reads {:?})", s.trim())),
+        Err(_) if !Path::new("/sys/kernel/security/lsm").exists() => {
+            "unknown (securityfs is not mounted at /sys/kernel/security)".into()
+        }
+        Err(e) => format!("unknown ({PATH}: {e}; no lockdown LSM?)"),
+    }
+}
+
+/// Whether tracefs is mounted (from /proc/mounts: its files are root-only, so a
+/// non-root caller cannot tell by looking).
+pub fn tracefs_mounted() -> bool {
+    std::fs::read_to_string("/proc/mounts").is_ok_and(|m| {
+        m.lines()
+            .any(|l| l.split_whitespace().nth(2) == Some("tracefs"))
+    })
 }
 
 /// Kernel symbols (text and data) from /proc/kallsyms.
@@ -97,8 +113,8 @@ pub fn measure(try_fentry: bool) -> (Caps, Option<KernelBtf>) {
             Ok(mut t) => {
                 let r = t.fentry("tcp_sendmsg_locked");
                 trials = Some(t);
+                caps.fentry_tried_on = Some("tcp_sendmsg_locked".into());
                 r.err()
-                    .map(|e| format!("{e} (tried on tcp_sendmsg_locked)"))
             }
         }
     };
@@ -172,11 +188,18 @@ pub fn measure(try_fentry: bool) -> (Caps, Option<KernelBtf>) {
             if !usable {
                 continue;
             }
+            // The functions this build has programs for (a trampoline or probe on the
+            // others would sit on a hot path for nothing).
+            let built = match tier {
+                Tier::Fentry => loader::built_fexits(None).0,
+                _ => loader::built_kprobes(),
+            };
             let targets: BTreeSet<&str> = STEPS
                 .iter()
                 .flat_map(|s| s.hooks)
                 .filter(|h| h.tier == tier && !caps.functions.contains_key(h.target))
                 .map(|h| h.target)
+                .filter(|f| built.contains(f))
                 .collect();
             for f in targets {
                 let (result, refused, tried) = match tier {

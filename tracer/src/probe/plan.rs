@@ -108,9 +108,15 @@ const SOCKET_METHODS: &[&str] = &[
 /// The steps of KERNEL_PATHS.md §3 and §7, with their hooks best first.
 pub const STEPS: &[StepSpec] = &[
     StepSpec {
-        step: "mode switches (syscall entry and return)",
+        step: "mode switch user -> kernel (syscall entry)",
         methods: &[],
-        hooks: &[t("sys_enter"), t("sys_exit")],
+        hooks: &[t("sys_enter")],
+        fallback: "none: the tracer needs the syscall tracepoints",
+    },
+    StepSpec {
+        step: "mode switch kernel -> user (syscall return)",
+        methods: &[],
+        hooks: &[t("sys_exit")],
         fallback: "none: the tracer needs the syscall tracepoints",
     },
     StepSpec {
@@ -217,7 +223,7 @@ pub const STEPS: &[StepSpec] = &[
     },
     StepSpec {
         step: "page references into a pipe (splice)",
-        methods: &["splice", "sendfile", "copy-file-range"],
+        methods: &["splice"],
         hooks: &[
             f("splice_folio_into_pipe"),
             k("splice_folio_into_pipe"),
@@ -314,6 +320,8 @@ pub struct Caps {
     pub kprobe_refused: BTreeMap<String, String>,
     /// How many functions each tier was tried on (fentry, kprobe).
     pub tried: (usize, usize),
+    /// The function the first fentry trial (fentry at all) was made on.
+    pub fentry_tried_on: Option<String>,
     /// Tracepoints with BTF prototypes (`btf_trace_<name>`).
     pub tracepoints: BTreeSet<String>,
     /// Kernel functions: why one cannot be hooked (absent, inlined, notrace); absent from
@@ -350,13 +358,33 @@ pub struct Planned {
     /// `observed` or `inferred`, and how.
     pub evidence: String,
     /// Every better hook not used, and why.
+    #[serde(serialize_with = "not_used_json")]
     pub not_used: Vec<(Hook, String)>,
+}
+
+/// `not_used` in JSON: `[{"tier", "target", "why"}]`.
+fn not_used_json<S: serde::Serializer>(v: &[(Hook, String)], s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct NotUsed<'a> {
+        tier: Tier,
+        target: &'a str,
+        why: &'a str,
+    }
+    s.collect_seq(v.iter().map(|(h, why)| NotUsed {
+        tier: h.tier,
+        target: h.target,
+        why,
+    }))
 }
 
 /// Why `hook` cannot be used on this kernel with this build; `None` when it can.
 fn refusal(hook: &Hook, caps: &Caps, build: &Build) -> Option<String> {
     match hook.tier {
         Tier::Fentry | Tier::Kprobe => {
+            // A function the kernel does not have: that is the reason, whatever the tier.
+            if !present(caps, hook.target) {
+                return caps.functions.get(hook.target).cloned();
+            }
             if hook.tier == Tier::Fentry {
                 if let Some(why) = &caps.no_btf {
                     return Some(format!("fentry needs BTF: {why}"));
@@ -445,13 +473,9 @@ pub fn plan(caps: &Caps, build: &Build) -> Vec<Planned> {
                 }
             }
             let evidence = match chosen {
-                Some(h) if h.observes => format!("observed by {} {}", h.tier.name(), h.target),
-                Some(h) => format!(
-                    "inferred: {} (at {} {})",
-                    spec.fallback,
-                    h.tier.name(),
-                    h.target
-                ),
+                Some(h) if h.observes => "observed".to_string(),
+                Some(_) if spec.fallback.starts_with("inferred") => spec.fallback.to_string(),
+                Some(_) => format!("inferred: {}", spec.fallback),
                 None => format!("no hook: {}", spec.fallback),
             };
             // Before 6.5 (no skb_splice_from_iter) sendfile and splice reach TCP through
@@ -530,10 +554,7 @@ mod tests {
             send.not_used
         );
         let read = chosen(&p, "CPU copy page cache -> user");
-        assert_eq!(
-            read.evidence,
-            "inferred: inferred from read()'s return value (at tracepoint sys_exit)"
-        );
+        assert_eq!(read.evidence, "inferred from read()'s return value");
     }
 
     #[test]

@@ -94,9 +94,11 @@ pub struct App {
     pub quit: bool,
     /// A one-line note for the status line (e.g. why a key did nothing).
     pub notice: Option<String>,
-    /// `tracer doctor`'s report for this kernel, and whether it is on screen (key d).
-    pub doctor: String,
+    /// `tracer doctor`'s report for this kernel per method, whether it is on screen (key
+    /// d), and how far it is scrolled (lines).
+    pub doctor: Vec<(Method, String)>,
     pub doctor_shown: bool,
+    pub doctor_scroll: u16,
     /// Live runs: how many more syscall returns of the sender are shown step by step
     /// (the first chunk); the rest is summarised.
     returns_left: usize,
@@ -132,8 +134,8 @@ pub enum Msg {
     /// The run finished: the observed and textbook ledgers and their differences.
     Done(Box<MethodResult>),
     Failed(String),
-    /// `tracer doctor`'s report for this kernel (for the `d` page).
-    Doctor(String),
+    /// `tracer doctor`'s report for this kernel, per method (for the `d` page).
+    Doctor(Vec<(Method, String)>),
     Quit,
 }
 
@@ -181,8 +183,9 @@ impl App {
             help: false,
             quit: false,
             notice: None,
-            doctor: String::new(),
+            doctor: Vec::new(),
             doctor_shown: false,
+            doctor_scroll: 0,
             returns_left: 0,
             numbering: Vec::new(),
             skipped: 0,
@@ -444,25 +447,57 @@ pub fn update(app: &mut App, msg: Msg) -> Option<Action> {
             app.state = RunState::Failed(why);
             None
         }
-        Msg::Doctor(text) => {
-            app.doctor = text;
+        Msg::Doctor(texts) => {
+            app.doctor = texts;
             None
         }
+    }
+}
+
+impl App {
+    /// The doctor report of the method on screen ("" while the kernel is being measured).
+    pub fn doctor_text(&self) -> &str {
+        let method = if self.screen == Screen::Picker {
+            Method::ALL[self.picker]
+        } else {
+            self.method
+        };
+        self.doctor
+            .iter()
+            .find(|(m, _)| *m == method)
+            .map_or("", |(_, t)| t.as_str())
     }
 }
 
 fn on_key(app: &mut App, key: KeyEvent) -> Option<Action> {
     app.notice = None;
     let ctrl_c = key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c');
-    if ctrl_c || key.code == KeyCode::Char('q') {
+    if ctrl_c {
         app.quit = true;
         return Some(Action::Quit);
     }
-    if app.help || app.doctor_shown {
-        // Any other key closes the overlay.
-        app.help = false;
-        app.doctor_shown = false;
+    if app.doctor_shown {
+        // Arrows and pages scroll the report; any other key (q too) closes it.
+        let lines = app.doctor_text().lines().count() as u16;
+        let scroll = &mut app.doctor_scroll;
+        match key.code {
+            KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => *scroll = (*scroll + 1).min(lines),
+            KeyCode::PageUp => *scroll = scroll.saturating_sub(10),
+            KeyCode::PageDown | KeyCode::Char(' ') => *scroll = (*scroll + 10).min(lines),
+            KeyCode::Home => *scroll = 0,
+            _ => app.doctor_shown = false,
+        }
         return None;
+    }
+    if app.help {
+        // Any key (q too) closes the overlay.
+        app.help = false;
+        return None;
+    }
+    if key.code == KeyCode::Char('q') {
+        app.quit = true;
+        return Some(Action::Quit);
     }
     match (app.screen, key.code) {
         (_, KeyCode::Esc) => {
@@ -475,6 +510,7 @@ fn on_key(app: &mut App, key: KeyEvent) -> Option<Action> {
         }
         (_, KeyCode::Char('d')) => {
             app.doctor_shown = true;
+            app.doctor_scroll = 0;
             None
         }
         (Screen::Picker, KeyCode::Up | KeyCode::Char('k')) => {

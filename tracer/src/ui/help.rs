@@ -63,6 +63,8 @@ impl Widget for Help {
 /// The doctor page: which hook sees each step on this kernel, and why not a better one.
 pub struct DoctorPage<'a> {
     pub text: &'a str,
+    /// Lines scrolled past.
+    pub scroll: u16,
 }
 
 impl Widget for DoctorPage<'_> {
@@ -80,8 +82,9 @@ impl Widget for DoctorPage<'_> {
         }
         Paragraph::new(lines)
             .wrap(ratatui::widgets::Wrap { trim: false })
+            .scroll((self.scroll, 0))
             .block(Block::default().borders(Borders::ALL).title(Span::styled(
-                " doctor: the probes on this kernel (any key closes; full report: tracer doctor) ",
+                " doctor: the probes on this kernel for this method (↑↓ PgUp PgDn scroll; any other key closes) ",
                 THEME.title,
             )))
             .render(area, buf);

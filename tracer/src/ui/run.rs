@@ -214,7 +214,7 @@ pub async fn run(opts: TuiOptions) -> Result<i32> {
     // does not wait for it.
     let doctor_tx = tx.clone();
     tokio::task::spawn_blocking(move || {
-        let _ = doctor_tx.send(Msg::Doctor(crate::doctor::report_text(None)));
+        let _ = doctor_tx.send(Msg::Doctor(crate::doctor::report_texts()));
     });
     let (start_tx, start_rx) = unbounded_channel::<Method>();
     let runner = lab.map(|lab| tokio::spawn(live_runner(lab, start_rx, tx.clone(), opts.cold)));

@@ -183,20 +183,42 @@ fn a_live_runs_last_step_explains_the_differences() {
 }
 
 #[test]
-fn the_doctor_page_opens_with_d_and_closes_with_any_key() {
+fn the_doctor_page_shows_this_methods_report_scrolls_and_closes_with_any_other_key() {
     let mut app = lesson(Method::Sendfile);
-    app.doctor =
-        "kernel 6.18.0-test\n  fentry/fexit: no: refused with EPERM at program load".into();
-    let key = |c| {
+    let report = |m: &str, n| {
+        format!(
+            "kernel 6.18.0-test ({m})\n  fentry/fexit: no: refused with EPERM at program load\n"
+        ) + &(1..=n)
+            .map(|i| format!("step line {i}\n"))
+            .collect::<String>()
+    };
+    update(
+        &mut app,
+        Msg::Doctor(vec![
+            (Method::ReadWrite, report("read-write", 3)),
+            (Method::Sendfile, report("sendfile", 60)),
+        ]),
+    );
+    let key = |code| {
         Msg::Key(crossterm::event::KeyEvent::new(
-            crossterm::event::KeyCode::Char(c),
+            code,
             crossterm::event::KeyModifiers::NONE,
         ))
     };
-    update(&mut app, key('d'));
+    let ch = |c| key(crossterm::event::KeyCode::Char(c));
+    update(&mut app, ch('d'));
     let all = text(screen(&app, 80, 24).backend().buffer());
     assert!(all.contains("doctor: the probes on this kernel"), "{all}");
-    assert!(all.contains("refused with EPERM at program load"), "{all}");
-    update(&mut app, key('x'));
-    assert!(!app.doctor_shown);
+    assert!(all.contains("kernel 6.18.0-test (sendfile)"), "{all}");
+    assert!(!all.contains("step line 40"), "{all}");
+    // It scrolls to the end of a report longer than the screen.
+    for _ in 0..4 {
+        update(&mut app, key(crossterm::event::KeyCode::PageDown));
+    }
+    let all = text(screen(&app, 80, 24).backend().buffer());
+    assert!(all.contains("step line 40"), "{all}");
+    assert!(!all.contains("(sendfile)"), "{all}");
+    // q closes the page, it does not quit.
+    assert_eq!(update(&mut app, ch('q')), None);
+    assert!(!app.doctor_shown && !app.quit);
 }

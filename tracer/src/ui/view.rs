@@ -48,7 +48,13 @@ pub fn draw(frame: &mut Frame, app: &App) {
         frame.render_widget(Help, main);
     }
     if app.doctor_shown {
-        frame.render_widget(DoctorPage { text: &app.doctor }, main);
+        frame.render_widget(
+            DoctorPage {
+                text: app.doctor_text(),
+                scroll: app.doctor_scroll,
+            },
+            main,
+        );
     }
 }
 
