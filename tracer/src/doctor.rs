@@ -71,10 +71,13 @@ pub fn text(
     let tried = |n: usize, refused: usize| {
         if n == 0 {
             String::new()
-        } else if refused == 0 {
-            format!(" (attached on all {n} functions tried)")
         } else {
-            format!(" (refused on {refused} of {n} functions tried)")
+            let s = if n == 1 { "" } else { "s" };
+            if refused == 0 {
+                format!(" (tried on {n} function{s}: attached on all)")
+            } else {
+                format!(" (tried on {n} function{s}: refused on {refused})")
+            }
         }
     };
     let fentry_on = match (&caps.fentry, &caps.fentry_tried_on) {

@@ -70,7 +70,7 @@ pub const COMMANDS: &[VmCommand] = &[
         // The plan on this kernel: which hook each step uses, and why not a better one. Each
         // function a usable tier names was tried (6.1 takes fentry and kprobes on all).
         name: "doctor",
-        run: "tracer doctor > /tmp/doctor.txt; rc=$?; cat /tmp/doctor.txt; [ $rc = 0 ] && grep -qE '^  fentry/fexit: yes \\(attached on all [0-9]+ functions tried\\)$' /tmp/doctor.txt && grep -qE '^  kprobes: +yes \\(attached on all [0-9]+ functions tried\\)$' /tmp/doctor.txt && grep -q '^  ring buffer:  yes$' /tmp/doctor.txt",
+        run: "tracer doctor > /tmp/doctor.txt; rc=$?; cat /tmp/doctor.txt; [ $rc = 0 ] && grep -qE '^  fentry/fexit: yes \\(tried on [0-9]+ functions?: attached on all\\)$' /tmp/doctor.txt && grep -qE '^  kprobes: +yes \\(tried on [0-9]+ functions?: attached on all\\)$' /tmp/doctor.txt && grep -q '^  ring buffer:  yes$' /tmp/doctor.txt",
         timeout_secs: 120,
         report: Report::FirstLine,
     },
