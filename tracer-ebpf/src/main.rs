@@ -703,23 +703,38 @@ fn try_netif_receive_skb(ctx: &BtfTracePointContext) -> Result<(), i64> {
     // netif_receive_skb(struct sk_buff *skb), in softirq: only skbs recorded as zero-copy at
     // transmit are of interest (one hash lookup for every other packet).
     let skb: u64 = ctx.arg(0);
-    // SAFETY: the value is copied out at once.
-    let owner = match unsafe { ZC_SKBS.get(skb) } {
-        Some(tgid) => *tgid,
-        None => return Ok(()),
+    let Some(owner) = zc_skb_owner(skb) else {
+        return Ok(());
     };
-    let _ = ZC_SKBS.remove(skb);
     let head: u64 = rd(skb, conf!(sk_buff_head))?;
     let end: u32 = rd(skb, conf!(sk_buff_end))?;
     let flags: u8 = rd(head + end as u64, conf!(shinfo_flags))?;
     if flags & 1 == 0 {
         return Ok(());
     }
+    emit_zc_copy(skb, owner, flags, 0)
+}
+
+/// The process whose socket sent `skb` zero-copy (recorded in `ZC_SKBS` at transmit), if
+/// any; the record is taken (an skb's pinned pages are copied once).
+#[inline(always)]
+fn zc_skb_owner(skb: u64) -> Option<u32> {
+    // SAFETY: the value is copied out at once.
+    let owner = unsafe { ZC_SKBS.get(skb) }.copied()?;
+    let _ = ZC_SKBS.remove(skb);
+    Some(owner)
+}
+
+/// Reports that the kernel copies a zero-copy skb's pinned pages (`via`: 0 or
+/// `kind::VIA_FEXIT`).
+#[inline(always)]
+fn emit_zc_copy(skb: u64, owner: u32, shinfo_flags: u8, via: u64) -> Result<(), i64> {
     let mut args = [0u64; EVENT_ARGS];
     args[kind::zerocopy_receive::SKB] = skb;
     args[kind::zerocopy_receive::DATA_LEN] = rd::<u32>(skb, conf!(sk_buff_data_len))? as u64;
-    args[kind::zerocopy_receive::SHINFO_FLAGS] = flags as u64;
+    args[kind::zerocopy_receive::SHINFO_FLAGS] = shinfo_flags as u64;
     args[kind::zerocopy_receive::OWNER_TGID] = owner as u64;
+    args[kind::zerocopy_receive::VIA] = via;
     emit(kind::zerocopy_receive::ID, args, NO_NAME);
     Ok(())
 }
@@ -1257,24 +1272,15 @@ fn try_copy_ubufs(ctx: &FExitContext) -> Result<(), i64> {
     // int skb_copy_ubufs(struct sk_buff *skb, gfp_t gfp_mask): 0 once the frags are
     // copies (the zero-copy flag is cleared by then).
     let skb: u64 = ctx.arg(0);
-    // SAFETY: the value is copied out at once.
-    let owner = match unsafe { ZC_SKBS.get(skb) } {
-        Some(tgid) => *tgid,
-        None => return Ok(()),
-    };
     let ret: i32 = ctx.ret().map_err(|e| e as i64)?;
     if ret != 0 {
         return Ok(());
     }
-    let _ = ZC_SKBS.remove(skb);
-    // (SHINFO_FLAGS stays 0: the copy cleared the zero-copy flags.)
-    let mut args = [0u64; EVENT_ARGS];
-    args[kind::zerocopy_receive::SKB] = skb;
-    args[kind::zerocopy_receive::DATA_LEN] = rd::<u32>(skb, conf!(sk_buff_data_len))? as u64;
-    args[kind::zerocopy_receive::OWNER_TGID] = owner as u64;
-    args[kind::zerocopy_receive::VIA] = kind::VIA_FEXIT;
-    emit(kind::zerocopy_receive::ID, args, NO_NAME);
-    Ok(())
+    let Some(owner) = zc_skb_owner(skb) else {
+        return Ok(());
+    };
+    // (The flags are 0: the copy cleared the zero-copy flags.)
+    emit_zc_copy(skb, owner, 0, kind::VIA_FEXIT)
 }
 
 /// Does nothing: `tracer doctor` loads it against a kernel function to learn whether this
