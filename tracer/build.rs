@@ -42,6 +42,11 @@ fn main() -> anyhow::Result<()> {
         .manifest_path
         .parent()
         .ok_or_else(|| anyhow!("tracer-ebpf manifest has no parent directory"))?;
+    // aya-build passes every line of the nested cargo's stderr on as a `warning:` line
+    // ("Compiling core ...", "Finished ..."), which reads as trouble in a normal build:
+    // quiet, the nested cargo prints only its real warnings and errors.
+    // SAFETY: the build script is single-threaded here.
+    unsafe { env::set_var("CARGO_TERM_QUIET", "true") };
     aya_build::build_ebpf(
         [Package {
             name: ebpf.name.as_str(),
