@@ -961,7 +961,7 @@ fn conditions_text(r: &MethodResult) -> String {
     format!("{cache}, {link}")
 }
 
-fn plural(n: u64, one: &str, many: &str) -> String {
+pub(crate) fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 

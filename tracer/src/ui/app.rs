@@ -86,7 +86,6 @@ pub struct App {
     pub receiver: Option<Ledger>,
     pub textbook: Ledger,
     pub differences: Vec<Difference>,
-    pub events: u64,
     pub events_per_s: u64,
     pub drops: u64,
     pub state: RunState,
@@ -123,11 +122,10 @@ pub enum Msg {
     Tick(u64),
     /// New steps of the sender's transfer, in order.
     Steps(Vec<Step>),
-    /// The live counters: exact ledgers so far, events and drops.
+    /// The live counters: exact ledgers so far, the event rate and drops.
     Progress {
         sender: Ledger,
         receiver: Option<Ledger>,
-        events: u64,
         events_per_s: u64,
         drops: u64,
     },
@@ -158,7 +156,7 @@ impl App {
                 Screen::Picker
             },
             method,
-            picker: Method::ALL.iter().position(|m| *m == method).unwrap_or(0),
+            picker: picker_index(method),
             kernel: kernel.to_string(),
             tier: match kind {
                 Kind::Lesson => "none (model)".into(),
@@ -176,7 +174,6 @@ impl App {
             receiver: None,
             textbook: Ledger::default(),
             differences: Vec::new(),
-            events: 0,
             events_per_s: 0,
             drops: 0,
             state: RunState::Idle,
@@ -237,7 +234,6 @@ impl App {
         self.observed = None;
         self.receiver = None;
         self.differences.clear();
-        self.events = 0;
         self.events_per_s = 0;
         self.drops = 0;
         self.skipped = 0;
@@ -254,8 +250,20 @@ impl App {
         self.numbering = first.iter().map(|s| (s.number, s.kind.clone())).collect();
         match self.kind {
             Kind::Lesson => {
+                // The first chunk's textbook steps one by one, then the rest in one
+                // summary (a lesson's conditions are the article's: `self.textbook`).
                 self.state = RunState::Done;
-                self.queue = lesson_queue(method, self.bytes, self.chunk, &cond);
+                let mut queue: Vec<Shown> = first
+                    .into_iter()
+                    .map(|s| Shown {
+                        number: Some(s.number),
+                        kind: Some(s.kind),
+                        text: s.text,
+                        evidence: "the textbook model, not a measurement".into(),
+                    })
+                    .collect();
+                queue.push(self.summary(&self.textbook));
+                self.queue = queue;
             }
             Kind::Live => self.state = RunState::Running,
         }
@@ -364,26 +372,9 @@ fn numbered(number: Option<u32>, text: &str) -> String {
     }
 }
 
-/// A lesson: the first chunk's textbook steps one by one, then the rest in one summary.
-fn lesson_queue(method: Method, bytes: u64, chunk: u64, cond: &Conditions) -> Vec<Shown> {
-    let first = chunk.min(bytes);
-    let mut q: Vec<Shown> = textbook::steps(method, first, chunk, cond)
-        .into_iter()
-        .map(|s| Shown {
-            number: Some(s.number),
-            kind: Some(s.kind),
-            text: s.text,
-            evidence: "the textbook model, not a measurement".into(),
-        })
-        .collect();
-    let all = textbook::ledger(method, bytes, chunk, cond);
-    let app_like = App {
-        bytes,
-        chunk,
-        ..App::new(Kind::Lesson, Some(method), "", bytes, chunk, false)
-    };
-    q.push(app_like.summary(&all));
-    q
+/// Where `method` is in the picker.
+fn picker_index(method: Method) -> usize {
+    Method::ALL.iter().position(|m| *m == method).unwrap_or(0)
 }
 
 /// Applies one message; returns what the runner must do, if anything.
@@ -421,25 +412,24 @@ pub fn update(app: &mut App, msg: Msg) -> Option<Action> {
         Msg::Progress {
             sender,
             receiver,
-            events,
             events_per_s,
             drops,
         } => {
             app.observed = Some(sender);
             app.receiver = receiver;
-            app.events = events;
             app.events_per_s = events_per_s;
             app.drops = drops;
             None
         }
         Msg::Done(r) => {
-            app.observed = Some(r.sender.observed.clone());
-            app.receiver = r.receiver.observed.clone();
-            app.textbook = r.sender.textbook.clone();
-            app.differences = r.differences.clone();
-            app.drops = r.drops;
+            let r = *r;
             let summary = app.summary(&r.sender.observed);
             app.queue.push(summary);
+            app.observed = Some(r.sender.observed);
+            app.receiver = r.receiver.observed;
+            app.textbook = r.sender.textbook;
+            app.differences = r.differences;
+            app.drops = r.drops;
             app.state = RunState::Done;
             None
         }
@@ -528,10 +518,7 @@ fn on_key(app: &mut App, key: KeyEvent) -> Option<Action> {
         (Screen::Picker, KeyCode::Enter) => start(app),
         (Screen::Run, KeyCode::Char('m')) => {
             app.screen = Screen::Picker;
-            app.picker = Method::ALL
-                .iter()
-                .position(|m| *m == app.method)
-                .unwrap_or(0);
+            app.picker = picker_index(app.method);
             None
         }
         (Screen::Run, KeyCode::Char(' ')) => {

@@ -4,10 +4,10 @@ use ratatui::{
     buffer::Buffer,
     layout::Rect,
     text::{Line, Span},
-    widgets::{Block, Borders, Clear, Paragraph, Widget},
+    widgets::{Clear, Paragraph, Widget},
 };
 
-use super::theme::THEME;
+use super::theme::{THEME, pane};
 
 const KEYS: [(&str, &str); 13] = [
     ("space", "play / pause"),
@@ -50,13 +50,7 @@ impl Widget for Help {
                 ])
             })
             .collect();
-        Paragraph::new(lines)
-            .block(
-                Block::default()
-                    .borders(Borders::ALL)
-                    .title(Span::styled(" keys ", THEME.title)),
-            )
-            .render(r, buf);
+        Paragraph::new(lines).block(pane(" keys ")).render(r, buf);
     }
 }
 
@@ -83,10 +77,7 @@ impl Widget for DoctorPage<'_> {
         Paragraph::new(lines)
             .wrap(ratatui::widgets::Wrap { trim: false })
             .scroll((self.scroll, 0))
-            .block(Block::default().borders(Borders::ALL).title(Span::styled(
-                " doctor: the probes on this kernel for this method (↑↓ PgUp PgDn scroll; any other key closes) ",
-                THEME.title,
-            )))
+            .block(pane(" doctor: the probes on this kernel for this method (↑↓ PgUp PgDn scroll; any other key closes) "))
             .render(area, buf);
     }
 }

@@ -4,10 +4,13 @@ use ratatui::{
     buffer::Buffer,
     layout::Rect,
     text::{Line, Span},
-    widgets::{Block, Borders, Paragraph, Widget},
+    widgets::{Paragraph, Widget},
 };
 
-use super::{app::App, theme::THEME};
+use super::{
+    app::App,
+    theme::{THEME, pane},
+};
 
 pub struct History<'a> {
     pub app: &'a App,
@@ -16,9 +19,7 @@ pub struct History<'a> {
 impl Widget for History<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let app = self.app;
-        let block = Block::default()
-            .borders(Borders::ALL)
-            .title(Span::styled(" steps so far ", THEME.title));
+        let block = pane(" steps so far ");
         let rows = block.inner(area).height as usize;
         let shown = &app.queue[..app.shown];
         let skip = shown.len().saturating_sub(rows);

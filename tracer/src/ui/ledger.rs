@@ -5,12 +5,12 @@ use ratatui::{
     buffer::Buffer,
     layout::Rect,
     text::{Line, Span},
-    widgets::{Block, Borders, Paragraph, Widget, Wrap},
+    widgets::{Paragraph, Widget, Wrap},
 };
 
 use super::{
     app::{App, Kind, RunState},
-    theme::THEME,
+    theme::{THEME, pane},
 };
 use crate::model::{Ledger, human_bytes};
 
@@ -62,9 +62,7 @@ impl Widget for LedgerPane<'_> {
             Kind::Lesson => " ledger (model) ",
             Kind::Live => " ledger ",
         };
-        let block = Block::default()
-            .borders(Borders::ALL)
-            .title(Span::styled(title, THEME.title));
+        let block = pane(title);
         let inner = block.inner(area);
         block.render(area, buf);
         let vw = ((inner.width as usize).saturating_sub(12) / 2).clamp(7, 14);

@@ -4,10 +4,13 @@ use ratatui::{
     buffer::Buffer,
     layout::Rect,
     text::{Line, Span},
-    widgets::{Block, Borders, Paragraph, Widget, Wrap},
+    widgets::{Paragraph, Widget, Wrap},
 };
 
-use super::{app::App, theme::THEME};
+use super::{
+    app::App,
+    theme::{THEME, pane},
+};
 
 pub struct Narration<'a> {
     pub app: &'a App,
@@ -17,9 +20,7 @@ impl Widget for Narration<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let app = self.app;
         let title = format!(" step {} of {} ", app.shown, app.queue.len());
-        let mut block = Block::default()
-            .borders(Borders::ALL)
-            .title(Span::styled(title, THEME.title));
+        let mut block = pane(title);
         // The evidence sits on the bottom border, so the sentence has both lines.
         if let Some(s) = app.current() {
             let width = area.width.saturating_sub(4) as usize;

@@ -14,7 +14,7 @@ use ratatui::{
 
 use super::{
     app::{App, Kind},
-    theme::THEME,
+    theme::{THEME, pane},
 };
 use crate::model::{Buffer as Buf, Engine, Mode, StepKind, human_bytes};
 
@@ -78,9 +78,7 @@ pub struct PathDiagram<'a> {
 impl Widget for PathDiagram<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let app = self.app;
-        let block = Block::default()
-            .borders(Borders::ALL)
-            .title(Span::styled(" data path ", THEME.title));
+        let block = pane(" data path ");
         let inner = block.inner(area);
         block.render(area, buf);
         if inner.width < 40 || inner.height < 9 {

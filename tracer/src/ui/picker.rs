@@ -5,21 +5,18 @@ use ratatui::{
     buffer::Buffer,
     layout::Rect,
     text::{Line, Span},
-    widgets::{Block, Borders, Paragraph, Widget, Wrap},
+    widgets::{Paragraph, Widget, Wrap},
 };
 
 use super::{
     app::{App, Kind},
-    theme::THEME,
+    theme::{THEME, pane},
 };
 use crate::{
+    demo::plural,
     model::textbook::{self, Conditions},
     workload::Method,
 };
-
-fn count(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
 
 /// What the article's model says one chunk of `method` costs.
 pub fn cost(method: Method) -> String {
@@ -32,10 +29,10 @@ pub fn cost(method: Method) -> String {
     };
     format!(
         "per chunk: {}, {}, {}, {}{setup}",
-        count(switches, "mode switch", "mode switches"),
-        count(l.cpu_copies, "CPU copy", "CPU copies"),
-        count(l.dma_copies, "DMA copy", "DMA copies"),
-        count(l.page_refs, "page reference", "page references"),
+        plural(switches, "mode switch", "mode switches"),
+        plural(l.cpu_copies, "CPU copy", "CPU copies"),
+        plural(l.dma_copies, "DMA copy", "DMA copies"),
+        plural(l.page_refs, "page reference", "page references"),
     )
 }
 
@@ -46,10 +43,7 @@ pub struct Picker<'a> {
 impl Widget for Picker<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let app = self.app;
-        let block = Block::default().borders(Borders::ALL).title(Span::styled(
-            " pick a transfer method: ↑↓ and enter, or 1-8 ",
-            THEME.title,
-        ));
+        let block = pane(" pick a transfer method: ↑↓ and enter, or 1-8 ");
         let mut lines = vec![
             Line::from(Span::styled(
                 match app.kind {

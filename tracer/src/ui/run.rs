@@ -127,7 +127,6 @@ async fn live_runner(
                 let _ = tx.send(Msg::Progress {
                     sender,
                     receiver,
-                    events: counts.events,
                     events_per_s: (counts.events as f64 / secs) as u64,
                     drops: counts.drops,
                 });

@@ -53,7 +53,7 @@ impl Widget for Status<'_> {
         };
         spans.push(Span::raw(format!("{sep}{kernel}")));
         match (app.kind, wide) {
-            (Kind::Live, true) => spans.push(Span::raw(format!("{sep}probes: {}", app.tier))),
+            (_, true) => spans.push(Span::raw(format!("{sep}probes: {}", app.tier))),
             (Kind::Live, false) => spans.push(Span::raw(format!(
                 "{sep}{}",
                 if app.tier.contains("fexit") {
@@ -62,7 +62,6 @@ impl Widget for Status<'_> {
                     "tp_btf"
                 }
             ))),
-            (Kind::Lesson, true) => spans.push(Span::raw(format!("{sep}probes: {}", app.tier))),
             (Kind::Lesson, false) => {}
         }
         if app.kind == Kind::Live {

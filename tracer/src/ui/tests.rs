@@ -120,7 +120,6 @@ fn the_ledger_pane_marks_observed_values_that_differ() {
         Msg::Progress {
             sender: observed,
             receiver: None,
-            events: 10,
             events_per_s: 100,
             drops: 0,
         },

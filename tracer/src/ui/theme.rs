@@ -2,7 +2,11 @@
 //! or a word (arrows differ by line, boxes say "from"/"to"), so a monochrome projector and
 //! colour-blind viewers see the same story.
 
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::{
+    style::{Color, Modifier, Style},
+    text::Span,
+    widgets::{Block, Borders},
+};
 
 pub struct Theme {
     pub title: Style,
@@ -40,3 +44,10 @@ pub const THEME: Theme = Theme {
         .bg(Color::Yellow)
         .add_modifier(Modifier::BOLD),
 };
+
+/// A pane's frame: a border, and the title in the theme's title style.
+pub fn pane<'a>(title: impl Into<std::borrow::Cow<'a, str>>) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(title, THEME.title))
+}

@@ -2,14 +2,12 @@
 //! lane, the CPU stepping between them at every syscall entry and return, each entry
 //! labelled with its syscall. The newest steps are at the right.
 
-use ratatui::{
-    buffer::Buffer,
-    layout::Rect,
-    text::Span,
-    widgets::{Block, Borders, Widget},
-};
+use ratatui::{buffer::Buffer, layout::Rect, widgets::Widget};
 
-use super::{app::App, theme::THEME};
+use super::{
+    app::App,
+    theme::{THEME, pane},
+};
 use crate::model::{Mode, StepKind};
 
 /// Lane cells for the steps shown: (user row, kernel row, label row).
@@ -70,10 +68,7 @@ pub struct Timeline<'a> {
 impl Widget for Timeline<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let (user, kernel, label, switches) = lanes(self.app);
-        let block = Block::default().borders(Borders::ALL).title(Span::styled(
-            format!(" mode switches: {switches} so far "),
-            THEME.title,
-        ));
+        let block = pane(format!(" mode switches: {switches} so far "));
         let inner = block.inner(area);
         block.render(area, buf);
         if inner.height < 3 || inner.width < 12 {

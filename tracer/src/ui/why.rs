@@ -5,10 +5,13 @@ use ratatui::{
     buffer::Buffer,
     layout::Rect,
     text::{Line, Span},
-    widgets::{Block, Borders, Paragraph, Widget, Wrap},
+    widgets::{Paragraph, Widget, Wrap},
 };
 
-use super::{app::App, theme::THEME};
+use super::{
+    app::App,
+    theme::{THEME, pane},
+};
 use crate::model::human_bytes;
 
 pub struct Why<'a> {
@@ -18,10 +21,7 @@ pub struct Why<'a> {
 impl Widget for Why<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let app = self.app;
-        let block = Block::default().borders(Borders::ALL).title(Span::styled(
-            " why they differ from the textbook ",
-            THEME.title,
-        ));
+        let block = pane(" why they differ from the textbook ");
         let mut lines = Vec::new();
         if app.differences.is_empty() {
             lines.push(Line::raw("Every count matches the textbook."));
@@ -39,7 +39,9 @@ impl Widget for Why<'_> {
             let cell = format!("{} {}/{}", d.field, value(d.observed), value(d.textbook));
             if last == Some(d.reason.as_str()) {
                 if let Some(Line { spans, .. }) = lines.last_mut() {
-                    spans.insert(1, Span::styled(format!(", {cell}"), THEME.warn));
+                    // After the cells so far, before the reason (the last span).
+                    let at = spans.len() - 1;
+                    spans.insert(at, Span::styled(format!(", {cell}"), THEME.warn));
                 }
                 continue;
             }
