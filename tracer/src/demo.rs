@@ -20,7 +20,7 @@ use crate::{
     model::{
         Ledger, Model, Step,
         compare::{self, Difference},
-        human_bytes,
+        fmt_field, human_bytes,
         steps::{Endpoint, Facts},
         textbook::{self, Cache, Conditions, Link},
     },
@@ -914,14 +914,6 @@ pub fn conditions_of(l: &Ledger, f: &Facts, report: &Report) -> Conditions {
         cache,
         link,
         zc_send: report.io_uring_send_zc.unwrap_or(true),
-    }
-}
-
-fn fmt_field(field: &str, v: u64) -> String {
-    if field.ends_with("_bytes") {
-        human_bytes(v)
-    } else {
-        v.to_string()
     }
 }
 

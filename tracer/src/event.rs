@@ -824,10 +824,7 @@ impl Event {
                 }
                 if fds[0].zc != 0 {
                     // A MSG_ZEROCOPY send: its socket's zero-copy inputs.
-                    use tracer_common::kind::tcp_sendmsg_locked as k;
-                    let zc = fds[0].zc as u64;
-                    f.push(("so_zerocopy", Static(yes_no(zc & k::ZC_SOCK != 0))));
-                    f.push(("scatter_gather", Static(yes_no(zc & k::ZC_SG != 0))));
+                    zc_fields(&mut f, fds[0].zc, false);
                 }
             }
             Payload::SyscallExit { nr, ret } => {
@@ -862,11 +859,7 @@ impl Event {
                 f.push(("size_goal", I(*size_goal as i64)));
                 f.push(("skb_len", U(*skb_len as u64)));
                 if *zc as u64 & kind::tcp_sendmsg_locked::ZC_KNOWN != 0 {
-                    use kind::tcp_sendmsg_locked as k;
-                    let yn = |bit: u64| Static(if *zc as u64 & bit != 0 { "yes" } else { "no" });
-                    f.push(("so_zerocopy", yn(k::ZC_SOCK)));
-                    f.push(("zerocopy_buffer", yn(k::ZC_UBUF)));
-                    f.push(("scatter_gather", yn(k::ZC_SG)));
+                    zc_fields(&mut f, *zc, true);
                 }
             }
             Payload::SockSendLength(s) | Payload::SockRecvLength(s) => {
@@ -925,10 +918,7 @@ impl Event {
                 f.push(("sk", Ptr(*sk)));
                 f.push(("dev", Str(dev.clone())));
                 f.push(("ifindex", I(*ifindex as i64)));
-                f.push((
-                    "loopback",
-                    Static(if dev_flags & 0x8 != 0 { "yes" } else { "no" }),
-                ));
+                f.push(("loopback", Static(yes_no(dev_flags & 0x8 != 0))));
                 f.push(("len", U(*len as u64)));
                 f.push(("data_len", U(*data_len as u64)));
                 f.push(("nr_frags", U(*nr_frags as u64)));
@@ -994,10 +984,7 @@ impl Event {
                 f.push(("opcode", U(*opcode as u64)));
                 f.push(("op", Static(io_uring_op_name(*opcode))));
                 f.push(("fd", I(*fd as i64)));
-                f.push((
-                    "fixed_file",
-                    Static(if flags & 1 != 0 { "yes" } else { "no" }),
-                ));
+                f.push(("fixed_file", Static(yes_no(flags & 1 != 0))));
                 f.push(("fd_kind", Static(file.kind_name())));
                 f.push(("fd_ino", U(file.ino)));
                 if *sk != 0 {
@@ -1167,6 +1154,18 @@ impl Serialize for JsonView<'_> {
     }
 }
 
+/// A zero-copy decision's inputs (`kind::tcp_sendmsg_locked::ZC*`) as fields; the
+/// io_uring buffer only where the hook can see one (`with_buffer`).
+fn zc_fields(f: &mut Vec<(&'static str, Value)>, zc: u8, with_buffer: bool) {
+    use kind::tcp_sendmsg_locked as k;
+    let has = |bit: u64| Value::Static(yes_no(zc as u64 & bit != 0));
+    f.push(("so_zerocopy", has(k::ZC_SOCK)));
+    if with_buffer {
+        f.push(("zerocopy_buffer", has(k::ZC_UBUF)));
+    }
+    f.push(("scatter_gather", has(k::ZC_SG)));
+}
+
 fn yes_no(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
@@ -1239,7 +1238,7 @@ mod tests {
 
     #[test]
     fn header_fields_in_every_event() {
-        for id in 1..=13 {
+        for id in 1..=24 {
             let j = json(&raw(id, &[]));
             for key in ["event", "ts_ns", "pid", "tid", "comm"] {
                 assert!(j.get(key).is_some(), "kind {id} lacks {key}: {j}");

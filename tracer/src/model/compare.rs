@@ -9,9 +9,9 @@
 use serde::Serialize;
 
 use super::{
-    Ledger, human_bytes,
+    Ledger, fmt_field, human_bytes,
     steps::Facts,
-    textbook::{Cache, Conditions, Link},
+    textbook::{Cache, Conditions, Link, PAGE},
 };
 use crate::workload::Method;
 
@@ -61,11 +61,7 @@ pub fn differences(run: &Run) -> Vec<Difference> {
                 Some(r) => reasons.push(r),
                 None => {
                     explained = false;
-                    let expected = if field.ends_with("_bytes") {
-                        human_bytes(here)
-                    } else {
-                        here.to_string()
-                    };
+                    let expected = fmt_field(field, here);
                     reasons.push(format!(
                         "not explained by the model: {expected} expected under this run's conditions"
                     ));
@@ -164,7 +160,7 @@ fn fact_reason(run: &Run, field: &str, here: u64) -> Option<String> {
         "dma_copies"
             if disk_dma_only
                 && f.block_requests > 0
-                && (o.dma_bytes == run.here.dma_bytes || o.dma_bytes == o.cache_misses * 4096) =>
+                && (o.dma_bytes == run.here.dma_bytes || o.dma_bytes == o.cache_misses * PAGE) =>
         {
             Some(if f.block_requests < run.chunks {
                 format!(
@@ -243,9 +239,7 @@ fn fact_reason(run: &Run, field: &str, here: u64) -> Option<String> {
             ))
         }
         // The model has one completion reap (MSG_ZEROCOPY) or one io_uring_enter per chunk.
-        "mode_switches" | "syscalls"
-            if matches!(run.method, Method::MsgZerocopy | Method::IoUring) =>
-        {
+        "mode_switches" | "syscalls" if zc_method(run.method) => {
             let (calls, what) = if run.method == Method::MsgZerocopy {
                 (
                     reaps,

@@ -195,6 +195,15 @@ impl Ledger {
     }
 }
 
+/// A ledger field's value as the reports show it: bytes in units, counts as numbers.
+pub fn fmt_field(field: &str, v: u64) -> String {
+    if field.ends_with("_bytes") {
+        human_bytes(v)
+    } else {
+        v.to_string()
+    }
+}
+
 /// Bytes in the units narration uses ("64 KiB", "1.5 MiB", "100 bytes").
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
@@ -259,15 +268,6 @@ pub fn narrate(kind: &StepKind) -> String {
             } else {
                 " directly (gather DMA)"
             }
-        ),
-        StepKind::Copy {
-            engine: Engine::Cpu,
-            from: Buffer::User,
-            to: Buffer::Socket,
-            bytes,
-        } => format!(
-            "The CPU copies {} from the application's buffer into the socket buffer.",
-            human_bytes(*bytes)
         ),
         StepKind::Copy {
             engine: Engine::Cpu,

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::{Buffer, Engine, Evidence, Ledger, Mode, Step, StepKind};
 use crate::{
-    event::{self, Event, FdRef, FileKind, Payload, SockLength},
+    event::{self, Event, FdRef, FileKind, Payload},
     syscalls,
 };
 
@@ -32,6 +32,32 @@ fn seen_or_returned(
     } else {
         (returned, Evidence::Inferred(why))
     }
+}
+
+/// An io_uring request's key: its `io_kiocb`, or its user_data where the kernel does not
+/// pass the request.
+fn io_req_key(req: u64, user_data: u64) -> u64 {
+    if req != 0 { req } else { user_data }
+}
+
+/// A step of event `ev`, not assigned to a transfer yet.
+fn step_of(ev: &Event, kind: StepKind, evidence: Evidence) -> Step {
+    Step {
+        ts_ns: ev.ts_ns,
+        pid: ev.pid,
+        tid: ev.tid,
+        transfer: usize::MAX,
+        kind,
+        evidence,
+    }
+}
+
+/// The kernel's zero-copy decision from its inputs (`kind::tcp_sendmsg_locked::ZC*`), when
+/// they were read: a user buffer needs SO_ZEROCOPY, io_uring's does not; both need
+/// scatter-gather.
+fn zc_pins(zc: u64) -> Option<bool> {
+    use tracer_common::kind::tcp_sendmsg_locked as k;
+    (zc & k::ZC_KNOWN != 0).then(|| zc & (k::ZC_SOCK | k::ZC_UBUF) != 0 && zc & k::ZC_SG != 0)
 }
 
 /// A MSG_ZEROCOPY send of `bytes` of which fexit skb_zerocopy_iter_stream saw `pinned`:
@@ -179,12 +205,16 @@ fn unmap(maps: &mut Vec<Mapping>, addr: u64, len: u64) {
 }
 
 /// io_uring opcodes whose SQE fd the kernel reads (for the others the traced field is
-/// stale): READV, WRITEV, READ_FIXED, WRITE_FIXED, SENDMSG, RECVMSG, READ, WRITE, SEND,
-/// RECV, SPLICE, SEND_ZC, SENDMSG_ZC.
+/// stale): every data-path opcode `event::io_uring_op_name` knows (all but NOP).
 fn takes_file(opcode: u8) -> bool {
+    !matches!(event::io_uring_op_name(opcode), "NOP" | "other")
+}
+
+/// io_uring READV, READ_FIXED and READ.
+fn is_read(opcode: u8) -> bool {
     matches!(
-        opcode,
-        1 | 2 | 4 | 5 | 9 | 10 | 22 | 23 | 26 | 27 | 30 | 47 | 48
+        event::io_uring_op_name(opcode),
+        "READV" | "READ_FIXED" | "READ"
     )
 }
 const IORING_CQE_F_MORE: u32 = 2;
@@ -395,14 +425,7 @@ impl Model {
     /// Takes one event; steps that become attributable are appended to `out` (a syscall's
     /// steps arrive together at its exit).
     pub fn push(&mut self, ev: &Event, out: &mut Vec<Step>) {
-        let step = |kind: StepKind, evidence: Evidence| Step {
-            ts_ns: ev.ts_ns,
-            pid: ev.pid,
-            tid: ev.tid,
-            transfer: usize::MAX,
-            kind,
-            evidence,
-        };
+        let step = |kind, evidence| step_of(ev, kind, evidence);
         match &ev.payload {
             Payload::SyscallEnter { nr, args, fds } => {
                 let Some(role) = self.role(ev.pid, ev.tid, *nr, args, fds) else {
@@ -590,12 +613,10 @@ impl Model {
                             let (kind, evidence) = pinned_seen_step(bytes, sys.pinned);
                             inner(kind, evidence);
                         } else if sys.zerocopy {
-                            use tracer_common::kind::tcp_sendmsg_locked as k;
-                            let zc = sys.send_zc as u64;
                             // The socket's inputs, read at the call's entry: SO_ZEROCOPY
                             // and scatter-gather pin, else the kernel copies.
-                            let copies = zc & k::ZC_KNOWN != 0
-                                && (zc & k::ZC_SOCK == 0 || zc & k::ZC_SG == 0);
+                            let decided = zc_pins(sys.send_zc as u64);
+                            let copies = decided == Some(false);
                             sys.zc_copied = Some(copies);
                             if copies {
                                 inner(
@@ -617,7 +638,7 @@ impl Model {
                                         bytes,
                                         pinned: true,
                                     },
-                                    Evidence::Inferred(if zc & k::ZC_KNOWN != 0 {
+                                    Evidence::Inferred(if decided.is_some() {
                                         "send(MSG_ZEROCOPY) returned this many bytes (no send hook on this kernel) on an SO_ZEROCOPY socket that can scatter-gather: pinned"
                                     } else {
                                         "send(MSG_ZEROCOPY) returned this many bytes (no send hook on this kernel; pinned if the socket has SO_ZEROCOPY)"
@@ -675,7 +696,6 @@ impl Model {
                             evidence,
                         );
                     }
-                    Role::ZcReap { .. } => {}
                     _ => {}
                 }
                 let name = syscalls::name(*nr).into_owned();
@@ -694,17 +714,10 @@ impl Model {
                 // Fires per loop iteration: the first one of a call opens it, and learns the
                 // socket's transfer now (its first skbs go out within this call; a socket
                 // may carry one file, then another).
-                let key = (ev.pid, *sk);
-                if let std::collections::hash_map::Entry::Vacant(slot) = self.sends.entry(key) {
-                    slot.insert(SendCall {
-                        ts_ns: ev.ts_ns,
-                        msg_flags: *msg_flags,
-                        zc: *zc,
-                        ..SendCall::default()
-                    });
-                    if let Some(flow) = self.send_context_flow(ev.pid, ev.tid, *sk) {
-                        self.sk_flow.insert(key, flow);
-                    }
+                if self.open_send(ev, *sk, *msg_flags, *zc)
+                    && let Some(flow) = self.send_context_flow(ev.pid, ev.tid, *sk)
+                {
+                    self.sk_flow.insert((ev.pid, *sk), flow);
                 }
             }
             Payload::SockSendLength(s) => {
@@ -713,7 +726,7 @@ impl Model {
                     // record open now is another thread's next call).
                     return;
                 }
-                self.send_length(ev, s, false, out);
+                self.send_length(ev, s.sk, s.ret, false, out);
             }
             Payload::TcpSendmsgExit {
                 sk,
@@ -723,23 +736,8 @@ impl Model {
                 ..
             } => {
                 self.fexit_sends = true;
-                let key = (ev.pid, *sk);
-                if let std::collections::hash_map::Entry::Vacant(slot) = self.sends.entry(key) {
-                    slot.insert(SendCall {
-                        ts_ns: ev.ts_ns,
-                        msg_flags: *msg_flags,
-                        zc: *zc,
-                        ..SendCall::default()
-                    });
-                }
-                let s = SockLength {
-                    sk: *sk,
-                    ret: *ret,
-                    flags: 0,
-                    family: 0,
-                    protocol: 0,
-                };
-                self.send_length(ev, &s, true, out);
+                self.open_send(ev, *sk, *msg_flags, *zc);
+                self.send_length(ev, *sk, *ret, true, out);
             }
             Payload::NetDevStartXmit {
                 skb,
@@ -782,7 +780,9 @@ impl Model {
                 let bytes = *data_len as u64;
                 let t = &mut self.transfers[flow];
                 let facts = &mut t.facts;
-                facts.devices.insert(dev.clone());
+                if !facts.devices.contains(dev) {
+                    facts.devices.insert(dev.clone());
+                }
                 match (zc, shinfo_flags & 2 != 0) {
                     (true, _) => facts.xmit_zerocopy_bytes += bytes,
                     (false, true) => facts.xmit_spliced_bytes += bytes,
@@ -809,14 +809,8 @@ impl Model {
                         bytes,
                     }
                 };
-                let mut s = step(kind, Evidence::Observed("net_dev_start_xmit"));
-                // In the thread's own send call the step keeps its place among the call's
-                // steps; in any other task it is emitted at once.
-                s.transfer = flow;
-                match self.inflight.get_mut(&ev.tid) {
-                    Some(sys) if ev.pid == *owner_pid => sys.steps.push(s),
-                    _ => self.emit(flow, s, out),
-                }
+                let s = step(kind, Evidence::Observed("net_dev_start_xmit"));
+                self.place(ev, *owner_pid, flow, s, out);
             }
             Payload::ZerocopyReceive {
                 skb,
@@ -846,17 +840,9 @@ impl Model {
                         )
                     },
                 );
-                // Loopback delivers during the sender's own send call: the copy joins that
-                // call's steps (its transfer fixed), so it comes out after the read() the
-                // call waited for, in time order.
-                match self.inflight.get_mut(&ev.tid) {
-                    Some(sys) if ev.pid == *owner_pid => {
-                        let mut s = s;
-                        s.transfer = flow;
-                        sys.steps.push(s);
-                    }
-                    _ => self.emit(flow, s, out),
-                }
+                // Loopback delivers during the sender's own send call: the copy comes out
+                // after the read() that call waited for, in time order.
+                self.place(ev, *owner_pid, flow, s, out);
             }
             Payload::SendpagesExit { bytes } => {
                 if let Some(sys) = self.inflight.get_mut(&ev.tid)
@@ -935,31 +921,39 @@ impl Model {
             }
             Payload::FilemapGetPages {
                 ino,
-                index,
-                last_index,
+                index: first,
+                last_index: last,
                 fexit,
                 ..
-            } => {
-                let probe = if *fexit {
-                    "fexit filemap_get_pages"
-                } else {
-                    "mm_filemap_get_pages"
-                };
-                self.lookup(ev, *ino, *index, *last_index, probe, out)
             }
-            Payload::FilemapMapPages {
+            | Payload::FilemapMapPages {
                 ino,
-                start,
-                end,
+                start: first,
+                end: last,
                 fexit,
                 ..
             } => {
-                let probe = if *fexit {
-                    "fexit filemap_map_pages"
-                } else {
-                    "mm_filemap_map_pages"
+                // The probe that saw it; with the page-cache insertions, for a miss.
+                let map_pages = matches!(ev.payload, Payload::FilemapMapPages { .. });
+                let probes = match (map_pages, *fexit) {
+                    (false, false) => (
+                        "mm_filemap_get_pages",
+                        "mm_filemap_get_pages, mm_filemap_add_to_page_cache",
+                    ),
+                    (false, true) => (
+                        "fexit filemap_get_pages",
+                        "fexit filemap_get_pages, mm_filemap_add_to_page_cache",
+                    ),
+                    (true, false) => (
+                        "mm_filemap_map_pages",
+                        "mm_filemap_map_pages, mm_filemap_add_to_page_cache",
+                    ),
+                    (true, true) => (
+                        "fexit filemap_map_pages",
+                        "fexit filemap_map_pages, mm_filemap_add_to_page_cache",
+                    ),
                 };
-                self.lookup(ev, *ino, *start, *end, probe, out)
+                self.lookup(ev, *ino, *first, *last, probes, out)
             }
             Payload::BlockRqIssue {
                 rq,
@@ -1004,7 +998,6 @@ impl Model {
                 } else {
                     FdRef::default()
                 };
-                let file = &file;
                 let ring = match self.inflight.get(&ev.tid) {
                     Some(Sys {
                         role: Role::IoUring { ring },
@@ -1026,10 +1019,10 @@ impl Model {
                     self.sk_ring.insert((ev.pid, *sk), ring);
                 }
                 self.io_reqs.insert(
-                    (ev.pid, if *req != 0 { *req } else { *user_data }),
+                    (ev.pid, io_req_key(*req, *user_data)),
                     IoReq {
                         opcode: *opcode,
-                        file: *file,
+                        file,
                         ring,
                     },
                 );
@@ -1040,7 +1033,7 @@ impl Model {
                 cflags,
                 req,
             } => {
-                let key = (ev.pid, if *req != 0 { *req } else { *user_data });
+                let key = (ev.pid, io_req_key(*req, *user_data));
                 let Some(req) = self.io_reqs.get(&key) else {
                     return;
                 };
@@ -1059,7 +1052,7 @@ impl Model {
                 }
                 // READ / READV / READ_FIXED of a regular file: a CPU copy out of the page
                 // cache (into user pages, or registered pages through a kernel mapping).
-                if matches!(opcode, 1 | 4 | 22) && file.kind() == FileKind::Regular && *res > 0 {
+                if is_read(opcode) && file.kind() == FileKind::Regular && *res > 0 {
                     let bytes = *res as u64;
                     // fexit filemap_read saw the copy (inline, or in an io-wq worker).
                     let seen = self.iou_reads.get_mut(&(ev.pid, file.ino));
@@ -1096,42 +1089,28 @@ impl Model {
 
     /// A TCP send call ended: `sock_send_length`, or fexit `tcp_sendmsg_locked` (`fexit`),
     /// which sees the whole call and makes the tracepoint's step redundant.
-    fn send_length(&mut self, ev: &Event, s: &SockLength, fexit: bool, out: &mut Vec<Step>) {
-        let step = |kind: StepKind, evidence: Evidence| Step {
-            ts_ns: ev.ts_ns,
-            pid: ev.pid,
-            tid: ev.tid,
-            transfer: usize::MAX,
-            kind,
-            evidence,
-        };
-        let key = (ev.pid, s.sk);
+    fn send_length(&mut self, ev: &Event, sk: u64, ret: i32, fexit: bool, out: &mut Vec<Step>) {
+        let key = (ev.pid, sk);
         let call = self.sends.remove(&key);
         let pinned_seen = self.pinned.remove(&key).unwrap_or(0);
-        if s.ret <= 0 {
+        if ret <= 0 {
             return;
         }
-        let bytes = s.ret as u64;
-        let ctx = self
-            .inflight
-            .get(&ev.tid)
-            .map(|sys| (sys.role, (sys.iou_src, sys.iou_sock)));
-        let Some(flow) = self.send_context_flow(ev.pid, ev.tid, s.sk) else {
+        let bytes = ret as u64;
+        let role = self.inflight.get(&ev.tid).map(|sys| sys.role);
+        let Some(flow) = self.send_context_flow(ev.pid, ev.tid, sk) else {
             return;
         };
         self.sk_flow.insert(key, flow);
         if let Some(sys) = self.inflight.get_mut(&ev.tid) {
             sys.sent = true;
         }
-        let src = match ctx {
-            Some((Role::Send { src, .. }, _)) => src.buffer(),
-            Some((Role::SpliceOut { .. }, _)) => Buffer::Pipe,
+        let src = match role {
+            Some(Role::Send { src, .. }) => src.buffer(),
+            Some(Role::SpliceOut { .. }) => Buffer::Pipe,
             _ => Buffer::User,
         };
-        let in_splice = matches!(
-            ctx,
-            Some((Role::Sendfile { .. } | Role::SpliceOut { .. }, _))
-        );
+        let in_splice = matches!(role, Some(Role::Sendfile { .. } | Role::SpliceOut { .. }));
         let flags = call.as_ref().map(|c| c.msg_flags);
         let facts = &mut self.transfers[flow].facts;
         facts.sends += 1;
@@ -1147,29 +1126,19 @@ impl Model {
             Some(f) if f & event::MSG_ZEROCOPY != 0 => {
                 use tracer_common::kind::tcp_sendmsg_locked as k;
                 facts.zerocopy_requested += 1;
-                if pinned_seen > 0 {
-                    // fexit skb_zerocopy_iter_stream saw the pins themselves.
-                    let (kind, evidence) = pinned_seen_step(bytes, pinned_seen);
-                    let mut s = step(kind, evidence);
-                    if let Some(c) = &call {
-                        s.ts_ns = c.ts_ns;
-                    }
-                    self.route(ev.pid, ev.tid, None, Some(flow), s, out);
-                    return;
-                }
                 let c = call.as_ref();
                 let zc = c.map_or(0, |c| c.zc as u64);
-                // The kernel's own decision when its inputs were read (a user
-                // buffer needs SO_ZEROCOPY, io_uring's does not; both need
-                // scatter-gather); else what the transmitted skbs held.
-                let decided = zc & k::ZC_KNOWN != 0;
-                let pinned = if decided {
-                    zc & (k::ZC_SOCK | k::ZC_UBUF) != 0 && zc & k::ZC_SG != 0
-                } else {
+                // The kernel's own decision when its inputs were read; else what the
+                // transmitted skbs held.
+                let decided = zc_pins(zc).is_some();
+                let pinned = zc_pins(zc).unwrap_or_else(|| {
                     c.is_some_and(|c| c.xmit_zerocopy)
                         || (!c.is_some_and(|c| c.xmit_copied) && self.zc_sockets.contains(&key))
-                };
-                if pinned && decided {
+                });
+                if pinned_seen > 0 {
+                    // fexit skb_zerocopy_iter_stream saw the pins themselves.
+                    pinned_seen_step(bytes, pinned_seen)
+                } else if pinned && decided {
                     (
                         StepKind::PageRef {
                             from: Buffer::User,
@@ -1194,9 +1163,11 @@ impl Model {
                             to: Buffer::Socket,
                             bytes,
                         },
-                        Evidence::Observed(
-                            "tcp_sendmsg_locked (MSG_ZEROCOPY without SO_ZEROCOPY or scatter-gather: the kernel copies)",
-                        ),
+                        Evidence::Observed(if fexit {
+                            "fexit tcp_sendmsg_locked (MSG_ZEROCOPY without SO_ZEROCOPY or scatter-gather: the kernel copies)"
+                        } else {
+                            "tcp_sendmsg_locked (MSG_ZEROCOPY without SO_ZEROCOPY or scatter-gather: the kernel copies)"
+                        }),
                     )
                 } else if pinned {
                     (
@@ -1260,7 +1231,7 @@ impl Model {
                 Evidence::Inferred("a plain send copies (no tcp_sendmsg_locked tracepoint)"),
             ),
         };
-        let mut s = step(kind, evidence);
+        let mut s = step_of(ev, kind, evidence);
         // The bytes moved from the start of the call on, before its transmits.
         if let Some(c) = &call {
             s.ts_ns = c.ts_ns;
@@ -1527,18 +1498,7 @@ impl Model {
         // In time order (a send's copy is stamped with the start of its send loop, so
         // it comes before the transmits the loop made).
         sys.steps.sort_by_key(|s| s.ts_ns);
-        let flow = self.flow_for_syscall(pid, &sys);
-        if flow.is_none() {
-            // Steps that already know their transfer (a transmit of another transfer in
-            // this call) do not wait with the rest.
-            let (known, rest): (Vec<Step>, Vec<Step>) =
-                sys.steps.drain(..).partition(|s| s.transfer != usize::MAX);
-            sys.steps = rest;
-            for s in known {
-                self.emit(s.transfer, s, out);
-            }
-        }
-        match flow {
+        match self.flow_for_syscall(pid, &sys) {
             Some(flow) => {
                 let t = &mut self.transfers[flow];
                 if let Role::ZcReap { .. } = sys.role {
@@ -1552,17 +1512,14 @@ impl Model {
                     if matches!(t.src, Endpoint::File { ino } if ino == src) {
                         self.attach_source(pid, src, flow, out);
                     }
-                } else if let (
-                    Role::Send {
-                        src: Src::ReadFrom(ino),
-                        ..
-                    }
-                    | Role::FileWrite {
-                        src: Src::ReadFrom(ino),
-                        ..
-                    },
-                    _,
-                ) = (sys.role, ())
+                } else if let Role::Send {
+                    src: Src::ReadFrom(ino),
+                    ..
+                }
+                | Role::FileWrite {
+                    src: Src::ReadFrom(ino),
+                    ..
+                } = sys.role
                 {
                     self.attach_source(pid, ino, flow, out);
                 } else if let Role::SpliceOut { pipe, .. } = sys.role
@@ -1580,13 +1537,19 @@ impl Model {
                 }
             }
             None => {
+                // Steps that already know their transfer (a transmit of another transfer
+                // in this call) do not wait with the rest.
+                let (known, rest): (Vec<Step>, Vec<Step>) = sys
+                    .steps
+                    .into_iter()
+                    .partition(|s| s.transfer != usize::MAX);
+                for s in known {
+                    self.emit(s.transfer, s, out);
+                }
                 let Some(src) = sys.role.source_file().or(sys.iou_src) else {
                     return;
                 };
-                self.pending
-                    .entry((pid, src))
-                    .or_default()
-                    .extend(sys.steps);
+                self.pending.entry((pid, src)).or_default().extend(rest);
             }
         }
     }
@@ -1616,7 +1579,7 @@ impl Model {
         flow: Option<usize>,
         s: Step,
         out: &mut Vec<Step>,
-    ) -> Option<usize> {
+    ) {
         if let Some(sys) = self.inflight.get_mut(&tid) {
             let belongs = match ino {
                 Some(ino) => sys.role.source_file() == Some(ino) || sys.iou_src == Some(ino),
@@ -1624,20 +1587,25 @@ impl Model {
             };
             if belongs {
                 sys.steps.push(s);
-                return flow;
+                return;
             }
         }
         let flow = flow.or_else(|| ino.and_then(|i| self.file_flow.get(&(pid, i)).copied()));
         match (flow, ino) {
-            (Some(f), _) => {
-                self.emit(f, s, out);
-                Some(f)
-            }
-            (None, Some(i)) => {
-                self.pending.entry((pid, i)).or_default().push(s);
-                None
-            }
-            (None, None) => None,
+            (Some(f), _) => self.emit(f, s, out),
+            (None, Some(i)) => self.pending.entry((pid, i)).or_default().push(s),
+            (None, None) => {}
+        }
+    }
+
+    /// A step of transfer `flow` seen in whatever task the kernel ran (a transmit, a
+    /// loopback delivery): in the owner's own syscall on this thread it joins that call's
+    /// steps and keeps its place among them; in any other task it is emitted at once.
+    fn place(&mut self, ev: &Event, owner: u32, flow: usize, mut s: Step, out: &mut Vec<Step>) {
+        s.transfer = flow;
+        match self.inflight.get_mut(&ev.tid) {
+            Some(sys) if ev.pid == owner => sys.steps.push(s),
+            _ => self.emit(flow, s, out),
         }
     }
 
@@ -1647,17 +1615,10 @@ impl Model {
         ino: u64,
         first: u64,
         last: u64,
-        // The probe that saw the lookup.
-        probe: &'static str,
+        // The probe that saw the lookup, alone and with the page-cache insertions.
+        (probe, probe_with_adds): (&'static str, &'static str),
         out: &mut Vec<Step>,
     ) {
-        // A miss is also seen by the page-cache insertion.
-        let probe_with_adds = match probe {
-            "fexit filemap_get_pages" => "fexit filemap_get_pages, mm_filemap_add_to_page_cache",
-            "fexit filemap_map_pages" => "fexit filemap_map_pages, mm_filemap_add_to_page_cache",
-            "mm_filemap_map_pages" => "mm_filemap_map_pages, mm_filemap_add_to_page_cache",
-            _ => "mm_filemap_get_pages, mm_filemap_add_to_page_cache",
-        };
         if ino == 0 || last < first || last - first > (1 << 24) {
             return;
         }
@@ -1681,18 +1642,32 @@ impl Model {
         if hit + miss == 0 {
             return;
         }
-        let s = Step {
-            ts_ns: began,
-            pid: ev.pid,
-            tid: ev.tid,
-            transfer: usize::MAX,
-            kind: StepKind::Lookup {
+        let mut s = step_of(
+            ev,
+            StepKind::Lookup {
                 hit_pages: hit,
                 miss_pages: miss,
             },
-            evidence: Evidence::Observed(if miss > 0 { probe_with_adds } else { probe }),
-        };
+            Evidence::Observed(if miss > 0 { probe_with_adds } else { probe }),
+        );
+        s.ts_ns = began;
         self.route(ev.pid, ev.tid, Some(ino), None, s, out);
+    }
+
+    /// Opens the record of a TCP send call on `sk` unless one is open; whether it did.
+    fn open_send(&mut self, ev: &Event, sk: u64, msg_flags: u32, zc: u8) -> bool {
+        match self.sends.entry((ev.pid, sk)) {
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(SendCall {
+                    ts_ns: ev.ts_ns,
+                    msg_flags,
+                    zc,
+                    ..SendCall::default()
+                });
+                true
+            }
+            std::collections::hash_map::Entry::Occupied(_) => false,
+        }
     }
 
     /// Bytes a buffered write copied into a file's page cache, seen by `probe`, inside a
@@ -1740,7 +1715,12 @@ impl Model {
             StepKind::ModeSwitch {
                 to: Mode::Kernel,
                 syscall,
-            } => *t.facts.syscalls.entry(syscall.clone()).or_default() += 1,
+            } => match t.facts.syscalls.get_mut(syscall) {
+                Some(n) => *n += 1,
+                None => {
+                    t.facts.syscalls.insert(syscall.clone(), 1);
+                }
+            },
             StepKind::Copy {
                 engine: Engine::Dma,
                 from: Buffer::Disk,

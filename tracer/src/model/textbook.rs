@@ -55,7 +55,7 @@ pub struct TextStep {
     pub text: String,
 }
 
-const PAGE: u64 = 4096;
+pub(crate) const PAGE: u64 = 4096;
 
 /// Calls `f(number, step)` for every textbook step of `method` moving `bytes` in `chunk`
 /// byte calls.

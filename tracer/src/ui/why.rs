@@ -12,7 +12,7 @@ use super::{
     app::App,
     theme::{THEME, pane},
 };
-use crate::model::human_bytes;
+use crate::model::fmt_field;
 
 pub struct Why<'a> {
     pub app: &'a App,
@@ -29,14 +29,12 @@ impl Widget for Why<'_> {
         // Fields that differ for the same reason share a line.
         let mut last: Option<&str> = None;
         for d in &app.differences {
-            let value = |v: u64| {
-                if d.field.ends_with("_bytes") {
-                    human_bytes(v)
-                } else {
-                    v.to_string()
-                }
-            };
-            let cell = format!("{} {}/{}", d.field, value(d.observed), value(d.textbook));
+            let cell = format!(
+                "{} {}/{}",
+                d.field,
+                fmt_field(&d.field, d.observed),
+                fmt_field(&d.field, d.textbook)
+            );
             if last == Some(d.reason.as_str()) {
                 if let Some(Line { spans, .. }) = lines.last_mut() {
                     // After the cells so far, before the reason (the last span).
