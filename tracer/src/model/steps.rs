@@ -57,7 +57,7 @@ fn step_of(ev: &Event, kind: StepKind, evidence: Evidence) -> Step {
 /// scatter-gather.
 fn zc_pins(zc: u64) -> Option<bool> {
     use tracer_common::kind::tcp_sendmsg_locked as k;
-    (zc & k::ZC_KNOWN != 0).then(|| zc & (k::ZC_SOCK | k::ZC_UBUF) != 0 && zc & k::ZC_SG != 0)
+    (zc & k::ZC_KNOWN != 0).then_some(zc & (k::ZC_SOCK | k::ZC_UBUF) != 0 && zc & k::ZC_SG != 0)
 }
 
 /// A MSG_ZEROCOPY send of `bytes` of which fexit skb_zerocopy_iter_stream saw `pinned`:

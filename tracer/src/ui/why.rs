@@ -32,8 +32,8 @@ impl Widget for Why<'_> {
             let cell = format!(
                 "{} {}/{}",
                 d.field,
-                fmt_field(&d.field, d.observed),
-                fmt_field(&d.field, d.textbook)
+                fmt_field(d.field, d.observed),
+                fmt_field(d.field, d.textbook)
             );
             if last == Some(d.reason.as_str()) {
                 if let Some(Line { spans, .. }) = lines.last_mut() {
