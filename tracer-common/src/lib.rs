@@ -24,17 +24,20 @@ pub const TRACED_MAP: &str = "TRACED";
 /// `TRACED` flag: the process is held until its next exec (a command the tracer forked);
 /// its events count from the exec on, so the tracer's own pre-exec code is not reported.
 pub const TRACED_FROM_EXEC: u32 = 1;
-/// Name of the LRU hash map `struct sock * (u64) -> tgid (u32)` of sockets a traced process
-/// sent on; transmit events run in any task's context and are attributed through it.
-pub const SOCKS_MAP: &str = "SOCKS";
-/// Name of the LRU hash map `struct request * (u64) -> tgid (u32)` of block requests issued
-/// for a traced process; completions run in interrupt context and are attributed through it.
-pub const REQUESTS_MAP: &str = "REQUESTS";
-/// Files whose pages traced processes added to the page cache (inode -> tgid), so block
-/// requests issued for them by kernel workers can be attributed.
-pub const FILES_MAP: &str = "FILES";
-/// Zero-copy skbs seen at transmit (skb -> owner tgid), consumed at local delivery.
-pub const ZC_SKBS_MAP: &str = "ZC_SKBS";
+/// Marks a `Config` field (an offset or a switch) this kernel does not have.
+pub const ABSENT: u32 = u32::MAX;
+/// `MSG_ZEROCOPY` of send(2)'s flags.
+pub const MSG_ZEROCOPY: u64 = 0x0400_0000;
+
+/// Which argument of a send syscall holds its MSG_* flags (x86_64 numbers): sendto's
+/// fourth, sendmsg's third; `None` for other syscalls.
+pub const fn send_flags_arg(nr: u64) -> Option<usize> {
+    match nr {
+        44 => Some(3),
+        46 => Some(2),
+        _ => None,
+    }
+}
 /// Name of the global [`Config`].
 pub const CONFIG_GLOBAL: &str = "CONFIG";
 

@@ -25,8 +25,8 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, FEntryContext, FExitContext, RetProbeContext},
 };
 use tracer_common::{
-    Config, DROP_READ_FAILED, DROP_RING_FULL, EVENT_ARGS, EVENTS_BYTES, Event, FileKey, NAME_LEN,
-    PF_KTHREAD, S_IFMT, S_IFSOCK, TRACED_FROM_EXEC, kind,
+    ABSENT, Config, DROP_READ_FAILED, DROP_RING_FULL, EVENT_ARGS, EVENTS_BYTES, Event, FileKey,
+    MSG_ZEROCOPY, NAME_LEN, PF_KTHREAD, S_IFMT, S_IFSOCK, TRACED_FROM_EXEC, kind,
 };
 
 /// Offsets and switches, filled in by the loader (`EbpfLoader::override_global`).
@@ -42,13 +42,18 @@ static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
 #[map(name = "TRACED")]
 static TRACED: HashMap<u32, u32> = HashMap::with_max_entries(16384, 0);
 
+/// Sockets a traced process sends on (`struct sock *` -> tgid): transmits run in any
+/// task's context and are attributed through it.
 #[map(name = "SOCKS")]
 static SOCKS: LruHashMap<u64, u32> = LruHashMap::with_max_entries(16384, 0);
 
+/// Block requests issued for a traced process (`struct request *` -> tgid): completions
+/// run in interrupt context and are attributed through it.
 #[map(name = "REQUESTS")]
 static REQUESTS: LruHashMap<u64, u32> = LruHashMap::with_max_entries(16384, 0);
 
-/// Files whose pages a traced process added to the page cache (inode -> tgid).
+/// Files whose pages a traced process added to the page cache ((dev, ino) -> tgid), so
+/// block requests kernel workers issue for them can be attributed.
 #[map(name = "FILES")]
 static FILES: LruHashMap<FileKey, u32> = LruHashMap::with_max_entries(1024, 0);
 
@@ -73,14 +78,14 @@ fn rd<T>(base: u64, off: u32) -> Result<T, i64> {
     unsafe { bpf_probe_read_kernel((base + off as u64) as *const T) }.map_err(|e| e as i64)
 }
 
-/// Returns (tgid, tid) of the current task when its process is traced.
+/// Returns the tgid of the current task when its process is traced.
 #[inline(always)]
-fn current_traced() -> Option<(u32, u32)> {
+fn current_traced() -> Option<u32> {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
     // SAFETY: the flags are copied out at once.
     match unsafe { TRACED.get(tgid) } {
-        Some(flags) if *flags & TRACED_FROM_EXEC == 0 => Some((tgid, pid_tgid as u32)),
+        Some(flags) if *flags & TRACED_FROM_EXEC == 0 => Some(tgid),
         _ => None,
     }
 }
@@ -128,8 +133,6 @@ fn emit(kind: u32, args: [u64; EVENT_ARGS], name: [u8; NAME_LEN]) {
 }
 
 const NO_NAME: [u8; NAME_LEN] = [0; NAME_LEN];
-/// Marks an optional field this kernel does not have.
-const ABSENT: u32 = u32::MAX;
 
 #[btf_tracepoint(function = "sys_enter")]
 pub fn tracer_sys_enter(ctx: BtfTracePointContext) -> i32 {
@@ -139,11 +142,8 @@ pub fn tracer_sys_enter(ctx: BtfTracePointContext) -> i32 {
     0
 }
 
-/// `MSG_ZEROCOPY` of send(2)'s flags.
-const MSG_ZEROCOPY: u64 = 0x0400_0000;
-
 fn try_sys_enter(ctx: &BtfTracePointContext) -> Result<(), i64> {
-    let Some((tgid, _)) = current_traced() else {
+    let Some(tgid) = current_traced() else {
         return Ok(());
     };
     // sys_enter(struct pt_regs *regs, long id)
@@ -168,10 +168,9 @@ fn try_sys_enter(ctx: &BtfTracePointContext) -> Result<(), i64> {
         _ => (false, false),
     };
     // sendto(fd, buf, len, flags, ..) and sendmsg(fd, msg, flags) with MSG_ZEROCOPY.
-    let zerocopy = match id {
-        44 => args[kind::sys_enter::ARG0 + 3] & MSG_ZEROCOPY != 0,
-        46 => args[kind::sys_enter::ARG0 + 2] & MSG_ZEROCOPY != 0,
-        _ => false,
+    let zerocopy = match tracer_common::send_flags_arg(id as u64) {
+        Some(i) => args[kind::sys_enter::ARG0 + (i & 7)] & MSG_ZEROCOPY != 0,
+        None => false,
     };
     let mut modes = 0u64;
     if let Some(i) = a {
@@ -274,7 +273,7 @@ pub fn tracer_tcp_sendmsg(ctx: BtfTracePointContext) -> i32 {
 }
 
 fn try_tcp_sendmsg_locked(ctx: &BtfTracePointContext) -> Result<(), i64> {
-    let Some((tgid, _)) = current_traced() else {
+    let Some(tgid) = current_traced() else {
         return Ok(());
     };
     // tcp_sendmsg_locked(const struct sock *sk, const struct msghdr *msg,
@@ -317,17 +316,13 @@ pub fn tracer_sock_recv(ctx: BtfTracePointContext) -> i32 {
 }
 
 fn try_sock_length(ctx: &BtfTracePointContext, id: u32) -> Result<(), i64> {
-    let Some((tgid, _)) = current_traced() else {
+    let Some(tgid) = current_traced() else {
         return Ok(());
     };
     // sock_{send,recv}_length(struct sock *sk, int ret, int flags)
     let sk: u64 = ctx.arg(0);
     let ret: i32 = ctx.arg(1);
     let flags: i32 = ctx.arg(2);
-    if id == kind::sock_send_length::ID {
-        // Kernels without the tcp_sendmsg_locked tracepoint learn the socket here.
-        let _ = SOCKS.insert(sk, tgid, 0);
-    }
     let mut args = [0u64; EVENT_ARGS];
     args[kind::sock_send_length::SK] = sk;
     args[kind::sock_send_length::RET] = ret as i64 as u64;
@@ -339,6 +334,11 @@ fn try_sock_length(ctx: &BtfTracePointContext, id: u32) -> Result<(), i64> {
     let protocol = conf!(sock_protocol);
     if protocol != ABSENT {
         args[kind::sock_send_length::PROTOCOL] = rd::<u16>(sk, protocol)? as u64;
+    }
+    // A TCP socket the process sends on is its own (SOCKS), as at sys_enter.
+    let tcp = protocol == ABSENT || args[kind::sock_send_length::PROTOCOL] == 6;
+    if id == kind::sock_send_length::ID && tcp {
+        let _ = SOCKS.insert(sk, tgid, 0);
     }
     emit(id, args, NO_NAME);
     Ok(())
@@ -388,15 +388,7 @@ fn fd_info(fd: i32, sending: bool, zerocopy: bool, tgid: u32) -> (u64, u16, bool
 /// follows (unix and UDP sends are not copies into a TCP socket buffer).
 #[inline(always)]
 fn socket_sk(file: u64, tgid: u32) -> (u64, bool) {
-    if conf!(file_private_data) == ABSENT {
-        return (0, false);
-    }
-    let socket: u64 = rd(file, conf!(file_private_data)).unwrap_or(0);
-    let sk: u64 = if socket != 0 {
-        rd(socket, conf!(socket_sk)).unwrap_or(0)
-    } else {
-        0
-    };
+    let sk = file_sk(file);
     if sk == 0 {
         return (0, false);
     }
@@ -406,6 +398,19 @@ fn socket_sk(file: u64, tgid: u32) -> (u64, bool) {
         let _ = SOCKS.insert(sk, tgid, 0);
     }
     (sk, tcp)
+}
+
+/// The `sk` of a socket `file` (file->private_data->sk), 0 when it cannot be read.
+#[inline(always)]
+fn file_sk(file: u64) -> u64 {
+    if conf!(file_private_data) == ABSENT {
+        return 0;
+    }
+    let socket: u64 = rd(file, conf!(file_private_data)).unwrap_or(0);
+    if socket == 0 {
+        return 0;
+    }
+    rd(socket, conf!(socket_sk)).unwrap_or(0)
 }
 
 /// (i_ino, i_mode) of a `struct file`.
@@ -459,15 +464,6 @@ fn mapping_inode(mapping: u64) -> Result<(u64, u64), i64> {
     inode_ino_dev(rd(mapping, conf!(address_space_host))?)
 }
 
-/// Reads (i_ino, s_dev) of a `struct file`'s inode.
-#[inline(always)]
-fn file_ino_dev(file: u64) -> Result<(u64, u64), i64> {
-    if file == 0 {
-        return Ok((0, 0));
-    }
-    inode_ino_dev(rd(file, conf!(file_f_inode))?)
-}
-
 /// Reads (i_ino, s_dev) of an inode.
 #[inline(always)]
 fn inode_ino_dev(host: u64) -> Result<(u64, u64), i64> {
@@ -517,7 +513,7 @@ pub fn tracer_add_page(ctx: BtfTracePointContext) -> i32 {
 }
 
 fn try_filemap_add_to_page_cache(ctx: &BtfTracePointContext) -> Result<(), i64> {
-    let Some((tgid, _)) = current_traced() else {
+    let Some(tgid) = current_traced() else {
         return Ok(());
     };
     // mm_filemap_add_to_page_cache(struct folio *folio)
@@ -606,6 +602,30 @@ fn try_net_dev_start_xmit(ctx: &BtfTracePointContext) -> Result<(), i64> {
     Ok(())
 }
 
+/// (i_ino, s_dev) of the file a block request reads or writes:
+/// rq->bio->bi_io_vec[0].bv_page->mapping->host; (0, 0) for none. Anonymous and movable
+/// mappings tag the low bits of page->mapping; those have no inode.
+#[inline(always)]
+fn rq_file(rq: u64) -> Result<(u64, u64), i64> {
+    let bio: u64 = rd(rq, conf!(request_bio))?;
+    if bio == 0 {
+        return Ok((0, 0));
+    }
+    let vec: u64 = rd(bio, conf!(bio_bi_io_vec))?;
+    if vec == 0 {
+        return Ok((0, 0));
+    }
+    let page: u64 = rd(vec, conf!(bio_vec_bv_page))?;
+    if page == 0 {
+        return Ok((0, 0));
+    }
+    let mapping: u64 = rd(page, conf!(page_mapping))?;
+    if mapping & 3 != 0 {
+        return Ok((0, 0));
+    }
+    mapping_inode(mapping)
+}
+
 #[btf_tracepoint(function = "block_rq_issue")]
 pub fn tracer_rq_issue(ctx: BtfTracePointContext) -> i32 {
     if try_block_rq_issue(&ctx).is_err() {
@@ -616,6 +636,16 @@ pub fn tracer_rq_issue(ctx: BtfTracePointContext) -> i32 {
 
 fn try_block_rq_issue(ctx: &BtfTracePointContext) -> Result<(), i64> {
     let current = current_traced();
+    if current.is_none() {
+        // Only a kernel worker (kblockd flushing a plug) issues I/O on a traced
+        // process's behalf; another process's requests cost this one read.
+        // SAFETY: the current task pointer, only read through rd().
+        let task = unsafe { bpf_get_current_task() };
+        let flags: u32 = rd(task, conf!(task_flags))?;
+        if flags & PF_KTHREAD == 0 {
+            return Ok(());
+        }
+    }
     // block_rq_issue(struct request *rq)
     let rq: u64 = ctx.arg(0);
     let mut args = [0u64; EVENT_ARGS];
@@ -623,39 +653,17 @@ fn try_block_rq_issue(ctx: &BtfTracePointContext) -> Result<(), i64> {
     args[kind::block_rq_issue::BYTES] = rd::<u32>(rq, conf!(request_data_len))? as u64;
     args[kind::block_rq_issue::SECTOR] = rd::<u64>(rq, conf!(request_sector))?;
     args[kind::block_rq_issue::OP] = (rd::<u32>(rq, conf!(request_cmd_flags))? & 0xff) as u64;
-    // The file: rq->bio->bi_io_vec[0].bv_page->mapping->host. Anonymous and movable
-    // mappings tag the low bits of page->mapping; those have no inode.
-    let bio: u64 = rd(rq, conf!(request_bio))?;
-    if bio != 0 {
-        let vec: u64 = rd(bio, conf!(bio_bi_io_vec))?;
-        if vec != 0 {
-            let page: u64 = rd(vec, conf!(bio_vec_bv_page))?;
-            if page != 0 {
-                let mapping: u64 = rd(page, conf!(page_mapping))?;
-                if mapping & 3 == 0 {
-                    let (ino, dev) = mapping_inode(mapping)?;
-                    args[kind::block_rq_issue::INO] = ino;
-                    args[kind::block_rq_issue::DEV] = dev;
-                }
-            }
-        }
-    }
+    let (ino, dev) = rq_file(rq)?;
+    args[kind::block_rq_issue::INO] = ino;
+    args[kind::block_rq_issue::DEV] = dev;
     let tgid = match current {
-        Some((tgid, _)) => tgid,
+        Some(tgid) => tgid,
         None => {
-            // Only a kernel worker (kblockd flushing a plug) issues I/O on a traced
-            // process's behalf; another process reading the same file does not count.
-            let ino = args[kind::block_rq_issue::INO];
-            // SAFETY: the current task pointer, only read through rd().
-            let task = unsafe { bpf_get_current_task() };
-            let flags: u32 = rd(task, conf!(task_flags))?;
-            if ino == 0 || flags & PF_KTHREAD == 0 {
+            // A kernel worker: the request counts when its file is a traced process's.
+            if ino == 0 {
                 return Ok(());
             }
-            let key = FileKey {
-                dev: args[kind::block_rq_issue::DEV],
-                ino,
-            };
+            let key = FileKey { dev, ino };
             // SAFETY: the values are copied out at once.
             match unsafe { FILES.get(key) } {
                 Some(&t) if unsafe { TRACED.get(t) }.is_some() => t,
@@ -797,13 +805,10 @@ fn try_ext4_da_write_end(ctx: &BtfTracePointContext) -> Result<(), i64> {
         return Ok(());
     }
     // ext4_da_write_end(struct inode *inode, loff_t pos, unsigned int len, unsigned int copied)
-    let inode: u64 = ctx.arg(0);
-    let sb: u64 = rd(inode, conf!(inode_i_sb))?;
+    let (ino, dev) = inode_ino_dev(ctx.arg(0))?;
     let mut args = [0u64; EVENT_ARGS];
-    args[kind::ext4_da_write_end::INO] = rd(inode, conf!(inode_i_ino))?;
-    if sb != 0 {
-        args[kind::ext4_da_write_end::DEV] = rd::<u32>(sb, conf!(super_block_s_dev))? as u64;
-    }
+    args[kind::ext4_da_write_end::INO] = ino;
+    args[kind::ext4_da_write_end::DEV] = dev;
     args[kind::ext4_da_write_end::POS] = ctx.arg::<i64>(1) as u64;
     args[kind::ext4_da_write_end::LEN] = ctx.arg::<u32>(2) as u64;
     args[kind::ext4_da_write_end::COPIED] = ctx.arg::<u32>(3) as u64;
@@ -830,7 +835,7 @@ pub fn tracer_iou_submit_sqe(ctx: BtfTracePointContext) -> i32 {
 }
 
 fn try_io_uring_submit_req(ctx: &BtfTracePointContext) -> Result<(), i64> {
-    let Some((tgid, _)) = current_traced() else {
+    let Some(tgid) = current_traced() else {
         return Ok(());
     };
     // io_uring_submit_req(struct io_kiocb *req), in the submitting task: req->file is not
@@ -858,11 +863,8 @@ fn try_io_uring_submit_req(ctx: &BtfTracePointContext) -> Result<(), i64> {
         let opcode = args[kind::io_uring_submit_req::OPCODE];
         if mode & S_IFMT == S_IFSOCK && matches!(opcode, 2 | 5 | 9 | 23 | 26 | 47 | 48) {
             args[kind::io_uring_submit_req::SK] = socket_sk(file, tgid).0;
-        } else if mode & S_IFMT == S_IFSOCK && conf!(file_private_data) != ABSENT {
-            let socket: u64 = rd(file, conf!(file_private_data))?;
-            if socket != 0 {
-                args[kind::io_uring_submit_req::SK] = rd(socket, conf!(socket_sk))?;
-            }
+        } else if mode & S_IFMT == S_IFSOCK {
+            args[kind::io_uring_submit_req::SK] = file_sk(file);
         }
     }
     emit(kind::io_uring_submit_req::ID, args, NO_NAME);
@@ -910,7 +912,7 @@ pub fn tracer_fork(ctx: BtfTracePointContext) -> i32 {
 }
 
 fn try_sched_process_fork(ctx: &BtfTracePointContext) -> Result<(), i64> {
-    let Some((tgid, _)) = current_traced() else {
+    let Some(tgid) = current_traced() else {
         return Ok(());
     };
     if conf!(follow_forks) == 0 {
@@ -1030,7 +1032,7 @@ pub fn tracer_tcp_sendmsg_exit(ctx: FExitContext) -> u32 {
 }
 
 fn try_tcp_sendmsg_exit(ctx: &FExitContext) -> Result<(), i64> {
-    let Some((tgid, _)) = current_traced() else {
+    let Some(tgid) = current_traced() else {
         return Ok(());
     };
     // int tcp_sendmsg_locked(struct sock *sk, struct msghdr *msg, size_t size)
@@ -1152,13 +1154,15 @@ fn try_map_pages_exit(ctx: &FExitContext) -> Result<(), i64> {
     let vma: u64 = rd(vmf, conf!(vm_fault_vma))?;
     let file: u64 = rd(vma, conf!(vma_vm_file))?;
     let mapping: u64 = rd(file, conf!(file_f_mapping))?;
-    let (ino, dev) = mapping_inode(mapping)?;
+    let host: u64 = rd(mapping, conf!(address_space_host))?;
+    let (ino, dev) = inode_ino_dev(host)?;
     // The window stops at the file's last page, as the function clamps it (fexit sees
     // the arguments as they were passed).
-    let size: i64 = rd(
-        rd::<u64>(mapping, conf!(address_space_host))?,
-        conf!(inode_i_size),
-    )?;
+    let size: i64 = if host == 0 {
+        0
+    } else {
+        rd(host, conf!(inode_i_size))?
+    };
     if size <= 0 {
         return Ok(());
     }
@@ -1224,7 +1228,7 @@ fn try_perform_write(ctx: &FExitContext) -> Result<(), i64> {
         return Ok(());
     }
     let iocb: u64 = ctx.arg(0);
-    let (ino, _) = file_ino_dev(rd(iocb, conf!(kiocb_ki_filp))?)?;
+    let (ino, _) = file_inode(rd(iocb, conf!(kiocb_ki_filp))?)?;
     let mut args = [0u64; EVENT_ARGS];
     args[kind::perform_write::INO] = ino;
     args[kind::perform_write::BYTES] = ret as u64;

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::{
     probe::{
         caps, has_bpf_privileges, loader,
-        plan::{self, Build, Caps, Planned},
+        plan::{self, Caps, Planned},
     },
     workload::Method,
 };
@@ -97,25 +97,18 @@ pub fn text(
         tried(caps.tried.1, caps.kprobe_refused.len())
     );
     // A renamed tracepoint counts once, under its new name, present under either.
-    let old_name = |t: &str| {
-        plan::RENAMED
-            .iter()
-            .find(|(_, new)| *new == t)
-            .map(|(old, _)| *old)
-    };
     let wanted: std::collections::BTreeSet<&str> = plan::STEPS
         .iter()
         .flat_map(|s| s.hooks)
-        .filter(|h| h.tier == plan::Tier::Tracepoint)
+        .filter(|h| h.tier == plan::Tier::Tracepoint && !plan::is_old_name(h.target))
         .map(|h| h.target)
-        .filter(|t| !plan::RENAMED.iter().any(|(old, _)| old == t))
         .collect();
     let missing: Vec<&str> = wanted
         .iter()
         .copied()
         .filter(|t| {
             !caps.tracepoints.contains(*t)
-                && !old_name(t).is_some_and(|old| caps.tracepoints.contains(old))
+                && !plan::other_name(t).is_some_and(|old| caps.tracepoints.contains(old))
         })
         .collect();
     let _ = writeln!(
@@ -174,22 +167,7 @@ pub fn text(
 /// Measures this kernel and plans: (caps, plan).
 fn measure_and_plan() -> (Caps, Vec<Planned>) {
     let (caps, kbtf) = caps::measure(has_bpf_privileges());
-    let (names, skipped) = loader::built_tracepoints(kbtf.as_ref());
-    let mut build = Build::tracepoints(&names);
-    let (fexits, unusable) = loader::built_fexits(kbtf.as_ref());
-    for f in fexits {
-        build.hooks.insert((plan::Tier::Fentry, f));
-    }
-    for (f, why) in unusable {
-        build.unusable.insert((plan::Tier::Fentry, f), why);
-    }
-    for f in loader::built_kprobes() {
-        build.hooks.insert((plan::Tier::Kprobe, f));
-    }
-    for (tp, why) in skipped {
-        build.unusable.insert((plan::Tier::Tracepoint, tp), why);
-    }
-    let plan = plan::plan(&caps, &build);
+    let plan = plan::plan(&caps, &loader::build(kbtf.as_ref()));
     (caps, plan)
 }
 
@@ -254,7 +232,7 @@ mod tests {
             .collect(),
             ..Caps::default()
         };
-        let build = Build::tracepoints(&loader::built_tracepoints(None).0);
+        let build = loader::build(None);
         let p = plan::plan(&caps, &build);
         let t = text(&caps, &p, Some(Method::Sendfile), "none", true);
         assert!(

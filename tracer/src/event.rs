@@ -634,7 +634,7 @@ const MSG_FLAGS: &[(u32, &str)] = &[
     (0x20000000, "MSG_FASTOPEN"),
     (0x40000000, "MSG_CMSG_CLOEXEC"),
 ];
-pub const MSG_ZEROCOPY: u32 = 0x4000000;
+pub const MSG_ZEROCOPY: u32 = tracer_common::MSG_ZEROCOPY as u32;
 pub const MSG_SPLICE_PAGES: u32 = 0x8000000;
 
 /// `skb_shinfo(skb)->flags` bits (SKBFL_*, unchanged through the 6.x series).

@@ -459,11 +459,8 @@ impl Model {
                         },
                         send_zc: fds[0].zc,
                         zc_copied: None,
-                        zerocopy: match nr {
-                            44 => args[3] & event::MSG_ZEROCOPY as u64 != 0,
-                            46 => args[2] & event::MSG_ZEROCOPY as u64 != 0,
-                            _ => false,
-                        },
+                        zerocopy: tracer_common::send_flags_arg(*nr as u64)
+                            .is_some_and(|i| args[i] & tracer_common::MSG_ZEROCOPY != 0),
                     },
                 );
             }

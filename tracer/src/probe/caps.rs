@@ -44,29 +44,28 @@ pub fn tracefs_mounted() -> bool {
     })
 }
 
-/// Kernel symbols (text and data) from /proc/kallsyms.
-fn kallsyms() -> Option<HashSet<String>> {
+/// Which of `wanted` are kernel symbols (text and data) in /proc/kallsyms.
+fn kallsyms<'a>(wanted: &BTreeSet<&'a str>) -> Option<HashSet<&'a str>> {
     let text = std::fs::read_to_string("/proc/kallsyms").ok()?;
     Some(
         text.lines()
             .filter_map(|l| l.split_whitespace().nth(2))
             // Module symbols are "name [module]"; local aliases like "name.cold" count as
             // the function's own.
-            .map(|n| n.split('.').next().unwrap_or(n).to_string())
+            .filter_map(|n| wanted.get(n.split('.').next().unwrap_or(n)).copied())
             .collect(),
     )
 }
 
-/// Functions ftrace can hook; `None` when the list cannot be read (it is root-only, and
-/// refused with EPERM on this project's CI kernel).
-fn traceable() -> Option<HashSet<String>> {
-    for dir in ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"] {
+/// Which of `wanted` ftrace can hook; `None` when the list cannot be read (it is
+/// root-only, and refused with EPERM on this project's CI kernel).
+fn traceable<'a>(wanted: &BTreeSet<&'a str>) -> Option<HashSet<&'a str>> {
+    for dir in [super::TRACEFS, "/sys/kernel/debug/tracing"] {
         if let Ok(text) = std::fs::read_to_string(Path::new(dir).join("available_filter_functions"))
         {
             return Some(
                 text.lines()
-                    .filter_map(|l| l.split_whitespace().next())
-                    .map(str::to_string)
+                    .filter_map(|l| wanted.get(l.split_whitespace().next()?).copied())
                     .collect(),
             );
         }
@@ -96,7 +95,7 @@ pub fn measure(try_fentry: bool) -> (Caps, Option<KernelBtf>) {
             }
         }
     }
-    if !Path::new("/sys/bus/event_source/devices/kprobe").exists() {
+    if !super::kprobes_built_in() {
         caps.kprobes = Some(
             "kprobes are not built into this kernel (no kprobe PMU in /sys/bus/event_source/devices)"
                 .into(),
@@ -118,6 +117,10 @@ pub fn measure(try_fentry: bool) -> (Caps, Option<KernelBtf>) {
             }
         }
     };
+    if caps.kprobes.is_none() && trials.is_none() {
+        // The PMU is there, but nothing was attached: not known to work.
+        caps.kprobes = Some("not tried (needs root); the kprobe PMU is present".into());
+    }
     if try_fentry {
         caps.ringbuf = match aya::sys::is_map_supported(aya::maps::MapType::RingBuf) {
             Ok(true) => None,
@@ -145,8 +148,6 @@ pub fn measure(try_fentry: bool) -> (Caps, Option<KernelBtf>) {
     } else {
         caps.ringbuf = Some("not probed (needs root)".into());
     }
-    let syms = kallsyms();
-    let ftrace = traceable();
     let targets: BTreeSet<&str> = STEPS
         .iter()
         .flat_map(|s| s.hooks)
@@ -154,6 +155,8 @@ pub fn measure(try_fentry: bool) -> (Caps, Option<KernelBtf>) {
         .flat_map(|h| [Some(h.target), h.unless])
         .flatten()
         .collect();
+    let syms = kallsyms(&targets);
+    let ftrace = traceable(&targets);
     let mut functions = BTreeMap::new();
     for f in targets {
         let why = if let Some(btf) = &btf
@@ -191,7 +194,7 @@ pub fn measure(try_fentry: bool) -> (Caps, Option<KernelBtf>) {
             // The functions this build has programs for (a trampoline or probe on the
             // others would sit on a hot path for nothing).
             let built = match tier {
-                Tier::Fentry => loader::built_fexits(None).0,
+                Tier::Fentry => loader::built_fexits(),
                 _ => loader::built_kprobes(),
             };
             let targets: BTreeSet<&str> = STEPS
@@ -202,6 +205,11 @@ pub fn measure(try_fentry: bool) -> (Caps, Option<KernelBtf>) {
                 .filter(|f| built.contains(f))
                 .collect();
             for f in targets {
+                if tier == Tier::Fentry && caps.fentry_tried_on.as_deref() == Some(f) {
+                    // Tried already, and attached (fentry is usable).
+                    caps.tried.0 += 1;
+                    continue;
+                }
                 let (result, refused, tried) = match tier {
                     Tier::Fentry => (t.fentry(f), &mut caps.fentry_refused, &mut caps.tried.0),
                     _ => (t.kprobe(f), &mut caps.kprobe_refused, &mut caps.tried.1),

@@ -12,11 +12,14 @@ use aya::{
     programs::{BtfTracePoint, ProgramError},
 };
 use tracer_common::{
-    CONFIG_GLOBAL, Config, DROP_READ_FAILED, DROP_RING_FULL, DROPS_MAP, EVENTS_MAP, NAME_LEN,
-    TRACED_FROM_EXEC, TRACED_MAP,
+    ABSENT, CONFIG_GLOBAL, Config, DROP_READ_FAILED, DROP_RING_FULL, DROPS_MAP, EVENTS_MAP,
+    NAME_LEN, TRACED_FROM_EXEC, TRACED_MAP,
 };
 
-use super::btf::KernelBtf;
+use super::{
+    btf::KernelBtf,
+    plan::{Build, Tier},
+};
 use crate::event::KernelConsts;
 
 /// The kernel programs, built by `build.rs` (empty when bpf-linker was missing).
@@ -302,13 +305,12 @@ struct FexitSpec {
     replaces: Option<&'static str>,
 }
 
-/// What the fexit programs that read a file from a `kiocb` need.
+/// What the fexit programs that read a file's inode from a `kiocb` need.
 const KIOCB_FILE: &[&str] = &[
     "kiocb_ki_filp",
     "file_f_inode",
     "inode_i_ino",
-    "inode_i_sb",
-    "super_block_s_dev",
+    "inode_i_mode",
 ];
 
 const FEXIT_SPECS: &[FexitSpec] = &[
@@ -468,7 +470,7 @@ const KRETPROBE_SPECS: &[KretprobeSpec] = &[KretprobeSpec {
 
 /// Loads and attaches one kretprobe; the error says why not, in a line.
 fn attach_kretprobe(ebpf: &mut Ebpf, spec: &KretprobeSpec) -> Result<(), String> {
-    if !std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists() {
+    if !super::kprobes_built_in() {
         return Err("kprobes are not built into this kernel".into());
     }
     let prog: &mut aya::programs::KProbe = ebpf
@@ -477,9 +479,9 @@ fn attach_kretprobe(ebpf: &mut Ebpf, spec: &KretprobeSpec) -> Result<(), String>
         .try_into()
         .map_err(|e: ProgramError| e.to_string())?;
     prog.load()
-        .map_err(|e| format!("kretprobe program load failed: {e}"))?;
+        .map_err(|e| format!("kretprobe {}", refusal("program load", e)))?;
     prog.attach(spec.function, 0)
-        .map_err(|e| format!("kretprobe on {} refused: {e}", spec.function))?;
+        .map_err(|e| format!("kretprobe {}", refusal("attach", e)))?;
     Ok(())
 }
 
@@ -488,24 +490,38 @@ pub fn built_kprobes() -> Vec<&'static str> {
     KRETPROBE_SPECS.iter().map(|s| s.function).collect()
 }
 
-/// The fentry-tier programs this build has (their functions), and, for those it cannot
-/// attach on the kernel with this BTF (a layout or prototype it cannot read), why.
-pub fn built_fexits(kbtf: Option<&KernelBtf>) -> (Vec<&'static str>, Vec<(&'static str, String)>) {
-    let names = FEXIT_SPECS.iter().map(|s| s.function).collect();
-    let Some(kbtf) = kbtf else {
-        return (names, Vec::new());
-    };
-    let missing = resolve_config(kbtf).missing;
-    let unusable = FEXIT_SPECS
-        .iter()
-        .filter(|s| kbtf.has_function(s.function))
-        .filter_map(|s| fexit_unusable(s, kbtf, &missing).map(|why| (s.function, why)))
-        .collect();
-    (names, unusable)
+/// The fentry-tier programs this build has (their functions).
+pub fn built_fexits() -> Vec<&'static str> {
+    FEXIT_SPECS.iter().map(|s| s.function).collect()
 }
 
-/// Marks an optional offset this kernel lacks (the programs test for it).
-const ABSENT: u32 = u32::MAX;
+/// What this build has programs for, and, on the kernel with this BTF, which of them it
+/// would skip (a layout, prototype or tracepoint it cannot read) and why: the planner's
+/// `Build`. The kernel's layout is resolved once.
+pub fn build(kbtf: Option<&KernelBtf>) -> Build {
+    let mut build = Build::tracepoints(&SPECS.iter().map(|s| s.tracepoint).collect::<Vec<_>>());
+    build
+        .hooks
+        .extend(built_fexits().into_iter().map(|f| (Tier::Fentry, f)));
+    build
+        .hooks
+        .extend(built_kprobes().into_iter().map(|f| (Tier::Kprobe, f)));
+    let Some(kbtf) = kbtf else {
+        return build;
+    };
+    let missing = resolve_config(kbtf).missing;
+    for s in SPECS.iter().filter(|s| kbtf.has_tracepoint(s.tracepoint)) {
+        if let Some(why) = skip_reason(s, kbtf, &missing) {
+            build.unusable.insert((Tier::Tracepoint, s.tracepoint), why);
+        }
+    }
+    for s in FEXIT_SPECS.iter().filter(|s| kbtf.has_function(s.function)) {
+        if let Some(why) = fexit_unusable(s, kbtf, &missing) {
+            build.unusable.insert((Tier::Fentry, s.function), why);
+        }
+    }
+    build
+}
 
 /// The `Config` resolved from one kernel's BTF.
 struct Resolved {
@@ -843,22 +859,14 @@ impl Probes {
                     ProgramError::LoadError {
                         io_error,
                         verifier_log,
-                    } => {
-                        if matches!(
-                            io_error.raw_os_error(),
-                            Some(libc::EPERM) | Some(libc::EACCES)
-                        ) && !super::has_bpf_privileges()
-                        {
-                            ProbeError::Permission
-                        } else {
-                            ProbeError::Verifier {
-                                program: spec.program,
-                                tracepoint: spec.tracepoint,
-                                error: io_error.to_string(),
-                                log_tail: verifier_tail(&verifier_log.to_string(), 20),
-                            }
-                        }
-                    }
+                    } => ProbeError::Verifier {
+                        // (The privileges were checked above: a refusal here is the
+                        // verifier's or the kernel's.)
+                        program: spec.program,
+                        tracepoint: spec.tracepoint,
+                        error: io_error.to_string(),
+                        log_tail: verifier_tail(&verifier_log.to_string(), 20),
+                    },
                     other => ProbeError::Load(format!("{}: {other}", spec.program)),
                 });
             }
@@ -951,12 +959,7 @@ fn skip_reason(
 ) -> Option<String> {
     if !kbtf.has_tracepoint(spec.tracepoint) {
         // A tracepoint renamed between kernels: its other name's program runs instead.
-        let other = super::plan::RENAMED.iter().find_map(|&(old, new)| {
-            (old == spec.tracepoint)
-                .then_some(new)
-                .or((new == spec.tracepoint).then_some(old))
-        });
-        Some(match other {
+        Some(match super::plan::other_name(spec.tracepoint) {
             Some(other) if kbtf.has_tracepoint(other) => {
                 format!("not in this kernel under this name: it is {other} here")
             }
@@ -968,24 +971,6 @@ fn skip_reason(
             .find_map(|f| missing.get(f))
             .map(|why| format!("kernel layout differs: {why}"))
     }
-}
-
-/// The tracepoints this build has programs for, and, for those it would skip on the kernel
-/// with this BTF (a layout it cannot read), why.
-pub fn built_tracepoints(
-    kbtf: Option<&KernelBtf>,
-) -> (Vec<&'static str>, Vec<(&'static str, String)>) {
-    let names = SPECS.iter().map(|s| s.tracepoint).collect();
-    let Some(kbtf) = kbtf else {
-        return (names, Vec::new());
-    };
-    let missing = resolve_config(kbtf).missing;
-    let skipped = SPECS
-        .iter()
-        .filter(|s| kbtf.has_tracepoint(s.tracepoint))
-        .filter_map(|s| skip_reason(s, kbtf, &missing).map(|why| (s.tracepoint, why)))
-        .collect();
-    (names, skipped)
 }
 
 /// Hook trials with the build's empty probe programs: whether this kernel lets an fentry
@@ -1004,6 +989,8 @@ impl Trials {
         let btf = Btf::from_sys_fs().map_err(|e| format!("no BTF: {e}"))?;
         let ebpf = EbpfLoader::new()
             .btf(Some(&btf))
+            // Trials emit nothing: no need for the full-size ring buffer.
+            .map_max_entries(EVENTS_MAP, 4096)
             .load(OBJECT)
             .map_err(|e| format!("loading the object: {e}"))?;
         Ok(Trials { ebpf, btf })
@@ -1117,6 +1104,49 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_prototype_or_name_the_build_does_not_read_is_reported_not_misread() {
+        let Some(btf) = running_kernel_btf() else {
+            eprintln!("no kernel BTF here; skipping");
+            return;
+        };
+        let missing = resolve_config(&btf).missing;
+        let wrong = FexitSpec {
+            program: "tracer_filemap_read",
+            function: "filemap_read",
+            label: "fexit:filemap_read",
+            needs: &[],
+            params: &["not_the_iocb"],
+            replaces: None,
+        };
+        let why = fexit_unusable(&wrong, &btf, &missing).unwrap();
+        assert!(
+            why.starts_with("filemap_read(iocb, ")
+                && why.ends_with("a prototype this build does not read"),
+            "{why}"
+        );
+        // This build's own specs read the running kernel's prototypes.
+        for spec in FEXIT_SPECS.iter().filter(|s| btf.has_function(s.function)) {
+            let why = fexit_unusable(spec, &btf, &missing);
+            assert!(
+                !why.as_deref().unwrap_or("").contains("prototype"),
+                "{why:?}"
+            );
+        }
+        // A renamed tracepoint under the name this kernel does not use.
+        let (old, new) = super::super::plan::RENAMED[0];
+        let (absent, present) = if btf.has_tracepoint(new) {
+            (old, new)
+        } else {
+            (new, old)
+        };
+        let spec = SPECS.iter().find(|s| s.tracepoint == absent).unwrap();
+        assert_eq!(
+            skip_reason(spec, &btf, &missing).unwrap(),
+            format!("not in this kernel under this name: it is {present} here")
+        );
     }
 
     #[test]

@@ -39,6 +39,11 @@ pub fn has_bpf_privileges() -> bool {
     has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON))
 }
 
+/// Whether kprobes are built into this kernel (its kprobe PMU exists).
+pub fn kprobes_built_in() -> bool {
+    Path::new("/sys/bus/event_source/devices/kprobe").exists()
+}
+
 /// The message for a user without the privileges to trace.
 pub const PRIVILEGE_HINT: &str = "tracing needs root (or CAP_BPF and CAP_PERFMON): run it with sudo, e.g. `sudo tracer ...` or `cargo xtask run -- ...`";
 

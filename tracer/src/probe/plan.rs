@@ -94,6 +94,24 @@ const fn unless(hook: Hook, unless: &'static str) -> Hook {
 /// Tracepoints renamed between kernels: (old name, new name).
 pub const RENAMED: &[(&str, &str)] = &[("io_uring_submit_sqe", "io_uring_submit_req")];
 
+/// The other name of a renamed tracepoint, if `tp` is one.
+pub fn other_name(tp: &str) -> Option<&'static str> {
+    RENAMED.iter().find_map(|&(old, new)| {
+        if old == tp {
+            Some(new)
+        } else if new == tp {
+            Some(old)
+        } else {
+            None
+        }
+    })
+}
+
+/// Whether `tp` is the old name of a renamed tracepoint.
+pub fn is_old_name(tp: &str) -> bool {
+    RENAMED.iter().any(|(old, _)| *old == tp)
+}
+
 /// Every method that sends over a socket (all but copy-file-range).
 const SOCKET_METHODS: &[&str] = &[
     "read-write",
@@ -291,14 +309,6 @@ pub const STEPS: &[StepSpec] = &[
     },
 ];
 
-/// Whether a tier can be used at all on a kernel, and why not.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case", tag = "state", content = "why")]
-pub enum Availability {
-    Yes,
-    No(String),
-}
-
 /// What a kernel allows, as `probe::caps` measured it (or a test made up).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Caps {
@@ -458,6 +468,9 @@ pub const ABSENT_SYMBOL: &str = "not a kernel symbol";
 
 /// The plan for every step.
 pub fn plan(caps: &Caps, build: &Build) -> Vec<Planned> {
+    // Before 6.5 (no skb_splice_from_iter) sendfile and splice reach TCP through
+    // ->sendpage, not tcp_sendmsg_locked: its hooks do not see them.
+    let sendpage_era = !present(caps, "skb_splice_from_iter");
     STEPS
         .iter()
         .map(|spec| {
@@ -478,9 +491,6 @@ pub fn plan(caps: &Caps, build: &Build) -> Vec<Planned> {
                 Some(_) => format!("inferred: {}", spec.fallback),
                 None => format!("no hook: {}", spec.fallback),
             };
-            // Before 6.5 (no skb_splice_from_iter) sendfile and splice reach TCP through
-            // ->sendpage, not tcp_sendmsg_locked: its hooks do not see them.
-            let sendpage_era = caps.functions.contains_key("skb_splice_from_iter");
             let through_sendmsg = spec.hooks.iter().any(|h| h.target == "tcp_sendmsg_locked");
             let methods = spec
                 .methods
@@ -572,14 +582,9 @@ mod tests {
             tps.remove(tp);
         }
         let mut functions = BTreeMap::new();
-        functions.insert(
-            "skb_splice_from_iter".to_string(),
-            "not in this kernel (before 6.5)".to_string(),
-        );
-        functions.insert(
-            "splice_folio_into_pipe".to_string(),
-            "not in this kernel (before 6.5)".to_string(),
-        );
+        for absent in ["skb_splice_from_iter", "splice_folio_into_pipe"] {
+            functions.insert(absent.to_string(), format!("{ABSENT_BTF} (before 6.5)"));
+        }
         functions.insert(
             "filemap_splice_read".to_string(),
             format!("{ABSENT_BTF} (absent, or inlined everywhere)"),
