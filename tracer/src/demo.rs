@@ -161,6 +161,18 @@ pub fn parse_expect(text: &str) -> Result<Vec<Expect>> {
     Ok(out)
 }
 
+/// A `--chunk` value: bytes per call, from 1 byte to 1 GiB.
+pub fn parse_chunk(text: &str) -> Result<u64> {
+    let chunk = parse_size(text).map_err(|e| anyhow!("--chunk: {e}"))?;
+    if chunk == 0 {
+        bail!("--chunk must be at least 1 byte");
+    }
+    if chunk > 1 << 30 {
+        bail!("--chunk: at most 1GiB per call");
+    }
+    Ok(chunk)
+}
+
 /// Parses a byte count: `8388608`, `64K`, `64KiB`, `8M`, `8MiB`, `1G` (powers of 1024).
 pub fn parse_size(text: &str) -> Result<u64> {
     let t = text.trim();
@@ -319,13 +331,8 @@ pub fn check_input(args: &DemoArgs) -> Result<()> {
     if args.chunk == 0 {
         bail!("--chunk must be at least 1 byte");
     }
-    if let Some(size) = args.size {
-        if size == 0 {
-            bail!("--size must be at least 1 byte (the demo sends a file of that size)");
-        }
-        if args.file.is_some() {
-            bail!("give either --size (the demo creates the file) or --file, not both");
-        }
+    if args.size == Some(0) {
+        bail!("--size must be at least 1 byte (the demo sends a file of that size)");
     }
     if let Some(path) = &args.file {
         let meta =
@@ -354,6 +361,16 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
     if !crate::probe::has_bpf_privileges() {
         return Err(crate::probe::loader::ProbeError::Permission.into());
     }
+    // A recording path that cannot be written fails now, not after the input is made and
+    // the probes are loaded.
+    let record = match &args.record {
+        Some(p) => Some((
+            p.clone(),
+            std::fs::File::create(p)
+                .with_context(|| format!("cannot create the recording {}", p.display()))?,
+        )),
+        None => None,
+    };
     // First, so that Ctrl-C or SIGTERM at any point still removes the scratch directory
     // and detaches the probes (by unwinding through their destructors).
     let mut signals = Signals::new()?;
@@ -379,8 +396,8 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
             Ok(lab) => lab,
             Err(code) => return Ok(code),
         };
-    if let Some(p) = &args.record {
-        lab.record(p)?;
+    if let Some((path, file)) = record {
+        lab.record(path, file)?;
     }
     let mut outcomes = Vec::new();
     let mut failed_runs = 0;
@@ -434,29 +451,29 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
     let mut failed = false;
     for o in &outcomes {
         if let Outcome::Ran(r) = o {
-            let held = args.expect.iter().all(|e| {
-                e.op.holds(r.sender.observed.get(&e.field).unwrap_or(0), e.value)
-            });
-            if held && !args.expect.is_empty() {
+            let failures: Vec<_> = args
+                .expect
+                .iter()
+                .map(|e| (e, r.sender.observed.get(&e.field).unwrap_or(0)))
+                .filter(|(e, value)| !e.op.holds(*value, e.value))
+                .collect();
+            for (e, value) in &failures {
+                eprintln!(
+                    "tracer: expectation failed for {}: {} (observed {}={})",
+                    r.method.name(),
+                    e,
+                    e.field,
+                    value
+                );
+            }
+            failed |= !failures.is_empty();
+            if failures.is_empty() && !args.expect.is_empty() {
                 let list: Vec<String> = args.expect.iter().map(|e| e.to_string()).collect();
                 eprintln!(
                     "tracer: {}: expectations hold: {}",
                     r.method.name(),
                     list.join(", ")
                 );
-            }
-            for e in &args.expect {
-                let value = r.sender.observed.get(&e.field).unwrap_or(0);
-                if !e.op.holds(value, e.value) {
-                    eprintln!(
-                        "tracer: expectation failed for {}: {} (observed {}={})",
-                        r.method.name(),
-                        e,
-                        e.field,
-                        value
-                    );
-                    failed = true;
-                }
             }
         }
     }
@@ -613,11 +630,7 @@ impl Lab {
         // copy-file-range needs its destination on the source's filesystem: next to a
         // given file, else in the scratch directory beside the generated one.
         let copy_dir = if input_given {
-            input
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-                .unwrap_or(Path::new("."))
-                .to_path_buf()
+            workload::dir_of(&input)
         } else {
             scratch.0.clone()
         };
@@ -661,8 +674,8 @@ impl Lab {
         Ok(Ok(Lab::start(scratch, input, input_given, chunk)?))
     }
 
-    fn record(&mut self, path: &Path) -> Result<()> {
-        self.recorder = Some(Recorder::create(path, &self.session)?);
+    fn record(&mut self, path: PathBuf, file: std::fs::File) -> Result<()> {
+        self.recorder = Some(Recorder::create(path, file, &self.session, &self.kernel)?);
         Ok(())
     }
 
@@ -684,29 +697,29 @@ impl Lab {
         observer: &mut (dyn FnMut(&Model, &[Step], Counts) + Send),
     ) -> Result<MethodResult> {
         // io_uring's reads and sends are only seen through its tracepoints (the submission,
-        // named io_uring_submit_sqe before 6.4, and the completion): say so rather than
-        // show an empty ledger.
+        // under either of its names, and the completion): say so rather than show an
+        // empty ledger.
         let attached = self.session.attached();
-        let submit = attached
-            .iter()
-            .any(|a| matches!(*a, "io_uring_submit_req" | "io_uring_submit_sqe"));
+        let submits = [
+            "io_uring_submit_req",
+            crate::probe::plan::other_name("io_uring_submit_req").unwrap_or_default(),
+        ];
+        let submit = attached.iter().any(|a| submits.contains(a));
         let complete = attached.contains(&"io_uring_complete");
         if method == Method::IoUring && !(submit && complete) {
             let missing: &[&str] = if submit {
                 &["io_uring_complete"]
             } else {
-                &["io_uring_submit_req", "io_uring_submit_sqe"]
+                &submits
             };
-            // The skip that matters (not the other name of a renamed tracepoint).
+            // The skip that matters: of a tracepoint this kernel has, if any (not the
+            // other name of a renamed one).
             let why = self
                 .session
                 .skipped()
                 .iter()
                 .filter(|s| missing.contains(&s.tracepoint))
-                .min_by_key(|s| {
-                    s.reason.starts_with("tracepoint ")
-                        || s.reason.starts_with("not in this kernel under this name")
-                })
+                .min_by_key(|s| !s.in_kernel)
                 .map_or_else(
                     || format!("{} is not attached", missing[0]),
                     |s| format!("{}: {}", s.tracepoint, s.reason),
@@ -1082,11 +1095,14 @@ fn fmt_ns(ns: u64) -> String {
 /// The `--method all` comparison table, then every difference.
 pub fn table(outcomes: &[Outcome]) -> String {
     let mut s = String::new();
-    let first = outcomes.iter().find_map(|o| match o {
-        Outcome::Ran(r) => Some(r),
-        _ => None,
-    });
-    if let Some(r) = first {
+    let ran: Vec<&MethodResult> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Ran(r) => Some(r.as_ref()),
+            _ => None,
+        })
+        .collect();
+    if let Some(r) = ran.first() {
         let _ = writeln!(
             s,
             "{} in {} chunks, kernel {}, {}",
@@ -1110,13 +1126,6 @@ pub fn table(outcomes: &[Outcome]) -> String {
         ("page_refs", "page refs"),
         ("cache_misses", "cache misses"),
     ];
-    let ran: Vec<&MethodResult> = outcomes
-        .iter()
-        .filter_map(|o| match o {
-            Outcome::Ran(r) => Some(r.as_ref()),
-            _ => None,
-        })
-        .collect();
     let cell = |r: &MethodResult, f: &str| {
         format!(
             "{}/{}",
@@ -1199,25 +1208,17 @@ pub fn table(outcomes: &[Outcome]) -> String {
         }
     }
     let _ = writeln!(s);
-    for o in outcomes {
-        if let Outcome::Ran(r) = o {
-            if r.differences.is_empty() {
-                let _ = writeln!(s, "{}: matches the textbook", r.method.name());
-                continue;
-            }
-            let _ = writeln!(s, "{}:", r.method.name());
-            for line in difference_lines(&r.differences) {
-                let _ = writeln!(s, "  {line}");
-            }
+    for r in &ran {
+        if r.differences.is_empty() {
+            let _ = writeln!(s, "{}: matches the textbook", r.method.name());
+            continue;
+        }
+        let _ = writeln!(s, "{}:", r.method.name());
+        for line in difference_lines(&r.differences) {
+            let _ = writeln!(s, "  {line}");
         }
     }
-    let drops: u64 = outcomes
-        .iter()
-        .map(|o| match o {
-            Outcome::Ran(r) => r.drops,
-            _ => 0,
-        })
-        .sum();
+    let drops: u64 = ran.iter().map(|r| r.drops).sum();
     let _ = writeln!(s, "\nevents dropped: {drops}");
     s
 }
@@ -1248,16 +1249,19 @@ pub enum RecordLine {
 }
 
 impl Recorder {
-    fn create(path: &Path, session: &Session) -> Result<Recorder> {
-        let f = std::fs::File::create(path)
-            .with_context(|| format!("cannot create the recording {}", path.display()))?;
+    fn create(
+        path: PathBuf,
+        file: std::fs::File,
+        session: &Session,
+        kernel: &str,
+    ) -> Result<Recorder> {
         let mut r = Recorder {
-            out: BufWriter::new(f),
-            path: path.to_path_buf(),
+            out: BufWriter::new(file),
+            path,
         };
         r.line(&RecordLine::Header {
             format: "tracer-recording-1".into(),
-            kernel: kernel_release(),
+            kernel: kernel.to_string(),
             consts: session.consts().clone(),
         })?;
         Ok(r)

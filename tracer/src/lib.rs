@@ -1,7 +1,8 @@
 //! The zero-copy tracer: eBPF probes on the Linux data path, decoded into events.
 //!
 //! Data flows one way: kernel programs -> ring buffer ([`source`]) -> [`event::decode`] ->
-//! consumers (the `trace` command's JSON lines today; the model and TUI later).
+//! consumers: the `trace` command's lines, and the model (`model`) behind the demo's
+//! reports and the TUI (`ui`).
 
 pub mod demo;
 pub mod doctor;

@@ -100,13 +100,19 @@ struct DemoCmd {
     record: Option<std::path::PathBuf>,
 }
 
-fn method_arg(name: &str) -> anyhow::Result<Method> {
+/// A `--method` value; `all` is offered too where the command takes it.
+fn parse_method(name: &str, all: bool) -> anyhow::Result<Method> {
     Method::from_name(name).ok_or_else(|| {
         anyhow::anyhow!(
-            "unknown method {name:?}: choose one of {}, or all",
-            Method::ALL.map(Method::name).join(", ")
+            "unknown method {name:?}: choose one of {}{}",
+            Method::ALL.map(Method::name).join(", "),
+            if all { ", or all" } else { "" }
         )
     })
+}
+
+fn method_arg(name: &str) -> anyhow::Result<Method> {
+    parse_method(name, true)
 }
 
 /// `tracer demo`: the text report (headless, JSON, checks, recordings, `all`) or the TUI.
@@ -145,14 +151,7 @@ async fn lesson(cmd: LessonCmd) -> anyhow::Result<i32> {
     let method = cmd
         .method
         .as_deref()
-        .map(|name| {
-            Method::from_name(name).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "unknown method {name:?}: choose one of {}",
-                    Method::ALL.map(Method::name).join(", ")
-                )
-            })
-        })
+        .map(|name| parse_method(name, false))
         .transpose()?;
     let size = parse_size(&cmd.size).map_err(|e| anyhow::anyhow!("--size: {e}"))?;
     let chunk = parse_size(&cmd.chunk).map_err(|e| anyhow::anyhow!("--chunk: {e}"))?;
@@ -185,10 +184,7 @@ fn demo_args(cmd: DemoCmd) -> anyhow::Result<tracer::demo::DemoArgs> {
         Some(s) => Some(demo::parse_size(s).map_err(|e| anyhow::anyhow!("--size: {e}"))?),
         None => None,
     };
-    let chunk = demo::parse_size(&cmd.chunk).map_err(|e| anyhow::anyhow!("--chunk: {e}"))?;
-    if chunk > 1 << 30 {
-        anyhow::bail!("--chunk: at most 1GiB per call");
-    }
+    let chunk = demo::parse_chunk(&cmd.chunk)?;
     let expect = match &cmd.expect {
         Some(e) => demo::parse_expect(e)?,
         None => Vec::new(),
@@ -280,19 +276,11 @@ fn main() -> ExitCode {
             .map(method_arg)
             .transpose()
             .and_then(|m| tracer::doctor::run(cmd.json, m)),
-        Command::Transfer(cmd) => Method::from_name(&cmd.method)
-            .ok_or_else(|| anyhow::anyhow!("unknown method {}", cmd.method))
+        Command::Transfer(cmd) => parse_method(&cmd.method, false)
             .and_then(|method| {
                 // copy-file-range writes its copy next to the file (same filesystem).
-                let scratch_dir = match cmd.file.parent() {
-                    Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-                    _ => std::path::PathBuf::from("."),
-                };
-                let chunk = tracer::demo::parse_size(&cmd.chunk)
-                    .map_err(|e| anyhow::anyhow!("--chunk: {e}"))?;
-                if chunk == 0 || chunk > 1 << 30 {
-                    anyhow::bail!("--chunk must be between 1 byte and 1GiB");
-                }
+                let scratch_dir = workload::dir_of(&cmd.file);
+                let chunk = tracer::demo::parse_chunk(&cmd.chunk)?;
                 let opts = workload::Options {
                     chunk: chunk as usize,
                     scratch_dir,

@@ -151,3 +151,33 @@ fn lesson_and_tui_bad_inputs() {
 fn doctor_bad_method() {
     one_line_error(&["doctor", "--method", "nope"], "unknown method \"nope\"");
 }
+
+#[test]
+fn transfer_refuses_a_fifo_instead_of_waiting_for_a_writer() {
+    let fifo = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-fifo");
+    let _ = std::fs::remove_file(&fifo);
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let mut child = Command::new(TRACER)
+        .args(["transfer", "--method", "sendfile", "--file"])
+        .arg(&fifo)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let done = child.try_wait().unwrap().is_some();
+    if !done {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().unwrap();
+    std::fs::remove_file(&fifo).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(done, "still waiting on the FIFO after 20 s");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("is not a regular file"), "{stderr}");
+}

@@ -28,8 +28,6 @@ fn temp_path(name: &str) -> PathBuf {
     dir.join(format!("{name}-{}", std::process::id()))
 }
 
-/// Runs `method` over a fresh file of `size` bytes while this process is traced; returns
-/// the transfer's report and every event.
 /// This kernel's value of `enum iter_type` `name` (renumbered in 6.0, 6.5 and 6.7).
 fn iter_type_of(consts: &KernelConsts, name: &str) -> u8 {
     consts
@@ -40,6 +38,8 @@ fn iter_type_of(consts: &KernelConsts, name: &str) -> u8 {
         .expect(name)
 }
 
+/// Runs `method` over a fresh file of `size` bytes while this process is traced; returns
+/// the transfer's report and every event.
 fn traced_transfer(
     method: Method,
     size: u64,

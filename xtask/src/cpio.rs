@@ -45,6 +45,11 @@ impl Archive {
         self.leaf(path, Entry::CharDev { mode, major, minor })
     }
 
+    /// How many entries (files, directories, devices) the archive holds.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
     pub fn contains(&self, path: &str) -> bool {
         normalize(path).is_ok_and(|p| self.entries.contains_key(&p))
     }

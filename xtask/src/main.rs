@@ -54,7 +54,7 @@ enum Task {
         #[arg(long)]
         keep: bool,
         /// Kill the VM after this many seconds.
-        #[arg(long, default_value_t = 600)]
+        #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
         timeout_secs: u64,
     },
     /// Benchmarks (release build, as root).
@@ -447,7 +447,7 @@ fn run(release: bool, args: &[OsString]) -> Result<()> {
 /// Programs the root integration tests run besides the tracer: bpftool (to check what is
 /// loaded), python3 (a traced command), setpriv and dd. Installs bpftool when missing.
 fn test_prerequisites() -> Result<()> {
-    if which("bpftool").is_none() && !Path::new("/usr/sbin/bpftool").exists() {
+    if vm::program("bpftool").is_none() {
         if can_apt_install() {
             eprintln!("test prerequisites: installing bpftool (apt-get install bpftool)");
             apt_install(&["bpftool".to_string()])?;
@@ -539,14 +539,9 @@ fn timed_transfer(
         bail!("{cmd:?} failed: {stderr}");
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let wall_ns: f64 = stdout
-        .split("\"wall_ns\":")
-        .nth(1)
-        .and_then(|v| {
-            v.trim_end_matches(|c: char| !c.is_ascii_digit())
-                .parse()
-                .ok()
-        })
+    let wall_ns = serde_json::from_str::<serde_json::Value>(stdout.trim())
+        .ok()
+        .and_then(|v| v["wall_ns"].as_f64())
         .ok_or_else(|| anyhow!("no wall_ns in the transfer's output: {stdout}"))?;
     let summary = stderr
         .lines()
@@ -567,7 +562,7 @@ fn bench_trace_overhead(mib: u64, chunk: u64, pairs: u32) -> Result<()> {
     }
     build(true)?;
     let tracer = tracer_binary(true);
-    let dir = workspace_root().join("target/bench");
+    let dir = target_dir().join("bench");
     std::fs::create_dir_all(&dir)?;
     let file = dir.join(format!("transfer-{mib}MiB"));
     if std::fs::metadata(&file).map(|m| m.len()).ok() != Some(mib << 20) {

@@ -327,7 +327,7 @@ fn dpkg_installed(package: &str) -> bool {
 }
 
 /// A program on PATH or in the sbin directories (not on a plain user's PATH).
-fn program(name: &str) -> Option<PathBuf> {
+pub(crate) fn program(name: &str) -> Option<PathBuf> {
     which(name).or_else(|| {
         ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
             .iter()
@@ -418,18 +418,8 @@ fn build_initramfs(kernel: &Kernel, tracer: &Path, dir: &Path, out: &Path) -> Re
 
     let mut cpio = Vec::new();
     archive.write(&mut cpio)?;
-    fs::write(dir.join("initramfs.cpio"), &cpio).context("writing the initramfs")?;
-    let entries = archive_len(&cpio);
     compress(&cpio, out)?;
-    Ok(entries)
-}
-
-fn archive_len(cpio: &[u8]) -> usize {
-    // Every header starts with the newc magic; the trailer is one of them.
-    cpio.windows(6)
-        .filter(|w| w == b"070701")
-        .count()
-        .saturating_sub(1)
+    Ok(archive.len())
 }
 
 /// gzip, as the kernel's initramfs unpacker expects (CONFIG_RD_GZIP); an uncompressed

@@ -75,6 +75,9 @@ pub struct LoadOptions {
 pub struct Skipped {
     pub tracepoint: &'static str,
     pub reason: String,
+    /// The kernel has this tracepoint or function (it was skipped for another reason: a
+    /// layout, a refusal, a better tier), as opposed to lacking it.
+    pub in_kernel: bool,
 }
 
 /// One kernel program: its function name in `tracer-ebpf`, its tracepoint, the `Config`
@@ -825,6 +828,7 @@ impl Probes {
                 Some(reason) => skipped.push(Skipped {
                     tracepoint: spec.label,
                     reason,
+                    in_kernel: kbtf.has_function(spec.function),
                 }),
             }
         }
@@ -841,6 +845,7 @@ impl Probes {
                 skipped.push(Skipped {
                     tracepoint: spec.tracepoint,
                     reason,
+                    in_kernel: kbtf.has_tracepoint(spec.tracepoint),
                 });
                 continue;
             }
@@ -875,6 +880,7 @@ impl Probes {
                 Err(e) if !spec.required => skipped.push(Skipped {
                     tracepoint: spec.tracepoint,
                     reason: format!("attach refused: {e}"),
+                    in_kernel: true,
                 }),
                 Err(e) => {
                     return Err(ProbeError::Attach {
@@ -899,6 +905,7 @@ impl Probes {
                 Err(reason) => skipped.push(Skipped {
                     tracepoint: spec.label,
                     reason,
+                    in_kernel: kbtf.has_function(spec.function),
                 }),
             }
         }

@@ -642,6 +642,23 @@ mod tests {
     }
 
     #[test]
+    fn every_method_a_step_names_is_a_method() {
+        // doctor --method filters steps by these names: a typo would hide a step.
+        use crate::workload::Method;
+        for spec in STEPS {
+            for m in spec.methods {
+                assert!(Method::from_name(m).is_some(), "{}: {m}", spec.step);
+            }
+        }
+        let socket: Vec<&str> = Method::ALL
+            .iter()
+            .filter(|m| **m != Method::CopyFileRange)
+            .map(|m| m.name())
+            .collect();
+        assert_eq!(SOCKET_METHODS, socket.as_slice());
+    }
+
+    #[test]
     fn a_function_the_fentry_trial_was_refused_on_falls_to_the_next_tier() {
         let mut caps = Caps {
             kernel: "6.1".into(),

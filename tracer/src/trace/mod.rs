@@ -21,7 +21,7 @@ use crate::{
 pub use target::Target;
 
 /// Loaded probes and their event stream: what every live consumer (the `trace` command,
-/// tests, later the demo and TUI) starts from.
+/// the demo, the TUI, tests) starts from.
 pub struct Session {
     probes: Probes,
     source: KernelSource,
@@ -132,6 +132,9 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
     // First, so that a signal during loading still ends the trace cleanly.
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    // A hangup (the terminal closed) ends the trace like SIGTERM: the output is flushed and
+    // the counts printed.
+    let mut sighup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     let plan = plan(&args.target)?;
     if !probe::has_bpf_privileges() {
         return Err(ProbeError::Permission.into());
@@ -227,7 +230,7 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
                 if child_pid.is_none() || stopping { break "interrupted" }
                 stopping = true;
             }
-            _ = sigterm.recv() => {
+            _ = async { tokio::select! { _ = sigterm.recv() => {}, _ = sighup.recv() => {} } } => {
                 match child_pid {
                     Some(pid) if !stopping => {
                         stopping = true;

@@ -63,6 +63,10 @@ impl Screen {
             previous(info);
         }));
         enable_raw_mode().context("switching the terminal to raw mode")?;
+        // Keys typed while the probes loaded were meant for a screen that was not there
+        // yet (an Enter would start the picker's method): drop them.
+        // SAFETY: tcflush on standard input; a failure (not a terminal) is harmless.
+        unsafe { libc::tcflush(libc::STDIN_FILENO, libc::TCIFLUSH) };
         let screen = execute!(stdout(), EnterAlternateScreen, Hide)
             .context("switching to the alternate screen")
             .and_then(|_| {

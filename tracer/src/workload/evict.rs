@@ -20,13 +20,13 @@ pub struct Residency {
 /// the page cache (`posix_fadvise(POSIX_FADV_DONTNEED)`), counting the resident pages
 /// before and after with mincore(). Pages that stay resident are not an error.
 pub fn evict(path: &Path) -> Result<Residency> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let meta = file
-        .metadata()
-        .with_context(|| format!("fstat of {}", path.display()))?;
+    // Checked before opening: opening a FIFO would block until a writer comes.
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot open {}", path.display()))?;
     if !meta.is_file() {
         bail!("{} is not a regular file", path.display());
     }
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let size = meta.len();
     if size == 0 {
         bail!("{} is empty: there is nothing to evict", path.display());

@@ -38,6 +38,16 @@ impl Ctx<'_> {
     pub fn fd(&self) -> RawFd {
         self.file.as_raw_fd()
     }
+
+    /// read() the chunk at `off` into `buf`: its length, never 0 (a file that shrank
+    /// under the transfer is an error).
+    pub fn read_chunk(&self, buf: &mut [u8], off: u64) -> Result<usize> {
+        let n = sys::read(self.fd(), &mut buf[..self.step(off)]).context("read from the file")?;
+        if n == 0 {
+            return Err(shrank(off, self.size));
+        }
+        Ok(n)
+    }
 }
 
 /// A sender's timestamps and method-specific findings.
@@ -64,15 +74,11 @@ impl Timed {
 /// there is no read() returning 0 at the end.
 pub(super) fn read_then_send(c: &Ctx, send_flags: Option<i32>) -> Result<Timed> {
     let mut buf = prefaulted(c.max_step());
-    let (fd, sock) = (c.fd(), c.sock);
+    let sock = c.sock;
     let start_ns = sys::mark_start();
     let mut off = 0u64;
     while off < c.size {
-        let want = c.step(off);
-        let n = sys::read(fd, &mut buf[..want]).context("read from the file")?;
-        if n == 0 {
-            return Err(shrank(off, c.size));
-        }
+        let n = c.read_chunk(&mut buf, off)?;
         // SAFETY: buf[..n] is initialised and lives across the call.
         unsafe { sys::send_all(sock, buf.as_ptr(), n, send_flags) }?;
         off += n as u64;

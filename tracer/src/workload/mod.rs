@@ -2,7 +2,7 @@
 //!
 //! Every method but copy-file-range sends the file over a fresh loopback TCP connection to
 //! a receiver thread in this process, which reads it with read() into a 64 KiB buffer and
-//! checks both the byte count and the content (a 64-bit 64-bit hash of the stream against the
+//! checks both the byte count and the content (a 64-bit hash of the stream against the
 //! file's, computed before the transfer). copy-file-range copies the file into a new file
 //! in a scratch directory, checks the copy and removes it.
 //!
@@ -134,6 +134,15 @@ pub struct Options {
     pub scratch_dir: PathBuf,
 }
 
+/// The directory `file` is in (`.` for a bare name): where copy-file-range can put its
+/// copy on the same filesystem.
+pub fn dir_of(file: &Path) -> PathBuf {
+    file.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf()
+}
+
 /// Zerocopy completions: for msg-zerocopy, the socket's error-queue notifications; for
 /// io-uring with SEND_ZC, the notification CQEs (one per SEND_ZC).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -219,6 +228,12 @@ pub fn send_file(path: &Path, method: Method, opts: &Options) -> Result<Report> 
     let chunk = opts.chunk;
     if chunk == 0 {
         bail!("the chunk size must be at least 1 byte");
+    }
+    // Before opening: opening a FIFO would block until a writer comes.
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot open {}", path.display()))?;
+    if !meta.is_file() {
+        bail!("{} is not a regular file", path.display());
     }
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let st =
@@ -413,11 +428,12 @@ pub fn make_file(path: &Path, size: u64) -> Result<()> {
     );
     let block: Vec<u8> = (0..65536u32).map(|i| (i * 31 % 251) as u8).collect();
     let mut left = size;
+    let write = || format!("writing {}", path.display());
     while left > 0 {
         let n = left.min(block.len() as u64) as usize;
-        f.write_all(&block[..n])?;
+        f.write_all(&block[..n]).with_context(write)?;
         left -= n as u64;
     }
-    f.flush()?;
+    f.flush().with_context(write)?;
     Ok(())
 }

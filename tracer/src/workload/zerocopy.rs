@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result, bail};
 use super::{
     WorkloadError, ZeroCopyReport,
     methods::{Ctx, Timed},
-    sys::{self, prefaulted, shrank},
+    sys::{self, prefaulted},
 };
 
 /// `SO_ZEROCOPY` (asm-generic/socket.h; libc does not export it for every target).
@@ -44,15 +44,11 @@ pub(super) fn msg_zerocopy(c: &Ctx) -> Result<Timed> {
     }
     let mut buf = prefaulted(c.max_step());
     let mut zc = Completions::default();
-    let (fd, sock) = (c.fd(), c.sock);
+    let sock = c.sock;
     let start_ns = sys::mark_start();
     let mut off = 0u64;
     while off < c.size {
-        let want = c.step(off);
-        let n = sys::read(fd, &mut buf[..want]).context("read from the file")?;
-        if n == 0 {
-            return Err(shrank(off, c.size));
-        }
+        let n = c.read_chunk(&mut buf, off)?;
         // SAFETY: buf[..n] is initialised; it is not touched again before every send id
         // issued here is completed (below), so the kernel may keep referring to its pages.
         zc.issued += unsafe { sys::send_all(sock, buf.as_ptr(), n, Some(libc::MSG_ZEROCOPY)) }
