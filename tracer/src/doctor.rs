@@ -164,6 +164,29 @@ pub fn text(
     s
 }
 
+/// The report as `--json` prints it.
+pub fn json_text(
+    caps: &Caps,
+    plan: &[Planned],
+    method: Option<Method>,
+    lockdown: String,
+    tracefs: bool,
+) -> Result<String> {
+    let report = Report {
+        kernel: &caps.kernel,
+        lockdown,
+        tracefs,
+        caps,
+        plan: plan
+            .iter()
+            .filter(|p| {
+                method.is_none_or(|m| p.methods.is_empty() || p.methods.contains(&m.name()))
+            })
+            .collect(),
+    };
+    Ok(serde_json::to_string_pretty(&report)?)
+}
+
 /// Measures this kernel and plans: (caps, plan).
 fn measure_and_plan() -> (Caps, Vec<Planned>) {
     let (caps, kbtf) = caps::measure(has_bpf_privileges());
@@ -189,19 +212,7 @@ pub fn run(json: bool, method: Option<Method>) -> Result<i32> {
     let lockdown = caps::lockdown();
     let tracefs = caps::tracefs_mounted();
     if json {
-        let report = Report {
-            kernel: &caps.kernel,
-            lockdown,
-            tracefs,
-            caps: &caps,
-            plan: plan
-                .iter()
-                .filter(|p| {
-                    method.is_none_or(|m| p.methods.is_empty() || p.methods.contains(&m.name()))
-                })
-                .collect(),
-        };
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", json_text(&caps, &plan, method, lockdown, tracefs)?);
     } else {
         print!("{}", text(&caps, &plan, method, &lockdown, tracefs));
         if !root {
