@@ -221,3 +221,19 @@ fn the_doctor_page_shows_this_methods_report_scrolls_and_closes_with_any_other_k
     assert_eq!(update(&mut app, ch('q')), None);
     assert!(!app.doctor_shown && !app.quit);
 }
+
+#[test]
+fn every_methods_lesson_at_its_last_step() {
+    for method in Method::ALL {
+        let mut app = lesson(method);
+        app.playing = false;
+        app.shown = app.queue.len();
+        for (w, h) in [(80, 24), (120, 40)] {
+            let t = screen(&app, w, h);
+            insta::assert_snapshot!(
+                format!("lesson_{}_{w}x{h}_last", method.name()),
+                t.backend()
+            );
+        }
+    }
+}
