@@ -207,3 +207,36 @@ mod doctor {
         }
     }
 }
+
+/// `trace`'s JSON and text lines for the first event of each kind (and of each syscall)
+/// in every fixture.
+#[test]
+fn trace_lines_of_every_event_kind_are_the_same() {
+    use std::collections::BTreeSet;
+    use tracer::event::{KernelConsts, Payload};
+    let consts = KernelConsts::linux_6_12();
+    let mut seen = BTreeSet::new();
+    let mut out = String::new();
+    for method in Method::ALL {
+        for cache in ["hit", "miss"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures")
+                .join(format!("{}-{cache}.jsonl", method.name()));
+            let text = std::fs::read_to_string(&path).unwrap();
+            for line in text.lines() {
+                let Ok(RecordLine::Event { event, .. }) = serde_json::from_str(line) else {
+                    continue;
+                };
+                let nr = match &event.payload {
+                    Payload::SyscallEnter { nr, .. } | Payload::SyscallExit { nr, .. } => *nr,
+                    _ => 0,
+                };
+                if seen.insert((event.payload.name(), nr)) {
+                    writeln!(out, "{}", event.to_json(&consts)).unwrap();
+                    writeln!(out, "{}", event.to_text(&consts)).unwrap();
+                }
+            }
+        }
+    }
+    insta::assert_snapshot!("trace-lines", out);
+}
