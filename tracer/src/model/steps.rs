@@ -171,9 +171,29 @@ pub struct Transfer {
     pub last_ns: u64,
 }
 
-const MSG_ERRQUEUE: u64 = 0x2000;
-const MAP_SHARED: u64 = 0x01;
-const PROT_WRITE: u64 = 0x2;
+/// The syscalls the model gives a role, by the numbers `sys_enter` reports.
+mod sysno {
+    pub const READ: u32 = libc::SYS_read as u32;
+    pub const PREAD64: u32 = libc::SYS_pread64 as u32;
+    pub const READV: u32 = libc::SYS_readv as u32;
+    pub const RECVFROM: u32 = libc::SYS_recvfrom as u32;
+    pub const RECVMSG: u32 = libc::SYS_recvmsg as u32;
+    pub const WRITE: u32 = libc::SYS_write as u32;
+    pub const PWRITE64: u32 = libc::SYS_pwrite64 as u32;
+    pub const SENDTO: u32 = libc::SYS_sendto as u32;
+    pub const WRITEV: u32 = libc::SYS_writev as u32;
+    pub const SENDMSG: u32 = libc::SYS_sendmsg as u32;
+    pub const MMAP: u32 = libc::SYS_mmap as u32;
+    pub const MUNMAP: u32 = libc::SYS_munmap as u32;
+    pub const SENDFILE: u32 = libc::SYS_sendfile as u32;
+    pub const SPLICE: u32 = libc::SYS_splice as u32;
+    pub const COPY_FILE_RANGE: u32 = libc::SYS_copy_file_range as u32;
+    pub const IO_URING_ENTER: u32 = libc::SYS_io_uring_enter as u32;
+}
+
+const MSG_ERRQUEUE: u64 = libc::MSG_ERRQUEUE as u64;
+const MAP_SHARED: u64 = libc::MAP_SHARED as u64;
+const PROT_WRITE: u64 = libc::PROT_WRITE as u64;
 
 /// Removes `[addr, addr + len)` from a process's file mappings (munmap may cut one in
 /// two, or cover several).
@@ -205,20 +225,35 @@ fn unmap(maps: &mut Vec<Mapping>, addr: u64, len: u64) {
 }
 
 /// io_uring opcodes whose SQE fd the kernel reads (for the others the traced field is
-/// stale): every data-path opcode `event::io_uring_op_name` knows (all but NOP).
+/// stale): the data-path opcodes, those `event::io_uring_op_name` names.
 fn takes_file(opcode: u8) -> bool {
-    !matches!(event::io_uring_op_name(opcode), "NOP" | "other")
+    use io_uring::opcode as op;
+    matches!(
+        opcode,
+        op::Readv::CODE
+            | op::Writev::CODE
+            | op::ReadFixed::CODE
+            | op::WriteFixed::CODE
+            | op::SendMsg::CODE
+            | op::RecvMsg::CODE
+            | op::Read::CODE
+            | op::Write::CODE
+            | op::Send::CODE
+            | op::Recv::CODE
+            | op::Splice::CODE
+            | op::SendZc::CODE
+            | op::SendMsgZc::CODE
+    )
 }
 
 /// io_uring READV, READ_FIXED and READ.
 fn is_read(opcode: u8) -> bool {
+    use io_uring::opcode as op;
     matches!(
-        event::io_uring_op_name(opcode),
-        "READV" | "READ_FIXED" | "READ"
+        opcode,
+        op::Readv::CODE | op::ReadFixed::CODE | op::Read::CODE
     )
 }
-const IORING_CQE_F_MORE: u32 = 2;
-const IORING_CQE_F_NOTIF: u32 = 8;
 
 /// Where the bytes of a send come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1035,13 +1070,13 @@ impl Model {
                     return;
                 };
                 let (opcode, file, ring) = (req.opcode, req.file, req.ring);
-                if cflags & IORING_CQE_F_MORE == 0 {
+                if !io_uring::cqueue::more(*cflags) {
                     self.io_reqs.remove(&key);
                 }
                 let flow = self.ring_flow.get(&(ev.pid, ring)).copied();
                 if let Some(flow) = flow {
                     let facts = &mut self.transfers[flow].facts;
-                    if cflags & IORING_CQE_F_NOTIF != 0 {
+                    if io_uring::cqueue::notif(*cflags) {
                         facts.io_uring_notifications += 1;
                     } else {
                         facts.io_uring_requests += 1;
@@ -1307,52 +1342,56 @@ impl Model {
             }
         };
         Some(match (nr, a.kind()) {
-            (0 | 17, FileKind::Regular) => Role::FileRead {
+            (sysno::READ | sysno::PREAD64, FileKind::Regular) => Role::FileRead {
                 src: a.ino,
                 buf: Some(args[1]),
             },
-            (19, FileKind::Regular) => Role::FileRead {
+            (sysno::READV, FileKind::Regular) => Role::FileRead {
                 src: a.ino,
                 buf: None,
             },
-            (0 | 17 | 45, FileKind::Socket) => Role::SockRecv {
+            (sysno::READ | sysno::PREAD64 | sysno::RECVFROM, FileKind::Socket) => Role::SockRecv {
                 sock: a.ino,
                 buf: Some(args[1]),
             },
-            (19, FileKind::Socket) => Role::SockRecv {
+            (sysno::READV, FileKind::Socket) => Role::SockRecv {
                 sock: a.ino,
                 buf: None,
             },
-            (47, FileKind::Socket) if args[2] & MSG_ERRQUEUE != 0 => Role::ZcReap { sock: a.ino },
-            (47, FileKind::Socket) => Role::SockRecv {
+            (sysno::RECVMSG, FileKind::Socket) if args[2] & MSG_ERRQUEUE != 0 => {
+                Role::ZcReap { sock: a.ino }
+            }
+            (sysno::RECVMSG, FileKind::Socket) => Role::SockRecv {
                 sock: a.ino,
                 buf: None,
             },
-            (1 | 18 | 44, FileKind::Socket) => Role::Send {
+            (sysno::WRITE | sysno::PWRITE64 | sysno::SENDTO, FileKind::Socket) => Role::Send {
                 sock: a.ino,
                 src: src_of(self, Some(args[1])),
             },
-            (20 | 46, FileKind::Socket) => Role::Send {
+            (sysno::WRITEV | sysno::SENDMSG, FileKind::Socket) => Role::Send {
                 sock: a.ino,
                 src: src_of(self, None),
             },
-            (1 | 18, FileKind::Regular) => Role::FileWrite {
+            (sysno::WRITE | sysno::PWRITE64, FileKind::Regular) => Role::FileWrite {
                 dst: a.ino,
                 src: src_of(self, Some(args[1])),
             },
-            (20, FileKind::Regular) => Role::FileWrite {
+            (sysno::WRITEV, FileKind::Regular) => Role::FileWrite {
                 dst: a.ino,
                 src: src_of(self, None),
             },
             // Only a shared or read-only mapping shows the page cache itself: a private
             // writable one (a program's .data) is copied on write (KERNEL_PATHS.md §3c).
-            (9, FileKind::Regular) if args[3] & MAP_SHARED != 0 || args[2] & PROT_WRITE == 0 => {
+            (sysno::MMAP, FileKind::Regular)
+                if args[3] & MAP_SHARED != 0 || args[2] & PROT_WRITE == 0 =>
+            {
                 Role::Mmap {
                     ino: a.ino,
                     len: args[1],
                 }
             }
-            (11, _) => {
+            (sysno::MUNMAP, _) => {
                 let (addr, len) = (args[0], args[1]);
                 let ino = self
                     .mappings
@@ -1362,20 +1401,24 @@ impl Model {
                     .ino;
                 Role::Munmap { ino, addr, len }
             }
-            (40, _) if b.kind() == FileKind::Regular => Role::Sendfile { src: b.ino, dst: a },
-            (275, FileKind::Regular) if b.kind() == FileKind::Pipe => Role::SpliceIn {
+            (sysno::SENDFILE, _) if b.kind() == FileKind::Regular => {
+                Role::Sendfile { src: b.ino, dst: a }
+            }
+            (sysno::SPLICE, FileKind::Regular) if b.kind() == FileKind::Pipe => Role::SpliceIn {
                 src: a.ino,
                 pipe: b.ino,
             },
-            (275, FileKind::Pipe) if b.kind() == FileKind::Socket => Role::SpliceOut {
+            (sysno::SPLICE, FileKind::Pipe) if b.kind() == FileKind::Socket => Role::SpliceOut {
                 pipe: a.ino,
                 sock: b.ino,
             },
-            (326, FileKind::Regular) if b.kind() == FileKind::Regular => Role::CopyRange {
-                src: a.ino,
-                dst: b.ino,
-            },
-            (426, _) if a.ino != 0 => Role::IoUring { ring: a.ino },
+            (sysno::COPY_FILE_RANGE, FileKind::Regular) if b.kind() == FileKind::Regular => {
+                Role::CopyRange {
+                    src: a.ino,
+                    dst: b.ino,
+                }
+            }
+            (sysno::IO_URING_ENTER, _) if a.ino != 0 => Role::IoUring { ring: a.ino },
             _ => return None,
         })
     }
