@@ -6,11 +6,13 @@
 //! or a test gives the same steps as the live run did.
 
 pub mod compare;
+mod evidence;
 pub mod steps;
 pub mod textbook;
 
 use serde::Serialize;
 
+pub use evidence::{Evidence, Inference, LookupProbe, Seen, SendDecision};
 pub use steps::{Model, Transfer};
 
 /// Where bytes live (DESIGN.md's vocabulary, plus the pipe that splice goes through).
@@ -79,16 +81,6 @@ pub enum StepKind {
     Lookup { hit_pages: u64, miss_pages: u64 },
     /// Loopback transmit: the skb is handed to the receiving socket (no NIC, no DMA).
     Handoff { bytes: u64 },
-}
-
-/// How a step is known.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Evidence {
-    /// Seen directly, by these probes.
-    Observed(&'static str),
-    /// Derived; the string says from what.
-    Inferred(&'static str),
 }
 
 /// One step with who and when.

@@ -13,7 +13,10 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 
-use super::{Buffer, Engine, Evidence, Ledger, Mode, Step, StepKind};
+use super::{
+    Buffer, Engine, Evidence, Inference, Ledger, LookupProbe, Mode, Seen, SendDecision, Step,
+    StepKind,
+};
 use crate::{
     event::{self, Event, FdRef, FileKind, Payload},
     syscalls,
@@ -21,12 +24,7 @@ use crate::{
 
 /// The bytes of a copy made inside a syscall: what `probe` saw, else (probe missing, or
 /// a path it does not cover) the syscall's return value, inferred.
-fn seen_or_returned(
-    seen: u64,
-    returned: u64,
-    probe: &'static str,
-    why: &'static str,
-) -> (u64, Evidence) {
+fn seen_or_returned(seen: u64, returned: u64, probe: Seen, why: Inference) -> (u64, Evidence) {
     if seen > 0 {
         (seen, Evidence::Observed(probe))
     } else {
@@ -72,14 +70,9 @@ fn pinned_seen_step(bytes: u64, pinned: u64) -> (StepKind, Evidence) {
         pinned: true,
     };
     if pinned >= bytes {
-        (kind, Evidence::Observed("fexit skb_zerocopy_iter_stream"))
+        (kind, Evidence::Observed(Seen::FexitSkbZerocopyIterStream))
     } else {
-        (
-            kind,
-            Evidence::Inferred(
-                "a zero-copy send pins all its bytes; fexit skb_zerocopy_iter_stream saw only part of them (events lost?)",
-            ),
-        )
+        (kind, Evidence::Inferred(Inference::PinsPartlySeen))
     }
 }
 
@@ -328,7 +321,7 @@ struct Sys {
     /// Bytes the probes saw copied inside (skb -> user, or into a file's page cache), and
     /// which probe saw them.
     copied: u64,
-    copied_by: Option<&'static str>,
+    copied_by: Option<Seen>,
     /// Bytes fexit skb_zerocopy_iter_stream saw pinned in this call, and on which socket.
     pinned: u64,
     pinned_sk: Option<u64>,
@@ -472,7 +465,7 @@ impl Model {
                         to: Mode::Kernel,
                         syscall: name,
                     },
-                    Evidence::Observed("sys_enter"),
+                    Evidence::Observed(Seen::SysEnter),
                 );
                 self.inflight.insert(
                     ev.tid,
@@ -525,8 +518,8 @@ impl Model {
                         let (b, evidence) = seen_or_returned(
                             sys.copied,
                             bytes,
-                            "fexit filemap_read",
-                            "read() of a regular file returned this many bytes (the page cache -> user copy has no tracepoint)",
+                            Seen::FexitFilemapRead,
+                            Inference::FileReadReturned,
                         );
                         inner(
                             StepKind::Copy {
@@ -558,8 +551,8 @@ impl Model {
                         let (b, evidence) = seen_or_returned(
                             sys.copied,
                             bytes,
-                            sys.copied_by.unwrap_or("skb_copy_datagram_iovec"),
-                            "the receive returned this many bytes",
+                            sys.copied_by.unwrap_or(Seen::SkbCopyDatagramIovec),
+                            Inference::ReceiveReturned,
                         );
                         inner(
                             StepKind::Copy {
@@ -575,8 +568,8 @@ impl Model {
                         let (b, evidence) = seen_or_returned(
                             sys.copied,
                             bytes,
-                            sys.copied_by.unwrap_or("ext4_da_write_end"),
-                            "write() to a regular file returned this many bytes",
+                            sys.copied_by.unwrap_or(Seen::Ext4DaWriteEnd),
+                            Inference::FileWriteReturned,
                         );
                         inner(
                             StepKind::Copy {
@@ -592,8 +585,8 @@ impl Model {
                         let (b, evidence) = seen_or_returned(
                             sys.referenced,
                             bytes,
-                            "fexit filemap_read (into the pipe: page references)",
-                            "splice() from a file into a pipe returned this many bytes (the splice read takes page references, in filemap_splice_read or, before 6.5, filemap_read into the pipe; no tracepoint)",
+                            Seen::FexitFilemapReadIntoPipe,
+                            Inference::SpliceReadReturned,
                         );
                         inner(
                             StepKind::PageRef {
@@ -611,8 +604,8 @@ impl Model {
                         let (b, evidence) = seen_or_returned(
                             sys.copied,
                             bytes,
-                            sys.copied_by.unwrap_or("ext4_da_write_end"),
-                            "the call returned this many bytes (no buffered write seen: the filesystem shared the extents, or its write path has no probe here)",
+                            sys.copied_by.unwrap_or(Seen::Ext4DaWriteEnd),
+                            Inference::FileCopyReturned,
                         );
                         inner(
                             StepKind::Copy {
@@ -658,9 +651,7 @@ impl Model {
                                         to: Buffer::Socket,
                                         bytes,
                                     },
-                                    Evidence::Inferred(
-                                        "send(MSG_ZEROCOPY) returned this many bytes (no send hook on this kernel) on a socket without SO_ZEROCOPY or scatter-gather: the kernel copies",
-                                    ),
+                                    Evidence::Inferred(Inference::ZerocopyReturnedCopied),
                                 );
                             } else {
                                 inner(
@@ -671,9 +662,9 @@ impl Model {
                                         pinned: true,
                                     },
                                     Evidence::Inferred(if decided.is_some() {
-                                        "send(MSG_ZEROCOPY) returned this many bytes (no send hook on this kernel) on an SO_ZEROCOPY socket that can scatter-gather: pinned"
+                                        Inference::ZerocopyReturnedPinned
                                     } else {
-                                        "send(MSG_ZEROCOPY) returned this many bytes (no send hook on this kernel; pinned if the socket has SO_ZEROCOPY)"
+                                        Inference::ZerocopyReturned
                                     }),
                                 );
                             }
@@ -685,9 +676,7 @@ impl Model {
                                     to: Buffer::Socket,
                                     bytes,
                                 },
-                                Evidence::Inferred(
-                                    "the send returned this many bytes (no send tracepoint on this kernel): a plain send copies",
-                                ),
+                                Evidence::Inferred(Inference::SendReturned),
                             );
                         }
                     }
@@ -698,8 +687,8 @@ impl Model {
                         let (b, evidence) = seen_or_returned(
                             sys.referenced,
                             bytes,
-                            "kretprobe do_tcp_sendpages",
-                            "sendfile() returned this many bytes (no send tracepoint on this kernel): it sends page references",
+                            Seen::KretprobeDoTcpSendpages,
+                            Inference::SendfileReturned,
                         );
                         inner(
                             StepKind::PageRef {
@@ -715,8 +704,8 @@ impl Model {
                         let (b, evidence) = seen_or_returned(
                             sys.referenced,
                             bytes,
-                            "kretprobe do_tcp_sendpages",
-                            "splice() into the socket returned this many bytes (no send tracepoint on this kernel): it sends page references",
+                            Seen::KretprobeDoTcpSendpages,
+                            Inference::SpliceSendReturned,
                         );
                         inner(
                             StepKind::PageRef {
@@ -736,7 +725,7 @@ impl Model {
                         to: Mode::User,
                         syscall: name,
                     },
-                    Evidence::Observed("sys_exit"),
+                    Evidence::Observed(Seen::SysExit),
                 ));
                 self.finish_syscall(ev.pid, sys, out);
             }
@@ -841,7 +830,7 @@ impl Model {
                         bytes,
                     }
                 };
-                let s = step(kind, Evidence::Observed("net_dev_start_xmit"));
+                let s = step(kind, Evidence::Observed(Seen::NetDevStartXmit));
                 self.place(ev, *owner_pid, flow, s, out);
             }
             Payload::ZerocopyReceive {
@@ -865,11 +854,9 @@ impl Model {
                         bytes: *data_len as u64,
                     },
                     if *fexit {
-                        Evidence::Observed("fexit skb_copy_ubufs")
+                        Evidence::Observed(Seen::FexitSkbCopyUbufs)
                     } else {
-                        Evidence::Inferred(
-                            "a zero-copy skb reached netif_receive_skb on loopback: the kernel copies the pinned pages (skb_copy_ubufs) before local delivery",
-                        )
+                        Evidence::Inferred(Inference::LoopbackCopiesPins)
                     },
                 );
                 // Loopback delivers during the sender's own send call: the copy comes out
@@ -923,17 +910,17 @@ impl Model {
                 {
                     sys.copied += *len as u64;
                     sys.copied_by = Some(if *fexit {
-                        "fexit skb_copy_datagram_iter"
+                        Seen::FexitSkbCopyDatagramIter
                     } else {
-                        "skb_copy_datagram_iovec"
+                        Seen::SkbCopyDatagramIovec
                     });
                 }
             }
             Payload::Ext4DaWriteEnd { copied, .. } => {
-                self.file_write(ev.tid, *copied as u64, "ext4_da_write_end")
+                self.file_write(ev.tid, *copied as u64, Seen::Ext4DaWriteEnd)
             }
             Payload::PerformWrite { bytes, .. } => {
-                self.file_write(ev.tid, *bytes, "fexit generic_perform_write")
+                self.file_write(ev.tid, *bytes, Seen::FexitGenericPerformWrite)
             }
             Payload::ZerocopyPinned { sk, bytes } => {
                 if let Some(sys) = self.inflight.get_mut(&ev.tid) {
@@ -965,27 +952,14 @@ impl Model {
                 fexit,
                 ..
             } => {
-                // The probe that saw it; with the page-cache insertions, for a miss.
                 let map_pages = matches!(ev.payload, Payload::FilemapMapPages { .. });
-                let probes = match (map_pages, *fexit) {
-                    (false, false) => (
-                        "mm_filemap_get_pages",
-                        "mm_filemap_get_pages, mm_filemap_add_to_page_cache",
-                    ),
-                    (false, true) => (
-                        "fexit filemap_get_pages",
-                        "fexit filemap_get_pages, mm_filemap_add_to_page_cache",
-                    ),
-                    (true, false) => (
-                        "mm_filemap_map_pages",
-                        "mm_filemap_map_pages, mm_filemap_add_to_page_cache",
-                    ),
-                    (true, true) => (
-                        "fexit filemap_map_pages",
-                        "fexit filemap_map_pages, mm_filemap_add_to_page_cache",
-                    ),
+                let probe = match (map_pages, *fexit) {
+                    (false, false) => LookupProbe::MmFilemapGetPages,
+                    (false, true) => LookupProbe::FexitFilemapGetPages,
+                    (true, false) => LookupProbe::MmFilemapMapPages,
+                    (true, true) => LookupProbe::FexitFilemapMapPages,
                 };
-                self.lookup(ev, *ino, *first, *last, probes, out)
+                self.lookup(ev, *ino, *first, *last, probe, out)
             }
             Payload::BlockRqIssue {
                 rq,
@@ -1010,7 +984,7 @@ impl Model {
                         to: Buffer::PageCache,
                         bytes: *bytes as u64,
                     },
-                    Evidence::Observed("block_rq_issue"),
+                    Evidence::Observed(Seen::BlockRqIssue),
                 );
                 // A kernel worker may issue it: the owner is the process reading.
                 let pid = if *owner_pid != 0 { *owner_pid } else { ev.pid };
@@ -1091,11 +1065,9 @@ impl Model {
                     let evidence = match seen {
                         Some(seen) if *seen >= bytes => {
                             *seen -= bytes;
-                            Evidence::Observed("fexit filemap_read")
+                            Evidence::Observed(Seen::FexitFilemapRead)
                         }
-                        _ => Evidence::Inferred(
-                            "an io_uring READ of a regular file completed with this many bytes (the copy has no tracepoint)",
-                        ),
+                        _ => Evidence::Inferred(Inference::IoUringReadCompleted),
                     };
                     let s = step(
                         StepKind::Copy {
@@ -1149,10 +1121,9 @@ impl Model {
         let (kind, evidence) = match flags {
             Some(f) if f & event::MSG_SPLICE_PAGES != 0 => (
                 reference_from(src, bytes),
-                Evidence::Observed(if fexit {
-                    "fexit tcp_sendmsg_locked (MSG_SPLICE_PAGES)"
-                } else {
-                    "tcp_sendmsg_locked (MSG_SPLICE_PAGES), sock_send_length"
+                Evidence::Observed(Seen::TcpSendmsg {
+                    fexit,
+                    decision: SendDecision::SplicePages,
                 }),
             ),
             Some(f) if f & event::MSG_ZEROCOPY != 0 => {
@@ -1178,12 +1149,15 @@ impl Model {
                             bytes,
                             pinned: true,
                         },
-                        Evidence::Observed(if fexit {
-                            "fexit tcp_sendmsg_locked (MSG_ZEROCOPY, pinned)"
-                        } else if zc & k::ZC_UBUF != 0 {
-                            "tcp_sendmsg_locked (MSG_ZEROCOPY with an io_uring zero-copy buffer), sock_send_length"
-                        } else {
-                            "tcp_sendmsg_locked (MSG_ZEROCOPY on an SO_ZEROCOPY socket), sock_send_length"
+                        Evidence::Observed(Seen::TcpSendmsg {
+                            fexit,
+                            decision: if fexit {
+                                SendDecision::ZerocopyPinned
+                            } else if zc & k::ZC_UBUF != 0 {
+                                SendDecision::ZerocopyUbuf
+                            } else {
+                                SendDecision::ZerocopySocket
+                            },
                         }),
                     )
                 } else if !pinned && decided {
@@ -1195,10 +1169,9 @@ impl Model {
                             to: Buffer::Socket,
                             bytes,
                         },
-                        Evidence::Observed(if fexit {
-                            "fexit tcp_sendmsg_locked (MSG_ZEROCOPY without SO_ZEROCOPY or scatter-gather: the kernel copies)"
-                        } else {
-                            "tcp_sendmsg_locked (MSG_ZEROCOPY without SO_ZEROCOPY or scatter-gather: the kernel copies)"
+                        Evidence::Observed(Seen::TcpSendmsg {
+                            fexit,
+                            decision: SendDecision::ZerocopyCopied,
                         }),
                     )
                 } else if pinned {
@@ -1210,13 +1183,9 @@ impl Model {
                             pinned: true,
                         },
                         if c.is_some_and(|c| c.xmit_zerocopy) {
-                            Evidence::Observed(
-                                "tcp_sendmsg_locked (MSG_ZEROCOPY), net_dev_start_xmit (skb zero-copy flag)",
-                            )
+                            Evidence::Observed(Seen::TcpSendmsgZerocopyXmit)
                         } else {
-                            Evidence::Inferred(
-                                "MSG_ZEROCOPY, and this socket's skbs were transmitted zero-copy",
-                            )
+                            Evidence::Inferred(Inference::ZerocopyTransmitted)
                         },
                     )
                 } else {
@@ -1228,7 +1197,7 @@ impl Model {
                             to: Buffer::Socket,
                             bytes,
                         },
-                        Evidence::Inferred("MSG_ZEROCOPY, but this call's skbs went out copied"),
+                        Evidence::Inferred(Inference::ZerocopyTransmittedCopied),
                     )
                 }
             }
@@ -1239,19 +1208,16 @@ impl Model {
                     to: Buffer::Socket,
                     bytes,
                 },
-                Evidence::Observed(if fexit {
-                    "fexit tcp_sendmsg_locked (no zero-copy flag)"
-                } else {
-                    "tcp_sendmsg_locked (no zero-copy flag), sock_send_length"
+                Evidence::Observed(Seen::TcpSendmsg {
+                    fexit,
+                    decision: SendDecision::Plain,
                 }),
             ),
             // No tcp_sendmsg_locked tracepoint (kernels before 6.16): the syscall
             // decides (KERNEL_PATHS.md §2.5), and transmits confirm.
             None if in_splice => (
                 reference_from(src, bytes),
-                Evidence::Inferred(
-                    "sendfile/splice send page references (no tcp_sendmsg_locked tracepoint)",
-                ),
+                Evidence::Inferred(Inference::SpliceSends),
             ),
             None => (
                 StepKind::Copy {
@@ -1260,7 +1226,7 @@ impl Model {
                     to: Buffer::Socket,
                     bytes,
                 },
-                Evidence::Inferred("a plain send copies (no tcp_sendmsg_locked tracepoint)"),
+                Evidence::Inferred(Inference::PlainSend),
             ),
         };
         let mut s = step_of(ev, kind, evidence);
@@ -1655,8 +1621,7 @@ impl Model {
         ino: u64,
         first: u64,
         last: u64,
-        // The probe that saw the lookup, alone and with the page-cache insertions.
-        (probe, probe_with_adds): (&'static str, &'static str),
+        probe: LookupProbe,
         out: &mut Vec<Step>,
     ) {
         if ino == 0 || last < first || last - first > (1 << 24) {
@@ -1688,7 +1653,11 @@ impl Model {
                 hit_pages: hit,
                 miss_pages: miss,
             },
-            Evidence::Observed(if miss > 0 { probe_with_adds } else { probe }),
+            // With the page-cache insertions when they made misses.
+            Evidence::Observed(Seen::Lookup {
+                probe,
+                with_adds: miss > 0,
+            }),
         );
         s.ts_ns = began;
         self.route(ev.pid, ev.tid, Some(ino), None, s, out);
@@ -1712,7 +1681,7 @@ impl Model {
 
     /// Bytes a buffered write copied into a file's page cache, seen by `probe`, inside a
     /// copy_file_range, write() to a file, or sendfile to a file.
-    fn file_write(&mut self, tid: u32, bytes: u64, probe: &'static str) {
+    fn file_write(&mut self, tid: u32, bytes: u64, probe: Seen) {
         if let Some(sys) = self.inflight.get_mut(&tid)
             && matches!(
                 sys.role,
@@ -2081,9 +2050,11 @@ mod tests {
         f.syscall(1, 1, [5, BUF, 4096, 0, 0, 0], [SOCK_X, NONE], 4096, vec![]);
         let l = f.ledger(A, X);
         assert_eq!((l.cpu_copies, l.cpu_copy_bytes), (2, 8192), "{l:?}");
-        assert!(f.out.iter().any(
-            |s| matches!(s.evidence, Evidence::Inferred(why) if why.contains("no send tracepoint"))
-        ));
+        assert!(
+            f.out
+                .iter()
+                .any(|s| matches!(s.evidence, Evidence::Inferred(Inference::SendReturned)))
+        );
         // sendfile: page references, out_fd first and in_fd second.
         f.syscall(1, 40, [5, 3, 0, 4096, 0, 0], [SOCK_X, FILE_A], 4096, vec![]);
         let l = f.ledger(A, X);
@@ -2152,14 +2123,17 @@ mod tests {
         f.syscall(1, 1, [5, BUF, 4096, 0, 0, 0], [SOCK_X, NONE], 4096, inside);
         let l = f.ledger(A, X);
         assert_eq!((l.cpu_copies, l.cpu_copy_bytes), (2, 8192), "{l:?}");
-        assert!(f.out.iter().any(|s| matches!(s.evidence, Evidence::Observed(p) if p.starts_with("fexit tcp_sendmsg_locked"))));
+        assert!(f.out.iter().any(|s| matches!(
+            s.evidence,
+            Evidence::Observed(Seen::TcpSendmsg { fexit: true, .. })
+        )));
     }
 
-    /// The steps `f` produced whose evidence is "observed by `probe`".
-    fn observed_by<'a>(f: &'a Feed, probe: &str) -> Vec<&'a StepKind> {
+    /// The steps `f` produced that `probe` observed.
+    fn observed_by(f: &Feed, probe: Seen) -> Vec<&StepKind> {
         f.out
             .iter()
-            .filter(|s| matches!(s.evidence, Evidence::Observed(p) if p == probe))
+            .filter(|s| s.evidence == Evidence::Observed(probe))
             .map(|s| &s.kind)
             .collect()
     }
@@ -2196,7 +2170,7 @@ mod tests {
             65536,
             tcp_send(SK_X, event::MSG_SPLICE_PAGES, 0, 65536),
         );
-        let seen = observed_by(&f, "fexit filemap_read (into the pipe: page references)");
+        let seen = observed_by(&f, Seen::FexitFilemapReadIntoPipe);
         assert!(
             matches!(
                 seen.as_slice(),
@@ -2224,7 +2198,7 @@ mod tests {
                 pipe: true,
             }],
         );
-        assert!(observed_by(&g, "fexit filemap_read").is_empty());
+        assert!(observed_by(&g, Seen::FexitFilemapRead).is_empty());
     }
 
     #[test]
@@ -2268,7 +2242,7 @@ mod tests {
                 inside,
             );
         }
-        let pins = observed_by(&f, "fexit skb_zerocopy_iter_stream");
+        let pins = observed_by(&f, Seen::FexitSkbZerocopyIterStream);
         assert!(
             matches!(
                 pins.as_slice(),
@@ -2281,8 +2255,11 @@ mod tests {
             ),
             "{pins:?}"
         );
-        assert!(f.out.iter().any(|s| matches!(s.evidence,
-            Evidence::Inferred(why) if why.contains("saw only part of them"))));
+        assert!(
+            f.out
+                .iter()
+                .any(|s| matches!(s.evidence, Evidence::Inferred(Inference::PinsPartlySeen)))
+        );
         let t = f.model.find(PID, A, X).unwrap();
         // Only read()'s copies; both sends pinned.
         assert_eq!(
@@ -2330,14 +2307,21 @@ mod tests {
             ],
         );
         assert!(matches!(
-            observed_by(&f, "fexit filemap_get_pages").as_slice(),
+            observed_by(
+                &f,
+                Seen::Lookup {
+                    probe: LookupProbe::FexitFilemapGetPages,
+                    with_adds: false
+                }
+            )
+            .as_slice(),
             [StepKind::Lookup {
                 hit_pages: 2,
                 miss_pages: 0
             }]
         ));
         assert!(matches!(
-            observed_by(&f, "fexit generic_perform_write").as_slice(),
+            observed_by(&f, Seen::FexitGenericPerformWrite).as_slice(),
             [StepKind::Copy {
                 engine: Engine::Cpu,
                 from: Buffer::PageCache,
@@ -2359,7 +2343,7 @@ mod tests {
             }],
         );
         assert!(matches!(
-            observed_by(&f, "fexit skb_copy_datagram_iter").as_slice(),
+            observed_by(&f, Seen::FexitSkbCopyDatagramIter).as_slice(),
             [StepKind::Copy {
                 from: Buffer::Socket,
                 to: Buffer::User,

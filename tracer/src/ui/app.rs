@@ -687,7 +687,7 @@ mod tests {
             tid: 1,
             transfer: 0,
             kind,
-            evidence: Evidence::Observed("sys_enter"),
+            evidence: Evidence::Observed(crate::model::Seen::SysEnter),
         };
         let ms = |to, s: &str| StepKind::ModeSwitch {
             to,
