@@ -50,7 +50,10 @@ fn replay(method: Method, cache: &str) -> Run {
     assert_eq!((report.bytes, report.chunk as u64), (SIZE, CHUNK));
     let result = demo::summarize(&report, &model, &kernel, None, 0, CHUNK).unwrap();
     let sender = demo::pick(&model, &report).0.unwrap().id;
-    let steps = steps.into_iter().filter(|s| s.transfer == sender).collect();
+    let steps = steps
+        .into_iter()
+        .filter(|s| s.transfer == Some(sender))
+        .collect();
     Run { result, steps }
 }
 

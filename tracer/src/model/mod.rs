@@ -13,7 +13,7 @@ pub mod textbook;
 use serde::Serialize;
 
 pub use evidence::{Evidence, Inference, LookupProbe, Seen, SendDecision};
-pub use steps::{Model, Transfer};
+pub use steps::{Model, Transfer, TransferId};
 
 /// Where bytes live (DESIGN.md's vocabulary, plus the pipe that splice goes through).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -89,8 +89,9 @@ pub struct Step {
     pub ts_ns: u64,
     pub pid: u32,
     pub tid: u32,
-    /// Index of the transfer in [`Model::transfers`].
-    pub transfer: usize,
+    /// The step's transfer; `None` only while the model does not know it yet (every step
+    /// it emits has one, serialized as the transfer's index).
+    pub transfer: Option<TransferId>,
     #[serde(flatten)]
     pub kind: StepKind,
     pub evidence: Evidence,

@@ -9,7 +9,10 @@
 //!   by skb, never by the current pid (softirq runs them in whatever task is current).
 //! - Steps of a source file seen before its destination is known wait in `pending`.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::{
+    collections::{BTreeSet, HashMap, HashSet},
+    fmt,
+};
 
 use serde::Serialize;
 
@@ -44,7 +47,7 @@ fn step_of(ev: &Event, kind: StepKind, evidence: Evidence) -> Step {
         ts_ns: ev.ts_ns,
         pid: ev.pid,
         tid: ev.tid,
-        transfer: usize::MAX,
+        transfer: None,
         kind,
         evidence,
     }
@@ -102,6 +105,18 @@ fn buffer_name(b: Buffer) -> &'static str {
     }
 }
 
+/// A transfer: its index in [`Model::transfers`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct TransferId(pub usize);
+
+/// The bare index, as the number it is (a transfer prints as its index).
+impl fmt::Debug for TransferId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// One end of a transfer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -154,7 +169,7 @@ pub struct Facts {
 /// One source -> destination flow of a process, with its ledger.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Transfer {
-    pub id: usize,
+    pub id: TransferId,
     pub pid: u32,
     pub src: Endpoint,
     pub dst: Endpoint,
@@ -393,12 +408,12 @@ struct IoReq {
 #[derive(Default)]
 pub struct Model {
     transfers: Vec<Transfer>,
-    index: HashMap<(u32, Endpoint, Endpoint), usize>,
+    index: HashMap<(u32, Endpoint, Endpoint), TransferId>,
     inflight: HashMap<u32, Sys>,
     /// (pid, source ino) -> its current transfer.
-    file_flow: HashMap<(u32, u64), usize>,
+    file_flow: HashMap<(u32, u64), TransferId>,
     /// (pid, socket ino) -> the transfer sending into it.
-    sock_flow: HashMap<(u32, u64), usize>,
+    sock_flow: HashMap<(u32, u64), TransferId>,
     /// Steps of a source file whose destination is not known yet.
     pending: HashMap<(u32, u64), Vec<Step>>,
     /// Per thread, the buffers it filled from files (most recent last).
@@ -406,7 +421,7 @@ pub struct Model {
     mappings: HashMap<u32, Vec<Mapping>>,
     pipes: HashMap<(u32, u64), u64>,
     /// Sockets, by (owning pid, `sk`).
-    sk_flow: HashMap<(u32, u64), usize>,
+    sk_flow: HashMap<(u32, u64), TransferId>,
     sends: HashMap<(u32, u64), SendCall>,
     /// Bytes fexit filemap_read copied for io_uring READs not completed yet, by (pid, file).
     iou_reads: HashMap<(u32, u64), u64>,
@@ -417,7 +432,7 @@ pub struct Model {
     zc_sockets: HashSet<(u32, u64)>,
     /// io_uring sockets: (pid, sk) -> the ring their requests came through.
     sk_ring: HashMap<(u32, u64), u64>,
-    zc_skbs: HashMap<u64, usize>,
+    zc_skbs: HashMap<u64, TransferId>,
     /// Pages added to the page cache during the trace (by inode), and pages a process
     /// already looked up.
     /// (the time it was added: a miss's lookup began then).
@@ -431,7 +446,7 @@ pub struct Model {
     /// fexit tcp_sendmsg_locked reports sends here (sock_send_length is then redundant).
     fexit_sends: bool,
     ring_src: HashMap<(u32, u64), u64>,
-    ring_flow: HashMap<(u32, u64), usize>,
+    ring_flow: HashMap<(u32, u64), TransferId>,
 }
 
 impl Model {
@@ -447,7 +462,7 @@ impl Model {
     pub fn find(&self, pid: u32, src: Endpoint, dst: Endpoint) -> Option<&Transfer> {
         self.index
             .get(&(pid, src, dst))
-            .map(|&i| &self.transfers[i])
+            .map(|&i| &self.transfers[i.0])
     }
 
     /// Takes one event; steps that become attributable are appended to `out` (a syscall's
@@ -799,7 +814,7 @@ impl Model {
                     return;
                 };
                 let bytes = *data_len as u64;
-                let t = &mut self.transfers[flow];
+                let t = &mut self.transfers[flow.0];
                 let facts = &mut t.facts;
                 if !facts.devices.contains(dev) {
                     facts.devices.insert(dev.clone());
@@ -843,7 +858,7 @@ impl Model {
                 let Some(flow) = self.zc_skbs.remove(skb) else {
                     return;
                 };
-                let facts = &mut self.transfers[flow].facts;
+                let facts = &mut self.transfers[flow.0].facts;
                 facts.deferred_copies += 1;
                 facts.deferred_copy_bytes += *data_len as u64;
                 let s = step(
@@ -1049,7 +1064,7 @@ impl Model {
                 }
                 let flow = self.ring_flow.get(&(ev.pid, ring)).copied();
                 if let Some(flow) = flow {
-                    let facts = &mut self.transfers[flow].facts;
+                    let facts = &mut self.transfers[flow.0].facts;
                     if io_uring::cqueue::notif(*cflags) {
                         facts.io_uring_notifications += 1;
                     } else {
@@ -1116,7 +1131,7 @@ impl Model {
         };
         let in_splice = matches!(role, Some(Role::Sendfile { .. } | Role::SpliceOut { .. }));
         let flags = call.as_ref().map(|c| c.msg_flags);
-        let facts = &mut self.transfers[flow].facts;
+        let facts = &mut self.transfers[flow.0].facts;
         facts.sends += 1;
         let (kind, evidence) = match flags {
             Some(f) if f & event::MSG_SPLICE_PAGES != 0 => (
@@ -1243,15 +1258,15 @@ impl Model {
     pub fn finish(&mut self, out: &mut Vec<Step>) {
         // A syscall still in flight is dropped, but not the steps of other transfers it
         // carried (a transmit in its context).
-        let mut carried: Vec<Step> = self
+        let mut carried: Vec<(TransferId, Step)> = self
             .inflight
             .drain()
             .flat_map(|(_, sys)| sys.steps)
-            .filter(|s| s.transfer != usize::MAX)
+            .filter_map(|s| Some((s.transfer?, s)))
             .collect();
-        carried.sort_by_key(|s| s.ts_ns);
-        for s in carried {
-            self.emit(s.transfer, s, out);
+        carried.sort_by_key(|(_, s)| s.ts_ns);
+        for (flow, s) in carried {
+            self.emit(flow, s, out);
         }
         let mut keys: Vec<_> = self.pending.keys().copied().collect();
         keys.sort_unstable();
@@ -1392,7 +1407,7 @@ impl Model {
     /// The transfer of a TCP send on `sk` by `tid`: from the syscall the thread is in, else
     /// what is known of the socket (io-wq workers and SQPOLL threads send outside any
     /// syscall of theirs; the ring their request came through says which transfer).
-    fn send_context_flow(&mut self, pid: u32, tid: u32, sk: u64) -> Option<usize> {
+    fn send_context_flow(&mut self, pid: u32, tid: u32, sk: u64) -> Option<TransferId> {
         let ctx = self
             .inflight
             .get(&tid)
@@ -1415,7 +1430,7 @@ impl Model {
         pid: u32,
         role: Role,
         iou: (Option<u64>, Option<u64>),
-    ) -> Option<usize> {
+    ) -> Option<TransferId> {
         match role {
             Role::Send { sock, src } => {
                 Some(self.flow(pid, src.endpoint(), Endpoint::Socket { ino: sock }))
@@ -1438,7 +1453,7 @@ impl Model {
     }
 
     /// The transfer a finished syscall belongs to; `None` while its destination is unknown.
-    fn flow_for_syscall(&mut self, pid: u32, sys: &Sys) -> Option<usize> {
+    fn flow_for_syscall(&mut self, pid: u32, sys: &Sys) -> Option<TransferId> {
         match sys.role {
             Role::FileRead { src, .. }
             | Role::Mmap { ino: src, .. }
@@ -1486,7 +1501,7 @@ impl Model {
         ring: u64,
         src: Option<u64>,
         sock: Option<u64>,
-    ) -> Option<usize> {
+    ) -> Option<TransferId> {
         if let Some(&f) = self.ring_flow.get(&(pid, ring)) {
             return Some(f);
         }
@@ -1506,7 +1521,7 @@ impl Model {
         sys.steps.sort_by_key(|s| s.ts_ns);
         match self.flow_for_syscall(pid, &sys) {
             Some(flow) => {
-                let t = &mut self.transfers[flow];
+                let t = &mut self.transfers[flow.0];
                 if let Role::ZcReap { .. } = sys.role {
                     t.facts.completion_reaps += 1;
                 }
@@ -1534,23 +1549,18 @@ impl Model {
                     self.attach_source(pid, ino, flow, out);
                 }
                 for s in sys.steps {
-                    let to = if s.transfer == usize::MAX {
-                        flow
-                    } else {
-                        s.transfer
-                    };
-                    self.emit(to, s, out);
+                    self.emit(s.transfer.unwrap_or(flow), s, out);
                 }
             }
             None => {
                 // Steps that already know their transfer (a transmit of another transfer
                 // in this call) do not wait with the rest.
-                let (known, rest): (Vec<Step>, Vec<Step>) = sys
-                    .steps
-                    .into_iter()
-                    .partition(|s| s.transfer != usize::MAX);
-                for s in known {
-                    self.emit(s.transfer, s, out);
+                let mut rest = Vec::new();
+                for s in sys.steps {
+                    match s.transfer {
+                        Some(flow) => self.emit(flow, s, out),
+                        None => rest.push(s),
+                    }
                 }
                 let Some(src) = sys.role.source_file().or(sys.iou_src) else {
                     return;
@@ -1562,9 +1572,9 @@ impl Model {
 
     /// Makes `flow` the current transfer of source file `ino` and hands it the steps that
     /// waited for it.
-    fn attach_source(&mut self, pid: u32, ino: u64, flow: usize, out: &mut Vec<Step>) {
+    fn attach_source(&mut self, pid: u32, ino: u64, flow: TransferId, out: &mut Vec<Step>) {
         self.file_flow.insert((pid, ino), flow);
-        if let Endpoint::Socket { ino: sock } = self.transfers[flow].dst {
+        if let Endpoint::Socket { ino: sock } = self.transfers[flow.0].dst {
             self.sock_flow.insert((pid, sock), flow);
         }
         if let Some(steps) = self.pending.remove(&(pid, ino)) {
@@ -1582,7 +1592,7 @@ impl Model {
         pid: u32,
         tid: u32,
         ino: Option<u64>,
-        flow: Option<usize>,
+        flow: Option<TransferId>,
         s: Step,
         out: &mut Vec<Step>,
     ) {
@@ -1607,8 +1617,15 @@ impl Model {
     /// A step of transfer `flow` seen in whatever task the kernel ran (a transmit, a
     /// loopback delivery): in the owner's own syscall on this thread it joins that call's
     /// steps and keeps its place among them; in any other task it is emitted at once.
-    fn place(&mut self, ev: &Event, owner: u32, flow: usize, mut s: Step, out: &mut Vec<Step>) {
-        s.transfer = flow;
+    fn place(
+        &mut self,
+        ev: &Event,
+        owner: u32,
+        flow: TransferId,
+        mut s: Step,
+        out: &mut Vec<Step>,
+    ) {
+        s.transfer = Some(flow);
         match self.inflight.get_mut(&ev.tid) {
             Some(sys) if ev.pid == owner => sys.steps.push(s),
             _ => self.emit(flow, s, out),
@@ -1693,11 +1710,11 @@ impl Model {
         }
     }
 
-    fn flow(&mut self, pid: u32, src: Endpoint, dst: Endpoint) -> usize {
+    fn flow(&mut self, pid: u32, src: Endpoint, dst: Endpoint) -> TransferId {
         if let Some(&i) = self.index.get(&(pid, src, dst)) {
             return i;
         }
-        let id = self.transfers.len();
+        let id = TransferId(self.transfers.len());
         self.transfers.push(Transfer {
             id,
             pid,
@@ -1712,9 +1729,9 @@ impl Model {
         id
     }
 
-    fn emit(&mut self, flow: usize, mut s: Step, out: &mut Vec<Step>) {
-        s.transfer = flow;
-        let t = &mut self.transfers[flow];
+    fn emit(&mut self, flow: TransferId, mut s: Step, out: &mut Vec<Step>) {
+        s.transfer = Some(flow);
+        let t = &mut self.transfers[flow.0];
         if t.first_ns == 0 || s.ts_ns < t.first_ns {
             t.first_ns = s.ts_ns;
         }

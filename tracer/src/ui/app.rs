@@ -685,7 +685,7 @@ mod tests {
             ts_ns: 1,
             pid: 1,
             tid: 1,
-            transfer: 0,
+            transfer: Some(crate::model::TransferId(0)),
             kind,
             evidence: Evidence::Observed(crate::model::Seen::SysEnter),
         };

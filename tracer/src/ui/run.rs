@@ -28,7 +28,7 @@ use super::{
 };
 use crate::{
     demo::{self, Lab},
-    model::{Model, Step, steps::Endpoint},
+    model::{Model, Step, TransferId, steps::Endpoint},
     workload::Method,
 };
 
@@ -89,10 +89,9 @@ impl Drop for Screen {
 }
 
 /// The sender's transfer: from a file to a socket (or to a file, for copy-file-range).
-fn is_sender(model: &Model, transfer: usize) -> bool {
-    model
-        .transfers()
-        .get(transfer)
+fn is_sender(model: &Model, transfer: Option<TransferId>) -> bool {
+    transfer
+        .and_then(|t| model.transfers().get(t.0))
         .is_some_and(|t| matches!(t.src, Endpoint::File { .. }) && !matches!(t.dst, Endpoint::User))
 }
 
@@ -119,7 +118,7 @@ async fn live_runner(
             let sender = model
                 .transfers()
                 .iter()
-                .find(|t| is_sender(model, t.id))
+                .find(|t| is_sender(model, Some(t.id)))
                 .map(|t| t.ledger.clone());
             let receiver = model
                 .transfers()
