@@ -328,7 +328,7 @@ impl Role {
 }
 
 /// A syscall in flight on one thread.
-struct Sys {
+struct Syscall {
     nr: u32,
     role: Role,
     /// Steps so far, without a transfer yet.
@@ -407,46 +407,56 @@ struct IoReq {
 /// [`Model::push`], then call [`Model::finish`].
 #[derive(Default)]
 pub struct Model {
+    /// Every transfer, by id.
     transfers: Vec<Transfer>,
-    index: HashMap<(u32, Endpoint, Endpoint), TransferId>,
-    inflight: HashMap<u32, Sys>,
-    /// (pid, source ino) -> its current transfer.
-    file_flow: HashMap<(u32, u64), TransferId>,
-    /// (pid, socket ino) -> the transfer sending into it.
-    sock_flow: HashMap<(u32, u64), TransferId>,
-    /// Steps of a source file whose destination is not known yet.
-    pending: HashMap<(u32, u64), Vec<Step>>,
-    /// Per thread, the buffers it filled from files (most recent last).
-    reads: HashMap<u32, Vec<ReadBuf>>,
-    mappings: HashMap<u32, Vec<Mapping>>,
-    pipes: HashMap<(u32, u64), u64>,
-    /// Sockets, by (owning pid, `sk`).
-    sk_flow: HashMap<(u32, u64), TransferId>,
-    sends: HashMap<(u32, u64), SendCall>,
-    /// Bytes fexit filemap_read copied for io_uring READs not completed yet, by (pid, file).
-    iou_reads: HashMap<(u32, u64), u64>,
-    /// Bytes fexit skb_zerocopy_iter_stream pinned into a socket's skbs in the send call
-    /// in progress, by (pid, `sk`).
-    pinned: HashMap<(u32, u64), u64>,
-    /// Sockets on which a zero-copy skb was seen.
-    zc_sockets: HashSet<(u32, u64)>,
-    /// io_uring sockets: (pid, sk) -> the ring their requests came through.
-    sk_ring: HashMap<(u32, u64), u64>,
-    zc_skbs: HashMap<u64, TransferId>,
-    /// Pages added to the page cache during the trace (by inode), and pages a process
-    /// already looked up.
-    /// (the time it was added: a miss's lookup began then).
-    added: HashMap<u64, HashMap<u64, u64>>,
-    seen: HashMap<(u32, u64), HashSet<u64>>,
+    /// (pid, source, destination) -> its transfer (see `find_or_create`).
+    by_ends: HashMap<(u32, Endpoint, Endpoint), TransferId>,
+    /// tid -> the syscall in flight on that thread.
+    in_flight: HashMap<u32, Syscall>,
+    /// (pid, source file ino) -> the transfer that file's bytes go to now.
+    transfer_by_source_file: HashMap<(u32, u64), TransferId>,
+    /// (pid, socket ino) -> the transfer sending into that socket.
+    transfer_by_dest_socket: HashMap<(u32, u64), TransferId>,
+    /// (pid, source file ino) -> that file's steps whose destination is not known yet.
+    awaiting_destination: HashMap<(u32, u64), Vec<Step>>,
+    /// tid -> the buffers that thread filled from files (most recent last).
+    filled_by_read: HashMap<u32, Vec<ReadBuf>>,
+    /// pid -> that process's shared or read-only file mappings.
+    file_mappings: HashMap<u32, Vec<Mapping>>,
+    /// (pid, pipe ino) -> the file last spliced into the pipe.
+    source_file_by_pipe: HashMap<(u32, u64), u64>,
+    /// (owning pid, kernel `sk` pointer) -> the transfer sending through that socket.
+    transfer_by_sk: HashMap<(u32, u64), TransferId>,
+    /// (pid, `sk`) -> the TCP send call in progress on it.
+    send_calls: HashMap<(u32, u64), SendCall>,
+    /// (pid, file ino) -> bytes fexit filemap_read copied for io_uring READs not
+    /// completed yet.
+    read_bytes_by_file: HashMap<(u32, u64), u64>,
+    /// (pid, `sk`) -> bytes fexit skb_zerocopy_iter_stream pinned into the socket's skbs
+    /// in the send call in progress.
+    pinned_by_sk: HashMap<(u32, u64), u64>,
+    /// (pid, `sk`) of the sockets on which a zero-copy skb was transmitted.
+    sk_with_zc_xmit: HashSet<(u32, u64)>,
+    /// (pid, `sk`) -> the io_uring ring (its ino) the socket's requests came through.
+    ring_by_sk: HashMap<(u32, u64), u64>,
+    /// Zero-copy skb -> the transfer that transmitted it (loopback copies it later).
+    transfer_by_zc_skb: HashMap<u64, TransferId>,
+    /// File ino -> page index -> when the page was added to the page cache during the
+    /// trace (a miss's lookup began then).
+    added_at: HashMap<u64, HashMap<u64, u64>>,
+    /// (pid, file ino) -> the pages that process already looked up.
+    looked_up: HashMap<(u32, u64), HashSet<u64>>,
     /// io_uring requests by (pid, io_kiocb), or by (pid, user_data) where the kernel
     /// does not pass the request.
-    io_reqs: HashMap<(u32, u64), IoReq>,
+    io_requests: HashMap<(u32, u64), IoReq>,
     /// Block requests issued and not completed yet.
-    requests: HashSet<u64>,
+    block_requests: HashSet<u64>,
     /// fexit tcp_sendmsg_locked reports sends here (sock_send_length is then redundant).
-    fexit_sends: bool,
-    ring_src: HashMap<(u32, u64), u64>,
-    ring_flow: HashMap<(u32, u64), TransferId>,
+    fexit_sees_sends: bool,
+    /// (pid, ring ino) -> the regular file its READs read.
+    source_file_by_ring: HashMap<(u32, u64), u64>,
+    /// (pid, ring ino) -> the ring's transfer (its READs' file to its SENDs' socket).
+    transfer_by_ring: HashMap<(u32, u64), TransferId>,
 }
 
 impl Model {
@@ -460,7 +470,7 @@ impl Model {
 
     /// The transfer from `src` to `dst` of process `pid`, if any.
     pub fn find(&self, pid: u32, src: Endpoint, dst: Endpoint) -> Option<&Transfer> {
-        self.index
+        self.by_ends
             .get(&(pid, src, dst))
             .map(|&i| &self.transfers[i.0])
     }
@@ -482,9 +492,9 @@ impl Model {
                     },
                     Evidence::Observed(Seen::SysEnter),
                 );
-                self.inflight.insert(
+                self.in_flight.insert(
                     ev.tid,
-                    Sys {
+                    Syscall {
                         nr: *nr,
                         role,
                         steps: vec![s],
@@ -508,7 +518,7 @@ impl Model {
                 );
             }
             Payload::SyscallExit { nr, ret } => {
-                let Some(mut sys) = self.inflight.remove(&ev.tid) else {
+                let Some(mut sys) = self.in_flight.remove(&ev.tid) else {
                     return;
                 };
                 if sys.nr != *nr {
@@ -516,7 +526,7 @@ impl Model {
                 }
                 // Pins no send hook took (a kernel without them): this call is over.
                 if let Some(sk) = sys.pinned_sk {
-                    self.pinned.remove(&(ev.pid, sk));
+                    self.pinned_by_sk.remove(&(ev.pid, sk));
                 }
                 let ret = *ret;
                 let bytes = if ret > 0 { ret as u64 } else { 0 };
@@ -546,7 +556,7 @@ impl Model {
                             evidence,
                         );
                         if let Some(addr) = buf {
-                            let reads = self.reads.entry(ev.tid).or_default();
+                            let reads = self.filled_by_read.entry(ev.tid).or_default();
                             reads.retain(|r| !r.overlaps(addr, bytes));
                             if reads.len() == READ_BUFS {
                                 reads.remove(0);
@@ -560,7 +570,9 @@ impl Model {
                     }
                     Role::SockRecv { buf, .. } if sys.copied > 0 || bytes > 0 => {
                         // The buffer now holds received bytes, not a file's.
-                        if let (Some(addr), Some(reads)) = (buf, self.reads.get_mut(&ev.tid)) {
+                        if let (Some(addr), Some(reads)) =
+                            (buf, self.filled_by_read.get_mut(&ev.tid))
+                        {
                             reads.retain(|r| !r.overlaps(addr, bytes));
                         }
                         let (b, evidence) = seen_or_returned(
@@ -612,7 +624,7 @@ impl Model {
                             },
                             evidence,
                         );
-                        self.pipes.insert((ev.pid, pipe), src);
+                        self.source_file_by_pipe.insert((ev.pid, pipe), src);
                     }
                     // copy_file_range, or sendfile into a file: page cache to page cache.
                     Role::CopyRange { .. } | Role::Sendfile { .. } if bytes > 0 && file_to_file => {
@@ -633,14 +645,14 @@ impl Model {
                         );
                     }
                     Role::Mmap { ino, len } if ret > 0 => {
-                        self.mappings.entry(ev.pid).or_default().push(Mapping {
+                        self.file_mappings.entry(ev.pid).or_default().push(Mapping {
                             addr: ret as u64,
                             len,
                             ino,
                         });
                     }
                     Role::Munmap { addr, len, .. } if ret == 0 => {
-                        if let Some(maps) = self.mappings.get_mut(&ev.pid) {
+                        if let Some(maps) = self.file_mappings.get_mut(&ev.pid) {
                             unmap(maps, addr, len);
                         }
                     }
@@ -751,13 +763,13 @@ impl Model {
                 // socket's transfer now (its first skbs go out within this call; a socket
                 // may carry one file, then another).
                 if self.open_send(ev, *sk, *msg_flags, *zc)
-                    && let Some(flow) = self.send_context_flow(ev.pid, ev.tid, *sk)
+                    && let Some(flow) = self.transfer_of_send(ev.pid, ev.tid, *sk)
                 {
-                    self.sk_flow.insert((ev.pid, *sk), flow);
+                    self.transfer_by_sk.insert((ev.pid, *sk), flow);
                 }
             }
             Payload::SockSendLength(s) => {
-                if self.fexit_sends {
+                if self.fexit_sees_sends {
                     // fexit tcp_sendmsg_locked already told this call (and closed it; a
                     // record open now is another thread's next call).
                     return;
@@ -771,7 +783,7 @@ impl Model {
                 zc,
                 ..
             } => {
-                self.fexit_sends = true;
+                self.fexit_sees_sends = true;
                 self.open_send(ev, *sk, *msg_flags, *zc);
                 self.send_length(ev, *sk, *ret, true, out);
             }
@@ -791,7 +803,7 @@ impl Model {
                 let zc = shinfo_flags & 1 != 0;
                 // The socket's owner (the probe looked it up), not the current task.
                 let key = (*owner_pid, *sk);
-                if let Some(call) = self.sends.get_mut(&key) {
+                if let Some(call) = self.send_calls.get_mut(&key) {
                     if zc {
                         call.xmit_zerocopy = true;
                     } else if shinfo_flags & 2 == 0 {
@@ -799,18 +811,18 @@ impl Model {
                     }
                 }
                 if zc {
-                    self.zc_sockets.insert(key);
+                    self.sk_with_zc_xmit.insert(key);
                 }
                 // Without send tracepoints the socket is learned here: a transmit in its
                 // owner's own send call.
                 // (Again at every send call: a socket may carry one file, then another.)
                 if ev.pid == *owner_pid
-                    && self.inflight.contains_key(&ev.tid)
-                    && let Some(flow) = self.send_context_flow(ev.pid, ev.tid, *sk)
+                    && self.in_flight.contains_key(&ev.tid)
+                    && let Some(flow) = self.transfer_of_send(ev.pid, ev.tid, *sk)
                 {
-                    self.sk_flow.insert(key, flow);
+                    self.transfer_by_sk.insert(key, flow);
                 }
-                let Some(&flow) = self.sk_flow.get(&key) else {
+                let Some(&flow) = self.transfer_by_sk.get(&key) else {
                     return;
                 };
                 let bytes = *data_len as u64;
@@ -825,7 +837,7 @@ impl Model {
                     _ => facts.xmit_copied_bytes += bytes,
                 }
                 if zc {
-                    self.zc_skbs.insert(*skb, flow);
+                    self.transfer_by_zc_skb.insert(*skb, flow);
                 }
                 let kind = if dev_flags & 0x8 != 0 {
                     facts.loopback_xmits += 1;
@@ -855,7 +867,7 @@ impl Model {
                 owner_pid,
                 ..
             } => {
-                let Some(flow) = self.zc_skbs.remove(skb) else {
+                let Some(flow) = self.transfer_by_zc_skb.remove(skb) else {
                     return;
                 };
                 let facts = &mut self.transfers[flow.0].facts;
@@ -879,7 +891,7 @@ impl Model {
                 self.place(ev, *owner_pid, flow, s, out);
             }
             Payload::SendpagesExit { bytes } => {
-                if let Some(sys) = self.inflight.get_mut(&ev.tid)
+                if let Some(sys) = self.in_flight.get_mut(&ev.tid)
                     && matches!(sys.role, Role::Sendfile { .. } | Role::SpliceOut { .. })
                 {
                     sys.referenced += bytes;
@@ -896,18 +908,18 @@ impl Model {
                 // (no syscall): counted per (process, file) until its completion takes it
                 // (filemap_read does not know the request). Only files a ring of this
                 // process reads are counted.
-                let role = self.inflight.get(&ev.tid).map(|s| s.role);
+                let role = self.in_flight.get(&ev.tid).map(|s| s.role);
                 if !pipe
                     && matches!(role, None | Some(Role::IoUring { .. }))
                     && self
-                        .ring_src
+                        .source_file_by_ring
                         .iter()
                         .any(|((pid, _), src)| *pid == ev.pid && src == ino)
                 {
-                    *self.iou_reads.entry((ev.pid, *ino)).or_default() += bytes;
+                    *self.read_bytes_by_file.entry((ev.pid, *ino)).or_default() += bytes;
                     return;
                 }
-                let Some(sys) = self.inflight.get_mut(&ev.tid) else {
+                let Some(sys) = self.in_flight.get_mut(&ev.tid) else {
                     return;
                 };
                 match sys.role {
@@ -919,7 +931,7 @@ impl Model {
                 }
             }
             Payload::SkbCopyDatagramIovec { len, fexit, .. } => {
-                if let Some(sys) = self.inflight.get_mut(&ev.tid)
+                if let Some(sys) = self.in_flight.get_mut(&ev.tid)
                     && let Role::SockRecv { .. } = sys.role
                     && *len > 0
                 {
@@ -938,17 +950,17 @@ impl Model {
                 self.file_write(ev.tid, *bytes, Seen::FexitGenericPerformWrite)
             }
             Payload::ZerocopyPinned { sk, bytes } => {
-                if let Some(sys) = self.inflight.get_mut(&ev.tid) {
+                if let Some(sys) = self.in_flight.get_mut(&ev.tid) {
                     sys.pinned += bytes;
                     sys.pinned_sk = Some(*sk);
                 }
-                *self.pinned.entry((ev.pid, *sk)).or_default() += bytes;
+                *self.pinned_by_sk.entry((ev.pid, *sk)).or_default() += bytes;
             }
             Payload::FilemapAddToPageCache {
                 ino, index, order, ..
             } => {
                 let pages = 1u64 << order.unwrap_or(0).min(20);
-                let added = self.added.entry(*ino).or_default();
+                let added = self.added_at.entry(*ino).or_default();
                 for page in *index..*index + pages {
                     added.entry(page).or_insert(ev.ts_ns);
                 }
@@ -989,7 +1001,7 @@ impl Model {
                 }
                 // A request the device could not take yet is issued again (requeued):
                 // it is one DMA.
-                if !self.requests.insert(*rq) {
+                if !self.block_requests.insert(*rq) {
                     return;
                 }
                 let s = step(
@@ -1019,14 +1031,14 @@ impl Model {
                 } else {
                     FdRef::default()
                 };
-                let ring = match self.inflight.get(&ev.tid) {
-                    Some(Sys {
+                let ring = match self.in_flight.get(&ev.tid) {
+                    Some(Syscall {
                         role: Role::IoUring { ring },
                         ..
                     }) => *ring,
                     _ => 0,
                 };
-                if let Some(sys) = self.inflight.get_mut(&ev.tid) {
+                if let Some(sys) = self.in_flight.get_mut(&ev.tid) {
                     match file.kind() {
                         FileKind::Regular => sys.iou_src = Some(file.ino),
                         FileKind::Socket => sys.iou_sock = Some(file.ino),
@@ -1034,12 +1046,12 @@ impl Model {
                     }
                 }
                 if file.kind() == FileKind::Regular {
-                    self.ring_src.insert((ev.pid, ring), file.ino);
+                    self.source_file_by_ring.insert((ev.pid, ring), file.ino);
                 }
                 if file.kind() == FileKind::Socket && *sk != 0 && ring != 0 {
-                    self.sk_ring.insert((ev.pid, *sk), ring);
+                    self.ring_by_sk.insert((ev.pid, *sk), ring);
                 }
-                self.io_reqs.insert(
+                self.io_requests.insert(
                     (ev.pid, io_req_key(*req, *user_data)),
                     IoReq {
                         opcode: *opcode,
@@ -1055,14 +1067,14 @@ impl Model {
                 req,
             } => {
                 let key = (ev.pid, io_req_key(*req, *user_data));
-                let Some(req) = self.io_reqs.get(&key) else {
+                let Some(req) = self.io_requests.get(&key) else {
                     return;
                 };
                 let (opcode, file, ring) = (req.opcode, req.file, req.ring);
                 if !io_uring::cqueue::more(*cflags) {
-                    self.io_reqs.remove(&key);
+                    self.io_requests.remove(&key);
                 }
-                let flow = self.ring_flow.get(&(ev.pid, ring)).copied();
+                let flow = self.transfer_by_ring.get(&(ev.pid, ring)).copied();
                 if let Some(flow) = flow {
                     let facts = &mut self.transfers[flow.0].facts;
                     if io_uring::cqueue::notif(*cflags) {
@@ -1076,7 +1088,7 @@ impl Model {
                 if is_read(opcode) && file.kind() == FileKind::Regular && *res > 0 {
                     let bytes = *res as u64;
                     // fexit filemap_read saw the copy (inline, or in an io-wq worker).
-                    let seen = self.iou_reads.get_mut(&(ev.pid, file.ino));
+                    let seen = self.read_bytes_by_file.get_mut(&(ev.pid, file.ino));
                     let evidence = match seen {
                         Some(seen) if *seen >= bytes => {
                             *seen -= bytes;
@@ -1097,7 +1109,7 @@ impl Model {
                 }
             }
             Payload::BlockRqComplete { rq, .. } => {
-                self.requests.remove(rq);
+                self.block_requests.remove(rq);
             }
             Payload::SockRecvLength(_)
             | Payload::FilemapFault { .. }
@@ -1110,18 +1122,18 @@ impl Model {
     /// which sees the whole call and makes the tracepoint's step redundant.
     fn send_length(&mut self, ev: &Event, sk: u64, ret: i32, fexit: bool, out: &mut Vec<Step>) {
         let key = (ev.pid, sk);
-        let call = self.sends.remove(&key);
-        let pinned_seen = self.pinned.remove(&key).unwrap_or(0);
+        let call = self.send_calls.remove(&key);
+        let pinned_seen = self.pinned_by_sk.remove(&key).unwrap_or(0);
         if ret <= 0 {
             return;
         }
         let bytes = ret as u64;
-        let role = self.inflight.get(&ev.tid).map(|sys| sys.role);
-        let Some(flow) = self.send_context_flow(ev.pid, ev.tid, sk) else {
+        let role = self.in_flight.get(&ev.tid).map(|sys| sys.role);
+        let Some(flow) = self.transfer_of_send(ev.pid, ev.tid, sk) else {
             return;
         };
-        self.sk_flow.insert(key, flow);
-        if let Some(sys) = self.inflight.get_mut(&ev.tid) {
+        self.transfer_by_sk.insert(key, flow);
+        if let Some(sys) = self.in_flight.get_mut(&ev.tid) {
             sys.sent = true;
         }
         let src = match role {
@@ -1151,7 +1163,8 @@ impl Model {
                 let decided = zc_pins(zc).is_some();
                 let pinned = zc_pins(zc).unwrap_or_else(|| {
                     c.is_some_and(|c| c.xmit_zerocopy)
-                        || (!c.is_some_and(|c| c.xmit_copied) && self.zc_sockets.contains(&key))
+                        || (!c.is_some_and(|c| c.xmit_copied)
+                            && self.sk_with_zc_xmit.contains(&key))
                 });
                 if pinned_seen > 0 {
                     // fexit skb_zerocopy_iter_stream saw the pins themselves.
@@ -1259,7 +1272,7 @@ impl Model {
         // A syscall still in flight is dropped, but not the steps of other transfers it
         // carried (a transmit in its context).
         let mut carried: Vec<(TransferId, Step)> = self
-            .inflight
+            .in_flight
             .drain()
             .flat_map(|(_, sys)| sys.steps)
             .filter_map(|s| Some((s.transfer?, s)))
@@ -1268,13 +1281,13 @@ impl Model {
         for (flow, s) in carried {
             self.emit(flow, s, out);
         }
-        let mut keys: Vec<_> = self.pending.keys().copied().collect();
+        let mut keys: Vec<_> = self.awaiting_destination.keys().copied().collect();
         keys.sort_unstable();
         for (pid, ino) in keys {
             // A file whose data went nowhere the model saw becomes a transfer to the
             // application when bytes moved (a plain read); an mmap that was never sent
             // from, or a library mapped by the loader, does not.
-            let moved = self.pending[&(pid, ino)].iter().any(|s| {
+            let moved = self.awaiting_destination[&(pid, ino)].iter().any(|s| {
                 matches!(
                     s.kind,
                     StepKind::Copy {
@@ -1284,10 +1297,10 @@ impl Model {
                 )
             });
             if moved {
-                let flow = self.flow(pid, Endpoint::File { ino }, Endpoint::User);
+                let flow = self.find_or_create(pid, Endpoint::File { ino }, Endpoint::User);
                 self.attach_source(pid, ino, flow, out);
             } else {
-                self.pending.remove(&(pid, ino));
+                self.awaiting_destination.remove(&(pid, ino));
             }
         }
     }
@@ -1304,7 +1317,7 @@ impl Model {
         let src_of = |model: &Self, buf: Option<u64>| -> Src {
             if let Some(buf) = buf
                 && let Some(m) = model
-                    .mappings
+                    .file_mappings
                     .get(&pid)
                     .and_then(|maps| maps.iter().find(|m| buf >= m.addr && buf < m.addr + m.len))
             {
@@ -1312,7 +1325,7 @@ impl Model {
             }
             // The file last read into the buffer being sent; for a vectored send (no
             // single buffer), the thread's last read.
-            let reads = model.reads.get(&tid);
+            let reads = model.filled_by_read.get(&tid);
             let hit = match buf {
                 Some(buf) => reads.and_then(|r| r.iter().rev().find(|r| r.overlaps(buf, 1))),
                 None => reads.and_then(|r| r.last()),
@@ -1375,7 +1388,7 @@ impl Model {
             (sysno::MUNMAP, _) => {
                 let (addr, len) = (args[0], args[1]);
                 let ino = self
-                    .mappings
+                    .file_mappings
                     .get(&pid)?
                     .iter()
                     .find(|m| addr < m.addr + m.len && m.addr < addr.saturating_add(len))?
@@ -1407,25 +1420,25 @@ impl Model {
     /// The transfer of a TCP send on `sk` by `tid`: from the syscall the thread is in, else
     /// what is known of the socket (io-wq workers and SQPOLL threads send outside any
     /// syscall of theirs; the ring their request came through says which transfer).
-    fn send_context_flow(&mut self, pid: u32, tid: u32, sk: u64) -> Option<TransferId> {
+    fn transfer_of_send(&mut self, pid: u32, tid: u32, sk: u64) -> Option<TransferId> {
         let ctx = self
-            .inflight
+            .in_flight
             .get(&tid)
             .map(|sys| (sys.role, (sys.iou_src, sys.iou_sock)));
         if let Some((role, iou)) = ctx
-            && let Some(flow) = self.flow_for_send(pid, role, iou)
+            && let Some(flow) = self.transfer_of_send_call(pid, role, iou)
         {
             return Some(flow);
         }
-        if let Some(&flow) = self.sk_flow.get(&(pid, sk)) {
+        if let Some(&flow) = self.transfer_by_sk.get(&(pid, sk)) {
             return Some(flow);
         }
-        let ring = *self.sk_ring.get(&(pid, sk))?;
-        self.ring_flow_for(pid, ring, None, None)
+        let ring = *self.ring_by_sk.get(&(pid, sk))?;
+        self.transfer_of_ring(pid, ring, None, None)
     }
 
     /// The transfer a send belongs to, from the syscall it runs in.
-    fn flow_for_send(
+    fn transfer_of_send_call(
         &mut self,
         pid: u32,
         role: Role,
@@ -1433,48 +1446,48 @@ impl Model {
     ) -> Option<TransferId> {
         match role {
             Role::Send { sock, src } => {
-                Some(self.flow(pid, src.endpoint(), Endpoint::Socket { ino: sock }))
+                Some(self.find_or_create(pid, src.endpoint(), Endpoint::Socket { ino: sock }))
             }
-            Role::Sendfile { src, dst } => Some(self.flow(
+            Role::Sendfile { src, dst } => Some(self.find_or_create(
                 pid,
                 Endpoint::File { ino: src },
                 Endpoint::Socket { ino: dst.ino },
             )),
             Role::SpliceOut { pipe, sock } => {
                 let src = self
-                    .pipes
+                    .source_file_by_pipe
                     .get(&(pid, pipe))
                     .map_or(Endpoint::User, |&ino| Endpoint::File { ino });
-                Some(self.flow(pid, src, Endpoint::Socket { ino: sock }))
+                Some(self.find_or_create(pid, src, Endpoint::Socket { ino: sock }))
             }
-            Role::IoUring { ring } => self.ring_flow_for(pid, ring, iou.0, iou.1),
+            Role::IoUring { ring } => self.transfer_of_ring(pid, ring, iou.0, iou.1),
             _ => None,
         }
     }
 
     /// The transfer a finished syscall belongs to; `None` while its destination is unknown.
-    fn flow_for_syscall(&mut self, pid: u32, sys: &Sys) -> Option<TransferId> {
+    fn transfer_of_syscall(&mut self, pid: u32, sys: &Syscall) -> Option<TransferId> {
         match sys.role {
             Role::FileRead { src, .. }
             | Role::Mmap { ino: src, .. }
             | Role::Munmap { ino: src, .. }
-            | Role::SpliceIn { src, .. } => self.file_flow.get(&(pid, src)).copied(),
+            | Role::SpliceIn { src, .. } => self.transfer_by_source_file.get(&(pid, src)).copied(),
             Role::SockRecv { sock, .. } => {
-                Some(self.flow(pid, Endpoint::Socket { ino: sock }, Endpoint::User))
+                Some(self.find_or_create(pid, Endpoint::Socket { ino: sock }, Endpoint::User))
             }
             Role::ZcReap { sock } => Some(
-                self.sock_flow
+                self.transfer_by_dest_socket
                     .get(&(pid, sock))
                     .copied()
                     .unwrap_or_else(|| {
-                        self.flow(pid, Endpoint::Socket { ino: sock }, Endpoint::User)
+                        self.find_or_create(pid, Endpoint::Socket { ino: sock }, Endpoint::User)
                     }),
             ),
             Role::Send { sock, src } => {
-                Some(self.flow(pid, src.endpoint(), Endpoint::Socket { ino: sock }))
+                Some(self.find_or_create(pid, src.endpoint(), Endpoint::Socket { ino: sock }))
             }
             Role::FileWrite { dst, src } => {
-                Some(self.flow(pid, src.endpoint(), Endpoint::File { ino: dst }))
+                Some(self.find_or_create(pid, src.endpoint(), Endpoint::File { ino: dst }))
             }
             Role::Sendfile { src, dst } => {
                 let to = if dst.kind() == FileKind::Socket {
@@ -1482,44 +1495,44 @@ impl Model {
                 } else {
                     Endpoint::File { ino: dst.ino }
                 };
-                Some(self.flow(pid, Endpoint::File { ino: src }, to))
+                Some(self.find_or_create(pid, Endpoint::File { ino: src }, to))
             }
-            Role::SpliceOut { .. } => self.flow_for_send(pid, sys.role, (None, None)),
-            Role::CopyRange { src, dst } => Some(self.flow(
+            Role::SpliceOut { .. } => self.transfer_of_send_call(pid, sys.role, (None, None)),
+            Role::CopyRange { src, dst } => Some(self.find_or_create(
                 pid,
                 Endpoint::File { ino: src },
                 Endpoint::File { ino: dst },
             )),
-            Role::IoUring { ring } => self.ring_flow_for(pid, ring, sys.iou_src, sys.iou_sock),
+            Role::IoUring { ring } => self.transfer_of_ring(pid, ring, sys.iou_src, sys.iou_sock),
         }
     }
 
     /// The transfer of an io_uring ring: its file READs' source to its SENDs' socket.
-    fn ring_flow_for(
+    fn transfer_of_ring(
         &mut self,
         pid: u32,
         ring: u64,
         src: Option<u64>,
         sock: Option<u64>,
     ) -> Option<TransferId> {
-        if let Some(&f) = self.ring_flow.get(&(pid, ring)) {
+        if let Some(&f) = self.transfer_by_ring.get(&(pid, ring)) {
             return Some(f);
         }
-        let src = src.or_else(|| self.ring_src.get(&(pid, ring)).copied())?;
-        let f = self.flow(
+        let src = src.or_else(|| self.source_file_by_ring.get(&(pid, ring)).copied())?;
+        let f = self.find_or_create(
             pid,
             Endpoint::File { ino: src },
             Endpoint::Socket { ino: sock? },
         );
-        self.ring_flow.insert((pid, ring), f);
+        self.transfer_by_ring.insert((pid, ring), f);
         Some(f)
     }
 
-    fn finish_syscall(&mut self, pid: u32, mut sys: Sys, out: &mut Vec<Step>) {
+    fn finish_syscall(&mut self, pid: u32, mut sys: Syscall, out: &mut Vec<Step>) {
         // In time order (a send's copy is stamped with the start of its send loop, so
         // it comes before the transmits the loop made).
         sys.steps.sort_by_key(|s| s.ts_ns);
-        match self.flow_for_syscall(pid, &sys) {
+        match self.transfer_of_syscall(pid, &sys) {
             Some(flow) => {
                 let t = &mut self.transfers[flow.0];
                 if let Role::ZcReap { .. } = sys.role {
@@ -1544,7 +1557,7 @@ impl Model {
                 {
                     self.attach_source(pid, ino, flow, out);
                 } else if let Role::SpliceOut { pipe, .. } = sys.role
-                    && let Some(&ino) = self.pipes.get(&(pid, pipe))
+                    && let Some(&ino) = self.source_file_by_pipe.get(&(pid, pipe))
                 {
                     self.attach_source(pid, ino, flow, out);
                 }
@@ -1565,7 +1578,10 @@ impl Model {
                 let Some(src) = sys.role.source_file().or(sys.iou_src) else {
                     return;
                 };
-                self.pending.entry((pid, src)).or_default().extend(rest);
+                self.awaiting_destination
+                    .entry((pid, src))
+                    .or_default()
+                    .extend(rest);
             }
         }
     }
@@ -1573,11 +1589,11 @@ impl Model {
     /// Makes `flow` the current transfer of source file `ino` and hands it the steps that
     /// waited for it.
     fn attach_source(&mut self, pid: u32, ino: u64, flow: TransferId, out: &mut Vec<Step>) {
-        self.file_flow.insert((pid, ino), flow);
+        self.transfer_by_source_file.insert((pid, ino), flow);
         if let Endpoint::Socket { ino: sock } = self.transfers[flow.0].dst {
-            self.sock_flow.insert((pid, sock), flow);
+            self.transfer_by_dest_socket.insert((pid, sock), flow);
         }
-        if let Some(steps) = self.pending.remove(&(pid, ino)) {
+        if let Some(steps) = self.awaiting_destination.remove(&(pid, ino)) {
             for s in steps {
                 self.emit(flow, s, out);
             }
@@ -1596,7 +1612,7 @@ impl Model {
         s: Step,
         out: &mut Vec<Step>,
     ) {
-        if let Some(sys) = self.inflight.get_mut(&tid) {
+        if let Some(sys) = self.in_flight.get_mut(&tid) {
             let belongs = match ino {
                 Some(ino) => sys.role.source_file() == Some(ino) || sys.iou_src == Some(ino),
                 None => flow.is_some(),
@@ -1606,10 +1622,15 @@ impl Model {
                 return;
             }
         }
-        let flow = flow.or_else(|| ino.and_then(|i| self.file_flow.get(&(pid, i)).copied()));
+        let flow =
+            flow.or_else(|| ino.and_then(|i| self.transfer_by_source_file.get(&(pid, i)).copied()));
         match (flow, ino) {
             (Some(f), _) => self.emit(f, s, out),
-            (None, Some(i)) => self.pending.entry((pid, i)).or_default().push(s),
+            (None, Some(i)) => self
+                .awaiting_destination
+                .entry((pid, i))
+                .or_default()
+                .push(s),
             (None, None) => {}
         }
     }
@@ -1626,7 +1647,7 @@ impl Model {
         out: &mut Vec<Step>,
     ) {
         s.transfer = Some(flow);
-        match self.inflight.get_mut(&ev.tid) {
+        match self.in_flight.get_mut(&ev.tid) {
             Some(sys) if ev.pid == owner => sys.steps.push(s),
             _ => self.emit(flow, s, out),
         }
@@ -1644,8 +1665,8 @@ impl Model {
         if ino == 0 || last < first || last - first > (1 << 24) {
             return;
         }
-        let added = self.added.get(&ino);
-        let seen = self.seen.entry((ev.pid, ino)).or_default();
+        let added = self.added_at.get(&ino);
+        let seen = self.looked_up.entry((ev.pid, ino)).or_default();
         let (mut hit, mut miss) = (0, 0);
         // The tracepoint fires once the pages are up to date; a miss's lookup began when
         // its first page was added (before the disk read), and is stamped so.
@@ -1682,7 +1703,7 @@ impl Model {
 
     /// Opens the record of a TCP send call on `sk` unless one is open; whether it did.
     fn open_send(&mut self, ev: &Event, sk: u64, msg_flags: u32, zc: u8) -> bool {
-        match self.sends.entry((ev.pid, sk)) {
+        match self.send_calls.entry((ev.pid, sk)) {
             std::collections::hash_map::Entry::Vacant(slot) => {
                 slot.insert(SendCall {
                     ts_ns: ev.ts_ns,
@@ -1699,7 +1720,7 @@ impl Model {
     /// Bytes a buffered write copied into a file's page cache, seen by `probe`, inside a
     /// copy_file_range, write() to a file, or sendfile to a file.
     fn file_write(&mut self, tid: u32, bytes: u64, probe: Seen) {
-        if let Some(sys) = self.inflight.get_mut(&tid)
+        if let Some(sys) = self.in_flight.get_mut(&tid)
             && matches!(
                 sys.role,
                 Role::CopyRange { .. } | Role::FileWrite { .. } | Role::Sendfile { .. }
@@ -1710,8 +1731,8 @@ impl Model {
         }
     }
 
-    fn flow(&mut self, pid: u32, src: Endpoint, dst: Endpoint) -> TransferId {
-        if let Some(&i) = self.index.get(&(pid, src, dst)) {
+    fn find_or_create(&mut self, pid: u32, src: Endpoint, dst: Endpoint) -> TransferId {
+        if let Some(&i) = self.by_ends.get(&(pid, src, dst)) {
             return i;
         }
         let id = TransferId(self.transfers.len());
@@ -1725,7 +1746,7 @@ impl Model {
             first_ns: 0,
             last_ns: 0,
         });
-        self.index.insert((pid, src, dst), id);
+        self.by_ends.insert((pid, src, dst), id);
         id
     }
 
