@@ -1,0 +1,501 @@
+//! From kernel events to steps, transfers and ledgers (KERNEL_PATHS.md §6's attribution
+//! recipe for the tracepoint tier).
+//!
+//! - A syscall's steps (its two mode switches and what happened inside it) are collected
+//!   in the thread's in-flight record and assigned to a transfer at its exit, when the
+//!   transfer is known: a read() of a file belongs to the transfer its data goes to next.
+//! - fd kinds (regular file, socket, pipe) come from the kernel's fd table at entry.
+//! - TCP sends are keyed by socket (`sk`), transmits by `skb->sk` and zero-copy deliveries
+//!   by skb, never by the current pid (softirq runs them in whatever task is current).
+//! - Steps of a source file seen before its destination is known wait in
+//!   `awaiting_destination`.
+//!
+//! [`Model`] keeps the transfers and what ties steps to them, and hands each event to the
+//! part that owns its state: `syscall` (syscalls in flight, their roles, the bytes seen
+//! inside them), `send` (TCP send calls, the zero-copy decision), `xmit` (transmits,
+//! loopback deliveries), `page_cache` (lookups, pages added), `block` (block requests),
+//! `io_uring` (requests, completions, a ring's transfer) and `mapping` (where a buffer's
+//! bytes come from: file mappings, buffers filled by read(), pipes).
+
+mod block;
+mod io_uring;
+mod mapping;
+mod page_cache;
+mod send;
+mod syscall;
+#[cfg(test)]
+mod tests;
+mod xmit;
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    fmt,
+    ops::{Index, IndexMut},
+};
+
+use serde::Serialize;
+
+use super::{Buffer, Engine, Evidence, Ledger, LookupProbe, Mode, Seen, Step, StepKind};
+use crate::event::{Event, Payload};
+
+/// A process (thread group) id, as events carry it.
+type Pid = u32;
+/// A thread id.
+type Tid = u32;
+/// An inode number (a file, a socket, a pipe, an io_uring ring).
+type Ino = u64;
+/// A kernel `struct sock *`: a socket as the network stack knows it.
+type Sk = u64;
+
+/// A transfer: its index in [`Model::transfers`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct TransferId(pub usize);
+
+/// The bare index, as the number it is (a transfer prints as its index).
+impl fmt::Debug for TransferId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// One end of a transfer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Endpoint {
+    File {
+        ino: u64,
+    },
+    Socket {
+        ino: u64,
+    },
+    /// The application's memory (a receive's destination, or a send of bytes that did not
+    /// come from a file the model saw).
+    User,
+}
+
+/// What the probes saw about a transfer beyond its ledger; the comparison uses it to say
+/// why the ledger differs from the textbook.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Facts {
+    /// Transmits with payload, on loopback and on other devices.
+    pub loopback_xmits: u64,
+    pub nic_xmits: u64,
+    pub devices: BTreeSet<String>,
+    /// Payload bytes at transmit by what the skb frags held (`skb_shinfo->flags`).
+    pub xmit_copied_bytes: u64,
+    pub xmit_spliced_bytes: u64,
+    pub xmit_zerocopy_bytes: u64,
+    /// TCP sends (sock_send_length calls) with bytes, and how many asked for MSG_ZEROCOPY.
+    pub sends: u64,
+    pub zerocopy_requested: u64,
+    /// MSG_ZEROCOPY sends the kernel copied anyway (skbs transmitted as copies).
+    pub zerocopy_ignored: u64,
+    /// Zero-copy skbs delivered locally, which the kernel copied (skb_copy_ubufs).
+    pub deferred_copies: u64,
+    pub deferred_copy_bytes: u64,
+    /// Disk reads (block requests) of the source file.
+    pub block_requests: u64,
+    /// Zero-copy completion reaps: recvmsg(MSG_ERRQUEUE) calls.
+    pub completion_reaps: u64,
+    /// io_uring requests submitted and completion notifications (F_NOTIF) posted.
+    pub io_uring_requests: u64,
+    pub io_uring_notifications: u64,
+    /// Data syscalls per kind (read, write, sendfile, ...), for chunk counts.
+    pub syscalls: std::collections::BTreeMap<String, u64>,
+    /// Copies and page references by how they are known ("observed by ...",
+    /// "inferred"), e.g. whether a kernel let fexit see the page cache -> user copy.
+    pub evidence: std::collections::BTreeMap<String, u64>,
+}
+
+/// One source -> destination flow of a process, with its ledger.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Transfer {
+    pub id: TransferId,
+    pub pid: u32,
+    pub src: Endpoint,
+    pub dst: Endpoint,
+    pub ledger: Ledger,
+    pub facts: Facts,
+    pub first_ns: u64,
+    pub last_ns: u64,
+}
+
+/// Every transfer, by id and by its ends.
+#[derive(Default)]
+struct Transfers {
+    all: Vec<Transfer>,
+    /// (pid, source, destination) -> its transfer.
+    by_ends: HashMap<(Pid, Endpoint, Endpoint), TransferId>,
+}
+
+impl Transfers {
+    fn find(&self, pid: Pid, src: Endpoint, dst: Endpoint) -> Option<&Transfer> {
+        self.by_ends.get(&(pid, src, dst)).map(|&id| &self[id])
+    }
+
+    /// The transfer from `src` to `dst` of process `pid`, made when it is the first step.
+    fn find_or_create(&mut self, pid: Pid, src: Endpoint, dst: Endpoint) -> TransferId {
+        if let Some(&id) = self.by_ends.get(&(pid, src, dst)) {
+            return id;
+        }
+        let id = TransferId(self.all.len());
+        self.all.push(Transfer {
+            id,
+            pid,
+            src,
+            dst,
+            ledger: Ledger::default(),
+            facts: Facts::default(),
+            first_ns: 0,
+            last_ns: 0,
+        });
+        self.by_ends.insert((pid, src, dst), id);
+        id
+    }
+
+    /// Gives step `s` to transfer `id` (its ledger, facts and times) and emits it.
+    fn emit(&mut self, id: TransferId, mut s: Step, out: &mut Vec<Step>) {
+        s.transfer = Some(id);
+        let t = &mut self[id];
+        if t.first_ns == 0 || s.ts_ns < t.first_ns {
+            t.first_ns = s.ts_ns;
+        }
+        t.last_ns = t.last_ns.max(s.ts_ns);
+        t.ledger.record(&s.kind);
+        match &s.kind {
+            StepKind::ModeSwitch {
+                to: Mode::Kernel,
+                syscall,
+            } => match t.facts.syscalls.get_mut(syscall) {
+                Some(n) => *n += 1,
+                None => {
+                    t.facts.syscalls.insert(syscall.clone(), 1);
+                }
+            },
+            StepKind::Copy {
+                engine: Engine::Dma,
+                from: Buffer::Disk,
+                ..
+            } => t.facts.block_requests += 1,
+            _ => {}
+        }
+        let what = match &s.kind {
+            StepKind::Copy { from, to, .. } | StepKind::PageRef { from, to, .. } => {
+                Some(format!("{} -> {}", buffer_name(*from), buffer_name(*to)))
+            }
+            StepKind::Lookup { .. } => Some("page-cache lookup".to_string()),
+            _ => None,
+        };
+        if let Some(what) = what {
+            let how = match &s.evidence {
+                Evidence::Observed(p) => format!("observed by {p}"),
+                Evidence::Inferred(_) => "inferred".to_string(),
+            };
+            *t.facts
+                .evidence
+                .entry(format!("{what}: {how}"))
+                .or_default() += 1;
+        }
+        t.ledger.wall_ns = Some(t.last_ns - t.first_ns);
+        out.push(s);
+    }
+}
+
+impl Index<TransferId> for Transfers {
+    type Output = Transfer;
+    fn index(&self, id: TransferId) -> &Transfer {
+        &self.all[id.0]
+    }
+}
+
+impl IndexMut<TransferId> for Transfers {
+    fn index_mut(&mut self, id: TransferId) -> &mut Transfer {
+        &mut self.all[id.0]
+    }
+}
+
+fn buffer_name(b: Buffer) -> &'static str {
+    match b {
+        Buffer::Disk => "disk",
+        Buffer::PageCache => "page-cache",
+        Buffer::User => "user",
+        Buffer::Pipe => "pipe",
+        Buffer::Socket => "socket",
+        Buffer::Nic => "nic",
+    }
+}
+
+/// A step of event `ev`, not assigned to a transfer yet.
+fn step_of(ev: &Event, kind: StepKind, evidence: Evidence) -> Step {
+    Step {
+        ts_ns: ev.ts_ns,
+        pid: ev.pid,
+        tid: ev.tid,
+        transfer: None,
+        kind,
+        evidence,
+    }
+}
+
+/// The event -> step state machine. Feed it events in ring-buffer order with
+/// [`Model::push`], then call [`Model::finish`].
+#[derive(Default)]
+pub struct Model {
+    transfers: Transfers,
+    /// (pid, source file ino) -> the transfer that file's bytes go to now.
+    transfer_by_source_file: HashMap<(Pid, Ino), TransferId>,
+    /// (pid, socket ino) -> the transfer sending into that socket.
+    transfer_by_dest_socket: HashMap<(Pid, Ino), TransferId>,
+    /// (owning pid, `sk`) -> the transfer sending through that socket.
+    transfer_by_sk: HashMap<(Pid, Sk), TransferId>,
+    /// (pid, source file ino) -> that file's steps whose destination is not known yet.
+    awaiting_destination: HashMap<(Pid, Ino), Vec<Step>>,
+    syscalls: syscall::Syscalls,
+    sources: mapping::Sources,
+    sends: send::Sends,
+    xmits: xmit::Xmits,
+    page_cache: page_cache::PageCache,
+    block: block::Block,
+    io_uring: io_uring::IoUring,
+}
+
+impl Model {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn transfers(&self) -> &[Transfer] {
+        &self.transfers.all
+    }
+
+    /// The transfer from `src` to `dst` of process `pid`, if any.
+    pub fn find(&self, pid: u32, src: Endpoint, dst: Endpoint) -> Option<&Transfer> {
+        self.transfers.find(pid, src, dst)
+    }
+
+    /// Takes one event; steps that become attributable are appended to `out` (a syscall's
+    /// steps arrive together at its exit).
+    pub fn push(&mut self, ev: &Event, out: &mut Vec<Step>) {
+        match &ev.payload {
+            Payload::SyscallEnter { nr, args, fds } => self.syscall_enter(ev, *nr, args, fds),
+            Payload::SyscallExit { nr, ret } => self.syscall_exit(ev, *nr, *ret, out),
+            Payload::TcpSendmsgLocked {
+                sk, msg_flags, zc, ..
+            } => self.tcp_sendmsg_locked(ev, *sk, *msg_flags, *zc),
+            Payload::SockSendLength(s) => self.sock_send_length(ev, s.sk, s.ret, out),
+            Payload::TcpSendmsgExit {
+                sk,
+                ret,
+                msg_flags,
+                zc,
+                ..
+            } => self.tcp_sendmsg_exit(ev, *sk, *ret, *msg_flags, *zc, out),
+            Payload::ZerocopyPinned { sk, bytes } => self.zerocopy_pinned(ev, *sk, *bytes),
+            Payload::NetDevStartXmit {
+                skb,
+                sk,
+                data_len,
+                shinfo_flags,
+                dev_flags,
+                dev,
+                owner_pid,
+                ..
+            } => {
+                let skb = xmit::Skb {
+                    skb: *skb,
+                    sk: *sk,
+                    owner_pid: *owner_pid,
+                    data_len: *data_len,
+                    shinfo_flags: *shinfo_flags,
+                    dev_flags: *dev_flags,
+                    dev,
+                };
+                self.transmit(ev, &skb, out)
+            }
+            Payload::ZerocopyReceive {
+                skb,
+                data_len,
+                fexit,
+                owner_pid,
+                ..
+            } => self.zerocopy_receive(ev, *skb, *data_len, *fexit, *owner_pid, out),
+            Payload::SendpagesExit { bytes } => self.syscalls.sendpages(ev.tid, *bytes),
+            Payload::FilemapRead {
+                ino,
+                bytes,
+                already,
+                pipe,
+            } => self.filemap_read(ev, *ino, bytes.saturating_sub(*already), *pipe),
+            Payload::SkbCopyDatagramIovec { len, fexit, .. } => {
+                self.syscalls.received(ev.tid, *len, *fexit)
+            }
+            Payload::Ext4DaWriteEnd { copied, .. } => {
+                self.syscalls
+                    .file_write(ev.tid, *copied as u64, Seen::Ext4DaWriteEnd)
+            }
+            Payload::PerformWrite { bytes, .. } => {
+                self.syscalls
+                    .file_write(ev.tid, *bytes, Seen::FexitGenericPerformWrite)
+            }
+            Payload::FilemapAddToPageCache {
+                ino, index, order, ..
+            } => self.page_cache.added(ev.ts_ns, *ino, *index, *order),
+            Payload::FilemapGetPages {
+                ino,
+                index,
+                last_index,
+                fexit,
+                ..
+            } => {
+                let probe = if *fexit {
+                    LookupProbe::FexitFilemapGetPages
+                } else {
+                    LookupProbe::MmFilemapGetPages
+                };
+                self.lookup(ev, *ino, *index, *last_index, probe, out)
+            }
+            Payload::FilemapMapPages {
+                ino,
+                start,
+                end,
+                fexit,
+                ..
+            } => {
+                let probe = if *fexit {
+                    LookupProbe::FexitFilemapMapPages
+                } else {
+                    LookupProbe::MmFilemapMapPages
+                };
+                self.lookup(ev, *ino, *start, *end, probe, out)
+            }
+            Payload::BlockRqIssue {
+                rq,
+                op,
+                ino,
+                bytes,
+                owner_pid,
+                ..
+            } => {
+                let rq = block::Request {
+                    rq: *rq,
+                    op: *op,
+                    ino: *ino,
+                    bytes: *bytes,
+                    owner_pid: *owner_pid,
+                };
+                self.block_rq_issue(ev, &rq, out)
+            }
+            Payload::BlockRqComplete { rq, .. } => self.block.completed(*rq),
+            Payload::IoUringSubmit {
+                user_data,
+                opcode,
+                file,
+                sk,
+                req,
+                ..
+            } => self.io_uring_submit(ev, *user_data, *opcode, *file, *sk, *req),
+            Payload::IoUringComplete {
+                user_data,
+                res,
+                cflags,
+                req,
+            } => self.io_uring_complete(ev, *user_data, *res, *cflags, *req, out),
+            Payload::SockRecvLength(_)
+            | Payload::FilemapFault { .. }
+            | Payload::ProcessFork { .. }
+            | Payload::ProcessExec => {}
+        }
+    }
+
+    /// Flushes what is still waiting: syscalls without an exit (the trace ended inside
+    /// them) are dropped; source-file steps that never found a destination become
+    /// transfers to the application's memory when they include syscalls.
+    pub fn finish(&mut self, out: &mut Vec<Step>) {
+        // A syscall still in flight is dropped, but not the steps of other transfers it
+        // carried (a transmit in its context).
+        let mut carried: Vec<(TransferId, Step)> = self
+            .syscalls
+            .drain()
+            .flat_map(|sys| sys.steps)
+            .filter_map(|s| Some((s.transfer?, s)))
+            .collect();
+        carried.sort_by_key(|(_, s)| s.ts_ns);
+        for (id, s) in carried {
+            self.transfers.emit(id, s, out);
+        }
+        let mut keys: Vec<_> = self.awaiting_destination.keys().copied().collect();
+        keys.sort_unstable();
+        for (pid, ino) in keys {
+            // A file whose data went nowhere the model saw becomes a transfer to the
+            // application when bytes moved (a plain read); an mmap that was never sent
+            // from, or a library mapped by the loader, does not.
+            let moved = self.awaiting_destination[&(pid, ino)].iter().any(|s| {
+                matches!(
+                    s.kind,
+                    StepKind::Copy {
+                        engine: Engine::Cpu,
+                        ..
+                    } | StepKind::PageRef { .. }
+                )
+            });
+            if moved {
+                let id = self
+                    .transfers
+                    .find_or_create(pid, Endpoint::File { ino }, Endpoint::User);
+                self.attach_source(pid, ino, id, out);
+            } else {
+                self.awaiting_destination.remove(&(pid, ino));
+            }
+        }
+    }
+
+    /// Makes `id` the current transfer of source file `ino` and hands it the steps that
+    /// waited for it.
+    fn attach_source(&mut self, pid: Pid, ino: Ino, id: TransferId, out: &mut Vec<Step>) {
+        self.transfer_by_source_file.insert((pid, ino), id);
+        if let Endpoint::Socket { ino: sock } = self.transfers[id].dst {
+            self.transfer_by_dest_socket.insert((pid, sock), id);
+        }
+        if let Some(steps) = self.awaiting_destination.remove(&(pid, ino)) {
+            for s in steps {
+                self.transfers.emit(id, s, out);
+            }
+        }
+    }
+
+    /// Sends a step to the syscall in flight on `tid` when it belongs there, else to
+    /// transfer `id` or the transfer of source file `ino`, else to the steps of `ino`
+    /// awaiting their destination.
+    fn route(
+        &mut self,
+        pid: Pid,
+        tid: Tid,
+        ino: Option<Ino>,
+        id: Option<TransferId>,
+        s: Step,
+        out: &mut Vec<Step>,
+    ) {
+        if let Some(sys) = self.syscalls.get_mut(tid) {
+            let belongs = match ino {
+                Some(ino) => sys.role.source_file() == Some(ino) || sys.iou_src == Some(ino),
+                None => id.is_some(),
+            };
+            if belongs {
+                sys.steps.push(s);
+                return;
+            }
+        }
+        let id =
+            id.or_else(|| ino.and_then(|i| self.transfer_by_source_file.get(&(pid, i)).copied()));
+        match (id, ino) {
+            (Some(id), _) => self.transfers.emit(id, s, out),
+            (None, Some(i)) => self
+                .awaiting_destination
+                .entry((pid, i))
+                .or_default()
+                .push(s),
+            (None, None) => {}
+        }
+    }
+}

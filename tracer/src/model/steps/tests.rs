@@ -1,0 +1,594 @@
+//! Attribution cases the demo's workload does not exercise, as synthetic event
+//! sequences (the recorded runs are in `tests/model.rs`).
+use super::{Endpoint, Model};
+use crate::{
+    event::{self, Event, FdRef, Payload, SockLength},
+    model::{Buffer, Engine, Evidence, Inference, Ledger, LookupProbe, Seen, Step, StepKind},
+};
+use tracer_common::{S_IFREG, S_IFSOCK, kind::tcp_sendmsg_locked as k};
+
+const PID: u32 = 100;
+const FILE_A: FdRef = FdRef {
+    ino: 11,
+    mode: S_IFREG,
+    not_tcp: false,
+    zc: 0,
+};
+const SOCK_X: FdRef = FdRef {
+    ino: 21,
+    mode: S_IFSOCK,
+    not_tcp: false,
+    zc: 0,
+};
+const SOCK_Y: FdRef = FdRef {
+    ino: 22,
+    mode: S_IFSOCK,
+    not_tcp: false,
+    zc: 0,
+};
+const SK_X: u64 = 0xffff_0000_0000_1000;
+
+struct Feed {
+    model: Model,
+    out: Vec<Step>,
+    ts: u64,
+}
+
+impl Feed {
+    fn new() -> Feed {
+        Feed {
+            model: Model::new(),
+            out: Vec::new(),
+            ts: 1000,
+        }
+    }
+    fn ev(&mut self, tid: u32, payload: Payload) {
+        self.ts += 10;
+        let ev = Event {
+            ts_ns: self.ts,
+            cpu: 0,
+            pid: PID,
+            tid,
+            comm: "t".into(),
+            payload,
+        };
+        self.model.push(&ev, &mut self.out);
+    }
+    fn syscall(
+        &mut self,
+        tid: u32,
+        nr: u32,
+        args: [u64; 6],
+        fds: [FdRef; 2],
+        ret: i64,
+        inside: Vec<Payload>,
+    ) {
+        self.ev(tid, Payload::SyscallEnter { nr, args, fds });
+        for p in inside {
+            self.ev(tid, p);
+        }
+        self.ev(tid, Payload::SyscallExit { nr, ret });
+    }
+    /// write() (nr 1) or send() (44) of `len` bytes at `buf` on socket X, with the
+    /// send's MSG flags and zero-copy inputs.
+    fn send(&mut self, nr: u32, buf: u64, len: i32, flags: u32, zc: u8) {
+        let send_flags = if nr == 44 { flags as u64 } else { 0 };
+        self.syscall(
+            1,
+            nr,
+            [5, buf, len as u64, send_flags, 0, 0],
+            [SOCK_X, NONE],
+            len as i64,
+            tcp_send(SK_X, flags, zc, len),
+        );
+    }
+    fn ledger(&self, src: Endpoint, dst: Endpoint) -> Ledger {
+        self.model
+            .find(PID, src, dst)
+            .map(|t| t.ledger.clone())
+            .unwrap_or_default()
+    }
+}
+
+fn tcp_send(sk: u64, flags: u32, zc: u8, bytes: i32) -> Vec<Payload> {
+    vec![
+        Payload::TcpSendmsgLocked {
+            sk,
+            skb: None,
+            iter_type: 0,
+            msg_flags: flags,
+            msg_left: bytes as u64,
+            size_goal: 65483,
+            skb_len: 0,
+            zc,
+        },
+        Payload::SockSendLength(SockLength {
+            sk,
+            ret: bytes,
+            flags: 0,
+            family: 2,
+            protocol: 6,
+        }),
+    ]
+}
+
+const NONE: FdRef = FdRef {
+    ino: 0,
+    mode: 0,
+    not_tcp: false,
+    zc: 0,
+};
+const BUF: u64 = 0x7000_0000;
+const A: Endpoint = Endpoint::File { ino: 11 };
+const X: Endpoint = Endpoint::Socket { ino: 21 };
+
+#[test]
+fn a_proxy_forwarding_received_bytes_is_not_charged_to_the_file_read_before() {
+    let mut f = Feed::new();
+    f.syscall(1, 0, [3, BUF, 4096, 0, 0, 0], [FILE_A, NONE], 4096, vec![]);
+    f.send(1, BUF, 4096, 0, 0);
+    // recv into the same buffer, then forward it.
+    f.syscall(1, 45, [6, BUF, 5000, 0, 0, 0], [SOCK_Y, NONE], 5000, vec![]);
+    f.send(1, BUF, 5000, 0, 0);
+    let a_x = f.ledger(A, X);
+    assert_eq!((a_x.syscalls, a_x.cpu_copy_bytes), (2, 8192), "{a_x:?}");
+    let user_x = f.ledger(Endpoint::User, X);
+    assert_eq!(
+        (user_x.syscalls, user_x.cpu_copy_bytes),
+        (1, 5000),
+        "{user_x:?}"
+    );
+}
+
+#[test]
+fn an_io_wq_worker_send_belongs_to_the_rings_transfer() {
+    let mut f = Feed::new();
+    const RING: FdRef = FdRef {
+        ino: 31,
+        mode: 0o100000,
+        not_tcp: false,
+        zc: 0,
+    };
+    let submit = |opcode, file, sk, req| Payload::IoUringSubmit {
+        user_data: 0,
+        opcode,
+        fd: 3,
+        flags: 0,
+        file,
+        sk,
+        req,
+    };
+    // Both requests carry user_data 0: the kernel's request pointer tells them apart.
+    f.syscall(
+        1,
+        426,
+        [4, 2, 2, 0, 0, 0],
+        [RING, NONE],
+        2,
+        vec![submit(22, FILE_A, 0, 0xa), submit(26, SOCK_X, SK_X, 0xb)],
+    );
+    f.ev(
+        1,
+        Payload::IoUringComplete {
+            user_data: 0,
+            res: 4096,
+            cflags: 0,
+            req: 0xa,
+        },
+    );
+    // The worker thread (no syscall of its own) sends.
+    for p in tcp_send(SK_X, 0x4040, 0, 4096) {
+        f.ev(2, p);
+    }
+    let l = f.ledger(A, X);
+    assert_eq!((l.cpu_copies, l.cpu_copy_bytes), (2, 8192), "{l:?}");
+    assert_eq!(l.syscalls, 1);
+}
+
+#[test]
+fn zerocopy_is_decided_by_the_kernels_inputs_not_by_when_skbs_leave() {
+    let mut f = Feed::new();
+    let known = (k::ZC_KNOWN | k::ZC_SG) as u8;
+    f.syscall(1, 0, [3, BUF, 4096, 0, 0, 0], [FILE_A, NONE], 4096, vec![]);
+    // MSG_ZEROCOPY on a socket without SO_ZEROCOPY: a copy.
+    f.send(44, BUF, 4096, 0x4000000, known);
+    // With SO_ZEROCOPY: pinned, though no skb went out during the call.
+    f.send(44, BUF, 4096, 0x4000000, known | k::ZC_SOCK as u8);
+    let l = f.ledger(A, X);
+    assert_eq!((l.cpu_copies, l.page_refs), (2, 1), "{l:?}");
+    let t = f.model.find(PID, A, X).unwrap();
+    assert_eq!(t.facts.zerocopy_ignored, 1);
+}
+
+#[test]
+fn only_shared_or_read_only_mappings_are_page_cache_sources() {
+    let mut f = Feed::new();
+    let map = 0x5000_0000u64;
+    // A private writable mapping (a program's .data): a write from it is a user copy.
+    f.syscall(
+        1,
+        9,
+        [0, 8192, 0x3, 0x2, 3, 0],
+        [FILE_A, NONE],
+        map as i64,
+        vec![],
+    );
+    f.send(1, map, 4096, 0, 0);
+    assert_eq!(f.ledger(Endpoint::User, X).cpu_copy_bytes, 4096);
+    // A shared one: the copy reads the page cache. munmap of its first page leaves
+    // the second mapped.
+    let shared = 0x6000_0000u64;
+    f.syscall(
+        1,
+        9,
+        [0, 8192, 0x1, 0x1, 3, 0],
+        [FILE_A, NONE],
+        shared as i64,
+        vec![],
+    );
+    f.syscall(1, 11, [shared, 4096, 0, 0, 0, 0], [NONE, NONE], 0, vec![]);
+    f.send(1, shared + 4096, 4096, 0, 0);
+    let l = f.ledger(A, X);
+    assert_eq!(
+        (l.cpu_copies, l.syscalls),
+        (1, 3),
+        "mmap, munmap, write: {l:?}"
+    );
+    assert!(f.out.iter().any(|s| matches!(
+        s.kind,
+        StepKind::Copy {
+            from: Buffer::PageCache,
+            to: Buffer::Socket,
+            ..
+        }
+    )));
+    // Unmapped: a write from the first page is not the file's any more.
+    f.send(1, shared, 100, 0, 0);
+    assert_eq!(f.ledger(Endpoint::User, X).cpu_copy_bytes, 4196);
+}
+
+#[test]
+fn a_transmit_in_another_threads_syscall_keeps_its_own_transfer() {
+    let mut f = Feed::new();
+    f.syscall(1, 0, [3, BUF, 4096, 0, 0, 0], [FILE_A, NONE], 4096, vec![]);
+    f.send(1, BUF, 4096, 0, 0);
+    // The receiver thread's read of another socket pushes the sender's queued data.
+    let xmit = Payload::NetDevStartXmit {
+        skb: 0x1,
+        sk: SK_X,
+        len: 4162,
+        data_len: 4096,
+        shinfo_flags: 0,
+        nr_frags: 1,
+        ifindex: 1,
+        dev_flags: 0x8,
+        dev: "lo".into(),
+        owner_pid: PID,
+    };
+    f.syscall(
+        2,
+        0,
+        [7, BUF + 0x10000, 65536, 0, 0, 0],
+        [SOCK_Y, NONE],
+        4096,
+        vec![xmit],
+    );
+    let t = f.model.find(PID, A, X).unwrap();
+    assert_eq!(t.facts.loopback_xmits, 1);
+    let rx = f
+        .model
+        .find(PID, Endpoint::Socket { ino: 22 }, Endpoint::User)
+        .unwrap();
+    assert_eq!(rx.facts.loopback_xmits, 0);
+}
+
+#[test]
+fn without_send_tracepoints_the_syscall_says_how_many_bytes_and_the_method_how() {
+    // Debian's 6.1: no tcp_sendmsg_locked, no sock_send_length tracepoint.
+    let mut f = Feed::new();
+    f.syscall(1, 0, [3, BUF, 4096, 0, 0, 0], [FILE_A, NONE], 4096, vec![]);
+    f.syscall(1, 1, [5, BUF, 4096, 0, 0, 0], [SOCK_X, NONE], 4096, vec![]);
+    let l = f.ledger(A, X);
+    assert_eq!((l.cpu_copies, l.cpu_copy_bytes), (2, 8192), "{l:?}");
+    assert!(
+        f.out
+            .iter()
+            .any(|s| matches!(s.evidence, Evidence::Inferred(Inference::SendReturned)))
+    );
+    // sendfile: page references, out_fd first and in_fd second.
+    f.syscall(1, 40, [5, 3, 0, 4096, 0, 0], [SOCK_X, FILE_A], 4096, vec![]);
+    let l = f.ledger(A, X);
+    assert_eq!(
+        (l.page_refs, l.page_ref_bytes, l.cpu_copies),
+        (1, 4096, 2),
+        "{l:?}"
+    );
+    // With the tracepoints, nothing is inferred twice.
+    f.send(1, BUF + 0x10_0000, 100, 0, 0);
+    assert_eq!(f.ledger(Endpoint::User, X).cpu_copies, 1);
+}
+
+#[test]
+fn without_send_hooks_msg_zerocopy_is_decided_by_the_sockets_inputs_at_entry() {
+    let flags = event::MSG_ZEROCOPY as u64;
+    let zc_sock = FdRef {
+        zc: (k::ZC_KNOWN | k::ZC_SOCK | k::ZC_SG) as u8,
+        ..SOCK_X
+    };
+    // SO_ZEROCOPY off: the kernel copies, and the difference is explained.
+    let no_so_zerocopy = FdRef {
+        zc: (k::ZC_KNOWN | k::ZC_SG) as u8,
+        ..SOCK_X
+    };
+    let mut f = Feed::new();
+    // (socket, CPU copies, page references, zero-copy sends ignored) after each send.
+    for (sock, copies, refs, ignored) in [(no_so_zerocopy, 2, 0, 1), (zc_sock, 3, 1, 1)] {
+        f.syscall(1, 0, [3, BUF, 4096, 0, 0, 0], [FILE_A, NONE], 4096, vec![]);
+        f.syscall(
+            1,
+            44,
+            [5, BUF, 4096, flags, 0, 0],
+            [sock, NONE],
+            4096,
+            vec![],
+        );
+        let t = f.model.find(PID, A, X).unwrap();
+        assert_eq!((t.ledger.cpu_copies, t.ledger.page_refs), (copies, refs));
+        assert_eq!(t.facts.zerocopy_ignored, ignored);
+    }
+    let t = f.model.find(PID, A, X).unwrap();
+    assert_eq!(
+        (t.ledger.page_ref_bytes, t.facts.zerocopy_requested),
+        (4096, 2)
+    );
+}
+
+#[test]
+fn fexit_tcp_sendmsg_locked_tells_a_send_once() {
+    // A kernel with fentry and the send tracepoints: fexit comes before
+    // sock_send_length, which is then redundant.
+    let mut f = Feed::new();
+    f.syscall(1, 0, [3, BUF, 4096, 0, 0, 0], [FILE_A, NONE], 4096, vec![]);
+    let mut inside = tcp_send(SK_X, 0, 0, 4096);
+    inside.insert(
+        1,
+        Payload::TcpSendmsgExit {
+            sk: SK_X,
+            ret: 4096,
+            msg_flags: 0,
+            iter_type: 0,
+            zc: 0,
+        },
+    );
+    f.syscall(1, 1, [5, BUF, 4096, 0, 0, 0], [SOCK_X, NONE], 4096, inside);
+    let l = f.ledger(A, X);
+    assert_eq!((l.cpu_copies, l.cpu_copy_bytes), (2, 8192), "{l:?}");
+    assert!(f.out.iter().any(|s| matches!(
+        s.evidence,
+        Evidence::Observed(Seen::TcpSendmsg { fexit: true, .. })
+    )));
+}
+
+/// The steps `f` produced that `probe` observed.
+fn observed_by(f: &Feed, probe: Seen) -> Vec<&StepKind> {
+    f.out
+        .iter()
+        .filter(|s| s.evidence == Evidence::Observed(probe))
+        .map(|s| &s.kind)
+        .collect()
+}
+
+#[test]
+fn before_6_5_a_splice_read_is_observed_as_page_references_by_fexit_filemap_read() {
+    let pipe = FdRef {
+        ino: 31,
+        mode: tracer_common::S_IFIFO,
+        not_tcp: false,
+        zc: 0,
+    };
+    let mut f = Feed::new();
+    // splice(file, NULL, pipe, NULL, 64 KiB, 0): filemap_read into the pipe iterator.
+    f.syscall(
+        1,
+        275,
+        [3, 0, 4, 0, 65536, 0],
+        [FILE_A, pipe],
+        65536,
+        vec![Payload::FilemapRead {
+            ino: 11,
+            bytes: 65536,
+            already: 0,
+            pipe: true,
+        }],
+    );
+    // Its steps join a transfer once the pipe's pages go out: splice(pipe, sock).
+    f.syscall(
+        1,
+        275,
+        [4, 0, 5, 0, 65536, 0],
+        [pipe, SOCK_X],
+        65536,
+        tcp_send(SK_X, event::MSG_SPLICE_PAGES, 0, 65536),
+    );
+    let seen = observed_by(&f, Seen::FexitFilemapReadIntoPipe);
+    assert!(
+        matches!(
+            seen.as_slice(),
+            [StepKind::PageRef {
+                from: Buffer::PageCache,
+                to: Buffer::Pipe,
+                bytes: 65536,
+                pinned: false
+            }]
+        ),
+        "{seen:?}"
+    );
+    // The same event during read() is not a copy into the reader's buffer.
+    let mut g = Feed::new();
+    g.syscall(
+        1,
+        0,
+        [3, BUF, 4096, 0, 0, 0],
+        [FILE_A, NONE],
+        4096,
+        vec![Payload::FilemapRead {
+            ino: 11,
+            bytes: 4096,
+            already: 0,
+            pipe: true,
+        }],
+    );
+    assert!(observed_by(&g, Seen::FexitFilemapRead).is_empty());
+}
+
+#[test]
+fn fexit_skb_zerocopy_iter_stream_observes_the_pins() {
+    let zc = (k::ZC_KNOWN | k::ZC_SOCK | k::ZC_SG) as u8;
+    let flags = event::MSG_ZEROCOPY;
+    let mut f = Feed::new();
+    // 6.1: fexit tcp_sendmsg_locked only. Two sends: every byte pinned in pieces
+    // (observed), and one whose pin events were partly lost (still pinned: the kernel
+    // decides once per call; inferred, never a copy).
+    for pinned in [[32768, 32768], [61440, 0]] {
+        f.syscall(
+            1,
+            0,
+            [3, BUF, 65536, 0, 0, 0],
+            [FILE_A, NONE],
+            65536,
+            vec![],
+        );
+        let mut inside: Vec<Payload> = pinned
+            .iter()
+            .filter(|b| **b > 0)
+            .map(|b| Payload::ZerocopyPinned {
+                sk: SK_X,
+                bytes: *b,
+            })
+            .collect();
+        inside.push(Payload::TcpSendmsgExit {
+            sk: SK_X,
+            ret: 65536,
+            msg_flags: flags,
+            iter_type: 0,
+            zc,
+        });
+        f.syscall(
+            1,
+            44,
+            [5, BUF, 65536, flags as u64, 0, 0],
+            [SOCK_X, NONE],
+            65536,
+            inside,
+        );
+    }
+    let pins = observed_by(&f, Seen::FexitSkbZerocopyIterStream);
+    assert!(
+        matches!(
+            pins.as_slice(),
+            [StepKind::PageRef {
+                from: Buffer::User,
+                to: Buffer::Socket,
+                bytes: 65536,
+                pinned: true
+            }]
+        ),
+        "{pins:?}"
+    );
+    assert!(
+        f.out
+            .iter()
+            .any(|s| matches!(s.evidence, Evidence::Inferred(Inference::PinsPartlySeen)))
+    );
+    let t = f.model.find(PID, A, X).unwrap();
+    // Only read()'s copies; both sends pinned.
+    assert_eq!(
+        (t.ledger.cpu_copies, t.ledger.cpu_copy_bytes),
+        (2, 2 * 65536),
+        "{:?}",
+        t.ledger
+    );
+    assert_eq!(
+        (t.ledger.page_refs, t.ledger.page_ref_bytes),
+        (2, 2 * 65536)
+    );
+    assert_eq!(t.facts.zerocopy_ignored, 0);
+}
+
+#[test]
+fn the_fentry_tier_names_its_probes_for_lookups_writes_and_receives() {
+    let dst = FdRef {
+        ino: 12,
+        mode: S_IFREG,
+        not_tcp: false,
+        zc: 0,
+    };
+    let mut f = Feed::new();
+    // copy_file_range(A, NULL, B, NULL, 8 KiB, 0), seen by fexit filemap_get_pages and
+    // fexit generic_perform_write.
+    f.syscall(
+        1,
+        326,
+        [3, 0, 4, 0, 8192, 0],
+        [FILE_A, dst],
+        8192,
+        vec![
+            Payload::FilemapGetPages {
+                ino: 11,
+                dev: 0,
+                index: 0,
+                last_index: 1,
+                fexit: true,
+            },
+            Payload::PerformWrite {
+                ino: 12,
+                bytes: 8192,
+            },
+        ],
+    );
+    assert!(matches!(
+        observed_by(
+            &f,
+            Seen::Lookup {
+                probe: LookupProbe::FexitFilemapGetPages,
+                with_adds: false
+            }
+        )
+        .as_slice(),
+        [StepKind::Lookup {
+            hit_pages: 2,
+            miss_pages: 0
+        }]
+    ));
+    assert!(matches!(
+        observed_by(&f, Seen::FexitGenericPerformWrite).as_slice(),
+        [StepKind::Copy {
+            engine: Engine::Cpu,
+            from: Buffer::PageCache,
+            to: Buffer::PageCache,
+            bytes: 8192
+        }]
+    ));
+    // recvfrom() whose copy fexit skb_copy_datagram_iter saw.
+    f.syscall(
+        2,
+        45,
+        [5, BUF, 4096, 0, 0, 0],
+        [SOCK_Y, NONE],
+        4096,
+        vec![Payload::SkbCopyDatagramIovec {
+            skb: 1,
+            len: 4096,
+            fexit: true,
+        }],
+    );
+    assert!(matches!(
+        observed_by(&f, Seen::FexitSkbCopyDatagramIter).as_slice(),
+        [StepKind::Copy {
+            from: Buffer::Socket,
+            to: Buffer::User,
+            bytes: 4096,
+            ..
+        }]
+    ));
+}
