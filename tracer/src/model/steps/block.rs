@@ -9,10 +9,13 @@ use crate::{
     model::{Buffer, Engine, Evidence, Seen, Step, StepKind},
 };
 
+/// The kernel's `REQ_OP_READ`.
+const REQ_OP_READ: u8 = 0;
+
 /// A block request as `block_rq_issue` saw it.
 pub(super) struct Request {
     pub rq: u64,
-    /// 0: a read (REQ_OP_READ).
+    /// `req_op(rq)`.
     pub op: u8,
     /// The file of its first page (0: a page with no file).
     pub ino: Ino,
@@ -39,7 +42,7 @@ impl Block {
 impl Model {
     /// `block_rq_issue`: a disk read of a file, the DMA into its page cache.
     pub(super) fn block_rq_issue(&mut self, ev: &Event, rq: &Request, out: &mut Vec<Step>) {
-        if rq.op != 0 || rq.ino == 0 {
+        if rq.op != REQ_OP_READ || rq.ino == 0 {
             return; // writeback, or a page with no file
         }
         // A request the device could not take yet is issued again (requeued): it is one

@@ -10,6 +10,13 @@ use crate::{
     model::{Buffer, Engine, Evidence, Inference, Seen, Step, StepKind},
 };
 
+/// `skb_shinfo(skb)->flags` (the kernel's SKBFL_*, unchanged through the 6.x series): the
+/// frags are the user's pinned pages, or page references (spliced).
+const SKBFL_ZEROCOPY_ENABLE: u8 = 1;
+const SKBFL_SHARED_FRAG: u8 = 2;
+/// `dev->flags` of the loopback device.
+const IFF_LOOPBACK: u32 = libc::IFF_LOOPBACK as u32;
+
 /// One skb handed to a device, as `net_dev_start_xmit` saw it.
 pub(super) struct Skb<'e> {
     pub skb: u64,
@@ -18,9 +25,9 @@ pub(super) struct Skb<'e> {
     pub owner_pid: Pid,
     /// Payload bytes (0: a pure ACK, SYN or FIN).
     pub data_len: u32,
-    /// `skb_shinfo(skb)->flags`: bit 0 zero-copy, bit 1 shared frags (page references).
+    /// `skb_shinfo(skb)->flags` (SKBFL_*).
     pub shinfo_flags: u8,
-    /// `dev->flags` (0x8: loopback).
+    /// `dev->flags` (IFF_*).
     pub dev_flags: u32,
     pub dev: &'e str,
 }
@@ -38,8 +45,8 @@ impl Model {
         if skb.data_len == 0 {
             return; // a pure ACK, SYN or FIN
         }
-        let zc = skb.shinfo_flags & 1 != 0;
-        let spliced = skb.shinfo_flags & 2 != 0;
+        let zc = skb.shinfo_flags & SKBFL_ZEROCOPY_ENABLE != 0;
+        let spliced = skb.shinfo_flags & SKBFL_SHARED_FRAG != 0;
         // The socket's owner (the probe looked it up), not the current task.
         let key = (skb.owner_pid, skb.sk);
         self.sends.transmitted(key, zc, spliced);
@@ -68,7 +75,7 @@ impl Model {
         if zc {
             self.xmits.transfer_by_zc_skb.insert(skb.skb, id);
         }
-        let kind = if skb.dev_flags & 0x8 != 0 {
+        let kind = if skb.dev_flags & IFF_LOOPBACK != 0 {
             facts.loopback_xmits += 1;
             StepKind::Handoff { bytes }
         } else {
