@@ -816,17 +816,6 @@ pub fn pick<'m>(
     Option<&'m crate::model::Transfer>,
     Option<&'m crate::model::Transfer>,
 ) {
-    let pid = model
-        .transfers()
-        .iter()
-        .find(|t| {
-            t.src
-                == Endpoint::File {
-                    ino: report.src_ino,
-                }
-        })
-        .map(|t| t.pid);
-    let Some(pid) = pid else { return (None, None) };
     let dst = if report.method == Method::CopyFileRange {
         Endpoint::File {
             ino: report.dst_ino,
@@ -836,16 +825,13 @@ pub fn pick<'m>(
             ino: report.dst_ino,
         }
     };
-    let sender = model.find(
-        pid,
-        Endpoint::File {
-            ino: report.src_ino,
-        },
-        dst,
-    );
+    let src = Endpoint::File {
+        ino: report.src_ino,
+    };
+    let sender = model.sender(Some((src, dst)));
     let receiver = report
         .receiver_ino
-        .and_then(|ino| model.find(pid, Endpoint::Socket { ino }, Endpoint::User));
+        .and_then(|ino| model.receiver(Some(ino)));
     (sender, receiver)
 }
 

@@ -28,7 +28,7 @@ use super::{
 };
 use crate::{
     demo::{self, Lab},
-    model::{Model, Step, TransferId, steps::Endpoint},
+    model::{Model, Step},
     workload::Method,
 };
 
@@ -88,13 +88,6 @@ impl Drop for Screen {
     }
 }
 
-/// The sender's transfer: from a file to a socket (or to a file, for copy-file-range).
-fn is_sender(model: &Model, transfer: Option<TransferId>) -> bool {
-    transfer
-        .and_then(|t| model.transfers().get(t.0))
-        .is_some_and(|t| matches!(t.src, Endpoint::File { .. }) && !matches!(t.dst, Endpoint::User))
-}
-
 /// Runs the methods the app asks for, one at a time, and reports in messages. Owns the
 /// probes: when the task ends (or is aborted), they are detached and the scratch
 /// directory is removed.
@@ -107,24 +100,17 @@ async fn live_runner(
     while let Some(method) = starts.recv().await {
         let t0 = Instant::now();
         let mut observer = |model: &Model, steps: &[Step], counts: demo::Counts| {
+            let sender = model.sender(None);
             let mine: Vec<Step> = steps
                 .iter()
-                .filter(|s| is_sender(model, s.transfer))
+                .filter(|s| sender.is_some_and(|t| s.transfer == Some(t.id)))
                 .cloned()
                 .collect();
             if !mine.is_empty() {
                 let _ = tx.send(Msg::Steps(mine));
             }
-            let sender = model
-                .transfers()
-                .iter()
-                .find(|t| is_sender(model, Some(t.id)))
-                .map(|t| t.ledger.clone());
-            let receiver = model
-                .transfers()
-                .iter()
-                .find(|t| matches!(t.src, Endpoint::Socket { .. }) && t.dst == Endpoint::User)
-                .map(|t| t.ledger.clone());
+            let sender = sender.map(|t| t.ledger.clone());
+            let receiver = model.receiver(None).map(|t| t.ledger.clone());
             if let Some(sender) = sender {
                 let secs = t0.elapsed().as_secs_f64().max(1e-3);
                 let _ = tx.send(Msg::Progress {

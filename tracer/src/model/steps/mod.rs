@@ -121,6 +121,20 @@ pub struct Transfer {
     pub last_ns: u64,
 }
 
+impl Transfer {
+    /// Whether this is a sender's transfer: a file's bytes going to a socket, or to another
+    /// file (copy_file_range); not a file read into the application's memory, nor a
+    /// receive.
+    pub fn is_send(&self) -> bool {
+        matches!(self.src, Endpoint::File { .. }) && self.dst != Endpoint::User
+    }
+
+    /// Whether this is a receiver's transfer: a socket's bytes going to the application.
+    pub fn is_receive(&self) -> bool {
+        matches!(self.src, Endpoint::Socket { .. }) && self.dst == Endpoint::User
+    }
+}
+
 /// Every transfer, by id and by its ends.
 #[derive(Default)]
 struct Transfers {
@@ -272,6 +286,27 @@ impl Model {
     /// The transfer from `src` to `dst` of process `pid`, if any.
     pub fn find(&self, pid: u32, src: Endpoint, dst: Endpoint) -> Option<&Transfer> {
         self.transfers.find(pid, src, dst)
+    }
+
+    /// The sender's transfer (see [`Transfer::is_send`]): the one with these ends (source
+    /// file, destination) when they are known, as when a run's report is in; else the first
+    /// one, as during a run.
+    pub fn sender(&self, ends: Option<(Endpoint, Endpoint)>) -> Option<&Transfer> {
+        self.transfers
+            .all
+            .iter()
+            .filter(|t| t.is_send())
+            .find(|t| ends.is_none_or(|(src, dst)| t.src == src && t.dst == dst))
+    }
+
+    /// The receiver's transfer (see [`Transfer::is_receive`]): from socket `sock` when it
+    /// is known, else the first one.
+    pub fn receiver(&self, sock: Option<u64>) -> Option<&Transfer> {
+        self.transfers
+            .all
+            .iter()
+            .filter(|t| t.is_receive())
+            .find(|t| sock.is_none_or(|ino| t.src == Endpoint::Socket { ino }))
     }
 
     /// Takes one event; steps that become attributable are appended to `out` (a syscall's
