@@ -229,6 +229,7 @@ impl IndexMut<TransferId> for Transfers {
     }
 }
 
+/// How `Facts::evidence` keys name a buffer.
 fn buffer_name(b: Buffer) -> &'static str {
     match b {
         Buffer::Disk => "disk",
@@ -257,6 +258,7 @@ fn step_of(ev: &Event, kind: StepKind, evidence: Evidence) -> Step {
 #[derive(Default)]
 pub struct Model {
     transfers: Transfers,
+    // What ties steps to transfers.
     /// (pid, source file ino) -> the transfer that file's bytes go to now.
     transfer_by_source_file: HashMap<(Pid, Ino), TransferId>,
     /// (pid, socket ino) -> the transfer sending into that socket.
@@ -265,6 +267,7 @@ pub struct Model {
     transfer_by_sk: HashMap<(Pid, Sk), TransferId>,
     /// (pid, source file ino) -> that file's steps whose destination is not known yet.
     awaiting_destination: HashMap<(Pid, Ino), Vec<Step>>,
+    // The parts, each with the state of its domain.
     syscalls: syscall::Syscalls,
     sources: mapping::Sources,
     sends: send::Sends,
@@ -275,10 +278,12 @@ pub struct Model {
 }
 
 impl Model {
+    /// A model that has seen no event.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Every transfer so far, by id.
     pub fn transfers(&self) -> &[Transfer] {
         &self.transfers.all
     }
