@@ -16,7 +16,7 @@ use crate::{
 };
 
 /// The syscalls the model gives a role, by the numbers `sys_enter` reports.
-mod sysno {
+pub(super) mod sysno {
     pub const READ: u32 = libc::SYS_read as u32;
     pub const PREAD64: u32 = libc::SYS_pread64 as u32;
     pub const READV: u32 = libc::SYS_readv as u32;

@@ -1,6 +1,8 @@
 //! Attribution cases the demo's workload does not exercise, as synthetic event
 //! sequences (the recorded runs are in `tests/model.rs`).
-use super::{Endpoint, Model};
+use ::io_uring::opcode as op;
+
+use super::{Endpoint, Model, syscall::sysno};
 use crate::{
     event::{self, Event, FdRef, Payload, SockLength},
     model::{Buffer, Engine, Evidence, Inference, Ledger, LookupProbe, Seen, Step, StepKind},
@@ -69,10 +71,10 @@ impl Feed {
         }
         self.ev(tid, Payload::SyscallExit { nr, ret });
     }
-    /// write() (nr 1) or send() (44) of `len` bytes at `buf` on socket X, with the
+    /// write() or sendto() (`nr`) of `len` bytes at `buf` on socket X, with the
     /// send's MSG flags and zero-copy inputs.
     fn send(&mut self, nr: u32, buf: u64, len: i32, flags: u32, zc: u8) {
-        let send_flags = if nr == 44 { flags as u64 } else { 0 };
+        let send_flags = if nr == sysno::SENDTO { flags as u64 } else { 0 };
         self.syscall(
             1,
             nr,
@@ -125,11 +127,25 @@ const X: Endpoint = Endpoint::Socket { ino: 21 };
 #[test]
 fn a_proxy_forwarding_received_bytes_is_not_charged_to_the_file_read_before() {
     let mut f = Feed::new();
-    f.syscall(1, 0, [3, BUF, 4096, 0, 0, 0], [FILE_A, NONE], 4096, vec![]);
-    f.send(1, BUF, 4096, 0, 0);
+    f.syscall(
+        1,
+        sysno::READ,
+        [3, BUF, 4096, 0, 0, 0],
+        [FILE_A, NONE],
+        4096,
+        vec![],
+    );
+    f.send(sysno::WRITE, BUF, 4096, 0, 0);
     // recv into the same buffer, then forward it.
-    f.syscall(1, 45, [6, BUF, 5000, 0, 0, 0], [SOCK_Y, NONE], 5000, vec![]);
-    f.send(1, BUF, 5000, 0, 0);
+    f.syscall(
+        1,
+        sysno::RECVFROM,
+        [6, BUF, 5000, 0, 0, 0],
+        [SOCK_Y, NONE],
+        5000,
+        vec![],
+    );
+    f.send(sysno::WRITE, BUF, 5000, 0, 0);
     let a_x = f.ledger(A, X);
     assert_eq!((a_x.syscalls, a_x.cpu_copy_bytes), (2, 8192), "{a_x:?}");
     let user_x = f.ledger(Endpoint::User, X);
@@ -161,11 +177,14 @@ fn an_io_wq_worker_send_belongs_to_the_rings_transfer() {
     // Both requests carry user_data 0: the kernel's request pointer tells them apart.
     f.syscall(
         1,
-        426,
+        sysno::IO_URING_ENTER,
         [4, 2, 2, 0, 0, 0],
         [RING, NONE],
         2,
-        vec![submit(22, FILE_A, 0, 0xa), submit(26, SOCK_X, SK_X, 0xb)],
+        vec![
+            submit(op::Read::CODE, FILE_A, 0, 0xa),
+            submit(op::Send::CODE, SOCK_X, SK_X, 0xb),
+        ],
     );
     f.ev(
         1,
@@ -189,11 +208,24 @@ fn an_io_wq_worker_send_belongs_to_the_rings_transfer() {
 fn zerocopy_is_decided_by_the_kernels_inputs_not_by_when_skbs_leave() {
     let mut f = Feed::new();
     let known = (k::ZC_KNOWN | k::ZC_SG) as u8;
-    f.syscall(1, 0, [3, BUF, 4096, 0, 0, 0], [FILE_A, NONE], 4096, vec![]);
+    f.syscall(
+        1,
+        sysno::READ,
+        [3, BUF, 4096, 0, 0, 0],
+        [FILE_A, NONE],
+        4096,
+        vec![],
+    );
     // MSG_ZEROCOPY on a socket without SO_ZEROCOPY: a copy.
-    f.send(44, BUF, 4096, 0x4000000, known);
+    f.send(sysno::SENDTO, BUF, 4096, event::MSG_ZEROCOPY, known);
     // With SO_ZEROCOPY: pinned, though no skb went out during the call.
-    f.send(44, BUF, 4096, 0x4000000, known | k::ZC_SOCK as u8);
+    f.send(
+        sysno::SENDTO,
+        BUF,
+        4096,
+        event::MSG_ZEROCOPY,
+        known | k::ZC_SOCK as u8,
+    );
     let l = f.ledger(A, X);
     assert_eq!((l.cpu_copies, l.page_refs), (2, 1), "{l:?}");
     let t = f.model.find(PID, A, X).unwrap();
@@ -207,27 +239,34 @@ fn only_shared_or_read_only_mappings_are_page_cache_sources() {
     // A private writable mapping (a program's .data): a write from it is a user copy.
     f.syscall(
         1,
-        9,
+        sysno::MMAP,
         [0, 8192, 0x3, 0x2, 3, 0],
         [FILE_A, NONE],
         map as i64,
         vec![],
     );
-    f.send(1, map, 4096, 0, 0);
+    f.send(sysno::WRITE, map, 4096, 0, 0);
     assert_eq!(f.ledger(Endpoint::User, X).cpu_copy_bytes, 4096);
     // A shared one: the copy reads the page cache. munmap of its first page leaves
     // the second mapped.
     let shared = 0x6000_0000u64;
     f.syscall(
         1,
-        9,
+        sysno::MMAP,
         [0, 8192, 0x1, 0x1, 3, 0],
         [FILE_A, NONE],
         shared as i64,
         vec![],
     );
-    f.syscall(1, 11, [shared, 4096, 0, 0, 0, 0], [NONE, NONE], 0, vec![]);
-    f.send(1, shared + 4096, 4096, 0, 0);
+    f.syscall(
+        1,
+        sysno::MUNMAP,
+        [shared, 4096, 0, 0, 0, 0],
+        [NONE, NONE],
+        0,
+        vec![],
+    );
+    f.send(sysno::WRITE, shared + 4096, 4096, 0, 0);
     let l = f.ledger(A, X);
     assert_eq!(
         (l.cpu_copies, l.syscalls),
@@ -243,15 +282,22 @@ fn only_shared_or_read_only_mappings_are_page_cache_sources() {
         }
     )));
     // Unmapped: a write from the first page is not the file's any more.
-    f.send(1, shared, 100, 0, 0);
+    f.send(sysno::WRITE, shared, 100, 0, 0);
     assert_eq!(f.ledger(Endpoint::User, X).cpu_copy_bytes, 4196);
 }
 
 #[test]
 fn a_transmit_in_another_threads_syscall_keeps_its_own_transfer() {
     let mut f = Feed::new();
-    f.syscall(1, 0, [3, BUF, 4096, 0, 0, 0], [FILE_A, NONE], 4096, vec![]);
-    f.send(1, BUF, 4096, 0, 0);
+    f.syscall(
+        1,
+        sysno::READ,
+        [3, BUF, 4096, 0, 0, 0],
+        [FILE_A, NONE],
+        4096,
+        vec![],
+    );
+    f.send(sysno::WRITE, BUF, 4096, 0, 0);
     // The receiver thread's read of another socket pushes the sender's queued data.
     let xmit = Payload::NetDevStartXmit {
         skb: 0x1,
@@ -267,7 +313,7 @@ fn a_transmit_in_another_threads_syscall_keeps_its_own_transfer() {
     };
     f.syscall(
         2,
-        0,
+        sysno::READ,
         [7, BUF + 0x10000, 65536, 0, 0, 0],
         [SOCK_Y, NONE],
         4096,
@@ -286,8 +332,22 @@ fn a_transmit_in_another_threads_syscall_keeps_its_own_transfer() {
 fn without_send_tracepoints_the_syscall_says_how_many_bytes_and_the_method_how() {
     // Debian's 6.1: no tcp_sendmsg_locked, no sock_send_length tracepoint.
     let mut f = Feed::new();
-    f.syscall(1, 0, [3, BUF, 4096, 0, 0, 0], [FILE_A, NONE], 4096, vec![]);
-    f.syscall(1, 1, [5, BUF, 4096, 0, 0, 0], [SOCK_X, NONE], 4096, vec![]);
+    f.syscall(
+        1,
+        sysno::READ,
+        [3, BUF, 4096, 0, 0, 0],
+        [FILE_A, NONE],
+        4096,
+        vec![],
+    );
+    f.syscall(
+        1,
+        sysno::WRITE,
+        [5, BUF, 4096, 0, 0, 0],
+        [SOCK_X, NONE],
+        4096,
+        vec![],
+    );
     let l = f.ledger(A, X);
     assert_eq!((l.cpu_copies, l.cpu_copy_bytes), (2, 8192), "{l:?}");
     assert!(
@@ -296,7 +356,14 @@ fn without_send_tracepoints_the_syscall_says_how_many_bytes_and_the_method_how()
             .any(|s| matches!(s.evidence, Evidence::Inferred(Inference::SendReturned)))
     );
     // sendfile: page references, out_fd first and in_fd second.
-    f.syscall(1, 40, [5, 3, 0, 4096, 0, 0], [SOCK_X, FILE_A], 4096, vec![]);
+    f.syscall(
+        1,
+        sysno::SENDFILE,
+        [5, 3, 0, 4096, 0, 0],
+        [SOCK_X, FILE_A],
+        4096,
+        vec![],
+    );
     let l = f.ledger(A, X);
     assert_eq!(
         (l.page_refs, l.page_ref_bytes, l.cpu_copies),
@@ -304,7 +371,7 @@ fn without_send_tracepoints_the_syscall_says_how_many_bytes_and_the_method_how()
         "{l:?}"
     );
     // With the tracepoints, nothing is inferred twice.
-    f.send(1, BUF + 0x10_0000, 100, 0, 0);
+    f.send(sysno::WRITE, BUF + 0x10_0000, 100, 0, 0);
     assert_eq!(f.ledger(Endpoint::User, X).cpu_copies, 1);
 }
 
@@ -323,10 +390,17 @@ fn without_send_hooks_msg_zerocopy_is_decided_by_the_sockets_inputs_at_entry() {
     let mut f = Feed::new();
     // (socket, CPU copies, page references, zero-copy sends ignored) after each send.
     for (sock, copies, refs, ignored) in [(no_so_zerocopy, 2, 0, 1), (zc_sock, 3, 1, 1)] {
-        f.syscall(1, 0, [3, BUF, 4096, 0, 0, 0], [FILE_A, NONE], 4096, vec![]);
         f.syscall(
             1,
-            44,
+            sysno::READ,
+            [3, BUF, 4096, 0, 0, 0],
+            [FILE_A, NONE],
+            4096,
+            vec![],
+        );
+        f.syscall(
+            1,
+            sysno::SENDTO,
             [5, BUF, 4096, flags, 0, 0],
             [sock, NONE],
             4096,
@@ -348,7 +422,14 @@ fn fexit_tcp_sendmsg_locked_tells_a_send_once() {
     // A kernel with fentry and the send tracepoints: fexit comes before
     // sock_send_length, which is then redundant.
     let mut f = Feed::new();
-    f.syscall(1, 0, [3, BUF, 4096, 0, 0, 0], [FILE_A, NONE], 4096, vec![]);
+    f.syscall(
+        1,
+        sysno::READ,
+        [3, BUF, 4096, 0, 0, 0],
+        [FILE_A, NONE],
+        4096,
+        vec![],
+    );
     let mut inside = tcp_send(SK_X, 0, 0, 4096);
     inside.insert(
         1,
@@ -360,7 +441,14 @@ fn fexit_tcp_sendmsg_locked_tells_a_send_once() {
             zc: 0,
         },
     );
-    f.syscall(1, 1, [5, BUF, 4096, 0, 0, 0], [SOCK_X, NONE], 4096, inside);
+    f.syscall(
+        1,
+        sysno::WRITE,
+        [5, BUF, 4096, 0, 0, 0],
+        [SOCK_X, NONE],
+        4096,
+        inside,
+    );
     let l = f.ledger(A, X);
     assert_eq!((l.cpu_copies, l.cpu_copy_bytes), (2, 8192), "{l:?}");
     assert!(f.out.iter().any(|s| matches!(
@@ -390,7 +478,7 @@ fn before_6_5_a_splice_read_is_observed_as_page_references_by_fexit_filemap_read
     // splice(file, NULL, pipe, NULL, 64 KiB, 0): filemap_read into the pipe iterator.
     f.syscall(
         1,
-        275,
+        sysno::SPLICE,
         [3, 0, 4, 0, 65536, 0],
         [FILE_A, pipe],
         65536,
@@ -404,7 +492,7 @@ fn before_6_5_a_splice_read_is_observed_as_page_references_by_fexit_filemap_read
     // Its steps join a transfer once the pipe's pages go out: splice(pipe, sock).
     f.syscall(
         1,
-        275,
+        sysno::SPLICE,
         [4, 0, 5, 0, 65536, 0],
         [pipe, SOCK_X],
         65536,
@@ -427,7 +515,7 @@ fn before_6_5_a_splice_read_is_observed_as_page_references_by_fexit_filemap_read
     let mut g = Feed::new();
     g.syscall(
         1,
-        0,
+        sysno::READ,
         [3, BUF, 4096, 0, 0, 0],
         [FILE_A, NONE],
         4096,
@@ -452,7 +540,7 @@ fn fexit_skb_zerocopy_iter_stream_observes_the_pins() {
     for pinned in [[32768, 32768], [61440, 0]] {
         f.syscall(
             1,
-            0,
+            sysno::READ,
             [3, BUF, 65536, 0, 0, 0],
             [FILE_A, NONE],
             65536,
@@ -475,7 +563,7 @@ fn fexit_skb_zerocopy_iter_stream_observes_the_pins() {
         });
         f.syscall(
             1,
-            44,
+            sysno::SENDTO,
             [5, BUF, 65536, flags as u64, 0, 0],
             [SOCK_X, NONE],
             65536,
@@ -528,7 +616,7 @@ fn the_fentry_tier_names_its_probes_for_lookups_writes_and_receives() {
     // fexit generic_perform_write.
     f.syscall(
         1,
-        326,
+        sysno::COPY_FILE_RANGE,
         [3, 0, 4, 0, 8192, 0],
         [FILE_A, dst],
         8192,
@@ -572,7 +660,7 @@ fn the_fentry_tier_names_its_probes_for_lookups_writes_and_receives() {
     // recvfrom() whose copy fexit skb_copy_datagram_iter saw.
     f.syscall(
         2,
-        45,
+        sysno::RECVFROM,
         [5, BUF, 4096, 0, 0, 0],
         [SOCK_Y, NONE],
         4096,
