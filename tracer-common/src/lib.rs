@@ -10,6 +10,10 @@
 //! [`Config`] in as the global [`CONFIG_GLOBAL`].
 #![no_std]
 
+pub mod config;
+
+pub use config::{Config, FIELDS, Field, FieldSpec};
+
 /// Name of the `RingBuf` map that carries [`Event`]s.
 pub const EVENTS_MAP: &str = "EVENTS";
 /// Name of the per-CPU `u64` array counting lost events: slot [`DROP_RING_FULL`] for failed
@@ -409,145 +413,6 @@ pub const S_IFMT: u16 = 0o170000;
 pub const S_IFREG: u16 = 0o100000;
 pub const S_IFSOCK: u16 = 0o140000;
 pub const S_IFIFO: u16 = 0o010000;
-
-/// Offsets (in bytes) of kernel struct fields and kernel constants, resolved from BTF at
-/// load time and passed in as the global [`CONFIG_GLOBAL`]. A field a program needs that
-/// this kernel does not have means that program is not loaded (the loader reports it).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Config {
-    /// Follow children and `--comm` matches (1) or only the listed tgids (0).
-    pub follow_forks: u32,
-    /// 1 when `target_comm` is set: processes that exec with that comm become traced.
-    pub match_comm: u32,
-    pub target_comm: [u8; NAME_LEN],
-
-    // struct pt_regs (x86_64)
-    pub pt_regs_di: u32,
-    pub pt_regs_si: u32,
-    pub pt_regs_dx: u32,
-    pub pt_regs_r10: u32,
-    pub pt_regs_r8: u32,
-    pub pt_regs_r9: u32,
-    pub pt_regs_orig_ax: u32,
-
-    // struct msghdr / struct iov_iter
-    pub msghdr_msg_iter: u32,
-    pub msghdr_msg_flags: u32,
-    pub iov_iter_iter_type: u32,
-    pub iov_iter_count: u32,
-
-    // struct sk_buff / skb_shared_info / net_device
-    pub sk_buff_len: u32,
-    pub sk_buff_data_len: u32,
-    pub sk_buff_head: u32,
-    pub sk_buff_end: u32,
-    pub sk_buff_sk: u32,
-    pub shinfo_flags: u32,
-    pub shinfo_nr_frags: u32,
-    pub net_device_name: u32,
-    pub net_device_ifindex: u32,
-    pub net_device_flags: u32,
-
-    // struct sock
-    pub sock_family: u32,
-    pub sock_protocol: u32,
-
-    // page cache: address_space, inode, super_block, folio
-    pub address_space_host: u32,
-    pub inode_i_ino: u32,
-    pub inode_i_sb: u32,
-    pub super_block_s_dev: u32,
-    pub folio_mapping: u32,
-    pub folio_index: u32,
-    pub folio_flags: u32,
-    /// Offset of the byte holding a large folio's order: `folio->_folio_order` (before
-    /// 6.6) or `folio->_flags_1`'s low byte (6.6+); `u32::MAX` when neither is known.
-    pub folio_order_byte: u32,
-    /// Value of `enum pageflags` PG_head.
-    pub pg_head: u32,
-
-    // block layer: request, bio, bio_vec, page
-    pub request_data_len: u32,
-    pub request_sector: u32,
-    pub request_cmd_flags: u32,
-    pub request_bio: u32,
-    pub bio_bi_io_vec: u32,
-    pub bio_vec_bv_page: u32,
-    pub page_mapping: u32,
-
-    // struct task_struct
-    pub task_tgid: u32,
-    pub task_pid: u32,
-
-    // fd -> file -> inode: task->files->fdt->fd[fd]->f_inode
-    pub task_files: u32,
-    pub files_struct_fdt: u32,
-    pub fdtable_max_fds: u32,
-    pub fdtable_fd: u32,
-    pub file_f_inode: u32,
-    pub inode_i_mode: u32,
-
-    // io_uring: struct io_kiocb, struct io_uring_cqe
-    pub io_kiocb_opcode: u32,
-    pub io_kiocb_flags: u32,
-    pub io_kiocb_user_data: u32,
-    pub io_kiocb_fd: u32,
-    pub io_uring_cqe_user_data: u32,
-    pub io_uring_cqe_res: u32,
-    pub io_uring_cqe_flags: u32,
-    /// 1 when `io_uring_complete` passes the CQE pointer (6.10+ prototype `(ctx, req,
-    /// cqe)`), 0 when it passes the fields by value (`(ctx, req, user_data, res, cflags,
-    /// extra1, extra2)`, about 5.19 to 6.9), `u32::MAX` for a prototype this build does
-    /// not know.
-    pub io_uring_complete_cqe: u32,
-
-    // socket fds and zero-copy: file->private_data (struct socket) ->sk; sock flags
-    pub file_private_data: u32,
-    pub socket_sk: u32,
-    /// `sock.__sk_common.skc_flags` (SOCK_ZEROCOPY is bit 18), `u32::MAX` when absent.
-    pub sock_flags: u32,
-    /// `sock.sk_route_caps` (NETIF_F_SG is bit 0), `u32::MAX` when absent.
-    pub sock_route_caps: u32,
-    /// `msghdr.msg_ubuf`, `u32::MAX` when absent.
-    pub msghdr_msg_ubuf: u32,
-    /// `task_struct.flags`.
-    pub task_flags: u32,
-    /// `kiocb.ki_filp`.
-    pub kiocb_ki_filp: u32,
-    /// `kiocb.ki_pos`.
-    pub kiocb_ki_pos: u32,
-    /// `folio_batch.nr` (a byte) and `folio_batch.folios`.
-    pub folio_batch_nr: u32,
-    pub folio_batch_folios: u32,
-    /// 1 when `filemap_get_pages` takes the byte count as its second argument (the
-    /// newer prototype `(iocb, count, fbatch, need_uptodate)`), 0 when it takes the
-    /// iterator (`(iocb, iter, fbatch)`, as in 6.1).
-    pub get_pages_count_arg: u32,
-    /// `enum iter_type`'s ITER_PIPE (kernels before 6.5), `u32::MAX` when absent.
-    pub iter_pipe: u32,
-    /// `vm_fault.vma`, `vm_fault.pte`, `vm_area_struct.vm_file`.
-    pub vm_fault_vma: u32,
-    pub vm_fault_pte: u32,
-    pub vma_vm_file: u32,
-    /// `file.f_mapping`, `inode.i_size`.
-    pub file_f_mapping: u32,
-    pub inode_i_size: u32,
-    pub _pad2: u32,
-    /// 1 when `sched_process_exit` passes `group_dead` (6.16+): a process leaves `TRACED`
-    /// when its whole thread group is gone. Without it, entries stay until the trace ends.
-    pub exit_has_group_dead: u32,
-}
-
-const _: () = assert!(core::mem::size_of::<Config>().is_multiple_of(8));
-
-impl Config {
-    /// An all-zero config (the value compiled into the object file).
-    pub const fn zeroed() -> Self {
-        // SAFETY: Config is plain integers and byte arrays, for which all-zero is valid.
-        unsafe { core::mem::zeroed() }
-    }
-}
 
 #[cfg(feature = "user")]
 // SAFETY: Event and Config are #[repr(C)], Copy, made only of integers and byte arrays, and
