@@ -24,7 +24,7 @@ use crate::{
         steps::{Endpoint, Facts},
         textbook::{self, Cache, Conditions, Link},
     },
-    probe::loader::LoadOptions,
+    probe::{hooks::Tier, loader::LoadOptions},
     trace::Session,
     workload::{self, Method, Report, Residency, WorkloadError},
 };
@@ -699,10 +699,16 @@ impl Lab {
         // io_uring's reads and sends are only seen through its tracepoints (the submission,
         // under either of its names, and the completion): say so rather than show an
         // empty ledger.
-        let attached = self.session.attached();
+        let attached: Vec<&str> = self
+            .session
+            .attached()
+            .iter()
+            .filter(|h| h.tier == Tier::Tracepoint)
+            .map(|h| h.target)
+            .collect();
         let submits = [
             "io_uring_submit_req",
-            crate::probe::plan::other_name("io_uring_submit_req").unwrap_or_default(),
+            crate::probe::hooks::other_name("io_uring_submit_req").unwrap_or_default(),
         ];
         let submit = attached.iter().any(|a| submits.contains(a));
         let complete = attached.contains(&"io_uring_complete");
@@ -718,11 +724,11 @@ impl Lab {
                 .session
                 .skipped()
                 .iter()
-                .filter(|s| missing.contains(&s.tracepoint))
+                .filter(|s| s.hook.tier == Tier::Tracepoint && missing.contains(&s.hook.target))
                 .min_by_key(|s| !s.in_kernel)
                 .map_or_else(
                     || format!("{} is not attached", missing[0]),
-                    |s| format!("{}: {}", s.tracepoint, s.reason),
+                    |s| s.to_string(),
                 );
             return Err(WorkloadError::Unsupported {
                 method: "io-uring",

@@ -7,8 +7,9 @@ use serde::Serialize;
 
 use crate::{
     probe::{
-        caps, has_bpf_privileges, loader,
+        caps, has_bpf_privileges, hooks, loader,
         plan::{self, Caps, Planned},
+        why::Lack,
     },
     workload::Method,
 };
@@ -24,13 +25,11 @@ struct Report<'a> {
     plan: Vec<&'a Planned>,
 }
 
-fn state(why: &Option<String>) -> String {
-    match why {
+fn state(lack: Option<&Lack>) -> String {
+    match lack {
         None => "yes".into(),
-        Some(why) if why.starts_with("not tried") || why.starts_with("not probed") => {
-            format!("unknown: {why}")
-        }
-        Some(why) => format!("no: {why}"),
+        Some(lack) if !lack.known() => format!("unknown: {lack}"),
+        Some(lack) => format!("no: {lack}"),
     }
 }
 
@@ -44,7 +43,11 @@ pub fn text(
 ) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "kernel {}", caps.kernel);
-    let _ = writeln!(s, "  BTF:          {}", state(&caps.no_btf));
+    let btf = match &caps.no_btf {
+        None => "yes".into(),
+        Some(why) => format!("no: {why}"),
+    };
+    let _ = writeln!(s, "  BTF:          {btf}");
     let _ = writeln!(s, "  lockdown:     {lockdown}");
     let _ = writeln!(
         s,
@@ -55,7 +58,7 @@ pub fn text(
             "not mounted (the tracer mounts it when it traces)"
         }
     );
-    let _ = writeln!(s, "  ring buffer:  {}", state(&caps.ringbuf));
+    let _ = writeln!(s, "  ring buffer:  {}", state(caps.ringbuf.as_ref()));
     if !caps.program_types.is_empty() {
         let types: Vec<String> = caps
             .program_types
@@ -87,28 +90,25 @@ pub fn text(
     let _ = writeln!(
         s,
         "  fentry/fexit: {}{}{fentry_on}",
-        state(&caps.fentry),
+        state(caps.fentry.as_ref()),
         tried(caps.tried.0, caps.fentry_refused.len())
     );
     let _ = writeln!(
         s,
         "  kprobes:      {}{}",
-        state(&caps.kprobes),
+        state(caps.kprobes.as_ref()),
         tried(caps.tried.1, caps.kprobe_refused.len())
     );
     // A renamed tracepoint counts once, under its new name, present under either.
-    let wanted: std::collections::BTreeSet<&str> = plan::STEPS
-        .iter()
-        .flat_map(|s| s.hooks)
-        .filter(|h| h.tier == plan::Tier::Tracepoint && !plan::is_old_name(h.target))
-        .map(|h| h.target)
+    let wanted: std::collections::BTreeSet<&str> = hooks::step_tracepoints()
+        .filter(|tp| !hooks::is_old_name(tp))
         .collect();
     let missing: Vec<&str> = wanted
         .iter()
         .copied()
         .filter(|t| {
             !caps.tracepoints.contains(*t)
-                && !plan::other_name(t).is_some_and(|old| caps.tracepoints.contains(old))
+                && !hooks::other_name(t).is_some_and(|old| caps.tracepoints.contains(old))
         })
         .collect();
     let _ = writeln!(
@@ -144,12 +144,12 @@ pub fn text(
         let _ = writeln!(s);
         let _ = writeln!(s, "{}", p.step);
         match p.hook {
-            Some(h) => {
+            Some(c) => {
                 let _ = writeln!(
                     s,
                     "  uses     {} {} ({})",
-                    h.tier.name(),
-                    h.target,
+                    c.hook.tier.name(),
+                    c.hook.target,
                     p.evidence
                 );
             }
@@ -157,8 +157,13 @@ pub fn text(
                 let _ = writeln!(s, "  uses     nothing ({})", p.evidence);
             }
         }
-        for (h, why) in &p.not_used {
-            let _ = writeln!(s, "  not {:<8} {}: {why}", h.tier.name(), h.target);
+        for (c, why) in &p.not_used {
+            let _ = writeln!(
+                s,
+                "  not {:<8} {}: {why}",
+                c.hook.tier.name(),
+                c.hook.target
+            );
         }
     }
     s
@@ -225,13 +230,23 @@ pub fn run(json: bool, method: Option<Method>) -> Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::probe::why::{Answer, Refusal, Stage, TrialError};
 
     #[test]
     fn the_report_names_the_hook_and_every_reason() {
         let caps = Caps {
             kernel: "6.8.0-test".into(),
-            fentry: Some("refused with EPERM at program load (tried on tcp_sendmsg_locked)".into()),
-            kprobes: Some("kprobes are not built into this kernel".into()),
+            fentry: Some(Lack::Refused(TrialError::Refused {
+                by: None,
+                refusal: Refusal {
+                    at: Stage::ProgramLoad,
+                    answer: Answer::Errno(libc::EPERM),
+                },
+            })),
+            fentry_tried_on: Some("tcp_sendmsg_locked".into()),
+            kprobes: Some(Lack::NotBuiltIn {
+                evidence: crate::probe::NO_KPROBE_PMU,
+            }),
             tracepoints: [
                 "sys_enter",
                 "sys_exit",

@@ -81,28 +81,32 @@ mod doctor {
     use tracer::{
         doctor,
         probe::{
-            loader,
-            plan::{self, ABSENT_BTF, Caps, Tier},
+            hooks, loader,
+            plan::{self, Caps},
+            why::{Answer, FunctionLack, Lack, NoBtf, Refusal, Stage, TrialError},
         },
         workload::Method,
     };
 
     fn all_tracepoints() -> BTreeSet<String> {
-        plan::STEPS
-            .iter()
-            .flat_map(|s| s.hooks)
-            .filter(|h| h.tier == Tier::Tracepoint)
-            .map(|h| h.target.to_string())
-            .collect()
+        hooks::step_tracepoints().map(str::to_string).collect()
     }
 
     /// This project's CI kernel: no kprobes, fentry refused, every tracepoint.
     fn linux_6_18() -> Caps {
         Caps {
             kernel: "6.18.0-test".into(),
-            fentry: Some("refused with EPERM at program load".into()),
+            fentry: Some(Lack::Refused(TrialError::Refused {
+                by: None,
+                refusal: Refusal {
+                    at: Stage::ProgramLoad,
+                    answer: Answer::Errno(libc::EPERM),
+                },
+            })),
             fentry_tried_on: Some("tcp_sendmsg_locked".into()),
-            kprobes: Some("kprobes are not built into this kernel (no kprobe PMU)".into()),
+            kprobes: Some(Lack::NotBuiltIn {
+                evidence: "no kprobe PMU",
+            }),
             program_types: [("tracepoint", "yes"), ("tp_btf", "yes"), ("kprobe", "yes")]
                 .iter()
                 .map(|(a, b)| (a.to_string(), b.to_string()))
@@ -110,7 +114,9 @@ mod doctor {
             tracepoints: all_tracepoints(),
             functions: [(
                 "do_tcp_sendpages".to_string(),
-                format!("{ABSENT_BTF} (removed in 6.5)"),
+                FunctionLack::NotInBtf {
+                    era: Some("removed in 6.5"),
+                },
             )]
             .into_iter()
             .collect(),
@@ -134,11 +140,16 @@ mod doctor {
         }
         let mut functions = BTreeMap::new();
         for absent in ["skb_splice_from_iter", "splice_folio_into_pipe"] {
-            functions.insert(absent.to_string(), format!("{ABSENT_BTF} (before 6.5)"));
+            functions.insert(
+                absent.to_string(),
+                FunctionLack::NotInBtf {
+                    era: Some("before 6.5"),
+                },
+            );
         }
         functions.insert(
             "filemap_splice_read".to_string(),
-            format!("{ABSENT_BTF} (absent, or inlined everywhere)"),
+            FunctionLack::NotInBtf { era: None },
         );
         for helper in [
             "_copy_to_iter",
@@ -147,10 +158,7 @@ mod doctor {
             "_copy_to_user",
             "_copy_from_user",
         ] {
-            functions.insert(
-                helper.to_string(),
-                "notrace: not in available_filter_functions".to_string(),
-            );
+            functions.insert(helper.to_string(), FunctionLack::Notrace);
         }
         Caps {
             kernel: "6.1.0-test".into(),
@@ -159,7 +167,8 @@ mod doctor {
             tried: (8, 1),
             fentry_refused: [(
                 "skb_copy_ubufs".to_string(),
-                "attach refused with EBUSY".to_string(),
+                // A made-up kernel's words (a measured refusal says "refused with ...").
+                TrialError::Other("attach refused with EBUSY".to_string()),
             )]
             .into_iter()
             .collect(),
@@ -170,10 +179,13 @@ mod doctor {
     fn no_btf() -> Caps {
         Caps {
             kernel: "5.4.0-test".into(),
-            no_btf: Some("no /sys/kernel/btf/vmlinux".into()),
-            fentry: Some("not tried: no BTF".into()),
-            kprobes: Some("not tried (not root)".into()),
-            ringbuf: Some("not probed".into()),
+            no_btf: Some(NoBtf("no /sys/kernel/btf/vmlinux".into())),
+            fentry: Some(Lack::TrialsUnavailable("no BTF".into())),
+            kprobes: Some(Lack::NotTried {
+                because: "not root",
+                seen: None,
+            }),
+            ringbuf: Some(Lack::NotProbed { because: None }),
             tracepoints: ["sys_enter", "sys_exit"]
                 .iter()
                 .map(|s| s.to_string())

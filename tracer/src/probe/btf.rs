@@ -13,7 +13,7 @@ pub struct KernelBtf {
     btf: Btf,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BtfLookupError {
     #[error("struct {0} is not in this kernel's BTF")]
     NoStruct(String),

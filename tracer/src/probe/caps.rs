@@ -12,9 +12,14 @@ use std::{
 use super::{
     VMLINUX_BTF,
     btf::KernelBtf,
-    loader,
-    plan::{Caps, STEPS, Tier},
+    hooks::{self, HOOKS, Tier},
+    loader::Trials,
+    plan::Caps,
+    why::{FunctionLack, Lack, NoBtf},
 };
+
+/// The function the first fentry trial (fentry at all) is made on.
+const FENTRY_TRIAL: &str = "tcp_sendmsg_locked";
 
 /// The kernel's lockdown mode ("none", "integrity", "confidentiality"), or why it is not
 /// known.
@@ -84,95 +89,114 @@ pub fn measure(try_fentry: bool) -> (Caps, Option<KernelBtf>) {
     let btf = match KernelBtf::from_file(Path::new(VMLINUX_BTF)) {
         Ok(b) => Some(b),
         Err(e) => {
-            caps.no_btf = Some(format!("{VMLINUX_BTF}: {e}"));
+            caps.no_btf = Some(NoBtf(format!("{VMLINUX_BTF}: {e}")));
             None
         }
     };
     if let Some(btf) = &btf {
-        for hook in STEPS.iter().flat_map(|s| s.hooks) {
-            if hook.tier == Tier::Tracepoint && btf.has_tracepoint(hook.target) {
-                caps.tracepoints.insert(hook.target.to_string());
-            }
-        }
+        caps.tracepoints = hooks::step_tracepoints()
+            .filter(|tp| btf.has_tracepoint(tp))
+            .map(str::to_string)
+            .collect();
     }
     if !super::kprobes_built_in() {
-        caps.kprobes = Some(
-            "kprobes are not built into this kernel (no kprobe PMU in /sys/bus/event_source/devices)"
-                .into(),
-        );
+        caps.kprobes = Some(Lack::NotBuiltIn {
+            evidence: super::NO_KPROBE_PMU,
+        });
     }
-    let mut trials = None;
-    caps.fentry = if caps.no_btf.is_some() {
-        Some("fentry needs BTF".into())
-    } else if !try_fentry {
-        Some("not tried (needs root)".into())
-    } else {
-        match loader::Trials::new() {
-            Err(e) => Some(format!("not tried: {e}")),
-            Ok(mut t) => {
-                let r = t.fentry("tcp_sendmsg_locked");
-                trials = Some(t);
-                caps.fentry_tried_on = Some("tcp_sendmsg_locked".into());
-                r.err()
-            }
-        }
-    };
+    let mut trials = try_fentry_at_all(&mut caps, try_fentry);
     if caps.kprobes.is_none() && trials.is_none() {
         // The PMU is there, but nothing was attached: not known to work.
-        caps.kprobes = Some("not tried (needs root); the kprobe PMU is present".into());
+        caps.kprobes = Some(Lack::NotTried {
+            because: "needs root",
+            seen: Some("the kprobe PMU is present"),
+        });
     }
     if try_fentry {
-        caps.ringbuf = match aya::sys::is_map_supported(aya::maps::MapType::RingBuf) {
-            Ok(true) => None,
-            Ok(false) => Some("not supported (BPF ring buffers need 5.8+)".into()),
-            Err(e) => Some(format!("could not probe: {e}")),
-        };
-        use aya::programs::ProgramType as P;
-        if let Some(t) = trials.as_mut() {
-            caps.program_types.insert(
-                "tp_btf".into(),
-                match t.tp_btf() {
-                    Ok(()) => "yes".into(),
-                    Err(e) => format!("no: {e}"),
-                },
-            );
-        }
-        for (name, ty) in [("kprobe", P::KProbe), ("raw_tracepoint", P::RawTracePoint)] {
-            let answer = match aya::sys::is_program_supported(ty) {
-                Ok(true) => "yes".to_string(),
-                Ok(false) => "no".to_string(),
-                Err(e) => format!("unknown (the probe failed: {e})"),
-            };
-            caps.program_types.insert(name.to_string(), answer);
-        }
+        measure_program_types(&mut caps, trials.as_mut());
     } else {
-        caps.ringbuf = Some("not probed (needs root)".into());
+        caps.ringbuf = Some(Lack::NotProbed {
+            because: Some("needs root"),
+        });
     }
-    let targets: BTreeSet<&str> = STEPS
-        .iter()
-        .flat_map(|s| s.hooks)
-        .filter(|h| h.tier != Tier::Tracepoint)
-        .flat_map(|h| [Some(h.target), h.unless])
-        .flatten()
-        .collect();
+    caps.functions = function_lacks(btf.as_ref());
+    if let Some(t) = trials.as_mut() {
+        try_each_function(&mut caps, t);
+    }
+    (caps, btf)
+}
+
+/// Whether an (empty) fentry program loads and attaches at all: sets `caps.fentry`, and
+/// returns the trials where they could be set up.
+fn try_fentry_at_all(caps: &mut Caps, try_fentry: bool) -> Option<Trials> {
+    if caps.no_btf.is_some() {
+        caps.fentry = Some(Lack::NoBtf);
+        return None;
+    }
+    if !try_fentry {
+        caps.fentry = Some(Lack::NotTried {
+            because: "needs root",
+            seen: None,
+        });
+        return None;
+    }
+    match Trials::new() {
+        Err(e) => {
+            caps.fentry = Some(Lack::TrialsUnavailable(e));
+            None
+        }
+        Ok(mut t) => {
+            caps.fentry = t.fentry(FENTRY_TRIAL).err().map(Lack::Refused);
+            caps.fentry_tried_on = Some(FENTRY_TRIAL.into());
+            Some(t)
+        }
+    }
+}
+
+/// BPF ring buffers and program types (aya's feature probes; `tp_btf` by loading the
+/// sys_exit program).
+fn measure_program_types(caps: &mut Caps, trials: Option<&mut Trials>) {
+    caps.ringbuf = match aya::sys::is_map_supported(aya::maps::MapType::RingBuf) {
+        Ok(true) => None,
+        Ok(false) => Some(Lack::NoRingbuf),
+        Err(e) => Some(Lack::ProbeFailed(e.to_string())),
+    };
+    use aya::programs::ProgramType as P;
+    if let Some(t) = trials {
+        caps.program_types.insert(
+            "tp_btf".into(),
+            match t.tp_btf() {
+                Ok(()) => "yes".into(),
+                Err(e) => format!("no: {e}"),
+            },
+        );
+    }
+    for (name, ty) in [("kprobe", P::KProbe), ("raw_tracepoint", P::RawTracePoint)] {
+        let answer = match aya::sys::is_program_supported(ty) {
+            Ok(true) => "yes".to_string(),
+            Ok(false) => "no".to_string(),
+            Err(e) => format!("unknown (the probe failed: {e})"),
+        };
+        caps.program_types.insert(name.to_string(), answer);
+    }
+}
+
+/// Why each kernel function the steps name cannot be hooked (absent from BTF, not a
+/// kernel symbol, notrace); the others are left out.
+fn function_lacks(btf: Option<&KernelBtf>) -> BTreeMap<String, FunctionLack> {
+    let targets: BTreeSet<&str> = hooks::step_functions().collect();
     let syms = kallsyms(&targets);
     let ftrace = traceable(&targets);
     let mut functions = BTreeMap::new();
     for f in targets {
-        let why = if let Some(btf) = &btf
+        let why = if let Some(btf) = btf
             && !btf.has_function(f)
         {
-            Some(format!(
-                "{} (absent, or inlined everywhere)",
-                super::plan::ABSENT_BTF
-            ))
+            Some(FunctionLack::NotInBtf { era: None })
         } else if syms.as_ref().is_some_and(|s| !s.contains(f)) {
-            Some(format!(
-                "{} (absent, or inlined)",
-                super::plan::ABSENT_SYMBOL
-            ))
+            Some(FunctionLack::NotSymbol { era: None })
         } else if ftrace.as_ref().is_some_and(|t| !t.contains(f)) {
-            Some("notrace: not in available_filter_functions".to_string())
+            Some(FunctionLack::Notrace)
         } else {
             None
         };
@@ -180,46 +204,45 @@ pub fn measure(try_fentry: bool) -> (Caps, Option<KernelBtf>) {
             functions.insert(f.to_string(), why);
         }
     }
-    caps.functions = functions;
-    // Each function a hook of a usable tier names: does the kernel let it attach there?
-    if let Some(t) = trials.as_mut() {
-        for tier in [Tier::Fentry, Tier::Kprobe] {
-            let usable = match tier {
-                Tier::Fentry => caps.fentry.is_none(),
-                _ => caps.kprobes.is_none(),
-            };
-            if !usable {
+    functions
+}
+
+/// Each function a hook of a usable tier names and this build has a program for: does
+/// the kernel let it attach there? (A trampoline or probe on the others would sit on a
+/// hot path for nothing.)
+fn try_each_function(caps: &mut Caps, t: &mut Trials) {
+    for tier in [Tier::Fentry, Tier::Kprobe] {
+        let usable = match tier {
+            Tier::Fentry => caps.fentry.is_none(),
+            _ => caps.kprobes.is_none(),
+        };
+        if !usable {
+            continue;
+        }
+        let built: BTreeSet<&str> = hooks::programs()
+            .filter(|(h, _)| h.tier == tier)
+            .map(|(h, _)| h.target)
+            .collect();
+        let targets: BTreeSet<&str> = HOOKS
+            .iter()
+            .filter(|h| h.tier == tier && !h.roles.is_empty())
+            .map(|h| h.target)
+            .filter(|f| !caps.functions.contains_key(*f) && built.contains(f))
+            .collect();
+        for f in targets {
+            if tier == Tier::Fentry && caps.fentry_tried_on.as_deref() == Some(f) {
+                // Tried already, and attached (fentry is usable).
+                caps.tried.0 += 1;
                 continue;
             }
-            // The functions this build has programs for (a trampoline or probe on the
-            // others would sit on a hot path for nothing).
-            let built = match tier {
-                Tier::Fentry => loader::built_fexits(),
-                _ => loader::built_kprobes(),
+            let (result, refused, tried) = match tier {
+                Tier::Fentry => (t.fentry(f), &mut caps.fentry_refused, &mut caps.tried.0),
+                _ => (t.kprobe(f), &mut caps.kprobe_refused, &mut caps.tried.1),
             };
-            let targets: BTreeSet<&str> = STEPS
-                .iter()
-                .flat_map(|s| s.hooks)
-                .filter(|h| h.tier == tier && !caps.functions.contains_key(h.target))
-                .map(|h| h.target)
-                .filter(|f| built.contains(f))
-                .collect();
-            for f in targets {
-                if tier == Tier::Fentry && caps.fentry_tried_on.as_deref() == Some(f) {
-                    // Tried already, and attached (fentry is usable).
-                    caps.tried.0 += 1;
-                    continue;
-                }
-                let (result, refused, tried) = match tier {
-                    Tier::Fentry => (t.fentry(f), &mut caps.fentry_refused, &mut caps.tried.0),
-                    _ => (t.kprobe(f), &mut caps.kprobe_refused, &mut caps.tried.1),
-                };
-                *tried += 1;
-                if let Err(why) = result {
-                    refused.insert(f.to_string(), why);
-                }
+            *tried += 1;
+            if let Err(why) = result {
+                refused.insert(f.to_string(), why);
             }
         }
     }
-    (caps, btf)
 }

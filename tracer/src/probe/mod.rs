@@ -3,8 +3,10 @@
 
 pub mod btf;
 pub mod caps;
+pub mod hooks;
 pub mod loader;
 pub mod plan;
+pub mod why;
 
 pub use loader::{LoadOptions, ProbeError, Probes, Skipped};
 
@@ -38,6 +40,9 @@ pub fn has_bpf_privileges() -> bool {
     let has = |c: u64| eff & (1 << c) != 0;
     has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON))
 }
+
+/// What shows that kprobes are not built in (see [`kprobes_built_in`]).
+pub const NO_KPROBE_PMU: &str = "no kprobe PMU in /sys/bus/event_source/devices";
 
 /// Whether kprobes are built into this kernel (its kprobe PMU exists).
 pub fn kprobes_built_in() -> bool {

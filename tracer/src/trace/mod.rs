@@ -15,7 +15,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
     event::{Event, KernelConsts},
-    probe::{self, LoadOptions, ProbeError, Probes, Skipped},
+    probe::{self, LoadOptions, ProbeError, Probes, Skipped, hooks::Hook},
     source::KernelSource,
 };
 pub use target::Target;
@@ -78,7 +78,7 @@ impl Session {
         &self.probes.consts
     }
 
-    pub fn attached(&self) -> &[&'static str] {
+    pub fn attached(&self) -> &[&'static Hook] {
         &self.probes.attached
     }
 
@@ -172,7 +172,7 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
         }
     );
     for s in session.skipped() {
-        eprintln!("tracer:   {}: {}", s.tracepoint, s.reason);
+        eprintln!("tracer:   {s}");
     }
 
     // Start the targets.

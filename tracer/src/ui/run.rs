@@ -180,7 +180,11 @@ pub async fn run(opts: TuiOptions) -> Result<i32> {
         .as_ref()
         .map_or_else(demo::kernel_release, |l| l.kernel.clone());
     let tier = lab.as_ref().map(|l| {
-        if l.session.attached().iter().any(|a| a.starts_with("fexit:")) {
+        if l.session
+            .attached()
+            .iter()
+            .any(|h| h.tier == crate::probe::hooks::Tier::Fentry)
+        {
             "tracepoints (tp_btf) + fexit".to_string()
         } else {
             "tracepoints (tp_btf)".to_string()
