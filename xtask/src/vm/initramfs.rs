@@ -346,7 +346,7 @@ sleep 10
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vm::commands::Report;
+    use crate::vm::commands::Check;
 
     #[test]
     fn ldd_output() {
@@ -401,7 +401,7 @@ mod tests {
             name: "say",
             run: "echo 'hi'",
             timeout_secs: 5,
-            report: Report::FirstLine,
+            check: Check::FirstLine,
         }];
         let libs = BTreeSet::from(["/lib/x86_64-linux-gnu".to_string()]);
         let s = init_script(&["virtio".into()], &libs, &cmds).unwrap();

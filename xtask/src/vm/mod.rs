@@ -11,8 +11,8 @@
 //! (`initramfs.rs`); it prints markers around each command (`=== BEGIN name t=UPTIME`,
 //! `=== STDERR name`, `=== END name rc=N t=UPTIME`) on the serial console, which the host
 //! captures to `target/vm/console.log` and parses (`console.rs`); each command's output is
-//! summed up (`checks.rs`) and reported (`report.rs`). Everything the run makes stays in
-//! `target/vm/`.
+//! checked (`checks.rs`: the JSON of `doctor --json` and `demo --json`) and reported
+//! (`report.rs`). Everything the run makes stays in `target/vm/`.
 
 mod checks;
 mod commands;

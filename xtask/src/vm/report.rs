@@ -1,6 +1,6 @@
-//! The verdict: one line per command (PASS or FAIL, its exit status, time and its output
-//! summed up), each command's output under `target/vm/results/`, and an error listing what
-//! went wrong.
+//! The verdict: one line per command (PASS or FAIL, its exit status, time and what its
+//! output shows), each command's output under `target/vm/results/`, and an error listing
+//! what went wrong.
 
 use std::{fs, path::Path};
 
@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result, bail};
 
 use super::{
     checks,
-    commands::{COMMANDS, Report},
+    commands::{COMMANDS, Check},
     console::{Boot, Console},
 };
 
@@ -59,7 +59,7 @@ pub(super) fn report(dir: &Path, boot: &Boot, console: &Console) -> Result<()> {
         } else {
             ""
         };
-        let detail = checks::summarize(cmd.report, run);
+        let detail = checks::check(&cmd.check, run);
         let verdict = if rc == 0 && detail.is_ok() {
             "PASS"
         } else {
@@ -75,7 +75,7 @@ pub(super) fn report(dir: &Path, boot: &Boot, console: &Console) -> Result<()> {
                 cmd.name
             ),
         }
-        if cmd.report == Report::Trace {
+        if cmd.check == Check::Trace {
             // The attach report, whole: which tracepoints this kernel lacks, and why.
             for l in run.stderr.iter().filter(|l| l.starts_with("tracer:")) {
                 println!("vm-test:   {l}");
