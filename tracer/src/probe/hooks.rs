@@ -58,7 +58,25 @@ pub struct StepSpec {
     /// Methods it matters for (all when empty).
     pub methods: &'static [&'static str],
     /// How the step is known when no hook attaches.
-    pub fallback: &'static str,
+    pub fallback: Fallback,
+}
+
+/// How a step is known without a hook that observes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fallback {
+    /// Inferred `from` something ("from read()'s return value").
+    Inferred(&'static str),
+    /// Not seen, or known another way.
+    Otherwise(&'static str),
+}
+
+impl fmt::Display for Fallback {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Fallback::Inferred(from) => write!(f, "inferred {from}"),
+            Fallback::Otherwise(how) => f.write_str(how),
+        }
+    }
 }
 
 /// Every method that sends over a socket (all but copy-file-range).
@@ -78,109 +96,113 @@ pub const STEPS: &[StepSpec] = &[
         step: Step::SyscallEntry,
         name: "mode switch user -> kernel (syscall entry)",
         methods: &[],
-        fallback: "none: the tracer needs the syscall tracepoints",
+        fallback: Fallback::Otherwise("none: the tracer needs the syscall tracepoints"),
     },
     StepSpec {
         step: Step::SyscallReturn,
         name: "mode switch kernel -> user (syscall return)",
         methods: &[],
-        fallback: "none: the tracer needs the syscall tracepoints",
+        fallback: Fallback::Otherwise("none: the tracer needs the syscall tracepoints"),
     },
     StepSpec {
         step: Step::PageCacheLookup,
         name: "page-cache lookup (hit or miss)",
         methods: &[],
-        fallback: "not seen: hits and misses are not counted",
+        fallback: Fallback::Otherwise("not seen: hits and misses are not counted"),
     },
     StepSpec {
         step: Step::DiskDma,
         name: "DMA disk -> page cache (miss)",
         methods: &[],
-        fallback: "not seen",
+        fallback: Fallback::Otherwise("not seen"),
     },
     StepSpec {
         step: Step::ReadCopy,
         name: "CPU copy page cache -> user (read)",
         methods: &["read-write", "read-send", "msg-zerocopy", "io-uring"],
-        fallback: "inferred from read()'s return value",
+        fallback: Fallback::Inferred("from read()'s return value"),
     },
     StepSpec {
         step: Step::SendDecision,
         name: "copy / reference / pin decision of a TCP send",
         methods: SOCKET_METHODS,
-        fallback: "inferred from the syscall (sendfile/splice reference pages, MSG_ZEROCOPY pins) and confirmed per skb at transmit",
+        fallback: Fallback::Inferred(
+            "from the syscall (sendfile/splice reference pages, MSG_ZEROCOPY pins) and confirmed per skb at transmit",
+        ),
     },
     StepSpec {
         step: Step::SendBytes,
         name: "bytes of a TCP send",
         methods: SOCKET_METHODS,
-        fallback: "inferred from the syscall's return value",
+        fallback: Fallback::Inferred("from the syscall's return value"),
     },
     StepSpec {
         step: Step::SkbPageRefs,
         name: "page references into the skb (sendfile, splice)",
         methods: &["sendfile", "splice"],
-        fallback: "inferred from the skb's SHARED_FRAG flag at transmit",
+        fallback: Fallback::Inferred("from the skb's SHARED_FRAG flag at transmit"),
     },
     StepSpec {
         step: Step::SkbPins,
         name: "pinned user pages into the skb (MSG_ZEROCOPY, SEND_ZC)",
         methods: &["msg-zerocopy", "io-uring"],
-        fallback: "inferred from the skb's zero-copy flag at transmit",
+        fallback: Fallback::Inferred("from the skb's zero-copy flag at transmit"),
     },
     StepSpec {
         step: Step::Transmit,
         name: "transmit (DMA to the NIC, or the loopback hand-off)",
         methods: SOCKET_METHODS,
-        fallback: "not seen",
+        fallback: Fallback::Otherwise("not seen"),
     },
     StepSpec {
         step: Step::LoopbackCopy,
         name: "loopback's deferred copy of pinned pages",
         methods: &["msg-zerocopy", "io-uring"],
-        fallback: "a zero-copy skb reaching netif_receive_skb is copied (skb_copy_ubufs)",
+        fallback: Fallback::Otherwise(
+            "a zero-copy skb reaching netif_receive_skb is copied (skb_copy_ubufs)",
+        ),
     },
     StepSpec {
         step: Step::ReceiveCopy,
         name: "CPU copy skb -> user (the receiver)",
         methods: SOCKET_METHODS,
-        fallback: "inferred from the receive's return value",
+        fallback: Fallback::Inferred("from the receive's return value"),
     },
     StepSpec {
         step: Step::PipePageRefs,
         name: "page references into a pipe (splice)",
         methods: &["splice"],
-        fallback: "inferred from splice()'s return value",
+        fallback: Fallback::Inferred("from splice()'s return value"),
     },
     StepSpec {
         step: Step::CopyFileRange,
         name: "CPU copy page cache -> page cache (copy_file_range)",
         methods: &["copy-file-range"],
-        fallback: "inferred from the syscall's return value",
+        fallback: Fallback::Inferred("from the syscall's return value"),
     },
     StepSpec {
         step: Step::MmapFaults,
         name: "mmap faults mapping page-cache pages",
         methods: &["mmap-write"],
-        fallback: "not seen: hits and misses of the mapping are not counted",
+        fallback: Fallback::Otherwise("not seen: hits and misses of the mapping are not counted"),
     },
     StepSpec {
         step: Step::IoUringRequests,
         name: "io_uring requests",
         methods: &["io-uring"],
-        fallback: "not seen: io_uring cannot be traced",
+        fallback: Fallback::Otherwise("not seen: io_uring cannot be traced"),
     },
     StepSpec {
         step: Step::IoUringCompletions,
         name: "io_uring completions (and SEND_ZC's notifications)",
         methods: &["io-uring"],
-        fallback: "not seen: io_uring cannot be traced",
+        fallback: Fallback::Otherwise("not seen: io_uring cannot be traced"),
     },
     StepSpec {
         step: Step::CopyHelpers,
         name: "the copy helpers themselves (_copy_to_iter, _copy_from_iter, copy_page_to_iter, _copy_to_user, _copy_from_user)",
         methods: &[],
-        fallback: "observed at their traceable callers instead",
+        fallback: Fallback::Otherwise("observed at their traceable callers instead"),
     },
 ];
 

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Serialize, Serializer, ser::SerializeStruct};
 
 use super::{
-    hooks::{self, Hook, Role, STEPS, Step, Tier},
+    hooks::{self, Fallback, Hook, Role, STEPS, Step, Tier},
     why::{FunctionLack, Lack, NoBtf, TrialError, Unusable, Unused},
 };
 
@@ -269,8 +269,10 @@ pub fn plan(caps: &Caps, build: &Build) -> Vec<Planned> {
             }
             let evidence = match chosen {
                 Some(c) if c.observes => "observed".to_string(),
-                Some(_) if spec.fallback.starts_with("inferred") => spec.fallback.to_string(),
-                Some(_) => format!("inferred: {}", spec.fallback),
+                Some(_) => match spec.fallback {
+                    Fallback::Inferred(_) => spec.fallback.to_string(),
+                    Fallback::Otherwise(how) => format!("inferred: {how}"),
+                },
                 None => format!("no hook: {}", spec.fallback),
             };
             let through_sendmsg =
