@@ -6,6 +6,7 @@ pub mod caps;
 pub mod hooks;
 pub mod loader;
 pub mod plan;
+pub mod steps;
 pub mod why;
 
 pub use loader::{LoadOptions, ProbeError, Probes, Skipped};

@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Serialize, Serializer, ser::SerializeStruct};
 
 use super::{
-    hooks::{self, Fallback, Hook, Role, STEPS, Step, Tier},
+    hooks::{self, Hook, Role, Tier},
+    steps::{Fallback, STEPS, Step},
     why::{FunctionLack, Lack, NoBtf, TrialError, Unusable, Unused},
 };
 

@@ -174,7 +174,7 @@ fn every_method_a_step_names_is_a_method() {
         .filter(|m| **m != Method::CopyFileRange)
         .map(|m| m.name())
         .collect();
-    assert_eq!(hooks::SOCKET_METHODS, socket.as_slice());
+    assert_eq!(crate::probe::steps::SOCKET_METHODS, socket.as_slice());
 }
 
 #[test]
