@@ -33,15 +33,41 @@ pub const ABSENT: u32 = u32::MAX;
 /// `MSG_ZEROCOPY` of send(2)'s flags.
 pub const MSG_ZEROCOPY: u64 = 0x0400_0000;
 
-/// Which argument of a send syscall holds its MSG_* flags (x86_64 numbers): sendto's
-/// fourth, sendmsg's third; `None` for other syscalls.
+/// Which argument of a send syscall holds its MSG_* flags: sendto's fourth, sendmsg's
+/// third; `None` for other syscalls.
 pub const fn send_flags_arg(nr: u64) -> Option<usize> {
     match nr {
-        44 => Some(3),
-        46 => Some(2),
+        sysno::SENDTO => Some(3),
+        sysno::SENDMSG => Some(2),
         _ => None,
     }
 }
+
+/// The x86_64 syscall numbers the programs and the decoder tell apart (the stable ABI of
+/// `asm/unistd_64.h`; the user side checks them against `libc::SYS_*`), as wide as an
+/// event carries them (`kind::sys_enter::NR`). Names for every number come from the
+/// `syscalls` crate on the user side.
+pub mod sysno {
+    pub const READ: u64 = 0;
+    pub const WRITE: u64 = 1;
+    pub const CLOSE: u64 = 3;
+    pub const MMAP: u64 = 9;
+    pub const MUNMAP: u64 = 11;
+    pub const PREAD64: u64 = 17;
+    pub const PWRITE64: u64 = 18;
+    pub const READV: u64 = 19;
+    pub const WRITEV: u64 = 20;
+    pub const SENDFILE: u64 = 40;
+    pub const SENDTO: u64 = 44;
+    pub const RECVFROM: u64 = 45;
+    pub const SENDMSG: u64 = 46;
+    pub const RECVMSG: u64 = 47;
+    pub const FADVISE64: u64 = 221;
+    pub const SPLICE: u64 = 275;
+    pub const COPY_FILE_RANGE: u64 = 326;
+    pub const IO_URING_ENTER: u64 = 426;
+}
+
 /// Name of the global [`Config`].
 pub const CONFIG_GLOBAL: &str = "CONFIG";
 
@@ -380,19 +406,19 @@ pub mod kind {
     }
 }
 
-/// Which arguments of a syscall are file descriptors the kernel side resolves to an inode
-/// (x86_64 numbers): `(first, second)` argument indexes, `None` for none.
+/// Which arguments of a syscall are file descriptors the kernel side resolves to an inode:
+/// `(first, second)` argument indexes, `None` for none.
 pub const fn fd_args(nr: u64) -> (Option<usize>, Option<usize>) {
+    use sysno::*;
     match nr {
-        // read write pread64 pwrite64 readv writev sendto recvfrom sendmsg recvmsg
-        // fadvise64 io_uring_enter
-        0 | 1 | 17 | 18 | 19 | 20 | 44 | 45 | 46 | 47 | 221 | 426 => (Some(0), None),
+        READ | WRITE | PREAD64 | PWRITE64 | READV | WRITEV | SENDTO | RECVFROM | SENDMSG
+        | RECVMSG | FADVISE64 | IO_URING_ENTER => (Some(0), None),
         // mmap(addr, len, prot, flags, fd, off)
-        9 => (Some(4), None),
+        MMAP => (Some(4), None),
         // sendfile(out_fd, in_fd, ..)
-        40 => (Some(0), Some(1)),
+        SENDFILE => (Some(0), Some(1)),
         // splice(fd_in, off_in, fd_out, ..), copy_file_range(fd_in, off_in, fd_out, ..)
-        275 | 326 => (Some(0), Some(2)),
+        SPLICE | COPY_FILE_RANGE => (Some(0), Some(2)),
         _ => (None, None),
     }
 }

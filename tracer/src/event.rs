@@ -1174,6 +1174,7 @@ fn yes_no(b: bool) -> &'static str {
 mod tests {
     use super::*;
     use serde_json::Value as J;
+    use tracer_common::sysno;
 
     fn raw(kind: u32, args: &[(usize, u64)]) -> RawEvent {
         let mut r = RawEvent::zeroed();
@@ -1229,11 +1230,17 @@ mod tests {
 
     #[test]
     fn decodes_from_unaligned_records() {
-        let r = raw(kind::sys_exit::ID, &[(0, 40), (1, 65536)]);
+        let r = raw(kind::sys_exit::ID, &[(0, sysno::SENDFILE), (1, 65536)]);
         let mut buf = [0u8; EVENT_SIZE + 1];
         buf[1..].copy_from_slice(&bytes(&r));
         let e = decode(&buf[1..]).unwrap();
-        assert_eq!(e.payload, Payload::SyscallExit { nr: 40, ret: 65536 });
+        assert_eq!(
+            e.payload,
+            Payload::SyscallExit {
+                nr: sysno::SENDFILE as u32,
+                ret: 65536
+            }
+        );
     }
 
     #[test]
@@ -1257,7 +1264,7 @@ mod tests {
         let j = json(&raw(
             kind::sys_enter::ID,
             &[
-                (NR, 40),
+                (NR, sysno::SENDFILE),
                 (ARG0, 5),
                 (ARG0 + 1, 3),
                 (ARG0 + 2, 0),
@@ -1275,7 +1282,7 @@ mod tests {
         let j = json(&raw(
             kind::sys_enter::ID,
             &[
-                (NR, 0),
+                (NR, sysno::READ),
                 (ARG0, u32::MAX as u64),
                 (ARG0 + 1, 0x7fff_0000),
                 (ARG0 + 2, 4096),
@@ -1287,7 +1294,10 @@ mod tests {
         assert_eq!(j["count"], 4096);
 
         // pwrite64's offset is a value, not a pointer.
-        let j = json(&raw(kind::sys_enter::ID, &[(NR, 18), (ARG0 + 3, 8192)]));
+        let j = json(&raw(
+            kind::sys_enter::ID,
+            &[(NR, sysno::PWRITE64), (ARG0 + 3, 8192)],
+        ));
         assert_eq!(j["syscall"], "pwrite64");
         assert_eq!(j["offset"], 8192);
     }
@@ -1295,7 +1305,7 @@ mod tests {
     #[test]
     fn syscall_enter_of_other_syscalls_keeps_raw_arguments() {
         use kind::sys_enter::{ARG0, NR};
-        let j = json(&raw(kind::sys_enter::ID, &[(NR, 3), (ARG0, 7)]));
+        let j = json(&raw(kind::sys_enter::ID, &[(NR, sysno::CLOSE), (ARG0, 7)]));
         assert_eq!(j["syscall"], "close");
         assert_eq!(j["a0"], "0x7");
         let j = json(&raw(kind::sys_enter::ID, &[(NR, 9999)]));
@@ -1304,7 +1314,10 @@ mod tests {
 
     #[test]
     fn syscall_exit_has_name_and_signed_ret() {
-        let j = json(&raw(kind::sys_exit::ID, &[(0, 1), (1, (-32i64) as u64)]));
+        let j = json(&raw(
+            kind::sys_exit::ID,
+            &[(0, sysno::WRITE), (1, (-32i64) as u64)],
+        ));
         assert_eq!(j["event"], "syscall_exit");
         assert_eq!(j["syscall"], "write");
         assert_eq!(j["ret"], -32);
@@ -1484,7 +1497,11 @@ mod tests {
     #[test]
     fn text_form_is_one_line_with_every_field() {
         use kind::sys_exit as k;
-        let e = decode(&bytes(&raw(k::ID, &[(k::NR, 40), (k::RET, 65536)]))).unwrap();
+        let e = decode(&bytes(&raw(
+            k::ID,
+            &[(k::NR, sysno::SENDFILE), (k::RET, 65536)],
+        )))
+        .unwrap();
         let line = e.to_text(&KernelConsts::linux_6_12());
         assert!(!line.contains('\n'));
         assert!(

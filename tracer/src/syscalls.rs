@@ -15,30 +15,61 @@ pub fn name(nr: u32) -> Cow<'static, str> {
 
 #[cfg(test)]
 mod tests {
+    use tracer_common::sysno::*;
+
     use super::name;
 
     #[test]
     fn data_path_syscalls_by_number() {
         for (nr, n) in [
-            (0, "read"),
-            (1, "write"),
-            (9, "mmap"),
-            (11, "munmap"),
-            (17, "pread64"),
-            (18, "pwrite64"),
-            (19, "readv"),
-            (20, "writev"),
-            (40, "sendfile"),
-            (44, "sendto"),
-            (45, "recvfrom"),
-            (46, "sendmsg"),
-            (47, "recvmsg"),
-            (275, "splice"),
-            (326, "copy_file_range"),
-            (426, "io_uring_enter"),
+            (READ, "read"),
+            (WRITE, "write"),
+            (CLOSE, "close"),
+            (MMAP, "mmap"),
+            (MUNMAP, "munmap"),
+            (PREAD64, "pread64"),
+            (PWRITE64, "pwrite64"),
+            (READV, "readv"),
+            (WRITEV, "writev"),
+            (SENDFILE, "sendfile"),
+            (SENDTO, "sendto"),
+            (RECVFROM, "recvfrom"),
+            (SENDMSG, "sendmsg"),
+            (RECVMSG, "recvmsg"),
+            (FADVISE64, "fadvise64"),
+            (SPLICE, "splice"),
+            (COPY_FILE_RANGE, "copy_file_range"),
+            (IO_URING_ENTER, "io_uring_enter"),
         ] {
-            assert_eq!(name(nr), n);
+            assert_eq!(name(nr as u32), n);
         }
         assert_eq!(name(100_000), "syscall_100000");
+    }
+
+    /// The numbers shared with the kernel programs are the C library's.
+    #[test]
+    fn sysno_is_the_c_librarys() {
+        for (ours, theirs) in [
+            (READ, libc::SYS_read),
+            (WRITE, libc::SYS_write),
+            (CLOSE, libc::SYS_close),
+            (MMAP, libc::SYS_mmap),
+            (MUNMAP, libc::SYS_munmap),
+            (PREAD64, libc::SYS_pread64),
+            (PWRITE64, libc::SYS_pwrite64),
+            (READV, libc::SYS_readv),
+            (WRITEV, libc::SYS_writev),
+            (SENDFILE, libc::SYS_sendfile),
+            (SENDTO, libc::SYS_sendto),
+            (RECVFROM, libc::SYS_recvfrom),
+            (SENDMSG, libc::SYS_sendmsg),
+            (RECVMSG, libc::SYS_recvmsg),
+            (FADVISE64, libc::SYS_fadvise64),
+            (SPLICE, libc::SYS_splice),
+            (COPY_FILE_RANGE, libc::SYS_copy_file_range),
+            (IO_URING_ENTER, libc::SYS_io_uring_enter),
+        ] {
+            assert_eq!(ours, theirs as u64);
+        }
     }
 }
