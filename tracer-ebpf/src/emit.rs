@@ -1,0 +1,55 @@
+//! Writing events into the ring buffer, and counting those lost.
+
+use aya_ebpf::{
+    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
+    helpers::{
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
+    },
+};
+use tracer_common::{DROP_RING_FULL, EVENT_ARGS, Event, NAME_LEN};
+
+use crate::maps::{DROPS, EVENTS};
+
+#[inline(always)]
+pub(crate) fn count_drop(why: u32) {
+    if let Some(slot) = DROPS.get_ptr_mut(why) {
+        // SAFETY: a per-CPU slot is only touched by programs on this CPU.
+        unsafe { *slot += 1 };
+    }
+}
+
+/// Unread bytes in the ring buffer above which a submit wakes the reader. Below it the
+/// reader is not woken per event (a wakeup per event costs more than the event): it polls
+/// on a short timer as well (`source::kernel`), so a trickle still arrives within a tick.
+const WAKEUP_BYTES: u64 = 256 << 10;
+
+/// Writes one event into the ring buffer, or counts a drop when it is full.
+#[inline(always)]
+pub(crate) fn emit(kind: u32, args: [u64; EVENT_ARGS], name: [u8; NAME_LEN]) {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    match EVENTS.reserve::<Event>(0) {
+        Some(mut entry) => {
+            entry.write(Event {
+                // SAFETY: helper calls without preconditions.
+                ts_ns: unsafe { bpf_ktime_get_ns() },
+                kind,
+                // SAFETY: as above.
+                cpu: unsafe { bpf_get_smp_processor_id() },
+                tgid: (pid_tgid >> 32) as u32,
+                tid: pid_tgid as u32,
+                comm: bpf_get_current_comm().unwrap_or([0; NAME_LEN]),
+                args,
+                name,
+            });
+            let flags = if EVENTS.query(BPF_RB_AVAIL_DATA as u64) >= WAKEUP_BYTES {
+                BPF_RB_FORCE_WAKEUP
+            } else {
+                BPF_RB_NO_WAKEUP
+            };
+            entry.submit(flags as u64);
+        }
+        None => count_drop(DROP_RING_FULL),
+    }
+}
+
+pub(crate) const NO_NAME: [u8; NAME_LEN] = [0; NAME_LEN];

@@ -1,0 +1,150 @@
+//! Reading kernel structs at the offsets `CONFIG` holds: a task's files, inodes, sockets,
+//! page-cache mappings and folios.
+
+use aya_ebpf::helpers::{bpf_get_current_task, bpf_probe_read_kernel};
+use tracer_common::{ABSENT, kind};
+
+use crate::maps::SOCKS;
+
+/// Reads a `T` at `base + off` in kernel memory.
+#[inline(always)]
+pub(crate) fn rd<T>(base: u64, off: u32) -> Result<T, i64> {
+    // SAFETY: bpf_probe_read_kernel checks the address; a bad one returns an error.
+    unsafe { bpf_probe_read_kernel((base + off as u64) as *const T) }.map_err(|e| e as i64)
+}
+
+/// The `struct file` behind `fd` in the current task (task->files->fdt->fd[fd]), if any: none
+/// for a closed or out-of-range fd, or when a read fails (an fd argument may legitimately be
+/// bad; the syscall's own error says so).
+#[inline(always)]
+pub(crate) fn fd_file(fd: i32) -> Option<u64> {
+    fn walk(fd: i32) -> Result<u64, i64> {
+        if fd < 0 || conf!(task_files) == ABSENT {
+            return Ok(0);
+        }
+        // SAFETY: returns the current task pointer; it is only read through rd().
+        let task = unsafe { bpf_get_current_task() };
+        let files: u64 = rd(task, conf!(task_files))?;
+        if files == 0 {
+            return Ok(0);
+        }
+        let fdt: u64 = rd(files, conf!(files_struct_fdt))?;
+        let max: u32 = rd(fdt, conf!(fdtable_max_fds))?;
+        if fd as u32 >= max {
+            return Ok(0);
+        }
+        let table: u64 = rd(fdt, conf!(fdtable_fd))?;
+        rd(table, fd as u32 * 8)
+    }
+    match walk(fd) {
+        Ok(0) | Err(_) => None,
+        Ok(file) => Some(file),
+    }
+}
+
+/// (i_ino, i_mode) of a `struct file`.
+#[inline(always)]
+pub(crate) fn file_inode(file: u64) -> Result<(u64, u16), i64> {
+    let inode: u64 = rd(file, conf!(file_f_inode))?;
+    if inode == 0 {
+        return Ok((0, 0));
+    }
+    Ok((
+        rd(inode, conf!(inode_i_ino))?,
+        rd(inode, conf!(inode_i_mode))?,
+    ))
+}
+
+/// The `sk` of a socket `file` (file->private_data->sk), 0 when it cannot be read.
+#[inline(always)]
+pub(crate) fn file_sk(file: u64) -> u64 {
+    if conf!(file_private_data) == ABSENT {
+        return 0;
+    }
+    let socket: u64 = rd(file, conf!(file_private_data)).unwrap_or(0);
+    if socket == 0 {
+        return 0;
+    }
+    rd(socket, conf!(socket_sk)).unwrap_or(0)
+}
+
+/// The `sk` of a socket `file` a traced process sends through, and whether it is TCP
+/// (assumed when this kernel's `sk_protocol` is not known); a TCP socket is entered in
+/// `SOCKS` as the process's, so its transmits are attributed on kernels without the send
+/// tracepoints (before 6.3 / 6.16) too. Only TCP sockets carry the data path the model
+/// follows (unix and UDP sends are not copies into a TCP socket buffer).
+#[inline(always)]
+pub(crate) fn socket_sk(file: u64, tgid: u32) -> (u64, bool) {
+    let sk = file_sk(file);
+    if sk == 0 {
+        return (0, false);
+    }
+    let protocol = conf!(sock_protocol);
+    let tcp = protocol == ABSENT || rd::<u16>(sk, protocol).unwrap_or(0) == 6;
+    if tcp {
+        let _ = SOCKS.insert(sk, tgid, 0);
+    }
+    (sk, tcp)
+}
+
+/// The socket's part of the zero-copy decision: SOCK_ZEROCOPY (bit 18 of `sk_flags`, set
+/// by SO_ZEROCOPY) and NETIF_F_SG in `sk_route_caps`; 0 when this kernel's layout is not
+/// known.
+#[inline(always)]
+pub(crate) fn sock_zc_inputs(sk: u64) -> Result<u64, i64> {
+    use kind::tcp_sendmsg_locked as k;
+    let (flags_off, caps_off) = (conf!(sock_flags), conf!(sock_route_caps));
+    if flags_off == ABSENT || caps_off == ABSENT {
+        return Ok(0);
+    }
+    let mut zc = k::ZC_KNOWN;
+    if rd::<u64>(sk, flags_off)? & (1 << 18) != 0 {
+        zc |= k::ZC_SOCK;
+    }
+    if rd::<u64>(sk, caps_off)? & 1 != 0 {
+        zc |= k::ZC_SG;
+    }
+    Ok(zc)
+}
+
+/// Reads (i_ino, s_dev) of an `address_space`'s host inode.
+#[inline(always)]
+pub(crate) fn mapping_inode(mapping: u64) -> Result<(u64, u64), i64> {
+    if mapping == 0 {
+        return Ok((0, 0));
+    }
+    inode_ino_dev(rd(mapping, conf!(address_space_host))?)
+}
+
+/// Reads (i_ino, s_dev) of an inode.
+#[inline(always)]
+pub(crate) fn inode_ino_dev(host: u64) -> Result<(u64, u64), i64> {
+    if host == 0 {
+        return Ok((0, 0));
+    }
+    let ino: u64 = rd(host, conf!(inode_i_ino))?;
+    let sb: u64 = rd(host, conf!(inode_i_sb))?;
+    let dev: u32 = if sb == 0 {
+        0
+    } else {
+        rd(sb, conf!(super_block_s_dev))?
+    };
+    Ok((ino, dev as u64))
+}
+
+/// folio_order(): a large folio has PG_head set and its order in a byte of its first
+/// tail page (`_folio_order` before 6.6, `_flags_1`'s low byte since); `u64::MAX` when
+/// this kernel's folio layout is not known.
+#[inline(always)]
+pub(crate) fn folio_order(folio: u64) -> Result<u64, i64> {
+    let order_byte = conf!(folio_order_byte);
+    if order_byte == ABSENT || conf!(folio_flags) == ABSENT {
+        return Ok(u64::MAX);
+    }
+    let flags: u64 = rd(folio, conf!(folio_flags))?;
+    if flags & (1u64 << (conf!(pg_head) & 63)) != 0 {
+        Ok(rd::<u8>(folio, order_byte)? as u64)
+    } else {
+        Ok(0)
+    }
+}

@@ -1,0 +1,65 @@
+//! `net_dev_start_xmit`: the skbs a traced process's sockets hand to a device, attributed
+//! through `SOCKS` (the current task is often another process, or softirq).
+
+use aya_ebpf::{
+    helpers::bpf_probe_read_kernel_buf, macros::btf_tracepoint, programs::BtfTracePointContext,
+};
+use tracer_common::{DROP_READ_FAILED, EVENT_ARGS, NAME_LEN, kind};
+
+use crate::{
+    emit::{count_drop, emit},
+    maps::{SOCKS, TRACED, ZC_SKBS},
+    read::rd,
+};
+
+#[btf_tracepoint(function = "net_dev_start_xmit")]
+pub fn tracer_xmit(ctx: BtfTracePointContext) -> i32 {
+    if try_net_dev_start_xmit(&ctx).is_err() {
+        count_drop(DROP_READ_FAILED);
+    }
+    0
+}
+
+fn try_net_dev_start_xmit(ctx: &BtfTracePointContext) -> Result<(), i64> {
+    // net_dev_start_xmit(const struct sk_buff *skb, const struct net_device *dev)
+    // Runs in whatever task pushed the queue (often the peer's, or softirq), so attribute
+    // by the socket that owns the skb, learned when a traced process sent on it.
+    let skb: u64 = ctx.arg(0);
+    let dev: u64 = ctx.arg(1);
+    let sk: u64 = rd(skb, conf!(sk_buff_sk))?;
+    // SAFETY: the value is copied out at once.
+    let owner = match unsafe { SOCKS.get(sk) } {
+        Some(tgid) => *tgid,
+        None => return Ok(()),
+    };
+    // A freed socket's memory can be reused by another process's socket: count it only
+    // while its owner is still traced.
+    // SAFETY: only tested for presence.
+    if unsafe { TRACED.get(owner) }.is_none() {
+        let _ = SOCKS.remove(sk);
+        return Ok(());
+    }
+    let head: u64 = rd(skb, conf!(sk_buff_head))?;
+    // On 64-bit, skb->end is an offset from head (NET_SKBUFF_DATA_USES_OFFSET).
+    let end: u32 = rd(skb, conf!(sk_buff_end))?;
+    let shinfo = head + end as u64;
+    let mut args = [0u64; EVENT_ARGS];
+    args[kind::net_dev_start_xmit::SKB] = skb;
+    args[kind::net_dev_start_xmit::SK] = sk;
+    args[kind::net_dev_start_xmit::LEN] = rd::<u32>(skb, conf!(sk_buff_len))? as u64;
+    args[kind::net_dev_start_xmit::DATA_LEN] = rd::<u32>(skb, conf!(sk_buff_data_len))? as u64;
+    args[kind::net_dev_start_xmit::SHINFO_FLAGS] = rd::<u8>(shinfo, conf!(shinfo_flags))? as u64;
+    args[kind::net_dev_start_xmit::NR_FRAGS] = rd::<u8>(shinfo, conf!(shinfo_nr_frags))? as u64;
+    args[kind::net_dev_start_xmit::IFINDEX] = rd::<i32>(dev, conf!(net_device_ifindex))? as u64;
+    args[kind::net_dev_start_xmit::DEV_FLAGS] = rd::<u32>(dev, conf!(net_device_flags))? as u64;
+    args[kind::net_dev_start_xmit::OWNER_TGID] = owner as u64;
+    if args[kind::net_dev_start_xmit::SHINFO_FLAGS] & 1 != 0 {
+        let _ = ZC_SKBS.insert(skb, owner, 0);
+    }
+    let mut name = [0u8; NAME_LEN];
+    let name_ptr = (dev + conf!(net_device_name) as u64) as *const u8;
+    // SAFETY: reads at most NAME_LEN bytes into a local array; errors leave it zeroed.
+    let _ = unsafe { bpf_probe_read_kernel_buf(name_ptr, &mut name) };
+    emit(kind::net_dev_start_xmit::ID, args, name);
+    Ok(())
+}
