@@ -90,13 +90,18 @@ fn try_block_rq_issue(ctx: &BtfTracePointContext) -> Result<(), i64> {
 
 #[btf_tracepoint(function = "block_rq_complete")]
 pub fn tracer_rq_done(ctx: BtfTracePointContext) -> i32 {
+    block_rq_complete(&ctx);
+    0
+}
+
+fn block_rq_complete(ctx: &BtfTracePointContext) {
     // block_rq_complete(struct request *rq, blk_status_t error, unsigned int nr_bytes)
     // Runs in interrupt context: the owner comes from the issue.
     let rq: u64 = ctx.arg(0);
     // SAFETY: the value is copied out at once.
     let owner = match unsafe { REQUESTS.get(rq) } {
         Some(tgid) => *tgid,
-        None => return 0,
+        None => return,
     };
     let _ = REQUESTS.remove(rq);
     let error: u8 = ctx.arg(1);
@@ -107,5 +112,4 @@ pub fn tracer_rq_done(ctx: BtfTracePointContext) -> i32 {
     args[kind::block_rq_complete::ERROR] = error as u64;
     args[kind::block_rq_complete::OWNER_TGID] = owner as u64;
     emit(kind::block_rq_complete::ID, args, NO_NAME);
-    0
 }

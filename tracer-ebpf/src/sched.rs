@@ -50,6 +50,11 @@ fn try_sched_process_fork(ctx: &BtfTracePointContext) -> Result<(), i64> {
 
 #[btf_tracepoint(function = "sched_process_exec")]
 pub fn tracer_exec(_ctx: BtfTracePointContext) -> i32 {
+    sched_process_exec();
+    0
+}
+
+fn sched_process_exec() {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
     // SAFETY: the flags are copied out at once.
@@ -59,47 +64,53 @@ pub fn tracer_exec(_ctx: BtfTracePointContext) -> i32 {
         // A command the tracer started: traced from here on.
         let _ = TRACED.insert(tgid, 0, 0);
     }
-    if !traced && conf!(match_comm) != 0 {
-        // The comm was just set from the new executable's name.
-        let comm = bpf_get_current_comm().unwrap_or([0; NAME_LEN]);
-        let mut same = true;
-        let mut i = 0;
-        while i < NAME_LEN {
-            // SAFETY: reading a byte of a static array within bounds.
-            let want =
-                unsafe { core::ptr::read_volatile(core::ptr::addr_of!(CONFIG.target_comm[i])) };
-            if comm[i] != want {
-                same = false;
-                break;
-            }
-            if want == 0 {
-                break;
-            }
-            i += 1;
-        }
-        if same {
-            let _ = TRACED.insert(tgid, 0, 0);
-            traced = true;
-        }
+    if !traced && conf!(match_comm) != 0 && comm_is_target() {
+        let _ = TRACED.insert(tgid, 0, 0);
+        traced = true;
     }
     if traced {
         emit(kind::process_exec::ID, [0; EVENT_ARGS], NO_NAME);
     }
-    0
+}
+
+/// Whether the current task's comm, just set from the new executable's name, is
+/// `CONFIG.target_comm` (`--comm`).
+#[inline(always)]
+fn comm_is_target() -> bool {
+    let comm = bpf_get_current_comm().unwrap_or([0; NAME_LEN]);
+    let mut same = true;
+    let mut i = 0;
+    while i < NAME_LEN {
+        // SAFETY: reading a byte of a static array within bounds.
+        let want = unsafe { core::ptr::read_volatile(core::ptr::addr_of!(CONFIG.target_comm[i])) };
+        if comm[i] != want {
+            same = false;
+            break;
+        }
+        if want == 0 {
+            break;
+        }
+        i += 1;
+    }
+    same
 }
 
 #[btf_tracepoint(function = "sched_process_exit")]
 pub fn tracer_exit(ctx: BtfTracePointContext) -> i32 {
+    sched_process_exit(&ctx);
+    0
+}
+
+fn sched_process_exit(ctx: &BtfTracePointContext) {
     // Forget a traced process when its whole thread group is gone, so a reused pid is not
     // traced: sched_process_exit(struct task_struct *p, bool group_dead) on 6.16+. (The
     // group leader's exit alone is not the end: it may pthread_exit, or a thread may exec.)
     if conf!(exit_has_group_dead) == 0 {
-        return 0;
+        return;
     }
     let group_dead: u8 = ctx.arg(1);
     if group_dead != 0 {
         let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
         let _ = TRACED.remove(tgid);
     }
-    0
 }

@@ -16,34 +16,40 @@ use crate::{
 
 #[btf_tracepoint(function = "skb_copy_datagram_iovec")]
 pub fn tracer_skb_copy(ctx: BtfTracePointContext) -> i32 {
-    if current_traced().is_some() {
-        // skb_copy_datagram_iovec(const struct sk_buff *skb, int len)
-        let skb: u64 = ctx.arg(0);
-        let len: i32 = ctx.arg(1);
-        let mut args = [0u64; EVENT_ARGS];
-        args[kind::skb_copy_datagram_iovec::SKB] = skb;
-        args[kind::skb_copy_datagram_iovec::LEN] = len as i64 as u64;
-        emit(kind::skb_copy_datagram_iovec::ID, args, NO_NAME);
-    }
+    skb_copy_datagram_iovec(&ctx);
     0
+}
+
+fn skb_copy_datagram_iovec(ctx: &BtfTracePointContext) {
+    if current_traced().is_none() {
+        return;
+    }
+    // skb_copy_datagram_iovec(const struct sk_buff *skb, int len)
+    let skb: u64 = ctx.arg(0);
+    let len: i32 = ctx.arg(1);
+    let mut args = [0u64; EVENT_ARGS];
+    args[kind::skb_copy_datagram_iovec::SKB] = skb;
+    args[kind::skb_copy_datagram_iovec::LEN] = len as i64 as u64;
+    emit(kind::skb_copy_datagram_iovec::ID, args, NO_NAME);
 }
 
 /// The fentry tier's receive copy: fexit skb_copy_datagram_iter, the function the
 /// skb_copy_datagram_iovec tracepoint sits in; reported once the copy succeeded.
 #[fexit(function = "skb_copy_datagram_iter")]
 pub fn tracer_skb_copy_exit(ctx: FExitContext) -> u32 {
+    if try_skb_copy_datagram_iter_exit(&ctx).is_err() {
+        count_drop(DROP_READ_FAILED);
+    }
+    0
+}
+
+fn try_skb_copy_datagram_iter_exit(ctx: &FExitContext) -> Result<(), i64> {
     if current_traced().is_none() {
-        return 0;
+        return Ok(());
     }
     // int skb_copy_datagram_iter(const struct sk_buff *skb, int offset, struct iov_iter
     // *to, int len): 0 when all len bytes were copied.
-    let ret: i32 = match ctx.ret() {
-        Ok(r) => r,
-        Err(_) => {
-            count_drop(DROP_READ_FAILED);
-            return 0;
-        }
-    };
+    let ret: i32 = ctx.ret().map_err(|e| e as i64)?;
     if ret == 0 {
         let len: i32 = ctx.arg(3);
         let mut args = [0u64; EVENT_ARGS];
@@ -52,7 +58,7 @@ pub fn tracer_skb_copy_exit(ctx: FExitContext) -> u32 {
         args[kind::skb_copy_datagram_iovec::VIA] = kind::VIA_FEXIT;
         emit(kind::skb_copy_datagram_iovec::ID, args, NO_NAME);
     }
-    0
+    Ok(())
 }
 
 #[btf_tracepoint(function = "netif_receive_skb")]

@@ -143,8 +143,13 @@ fn try_tcp_sendmsg_exit(ctx: &FExitContext) -> Result<(), i64> {
 /// page references one page per call through it).
 #[kretprobe(function = "do_tcp_sendpages")]
 pub fn tracer_sendpages_exit(ctx: RetProbeContext) -> u32 {
+    do_tcp_sendpages_exit(&ctx);
+    0
+}
+
+fn do_tcp_sendpages_exit(ctx: &RetProbeContext) {
     if current_traced().is_none() {
-        return 0;
+        return;
     }
     let ret: i64 = ctx.ret();
     if ret > 0 {
@@ -152,30 +157,30 @@ pub fn tracer_sendpages_exit(ctx: RetProbeContext) -> u32 {
         args[kind::sendpages_exit::BYTES] = ret as u64;
         emit(kind::sendpages_exit::ID, args, NO_NAME);
     }
-    0
 }
 
 /// The fentry tier's pin: fexit skb_zerocopy_iter_stream returns the bytes of user pages
 /// it pinned into an skb (MSG_ZEROCOPY, io_uring SEND_ZC).
 #[fexit(function = "skb_zerocopy_iter_stream")]
 pub fn tracer_zerocopy_pinned(ctx: FExitContext) -> u32 {
+    if try_zerocopy_iter_stream_exit(&ctx).is_err() {
+        count_drop(DROP_READ_FAILED);
+    }
+    0
+}
+
+fn try_zerocopy_iter_stream_exit(ctx: &FExitContext) -> Result<(), i64> {
     if current_traced().is_none() {
-        return 0;
+        return Ok(());
     }
     // int skb_zerocopy_iter_stream(struct sock *sk, struct sk_buff *skb, struct msghdr
     // *msg, int len, struct ubuf_info *uarg, ...)
-    let ret: i32 = match ctx.ret() {
-        Ok(r) => r,
-        Err(_) => {
-            count_drop(DROP_READ_FAILED);
-            return 0;
-        }
-    };
+    let ret: i32 = ctx.ret().map_err(|e| e as i64)?;
     if ret > 0 {
         let mut args = [0u64; EVENT_ARGS];
         args[kind::zerocopy_pinned::SK] = ctx.arg(0);
         args[kind::zerocopy_pinned::BYTES] = ret as u64;
         emit(kind::zerocopy_pinned::ID, args, NO_NAME);
     }
-    0
+    Ok(())
 }
