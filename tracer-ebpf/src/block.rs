@@ -13,6 +13,12 @@ use crate::{
     read::{mapping_inode, rd},
 };
 
+/// The low bits of `page->mapping` that tag anonymous and movable pages
+/// (PAGE_MAPPING_ANON | PAGE_MAPPING_MOVABLE).
+const PAGE_MAPPING_FLAGS: u64 = 3;
+/// The `REQ_OP_*` bits of `rq->cmd_flags`.
+const REQ_OP_MASK: u32 = 0xff;
+
 /// (i_ino, s_dev) of the file a block request reads or writes:
 /// rq->bio->bi_io_vec[0].bv_page->mapping->host; (0, 0) for none. Anonymous and movable
 /// mappings tag the low bits of page->mapping; those have no inode.
@@ -31,7 +37,7 @@ fn rq_file(rq: u64) -> Result<(u64, u64), i64> {
         return Ok((0, 0));
     }
     let mapping: u64 = rd(page, conf!(page_mapping))?;
-    if mapping & 3 != 0 {
+    if mapping & PAGE_MAPPING_FLAGS != 0 {
         return Ok((0, 0));
     }
     mapping_inode(mapping)
@@ -63,7 +69,8 @@ fn try_block_rq_issue(ctx: &BtfTracePointContext) -> Result<(), i64> {
     args[kind::block_rq_issue::RQ] = rq;
     args[kind::block_rq_issue::BYTES] = rd::<u32>(rq, conf!(request_data_len))? as u64;
     args[kind::block_rq_issue::SECTOR] = rd::<u64>(rq, conf!(request_sector))?;
-    args[kind::block_rq_issue::OP] = (rd::<u32>(rq, conf!(request_cmd_flags))? & 0xff) as u64;
+    args[kind::block_rq_issue::OP] =
+        (rd::<u32>(rq, conf!(request_cmd_flags))? & REQ_OP_MASK) as u64;
     let (ino, dev) = rq_file(rq)?;
     args[kind::block_rq_issue::INO] = ino;
     args[kind::block_rq_issue::DEV] = dev;

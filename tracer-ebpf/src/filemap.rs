@@ -14,6 +14,9 @@ use crate::{
     read::{file_inode, folio_order, inode_ino_dev, mapping_inode, rd},
 };
 
+/// log2 of the page size (4 KiB on x86_64).
+const PAGE_SHIFT: u32 = 12;
+
 #[btf_tracepoint(function = "mm_filemap_get_pages")]
 pub fn tracer_get_pages(ctx: BtfTracePointContext) -> i32 {
     if try_filemap_get_pages(&ctx).is_err() {
@@ -185,8 +188,8 @@ fn try_get_pages_exit(ctx: &FExitContext) -> Result<(), i64> {
         rd(ctx.arg::<u64>(1), conf!(iov_iter_count))?
     };
     let pos = pos.max(0) as u64;
-    let want_first = pos >> 12;
-    let want_last = (pos + count.max(1) - 1) >> 12;
+    let want_first = pos >> PAGE_SHIFT;
+    let want_last = (pos + count.max(1) - 1) >> PAGE_SHIFT;
     let index = got_first.max(want_first);
     let last_index = got_last.min(want_last);
     if last_index < index {
@@ -244,7 +247,7 @@ fn try_map_pages_exit(ctx: &FExitContext) -> Result<(), i64> {
         return Ok(());
     }
     let start: u64 = ctx.arg(1);
-    let end = ctx.arg::<u64>(2).min((size as u64 - 1) >> 12);
+    let end = ctx.arg::<u64>(2).min((size as u64 - 1) >> PAGE_SHIFT);
     if end < start {
         return Ok(());
     }

@@ -10,6 +10,33 @@ use crate::{
     read::{fd_file, file_inode, file_sk, rd, socket_sk},
 };
 
+/// `req->flags` bit of a request whose fd indexes the registered files (REQ_F_FIXED_FILE,
+/// the same bit as IOSQE_FIXED_FILE).
+const REQ_F_FIXED_FILE: u64 = 1;
+
+/// Whether an io_uring opcode (UAPI values) sends: WRITEV, WRITE_FIXED, SENDMSG, WRITE,
+/// SEND, SEND_ZC, SENDMSG_ZC.
+#[inline(always)]
+fn is_send(opcode: u64) -> bool {
+    const IORING_OP_WRITEV: u64 = 2;
+    const IORING_OP_WRITE_FIXED: u64 = 5;
+    const IORING_OP_SENDMSG: u64 = 9;
+    const IORING_OP_WRITE: u64 = 23;
+    const IORING_OP_SEND: u64 = 26;
+    const IORING_OP_SEND_ZC: u64 = 47;
+    const IORING_OP_SENDMSG_ZC: u64 = 48;
+    matches!(
+        opcode,
+        IORING_OP_WRITEV
+            | IORING_OP_WRITE_FIXED
+            | IORING_OP_SENDMSG
+            | IORING_OP_WRITE
+            | IORING_OP_SEND
+            | IORING_OP_SEND_ZC
+            | IORING_OP_SENDMSG_ZC
+    )
+}
+
 #[btf_tracepoint(function = "io_uring_submit_req")]
 pub fn tracer_iou_submit(ctx: BtfTracePointContext) -> i32 {
     if try_io_uring_submit_req(&ctx).is_err() {
@@ -44,18 +71,18 @@ fn try_io_uring_submit_req(ctx: &BtfTracePointContext) -> Result<(), i64> {
     args[kind::io_uring_submit_req::FD] = fd as u32 as u64;
     args[kind::io_uring_submit_req::FLAGS] = flags;
     args[kind::io_uring_submit_req::REQ] = req;
-    // REQ_F_FIXED_FILE (= IOSQE_FIXED_FILE, bit 0): fd indexes the registered files.
-    if flags & 1 == 0
+    // A fixed file's fd indexes the registered files, not the fd table.
+    if flags & REQ_F_FIXED_FILE == 0
         && let Some(file) = fd_file(fd)
     {
         let (ino, mode) = file_inode(file)?;
         args[kind::io_uring_submit_req::INO] = ino;
         args[kind::io_uring_submit_req::MODE] = mode as u64;
-        // A send (WRITEV, WRITE_FIXED, SENDMSG, WRITE, SEND, SEND_ZC, SENDMSG_ZC) on a TCP
-        // socket: its transmits are the process's from now on, before the send itself
-        // runs (kernels without the send tracepoints learn the socket nowhere earlier).
+        // A send on a TCP socket: its transmits are the process's from now on, before the
+        // send itself runs (kernels without the send tracepoints learn the socket nowhere
+        // earlier).
         let opcode = args[kind::io_uring_submit_req::OPCODE];
-        if mode & S_IFMT == S_IFSOCK && matches!(opcode, 2 | 5 | 9 | 23 | 26 | 47 | 48) {
+        if mode & S_IFMT == S_IFSOCK && is_send(opcode) {
             args[kind::io_uring_submit_req::SK] = socket_sk(file, tgid).0;
         } else if mode & S_IFMT == S_IFSOCK {
             args[kind::io_uring_submit_req::SK] = file_sk(file);

@@ -6,6 +6,15 @@ use tracer_common::{ABSENT, kind};
 
 use crate::maps::SOCKS;
 
+/// `sk_protocol` of a TCP socket.
+pub(crate) const IPPROTO_TCP: u16 = 6;
+/// `sk_flags` bit of a socket with SO_ZEROCOPY (SOCK_ZEROCOPY = 18).
+const SOCK_ZEROCOPY: u64 = 1 << 18;
+/// `sk_route_caps` bit of a route that can scatter-gather (NETIF_F_SG = bit 0).
+const NETIF_F_SG: u64 = 1;
+/// `skb_shinfo(skb)->flags` bit of an skb whose frags are pinned user pages.
+pub(crate) const SKBFL_ZEROCOPY_ENABLE: u8 = 1;
+
 /// Reads a `T` at `base + off` in kernel memory.
 #[inline(always)]
 pub(crate) fn rd<T>(base: u64, off: u32) -> Result<T, i64> {
@@ -80,7 +89,7 @@ pub(crate) fn socket_sk(file: u64, tgid: u32) -> (u64, bool) {
         return (0, false);
     }
     let protocol = conf!(sock_protocol);
-    let tcp = protocol == ABSENT || rd::<u16>(sk, protocol).unwrap_or(0) == 6;
+    let tcp = protocol == ABSENT || rd::<u16>(sk, protocol).unwrap_or(0) == IPPROTO_TCP;
     if tcp {
         let _ = SOCKS.insert(sk, tgid, 0);
     }
@@ -98,10 +107,10 @@ pub(crate) fn sock_zc_inputs(sk: u64) -> Result<u64, i64> {
         return Ok(0);
     }
     let mut zc = k::ZC_KNOWN;
-    if rd::<u64>(sk, flags_off)? & (1 << 18) != 0 {
+    if rd::<u64>(sk, flags_off)? & SOCK_ZEROCOPY != 0 {
         zc |= k::ZC_SOCK;
     }
-    if rd::<u64>(sk, caps_off)? & 1 != 0 {
+    if rd::<u64>(sk, caps_off)? & NETIF_F_SG != 0 {
         zc |= k::ZC_SG;
     }
     Ok(zc)

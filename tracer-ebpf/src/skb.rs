@@ -11,7 +11,7 @@ use tracer_common::{DROP_READ_FAILED, EVENT_ARGS, kind};
 use crate::{
     emit::{NO_NAME, count_drop, emit},
     maps::{ZC_SKBS, current_traced},
-    read::rd,
+    read::{SKBFL_ZEROCOPY_ENABLE, rd},
 };
 
 #[btf_tracepoint(function = "skb_copy_datagram_iovec")]
@@ -79,7 +79,7 @@ fn try_netif_receive_skb(ctx: &BtfTracePointContext) -> Result<(), i64> {
     let head: u64 = rd(skb, conf!(sk_buff_head))?;
     let end: u32 = rd(skb, conf!(sk_buff_end))?;
     let flags: u8 = rd(head + end as u64, conf!(shinfo_flags))?;
-    if flags & 1 == 0 {
+    if flags & SKBFL_ZEROCOPY_ENABLE == 0 {
         return Ok(());
     }
     emit_zc_copy(skb, owner, flags, 0)

@@ -2,7 +2,7 @@
 //! files behind its fd arguments.
 
 use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
-use tracer_common::{DROP_READ_FAILED, EVENT_ARGS, MSG_ZEROCOPY, S_IFMT, S_IFSOCK, kind};
+use tracer_common::{DROP_READ_FAILED, EVENT_ARGS, MSG_ZEROCOPY, S_IFMT, S_IFSOCK, kind, sysno};
 
 use crate::{
     emit::{NO_NAME, count_drop, emit},
@@ -38,9 +38,14 @@ fn try_sys_enter(ctx: &BtfTracePointContext) -> Result<(), i64> {
     let (a, b) = tracer_common::fd_args(id as u64);
     // The fd a send goes out through: write, pwrite64, writev, sendto, sendmsg and
     // sendfile's out_fd are the first; splice's fd_out the second.
-    let (send_a, send_b) = match id {
-        1 | 18 | 20 | 40 | 44 | 46 => (true, false),
-        275 => (false, true),
+    let (send_a, send_b) = match id as u64 {
+        sysno::WRITE
+        | sysno::PWRITE64
+        | sysno::WRITEV
+        | sysno::SENDFILE
+        | sysno::SENDTO
+        | sysno::SENDMSG => (true, false),
+        sysno::SPLICE => (false, true),
         _ => (false, false),
     };
     // sendto(fd, buf, len, flags, ..) and sendmsg(fd, msg, flags) with MSG_ZEROCOPY.

@@ -11,7 +11,7 @@ use tracer_common::{ABSENT, DROP_READ_FAILED, EVENT_ARGS, kind};
 use crate::{
     emit::{NO_NAME, count_drop, emit},
     maps::{SOCKS, current_traced},
-    read::{rd, sock_zc_inputs},
+    read::{IPPROTO_TCP, rd, sock_zc_inputs},
 };
 
 /// The inputs of tcp_sendmsg_locked's copy / reference / pin decision (KERNEL_PATHS.md
@@ -103,7 +103,7 @@ fn try_sock_length(ctx: &BtfTracePointContext, id: u32) -> Result<(), i64> {
         args[kind::sock_send_length::PROTOCOL] = rd::<u16>(sk, protocol)? as u64;
     }
     // A TCP socket the process sends on is its own (SOCKS), as at sys_enter.
-    let tcp = protocol == ABSENT || args[kind::sock_send_length::PROTOCOL] == 6;
+    let tcp = protocol == ABSENT || args[kind::sock_send_length::PROTOCOL] == IPPROTO_TCP as u64;
     if id == kind::sock_send_length::ID && tcp {
         let _ = SOCKS.insert(sk, tgid, 0);
     }

@@ -9,7 +9,7 @@ use tracer_common::{DROP_READ_FAILED, EVENT_ARGS, NAME_LEN, kind};
 use crate::{
     emit::{count_drop, emit},
     maps::{SOCKS, TRACED, ZC_SKBS},
-    read::rd,
+    read::{SKBFL_ZEROCOPY_ENABLE, rd},
 };
 
 #[btf_tracepoint(function = "net_dev_start_xmit")]
@@ -53,7 +53,7 @@ fn try_net_dev_start_xmit(ctx: &BtfTracePointContext) -> Result<(), i64> {
     args[kind::net_dev_start_xmit::IFINDEX] = rd::<i32>(dev, conf!(net_device_ifindex))? as u64;
     args[kind::net_dev_start_xmit::DEV_FLAGS] = rd::<u32>(dev, conf!(net_device_flags))? as u64;
     args[kind::net_dev_start_xmit::OWNER_TGID] = owner as u64;
-    if args[kind::net_dev_start_xmit::SHINFO_FLAGS] & 1 != 0 {
+    if args[kind::net_dev_start_xmit::SHINFO_FLAGS] & SKBFL_ZEROCOPY_ENABLE as u64 != 0 {
         let _ = ZC_SKBS.insert(skb, owner, 0);
     }
     let mut name = [0u8; NAME_LEN];
