@@ -10,6 +10,7 @@ use tracer_common::{DROP_RING_FULL, EVENT_ARGS, Event, NAME_LEN};
 
 use crate::maps::{DROPS, EVENTS};
 
+/// Counts one lost event in `DROPS` slot `why` (`DROP_RING_FULL`, `DROP_READ_FAILED`).
 #[inline(always)]
 pub(crate) fn count_drop(why: u32) {
     if let Some(slot) = DROPS.get_ptr_mut(why) {
@@ -52,4 +53,5 @@ pub(crate) fn emit(kind: u32, args: [u64; EVENT_ARGS], name: [u8; NAME_LEN]) {
     }
 }
 
+/// The `name` of an event kind that carries none.
 pub(crate) const NO_NAME: [u8; NAME_LEN] = [0; NAME_LEN];

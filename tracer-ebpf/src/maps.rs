@@ -1,8 +1,9 @@
-//! The maps the programs share with user space and with each other.
+//! The maps the programs share with user space and with each other, under the names the
+//! loader looks up.
 //!
-//! Their names are the loader's (`tracer_common::*_MAP` and the `map(name)` below); a
-//! process-context program looks the current tgid up in `TRACED` first and returns at once
-//! when it is not there, so an untraced process costs one hash lookup per event.
+//! A process-context program looks the current tgid up in `TRACED` first
+//! ([`current_traced`]) and returns at once when it is not there, so an untraced process
+//! costs one hash lookup per event.
 
 use aya_ebpf::{
     helpers::bpf_get_current_pid_tgid,
@@ -11,12 +12,16 @@ use aya_ebpf::{
 };
 use tracer_common::{EVENTS_BYTES, FileKey, TRACED_FROM_EXEC};
 
+/// Every event, for the user side's reader (`tracer_common::EVENTS_MAP`).
 #[map(name = "EVENTS")]
 pub(crate) static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
 
+/// Lost events per CPU, by cause (`tracer_common::DROPS_MAP`).
 #[map(name = "DROPS")]
 pub(crate) static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
 
+/// Traced processes (tgid -> `TRACED_FROM_EXEC` or 0), filled by the loader and by
+/// `sched` (`tracer_common::TRACED_MAP`).
 #[map(name = "TRACED")]
 pub(crate) static TRACED: HashMap<u32, u32> = HashMap::with_max_entries(16384, 0);
 
