@@ -623,7 +623,8 @@ pub struct Lab {
 
 impl Lab {
     /// Loads the probes and traces this process. `input_given`: the input is the user's
-    /// file (copy-file-range then writes next to it), not one made in `scratch`.
+    /// file (copy-file-range then makes its unnamed copy in that file's directory), not one
+    /// made in `scratch`.
     fn start(scratch: Scratch, input: PathBuf, input_given: bool, chunk: u64) -> Result<Lab> {
         let mut session = Session::start(&LoadOptions::default())?;
         session.trace_pid(std::process::id())?;

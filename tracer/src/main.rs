@@ -278,7 +278,7 @@ fn main() -> ExitCode {
             .and_then(|m| tracer::doctor::run(cmd.json, m)),
         Command::Transfer(cmd) => parse_method(&cmd.method, false)
             .and_then(|method| {
-                // copy-file-range writes its copy next to the file (same filesystem).
+                // copy-file-range makes its (unnamed) copy beside the file: the same filesystem.
                 let scratch_dir = workload::dir_of(&cmd.file);
                 let chunk = tracer::demo::parse_chunk(&cmd.chunk)?;
                 let opts = workload::Options {

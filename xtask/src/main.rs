@@ -467,7 +467,7 @@ fn test_prerequisites() -> Result<()> {
 
 /// Test targets whose `#[ignore]`d tests need root and the eBPF programs; they run one at
 /// a time (each checks what is loaded in the kernel).
-const ROOT_TESTS: &[&str] = &["live", "demo"];
+const ROOT_TESTS: &[&str] = &["live", "demo", "hostile"];
 
 fn test() -> Result<()> {
     setup(Verbosity::Quiet)?;

@@ -1,12 +1,13 @@
 //! copy-file-range: the file copied into a new file by copy_file_range(), no socket and no
-//! receiver; the copy is checked byte for byte afterwards and removed.
+//! receiver; the copy is checked byte for byte afterwards. The copy has no name (see
+//! [`unnamed_file`]): no other user can read it, and it is gone when the transfer ends,
+//! however the process ends.
 
 use std::{
-    fs::{File, OpenOptions},
+    fs::File,
     io,
     os::{fd::AsRawFd as _, unix::fs::FileExt as _},
-    path::{Path, PathBuf},
-    sync::atomic::{AtomicU32, Ordering},
+    path::Path,
 };
 
 use anyhow::{Context as _, Result, bail};
@@ -15,33 +16,13 @@ use super::{
     WorkloadError,
     hash::StreamHash,
     methods::Timed,
+    scratch::unnamed_file,
     sys::{self, retry, shrank},
 };
 
-/// The destination file, removed when dropped (on every path out, errors included).
-struct Scratch {
-    path: PathBuf,
-    removed: bool,
-}
-
-impl Scratch {
-    fn remove(mut self) -> Result<()> {
-        self.removed = true;
-        std::fs::remove_file(&self.path)
-            .with_context(|| format!("removing the copy {}", self.path.display()))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if !self.removed {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
-/// Copies `file` (`path`, `size` bytes whose 64-bit hash is `expected`) into a new file in
-/// `scratch_dir`, `chunk` bytes per call. Returns the timings and the copy's inode.
+/// Copies `file` (`path`, `size` bytes whose 64-bit hash is `expected`) into a new, unnamed
+/// file on `scratch_dir`'s filesystem, `chunk` bytes per call. Returns the timings and the
+/// copy's inode.
 pub(super) fn copy_file_range(
     path: &Path,
     file: &File,
@@ -50,28 +31,12 @@ pub(super) fn copy_file_range(
     expected: u64,
     scratch_dir: &Path,
 ) -> Result<(Timed, u64)> {
-    static SEQ: AtomicU32 = AtomicU32::new(0);
-    let name = format!(
-        ".tracer-copy-{}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    );
-    let dst_path = scratch_dir.join(name);
-    let dst = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&dst_path)
-        .with_context(|| {
-            format!(
-                "copy-file-range: cannot create its destination in the scratch directory {}",
-                scratch_dir.display()
-            )
-        })?;
-    let scratch = Scratch {
-        path: dst_path,
-        removed: false,
-    };
+    let dst = unnamed_file(scratch_dir).with_context(|| {
+        format!(
+            "copy-file-range: cannot create its destination in the scratch directory {}",
+            scratch_dir.display()
+        )
+    })?;
     let dst_ino = sys::fstat(dst.as_raw_fd())
         .context("fstat of the copy")?
         .st_ino;
@@ -86,7 +51,7 @@ pub(super) fn copy_file_range(
             libc::copy_file_range(src_fd, null, dst_fd, null, want, 0) as isize
         }) {
             Ok(n) => n,
-            Err(e) => return Err(copy_error(e, path, scratch_dir)),
+            Err(e) => return Err(copy_error(e, path, size, scratch_dir)),
         };
         if n == 0 {
             return Err(shrank(off, size));
@@ -95,13 +60,18 @@ pub(super) fn copy_file_range(
     }
     let end_ns = sys::mark_end();
     verify(file, &dst, size, expected)?;
-    drop(dst);
-    scratch.remove()?;
     Ok((Timed::plain(start_ns, end_ns), dst_ino))
 }
 
-fn copy_error(e: io::Error, src: &Path, scratch_dir: &Path) -> anyhow::Error {
+fn copy_error(e: io::Error, src: &Path, size: u64, scratch_dir: &Path) -> anyhow::Error {
     match e.raw_os_error() {
+        Some(libc::ENOSPC) => anyhow::anyhow!(
+            "copy-file-range: no space left for the copy in {} (it needs {} bytes, the size of \
+             {}): free some space there",
+            scratch_dir.display(),
+            size,
+            src.display()
+        ),
         Some(libc::EXDEV) => anyhow::anyhow!(
             "copy-file-range needs the source and the destination on one filesystem: {} and \
              the scratch directory {} are on different ones (EXDEV)",

@@ -3,8 +3,9 @@
 //! Every method but copy-file-range sends the file over a fresh loopback TCP connection to
 //! a receiver thread in this process, which reads it with read() into a 64 KiB buffer and
 //! checks both the byte count and the content (a 64-bit hash of the stream against the
-//! file's, computed before the transfer). copy-file-range copies the file into a new file
-//! in a scratch directory, checks the copy and removes it.
+//! file's, computed before the transfer). copy-file-range copies the file into a new,
+//! unnamed file (mode 0600) on the scratch directory's filesystem and checks the copy,
+//! which the kernel frees when the transfer closes it.
 //!
 //! The transfer's data-path syscalls all run on the calling (sender) thread between
 //! [`Report::start_ns`] and [`Report::end_ns`] (CLOCK_MONOTONIC, the clock of
@@ -17,6 +18,7 @@ mod copy;
 mod evict;
 mod hash;
 mod methods;
+pub mod scratch;
 mod sys;
 mod uring;
 mod zerocopy;
@@ -129,8 +131,8 @@ impl Method {
 pub struct Options {
     /// Bytes per data-path call (at least 1; may exceed the file).
     pub chunk: usize,
-    /// Where copy-file-range creates (and then removes) its destination file: it must be on
-    /// the source file's filesystem.
+    /// Where copy-file-range creates its destination, an unnamed file
+    /// ([`scratch::unnamed_file`]): it must be on the source file's filesystem.
     pub scratch_dir: PathBuf,
 }
 

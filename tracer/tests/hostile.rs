@@ -1,0 +1,151 @@
+//! The tracer runs as root on other people's processes and files: these tests play the
+//! other people. A traced process names itself with escape sequences, an output path is a
+//! symbolic link planted in a shared directory, the disk fills up, the reader of the output
+//! goes away, the tracer is killed with SIGKILL, a user runs it through sudo.
+//!
+//! They need root (they mount filesystems, switch users and load the eBPF programs), so
+//! they are `#[ignore]`d for a plain `cargo test`; `cargo xtask test` runs them as root.
+//! `HOSTILE_TRACER=/path/to/tracer` runs them against another build (an older one, to see
+//! them fail).
+
+use std::{
+    os::unix::fs::{MetadataExt as _, PermissionsExt as _},
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// The tracer under test.
+fn tracer() -> Command {
+    let bin = std::env::var_os("HOSTILE_TRACER").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_tracer")),
+        PathBuf::from,
+    );
+    Command::new(bin)
+}
+
+fn assert_root() {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(
+        euid, 0,
+        "these tests need root: run them through `cargo xtask test`"
+    );
+}
+
+/// A fresh directory on the build's disk (not tmpfs), removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("hostile-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// The directory's entries, sorted.
+    fn entries(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Writes `size` bytes of a pattern to `path` with mode 0600 (a file only root may read).
+fn secret_file(path: &Path, size: usize) {
+    let block: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(path, block).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// The targets of process `pid`'s open file descriptors: (fd path, link target).
+fn open_files(pid: u32) -> Vec<(PathBuf, String)> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let p = e.ok()?.path();
+        let target = std::fs::read_link(&p).ok()?;
+        Some((p, target.to_string_lossy().into_owned()))
+    })
+    .collect()
+}
+
+fn kill9(child: &mut std::process::Child) {
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let _ = child.wait();
+}
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn copy_file_range_copy_of_a_private_file_is_private_and_unnamed() {
+    assert_root();
+    let dir = TempDir::new("cfr");
+    let secret = dir.join("SECRET");
+    secret_file(&secret, 64 << 20);
+    let mut demo = tracer()
+        .args([
+            "demo",
+            "--method",
+            "copy-file-range",
+            "--chunk",
+            "4K",
+            "--headless",
+        ])
+        .arg("--file")
+        .arg(&secret)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Watch the copy while it is made: the demo's descriptors and the directory.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let dir_prefix = dir.0.to_string_lossy().into_owned();
+    let mut copy = None;
+    while copy.is_none() && Instant::now() < deadline && demo.try_wait().unwrap().is_none() {
+        let named: Vec<String> = dir
+            .entries()
+            .into_iter()
+            .filter(|n| n != "SECRET")
+            .collect();
+        if !named.is_empty() {
+            kill9(&mut demo);
+            panic!("the copy has a name in the input's directory: {named:?}");
+        }
+        copy = open_files(demo.id())
+            .into_iter()
+            .find(|(_, target)| target.starts_with(&dir_prefix) && !target.ends_with("/SECRET"));
+        if copy.is_none() {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    let Some((fd, target)) = copy else {
+        kill9(&mut demo);
+        panic!("never saw the demo's copy open");
+    };
+    let mode = std::fs::metadata(&fd).map(|m| m.mode() & 0o777);
+    // Killed while it copies: nothing may be left behind.
+    kill9(&mut demo);
+    assert!(
+        target.ends_with("(deleted)"),
+        "the copy has a name: {target}"
+    );
+    assert_eq!(mode.unwrap(), 0o600, "the copy of a 0600 file: {target}");
+    assert_eq!(dir.entries(), ["SECRET"]);
+}
