@@ -973,7 +973,7 @@ pub fn report_text(r: &MethodResult) -> String {
         human_bytes(r.bytes),
         plural(r.bytes.div_ceil(r.chunk), "chunk", "chunks"),
         human_bytes(r.chunk),
-        r.kernel,
+        crate::ui::escape::escape(&r.kernel),
         conditions_text(r)
     );
     let _ = writeln!(s, "  {}", r.method.describe());
@@ -1101,7 +1101,7 @@ pub fn table(outcomes: &[Outcome]) -> String {
             "{} in {} chunks, kernel {}, {}",
             human_bytes(r.bytes),
             human_bytes(r.chunk),
-            r.kernel,
+            crate::ui::escape::escape(&r.kernel),
             conditions_text(r)
         );
         let _ = writeln!(

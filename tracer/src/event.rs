@@ -1106,15 +1106,17 @@ impl Event {
         serde_json::to_writer(out, &view).map_err(std::io::Error::from)
     }
 
-    /// One human-readable line (no trailing newline).
+    /// One human-readable line (no trailing newline). Strings from the kernel (the comm any
+    /// process may set, device names) are escaped for a terminal.
     pub fn to_text(&self, consts: &KernelConsts) -> String {
+        use crate::ui::escape::escape;
         let mut line = format!(
             "{:>6}.{:06} {:>7}/{:<7} {:<15} {}",
             self.ts_ns / 1_000_000_000,
             (self.ts_ns / 1000) % 1_000_000,
             self.pid,
             self.tid,
-            self.comm,
+            escape(&self.comm),
             self.payload.name()
         );
         for (k, v) in self.fields(consts) {
@@ -1122,7 +1124,7 @@ impl Event {
                 Value::U(v) => write!(line, " {k}={v}"),
                 Value::I(v) => write!(line, " {k}={v}"),
                 Value::Ptr(v) => write!(line, " {k}={v:#x}"),
-                Value::Str(v) => write!(line, " {k}={v}"),
+                Value::Str(v) => write!(line, " {k}={}", escape(&v)),
                 Value::Static(v) => write!(line, " {k}={v}"),
                 Value::List(v) => write!(line, " {k}={}", v.join("|")),
             };
@@ -1492,6 +1494,26 @@ mod tests {
         );
         let j = json(&raw(kind::process_exec::ID, &[]));
         assert_eq!(j["event"], "process_exec");
+    }
+
+    #[test]
+    fn a_hostile_comm_is_escaped_in_text_and_valid_in_json() {
+        for (name, escaped) in [
+            (
+                &b"\x1b]0;pwned\x07\x1b[2J"[..],
+                "\\x1b]0;pwned\\x07\\x1b[2J",
+            ),
+            (b"a\nfake", "a\\nfake"),
+        ] {
+            let mut r = raw(kind::process_exec::ID, &[]);
+            r.comm = [0; 16];
+            r.comm[..name.len()].copy_from_slice(name);
+            let e = decode(&bytes(&r)).unwrap();
+            let line = e.to_text(&KernelConsts::linux_6_12());
+            assert!(line.contains(escaped), "{line}");
+            assert!(!line.chars().any(char::is_control), "{line:?}");
+            assert_eq!(json(&r)["comm"], String::from_utf8_lossy(name).as_ref());
+        }
     }
 
     #[test]

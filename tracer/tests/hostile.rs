@@ -149,3 +149,75 @@ fn copy_file_range_copy_of_a_private_file_is_private_and_unnamed() {
     assert_eq!(mode.unwrap(), 0o600, "the copy of a 0600 file: {target}");
     assert_eq!(dir.entries(), ["SECRET"]);
 }
+
+/// A process that names itself (prctl PR_SET_NAME) with a terminal title and clear-screen
+/// sequence, then with a newline and a fake line, and makes a syscall under each name.
+const HOSTILE_NAMES: &str = r#"
+import ctypes, os
+libc = ctypes.CDLL(None)
+for name in (b"\x1b]0;pwned\x07\x1b[2J", b"a\nfake"):
+    libc.prctl(15, name, 0, 0, 0)
+    os.getppid()
+"#;
+
+/// Whether `line` starts like an event line: `  1234.567890 `.
+fn starts_with_timestamp(line: &str) -> bool {
+    let Some((ts, _)) = line.trim_start().split_once(' ') else {
+        return false;
+    };
+    let Some((secs, micros)) = ts.split_once('.') else {
+        return false;
+    };
+    !secs.is_empty()
+        && secs.bytes().all(|b| b.is_ascii_digit())
+        && micros.len() == 6
+        && micros.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn a_process_named_with_escape_sequences_cannot_drive_the_terminal() {
+    assert_root();
+    let out = tracer()
+        .args(["trace", "--", "python3", "-c", HOSTILE_NAMES])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    for raw in [0x1b, 0x07] {
+        assert!(
+            !out.stdout.contains(&raw),
+            "a raw {raw:#x} reached the output"
+        );
+    }
+    let text = String::from_utf8(out.stdout).expect("UTF-8 text");
+    for line in text.lines() {
+        assert!(starts_with_timestamp(line), "not an event line: {line:?}");
+    }
+    for escaped in [r"\x1b]0;pwned\x07\x1b[2J", r"a\nfake"] {
+        assert!(
+            text.lines()
+                .any(|l| l.contains(escaped) && l.contains("syscall=getppid")),
+            "no getppid line shows {escaped}"
+        );
+    }
+
+    // JSON: serde escapes; every line parses and carries the name as it is.
+    let out = tracer()
+        .args(["trace", "--json", "--", "python3", "-c", HOSTILE_NAMES])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let comms: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+            v["comm"].as_str().unwrap().to_string()
+        })
+        .collect();
+    for name in ["\x1b]0;pwned\x07\x1b[2J", "a\nfake"] {
+        assert!(comms.iter().any(|c| c == name), "{name:?} not in {comms:?}");
+    }
+}

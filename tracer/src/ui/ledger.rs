@@ -108,7 +108,8 @@ impl Widget for LedgerPane<'_> {
         match (&app.state, app.kind) {
             (RunState::Failed(why), _) => {
                 lines.push(Line::from(Span::styled(
-                    format!("run failed: {why}"),
+                    // The error may quote a file name or what the kernel said.
+                    format!("run failed: {}", super::escape::escape(why)),
                     THEME.warn,
                 )));
             }

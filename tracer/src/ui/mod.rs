@@ -7,6 +7,7 @@
 //! and the runner's steps into messages.
 
 pub mod app;
+pub mod escape;
 mod help;
 mod history;
 mod ledger;

@@ -46,10 +46,12 @@ impl Widget for Status<'_> {
             return;
         }
         spans.push(Span::styled(app.method.name(), THEME.key));
+        // The release is the kernel's string (uname -r).
+        let release = super::escape::escape(&app.kernel);
         let kernel = if wide {
-            format!("kernel {}", app.kernel)
+            format!("kernel {release}")
         } else {
-            app.kernel.split('-').next().unwrap_or_default().to_string()
+            release.split('-').next().unwrap_or_default().to_string()
         };
         spans.push(Span::raw(format!("{sep}{kernel}")));
         match (app.kind, wide) {
