@@ -86,6 +86,37 @@ fn open_files(pid: u32) -> Vec<(PathBuf, String)> {
     .collect()
 }
 
+/// A tmpfs of `size` bytes mounted on a fresh directory, unmounted when dropped.
+struct Tmpfs(TempDir);
+
+impl Tmpfs {
+    fn new(name: &str, size: &str) -> Tmpfs {
+        let dir = TempDir::new(name);
+        let target = std::ffi::CString::new(dir.0.to_str().unwrap()).unwrap();
+        let opts = std::ffi::CString::new(format!("size={size},mode=0755")).unwrap();
+        // SAFETY: NUL-terminated strings; tmpfs takes its options as a string.
+        let rc = unsafe {
+            libc::mount(
+                c"tmpfs".as_ptr(),
+                target.as_ptr(),
+                c"tmpfs".as_ptr(),
+                0,
+                opts.as_ptr().cast(),
+            )
+        };
+        assert_eq!(rc, 0, "mount tmpfs: {}", std::io::Error::last_os_error());
+        Tmpfs(dir)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let target = std::ffi::CString::new(self.0.0.to_str().unwrap()).unwrap();
+        // SAFETY: a NUL-terminated path we mounted; MNT_DETACH in case a file is open.
+        unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
 fn kill9(child: &mut std::process::Child) {
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
@@ -220,4 +251,71 @@ fn a_process_named_with_escape_sequences_cannot_drive_the_terminal() {
     for name in ["\x1b]0;pwned\x07\x1b[2J", "a\nfake"] {
         assert!(comms.iter().any(|c| c == name), "{name:?} not in {comms:?}");
     }
+}
+
+/// The counts line `trace` ends with.
+fn summary(stderr: &str) -> &str {
+    stderr
+        .lines()
+        .find(|l| l.contains(" events") && l.contains(" dropped"))
+        .unwrap_or_else(|| panic!("no counts line: {stderr}"))
+}
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn trace_output_on_a_full_disk_fails_loudly_and_stops_the_command() {
+    assert_root();
+    // /dev/full refuses every write: the command is stopped, not left running untraced.
+    let dir = TempDir::new("full");
+    let marker = dir.join("still-ran");
+    let out = tracer()
+        .args(["trace", "--json", "-o", "/dev/full", "--", "sh", "-c"])
+        .arg(format!("sleep 3; touch {}", marker.display()))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot write to /dev/full: No space left on device"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("stopping the command"), "{stderr}");
+    assert!(summary(&stderr).contains(" 0 events written"), "{stderr}");
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        !marker.exists(),
+        "the command ran on after the output failed"
+    );
+
+    // A filesystem that fills up: an error naming the file, whole lines only, counted.
+    let fs = Tmpfs::new("tiny-o", "64k");
+    let file = fs.0.join("events.jsonl");
+    let out = tracer()
+        .args(["trace", "--json", "-o"])
+        .arg(&file)
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "for i in $(seq 1 300); do cat /etc/hostname; done >/dev/null; exit 7",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot write to {}: No space left on device",
+            file.display()
+        )),
+        "{stderr}"
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    for line in text.lines() {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|e| panic!("a cut line ({e}): {line}"));
+    }
+    assert!(text.ends_with('\n'));
+    let counted = format!(": {} events written", text.lines().count());
+    assert!(summary(&stderr).contains(&counted), "{stderr}");
 }

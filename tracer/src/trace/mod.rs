@@ -1,14 +1,10 @@
 //! `tracer trace`: stream the decoded kernel events of some processes.
 
+pub mod output;
 pub mod spawn;
 pub mod target;
 
-use std::{
-    ffi::OsString,
-    io::{self, Write as _},
-    path::Path,
-    time::Duration,
-};
+use std::{ffi::OsString, io, path::Path, time::Duration};
 
 use anyhow::{Context as _, Result};
 use tokio::signal::unix::{SignalKind, signal};
@@ -18,6 +14,8 @@ use crate::{
     probe::{self, LoadOptions, ProbeError, Probes, Skipped, hooks::Hook},
     source::KernelSource,
 };
+use output::Lines;
+pub use output::OutputError;
 pub use target::Target;
 
 /// Loaded probes and their event stream: what every live consumer (the `trace` command,
@@ -126,8 +124,82 @@ fn plan(target: &Target) -> Result<Plan> {
     })
 }
 
+/// The command `trace` started: its pid, and where its exit status arrives.
+struct Started {
+    pid: u32,
+    exit: tokio::sync::oneshot::Receiver<i32>,
+}
+
+impl Started {
+    /// Starts `argv` held, traces it from its exec on, and releases it.
+    fn spawn(session: &mut Session, argv: &[OsString]) -> Result<Started> {
+        let held = spawn::spawn_held(argv)?;
+        session.trace_pid_from_exec(held.pid)?;
+        let pid = held.release()?;
+        let (tx, exit) = tokio::sync::oneshot::channel();
+        // A plain thread: a blocking task would hold up runtime shutdown.
+        std::thread::spawn(move || {
+            let _ = tx.send(spawn::wait_exit_code(pid));
+        });
+        Ok(Started { pid, exit })
+    }
+
+    fn signal(&self, sig: libc::c_int) {
+        // SAFETY: signalling the child we started (not yet reaped: its waiter holds it).
+        unsafe { libc::kill(self.pid as i32, sig) };
+    }
+
+    /// Stops the command as Ctrl-C would (SIGINT), or kills it when it does not stop
+    /// within 5 s; says so, and returns its exit status.
+    async fn stop(&mut self) -> i32 {
+        eprintln!(
+            "tracer: stopping the command (pid {}) with SIGINT, as Ctrl-C would",
+            self.pid
+        );
+        self.signal(libc::SIGINT);
+        match tokio::time::timeout(Duration::from_secs(5), &mut self.exit).await {
+            Ok(code) => code.unwrap_or(1),
+            Err(_) => {
+                eprintln!(
+                    "tracer: the command (pid {}) did not stop within 5 s of SIGINT: killing it (SIGKILL)",
+                    self.pid
+                );
+                self.signal(libc::SIGKILL);
+                (&mut self.exit).await.unwrap_or(128 + libc::SIGKILL)
+            }
+        }
+    }
+}
+
+/// Why the trace ended.
+enum End {
+    Interrupted,
+    Terminated,
+    /// The command we started exited with this status.
+    CommandExited(i32),
+    ProcessExited,
+    RingError,
+    /// Writing the events failed.
+    Output(OutputError),
+}
+
+impl End {
+    fn why(&self) -> &'static str {
+        match self {
+            End::Interrupted => "interrupted",
+            End::Terminated => "terminated",
+            End::CommandExited(_) => "command exited",
+            End::ProcessExited => "process exited",
+            End::RingError => "ring buffer error",
+            End::Output(OutputError::Closed { .. }) => "output closed",
+            End::Output(OutputError::Write { .. }) => "output failed",
+        }
+    }
+}
+
 /// Runs `tracer trace`; returns the process exit code (the traced command's, when we
-/// started one).
+/// started one). A failed write of the events is an error (after the counts are printed
+/// and the command is stopped); [`OutputError::Closed`] is one the caller keeps quiet.
 pub async fn run(args: TraceArgs) -> Result<i32> {
     // First, so that a signal during loading still ends the trace cleanly.
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
@@ -139,12 +211,13 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
     if !probe::has_bpf_privileges() {
         return Err(ProbeError::Permission.into());
     }
-    let sink: Box<dyn io::Write> = match &args.output {
-        Some(path) => Box::new(
+    let mut out = match &args.output {
+        Some(path) => Lines::file(
             std::fs::File::create(path)
                 .with_context(|| format!("cannot write the events to {}", path.display()))?,
+            path.display().to_string(),
         ),
-        None => Box::new(io::stdout().lock()),
+        None => Lines::stdout().context("standard output")?,
     };
     match probe::ensure_tracefs() {
         Ok(true) => eprintln!("tracer: mounted tracefs at {}", probe::TRACEFS),
@@ -176,9 +249,8 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
     }
 
     // Start the targets.
-    let (child_exit_tx, mut child_exit) = tokio::sync::oneshot::channel::<i32>();
     let mut watch_pids = Vec::new();
-    let mut child_pid = None;
+    let mut command = None;
     match plan {
         Plan::Pids(pids) => {
             for pid in &pids {
@@ -195,91 +267,68 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
                 watch_pids = pids;
             }
         }
-        Plan::Command(argv) => {
-            let held = spawn::spawn_held(&argv)?;
-            session.trace_pid_from_exec(held.pid)?;
-            let pid = held.release()?;
-            child_pid = Some(pid);
-            // A plain thread: a blocking task would hold up runtime shutdown.
-            std::thread::spawn(move || {
-                let _ = child_exit_tx.send(spawn::wait_exit_code(pid));
-            });
-        }
+        Plan::Command(argv) => command = Some(Started::spawn(&mut session, &argv)?),
     }
 
     let mut poll = tokio::time::interval(Duration::from_millis(200));
-    let mut out = io::BufWriter::with_capacity(1 << 16, sink);
     let mut batch = Vec::with_capacity(4096);
-    let mut count: u64 = 0;
-    let mut exit_code = 0;
-    let mut output_closed = false;
+    let consts = session.consts().clone();
 
     // With a command of ours, the first SIGINT/SIGTERM goes to it (the terminal already
     // sent it SIGINT) and the trace goes on until it exits; a second one ends the trace.
     let mut stopping = false;
-    let why = loop {
+    let mut end = loop {
         tokio::select! {
             r = session.next_batch(&mut batch) => {
                 if let Err(e) = r {
                     eprintln!("tracer: error: reading the event ring buffer: {e}");
-                    exit_code = 1;
-                    break "ring buffer error";
+                    break End::RingError;
                 }
             }
             _ = sigint.recv() => {
-                if child_pid.is_none() || stopping { break "interrupted" }
+                if command.is_none() || stopping { break End::Interrupted }
                 stopping = true;
             }
             _ = async { tokio::select! { _ = sigterm.recv() => {}, _ = sighup.recv() => {} } } => {
-                match child_pid {
-                    Some(pid) if !stopping => {
+                match &command {
+                    Some(c) if !stopping => {
                         stopping = true;
-                        // SAFETY: signalling the child we started.
-                        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+                        c.signal(libc::SIGTERM);
                     }
-                    _ => break "terminated",
+                    _ => break End::Terminated,
                 }
             }
-            code = &mut child_exit, if child_pid.is_some() => {
-                exit_code = code.unwrap_or(1);
-                break "command exited";
+            code = exit_of(&mut command) => {
+                command = None;
+                break End::CommandExited(code);
             }
             _ = poll.tick(), if !watch_pids.is_empty() => {
                 if watch_pids.iter().all(|p| !target::alive(Path::new("/proc"), *p)) {
-                    break "process exited";
+                    break End::ProcessExited;
                 }
             }
         }
-        if write_batch(
-            &mut out,
-            &mut batch,
-            &mut count,
-            session.consts(),
-            args.json,
-        )
-        .is_err()
-        {
-            output_closed = true;
-            break "output closed";
+        if let Err(e) = write_batch(&mut out, &mut batch, &consts, args.json) {
+            break End::Output(e);
         }
     };
-    // Everything the targets did before the end is already in the ring buffer.
+    // Everything the targets did before the end is already in the ring buffer; what a
+    // failed output could not take is dropped with it.
     session.drain(&mut batch);
-    if !output_closed {
-        let _ = write_batch(
-            &mut out,
-            &mut batch,
-            &mut count,
-            session.consts(),
-            args.json,
-        );
-        let _ = out.flush();
+    if !matches!(end, End::Output(_))
+        && let Err(e) = write_batch(&mut out, &mut batch, &consts, args.json)
+    {
+        end = End::Output(e);
     }
-    drop(out);
     let drops = session.drops();
     let read_failures = session.read_failures();
     let malformed = session.malformed();
     drop(session); // detaches and unloads every program
+    // The output failed while the command runs: it would run on untraced.
+    let stopped = match (&end, command.as_mut()) {
+        (End::Output(_), Some(c)) => Some(c.stop().await),
+        _ => None,
+    };
     let mut lost = String::new();
     if read_failures > 0 {
         lost += &format!(", {read_failures} lost to failed kernel reads");
@@ -287,25 +336,50 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
     if malformed > 0 {
         lost += &format!(", {malformed} malformed");
     }
-    eprintln!("tracer: {why}: {count} events, {drops} dropped{lost}");
-    Ok(exit_code)
+    if let Some(code) = stopped {
+        lost += &format!("; the command exited with status {code}");
+    }
+    let written = out.counted();
+    eprintln!(
+        "tracer: {}: {written} events{}, {drops} dropped{lost}",
+        end.why(),
+        if matches!(end, End::Output(_)) {
+            format!(" written to {}", out.name())
+        } else {
+            String::new()
+        }
+    );
+    match end {
+        End::Output(e) => Err(e.into()),
+        End::RingError => Ok(1),
+        End::CommandExited(code) => Ok(code),
+        _ => Ok(0),
+    }
 }
 
+/// The exit status of the command, when there is one (else never).
+async fn exit_of(command: &mut Option<Started>) -> i32 {
+    match command {
+        Some(c) => (&mut c.exit).await.unwrap_or(1),
+        None => std::future::pending().await,
+    }
+}
+
+/// Writes a batch of events (one line each) and flushes them.
 fn write_batch(
-    out: &mut impl io::Write,
+    out: &mut Lines,
     batch: &mut Vec<Event>,
-    count: &mut u64,
     consts: &KernelConsts,
     json: bool,
-) -> io::Result<()> {
+) -> Result<(), OutputError> {
     for e in batch.drain(..) {
         if json {
-            e.write_json(consts, out)?;
+            // Writing into a Vec cannot fail, and every value serializes.
+            let _ = e.write_json(consts, out.line());
         } else {
-            out.write_all(e.to_text(consts).as_bytes())?;
+            out.line().extend_from_slice(e.to_text(consts).as_bytes());
         }
-        out.write_all(b"\n")?;
-        *count += 1;
+        out.end_line(true);
     }
     out.flush()
 }
