@@ -9,7 +9,7 @@
 use std::{
     fmt::Write as _,
     io::{BufWriter, Write as _},
-    path::{Path, PathBuf},
+    path::PathBuf,
 };
 
 use anyhow::{Context as _, Result, anyhow, bail};
@@ -274,41 +274,6 @@ pub enum Outcome {
     NotRun(NotRun),
 }
 
-/// A directory removed (with its contents) when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    /// In /var/tmp, which is disk-backed on most systems (/tmp is often tmpfs, where
-    /// there is no page cache to evict and no disk DMA to see); else $TMPDIR or /tmp.
-    fn new() -> Result<Scratch> {
-        let var_tmp = Path::new("/var/tmp");
-        let base = if std::env::var_os("TMPDIR").is_none() && var_tmp.is_dir() {
-            var_tmp.to_path_buf()
-        } else {
-            std::env::temp_dir()
-        };
-        for i in 0..100u32 {
-            let p = base.join(format!("tracer-demo-{}-{i}", std::process::id()));
-            match std::fs::create_dir(&p) {
-                Ok(()) => return Ok(Scratch(p)),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => {
-                    return Err(e).with_context(|| {
-                        format!("cannot create a directory in {}", base.display())
-                    });
-                }
-            }
-        }
-        bail!("cannot create a scratch directory in {}", base.display())
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// The running kernel's release (uname -r).
 pub fn kernel_release() -> String {
     // SAFETY: utsname is plain bytes; uname fills it.
@@ -384,18 +349,18 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
         })
         .unwrap_or(DEFAULT_SIZE)
         .div_ceil(args.chunk);
-    if chunks > 1 << 20 {
-        eprintln!(
-            "tracer: note: {chunks} calls per method ({} chunks): this takes a while",
-            human_bytes(args.chunk)
-        );
-    }
     let size = args.size.unwrap_or(DEFAULT_SIZE);
     let mut lab =
         match Lab::prepare(args.file.clone(), size, args.chunk, Some(&mut signals)).await? {
             Ok(lab) => lab,
             Err(code) => return Ok(code),
         };
+    if chunks > 1 << 20 {
+        eprintln!(
+            "tracer: note: {chunks} calls per method ({} chunks): this takes a while",
+            human_bytes(args.chunk)
+        );
+    }
     if let Some((path, file)) = record {
         lab.record(path, file)?;
     }
@@ -519,9 +484,9 @@ async fn run_one(
     let (tx, mut rx) = tokio::sync::oneshot::channel();
     let opts = workload::Options {
         chunk: usize::try_from(lab.chunk).context("--chunk is too large")?,
-        scratch_dir: lab.copy_dir.clone(),
+        scratch_dir: lab.input.copy_dir.clone(),
     };
-    let path = lab.input.clone();
+    let path = lab.input.path.clone();
     let (marks_tx, marks) = std::sync::mpsc::channel();
     // In a Mutex so that this future is Send (the TUI runs it on a task).
     let marks = std::sync::Mutex::new(marks);
@@ -606,73 +571,81 @@ async fn run_one(
     Ok((report, model, lab.session.drops() - drops_before))
 }
 
-/// Loaded probes, the input file and its scratch directory: what runs transfers traced.
-/// `tracer demo` (headless and TUI) drives one; dropping it detaches the probes and removes
-/// the scratch directory.
+/// Loaded probes and the input: what runs transfers traced. `tracer demo` (headless and
+/// TUI) drives one; dropping it detaches the probes and frees a made input.
 pub struct Lab {
     pub session: Session,
-    /// Held for its `Drop`: the directory goes when the lab does.
-    _scratch: Scratch,
-    input: PathBuf,
-    /// Where copy-file-range writes its copy (on the input's filesystem).
-    copy_dir: PathBuf,
+    input: Input,
     pub chunk: u64,
     pub kernel: String,
     recorder: Option<Recorder>,
 }
 
+/// What the lab sends: the user's file, or one made for the run.
+struct Input {
+    path: PathBuf,
+    /// A made input has no name (see [`workload::scratch::unnamed_input`]): this
+    /// descriptor is what keeps it.
+    _made: Option<std::fs::File>,
+    /// Where copy-file-range makes its unnamed copy: on the input's filesystem.
+    copy_dir: PathBuf,
+}
+
 impl Lab {
-    /// Loads the probes and traces this process. `input_given`: the input is the user's
-    /// file (copy-file-range then makes its unnamed copy in that file's directory), not one
-    /// made in `scratch`.
-    fn start(scratch: Scratch, input: PathBuf, input_given: bool, chunk: u64) -> Result<Lab> {
+    /// Loads the probes and traces this process.
+    fn start(input: Input, chunk: u64) -> Result<Lab> {
         let mut session = Session::start(&LoadOptions::default())?;
         session.trace_pid(std::process::id())?;
-        // copy-file-range needs its destination on the source's filesystem: next to a
-        // given file, else in the scratch directory beside the generated one.
-        let copy_dir = if input_given {
-            workload::dir_of(&input)
-        } else {
-            scratch.0.clone()
-        };
         Ok(Lab {
             session,
-            _scratch: scratch,
             input,
-            copy_dir,
             chunk,
             kernel: kernel_release(),
             recorder: None,
         })
     }
 
-    /// Makes the input (`size` bytes, in the scratch directory) unless `file` is given,
-    /// then starts. `Ok(Err(code))` when a signal came first.
+    /// Makes the input (`size` bytes, unnamed) unless `file` is given, then starts.
+    /// `Ok(Err(code))` when a signal came first.
     pub async fn prepare(
         file: Option<PathBuf>,
         size: u64,
         chunk: u64,
         signals: Option<&mut Signals>,
     ) -> Result<Result<Lab, i32>> {
-        let scratch = Scratch::new()?;
-        let input_given = file.is_some();
         let input = match file {
-            Some(p) => p,
+            // copy-file-range makes its copy beside the given file: the same filesystem.
+            Some(p) => Input {
+                copy_dir: workload::dir_of(&p),
+                path: p,
+                _made: None,
+            },
             None => {
-                let p = scratch.0.join("input");
-                let path = p.clone();
-                let make = tokio::task::spawn_blocking(move || workload::make_file(&path, size));
-                match signals {
+                let made = workload::scratch::unnamed_input(size)?;
+                let file = made.file;
+                let write = tokio::task::spawn_blocking(move || {
+                    workload::write_pattern(&file, size).map(|()| file)
+                });
+                let written = match signals {
                     Some(s) => tokio::select! {
-                        made = make => made.context("creating the input file")??,
+                        written = write => written,
                         code = s.next() => return Ok(Err(code)),
                     },
-                    None => make.await.context("creating the input file")??,
+                    None => write.await,
+                };
+                let file = written
+                    .context("creating the input file")?
+                    .with_context(|| {
+                        format!("writing the demo's input in {}", made.fs_dir.display())
+                    })?;
+                Input {
+                    path: made.path,
+                    _made: Some(file),
+                    copy_dir: made.fs_dir,
                 }
-                p
             }
         };
-        Ok(Ok(Lab::start(scratch, input, input_given, chunk)?))
+        Ok(Ok(Lab::start(input, chunk)?))
     }
 
     fn record(&mut self, path: PathBuf, file: std::fs::File) -> Result<()> {
@@ -740,13 +713,13 @@ impl Lab {
         let cold = if cold {
             // Pages still referenced (by the previous run's skbs until their sockets are
             // gone, for one) cannot be dropped yet: try again a few times.
-            let mut r = workload::evict(&self.input)?;
+            let mut r = workload::evict(&self.input.path)?;
             for _ in 0..10 {
                 if r.resident_after == 0 {
                     break;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                let again = workload::evict(&self.input)?;
+                let again = workload::evict(&self.input.path)?;
                 r.resident_after = again.resident_after;
             }
             Some(cold_result(&r))

@@ -319,3 +319,94 @@ fn trace_output_on_a_full_disk_fails_loudly_and_stops_the_command() {
     let counted = format!(": {} events written", text.lines().count());
     assert!(summary(&stderr).contains(&counted), "{stderr}");
 }
+
+/// Waits until `pid` has a file open under `dir` (or exits): returns whether it did.
+fn wait_open_under(pid: u32, dir: &Path, timeout: Duration) -> bool {
+    let prefix = dir.to_string_lossy().into_owned();
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            return false;
+        }
+        if open_files(pid).iter().any(|(_, t)| t.starts_with(&prefix)) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
+}
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn a_demo_killed_with_sigkill_leaves_nothing_and_old_leftovers_are_cleared() {
+    assert_root();
+    let tmp = TempDir::new("sigkill");
+    // What an older version left when it was killed: its directory and a large input.
+    let old = tmp.join("tracer-demo-4194305-0");
+    std::fs::create_dir(&old).unwrap();
+    std::fs::write(old.join("input"), vec![0u8; 1 << 20]).unwrap();
+    for when in [Duration::ZERO, Duration::from_millis(1500)] {
+        let mut demo = tracer()
+            .args([
+                "demo",
+                "--method",
+                "read-write",
+                "--size",
+                "256M",
+                "--chunk",
+                "4K",
+            ])
+            .arg("--headless")
+            .env("TMPDIR", &tmp.0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Killed while it writes its input, then while it sends it.
+        assert!(
+            wait_open_under(demo.id(), &tmp.0, Duration::from_secs(30)),
+            "the demo never opened its input under {}",
+            tmp.0.display()
+        );
+        std::thread::sleep(when);
+        kill9(&mut demo);
+        assert_eq!(
+            tmp.entries(),
+            Vec::<String>::new(),
+            "left behind after SIGKILL (at {when:?})"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn root_ignores_a_tmpdir_it_does_not_own_and_checks_for_room() {
+    assert_root();
+    let users = TempDir::new("user-tmpdir");
+    std::os::unix::fs::chown(&users.0, Some(65534), Some(65534)).unwrap();
+    let out = tracer()
+        .args(["demo", "--method", "sendfile", "--size", "1M", "--headless"])
+        .env("TMPDIR", &users.0)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("is ignored"), "{stderr}");
+    assert_eq!(users.entries(), Vec::<String>::new(), "root wrote in it");
+
+    // Too large for the filesystem: one line before anything is written.
+    let fs = Tmpfs::new("small-tmpdir", "1m");
+    let out = tracer()
+        .args(["demo", "--method", "sendfile", "--size", "8M", "--headless"])
+        .env("TMPDIR", &fs.0.0)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("--size 8.0 MiB:") && stderr.contains("has only"),
+        "{stderr}"
+    );
+    assert_eq!(fs.0.entries(), Vec::<String>::new());
+}

@@ -423,19 +423,23 @@ fn receive(conn: TcpStream, ready: mpsc::Sender<u32>) -> Result<Received> {
     })
 }
 
-/// Writes `size` bytes of a repeating pattern to `path`.
+/// Writes `size` bytes of a repeating pattern to `path` (a new file, or truncated).
 pub fn make_file(path: &Path, size: u64) -> Result<()> {
-    let mut f = std::io::BufWriter::new(
-        File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
-    );
+    let f = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    write_pattern(&f, size).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Writes `size` bytes of a repeating pattern to `file`, from its current offset.
+pub fn write_pattern(file: &File, size: u64) -> std::io::Result<()> {
+    // 64 KiB writes (the block), as before: the write size shapes the page cache's folios,
+    // which the mmap-write ledger counts in.
+    let mut f = std::io::BufWriter::new(file);
     let block: Vec<u8> = (0..65536u32).map(|i| (i * 31 % 251) as u8).collect();
     let mut left = size;
-    let write = || format!("writing {}", path.display());
     while left > 0 {
         let n = left.min(block.len() as u64) as usize;
-        f.write_all(&block[..n]).with_context(write)?;
+        f.write_all(&block[..n])?;
         left -= n as u64;
     }
-    f.flush().with_context(write)?;
-    Ok(())
+    f.flush()
 }
