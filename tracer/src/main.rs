@@ -234,6 +234,11 @@ struct TraceCmd {
     /// Do not follow children forked by the traced processes.
     #[arg(long)]
     no_follow: bool,
+    /// Run the command as USER (a name or a uid), with that user's groups, as strace -u
+    /// does. As root through sudo, the command runs as the user who ran sudo unless this
+    /// says otherwise (`-u root`).
+    #[arg(long, short = 'u', value_name = "USER", conflicts_with_all = ["pid", "comm"])]
+    user: Option<String>,
     /// Run this command traced from its first instruction (after `--`).
     #[arg(last = true, value_name = "CMD")]
     command: Vec<OsString>,
@@ -264,6 +269,7 @@ fn main() -> ExitCode {
                 json: cmd.json,
                 output: cmd.output,
                 follow_forks: !cmd.no_follow,
+                user: cmd.user,
             }))
         }
         Command::Demo(cmd) => runtime.block_on(demo(cmd)),

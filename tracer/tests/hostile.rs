@@ -410,3 +410,43 @@ fn root_ignores_a_tmpdir_it_does_not_own_and_checks_for_room() {
     );
     assert_eq!(fs.0.entries(), Vec::<String>::new());
 }
+
+/// `tracer trace -o /dev/null [ARGS] -- sh -c 'id -u; id -G'`'s standard output, with
+/// `env` set (and SUDO_* cleared first).
+fn ids_of_traced_command(args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut cmd = tracer();
+    cmd.args(["trace", "-o", "/dev/null"])
+        .args(args)
+        .args(["--", "sh", "-c", "id -u; id -G"])
+        .env_remove("SUDO_UID")
+        .env_remove("SUDO_GID")
+        .env_remove("SUDO_USER");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn a_command_runs_as_the_user_who_ran_sudo_or_as_u_says() {
+    assert_root();
+    // Through sudo: as the invoking user, with that user's groups (not root's).
+    let sudo = [
+        ("SUDO_UID", "65534"),
+        ("SUDO_GID", "65534"),
+        ("SUDO_USER", "nobody"),
+    ];
+    assert_eq!(ids_of_traced_command(&[], &sudo), "65534\n65534\n");
+    // -u, as strace and perf take it.
+    assert_eq!(
+        ids_of_traced_command(&["-u", "nobody"], &[]),
+        "65534\n65534\n"
+    );
+    // -u root through sudo, and root without sudo: root.
+    assert_eq!(ids_of_traced_command(&["-u", "root"], &sudo), "0\n0\n");
+    assert_eq!(ids_of_traced_command(&[], &[]), "0\n0\n");
+}

@@ -93,15 +93,17 @@ pub struct TraceArgs {
     /// Write events here instead of standard output (which a traced command shares).
     pub output: Option<std::path::PathBuf>,
     pub follow_forks: bool,
+    /// `-u USER`: run the command as this user (a name or a uid).
+    pub user: Option<String>,
 }
 
 /// The resolved target: pids to trace now, and a command to start.
 enum Plan {
     Pids(Vec<u32>),
-    Command(Vec<OsString>),
+    Command(Vec<OsString>, Option<spawn::RunAs>),
 }
 
-fn plan(target: &Target) -> Result<Plan> {
+fn plan(target: &Target, user: Option<&str>) -> Result<Plan> {
     let proc_root = Path::new("/proc");
     let me = std::process::id();
     Ok(match target {
@@ -119,7 +121,7 @@ fn plan(target: &Target) -> Result<Plan> {
                 .ok_or_else(|| anyhow::anyhow!("no command given after --"))?;
             // Checked now so that a typo fails before any probe is loaded.
             spawn::resolve_program(program)?;
-            Plan::Command(argv.clone())
+            Plan::Command(argv.clone(), spawn::run_as(user)?)
         }
     })
 }
@@ -131,9 +133,13 @@ struct Started {
 }
 
 impl Started {
-    /// Starts `argv` held, traces it from its exec on, and releases it.
-    fn spawn(session: &mut Session, argv: &[OsString]) -> Result<Started> {
-        let held = spawn::spawn_held(argv)?;
+    /// Starts `argv` held (as `run_as`), traces it from its exec on, and releases it.
+    fn spawn(
+        session: &mut Session,
+        argv: &[OsString],
+        run_as: Option<&spawn::RunAs>,
+    ) -> Result<Started> {
+        let held = spawn::spawn_held(argv, run_as)?;
         session.trace_pid_from_exec(held.pid)?;
         let pid = held.release()?;
         let (tx, exit) = tokio::sync::oneshot::channel();
@@ -207,7 +213,7 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
     // A hangup (the terminal closed) ends the trace like SIGTERM: the output is flushed and
     // the counts printed.
     let mut sighup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
-    let plan = plan(&args.target)?;
+    let plan = plan(&args.target, args.user.as_deref())?;
     if !probe::has_bpf_privileges() {
         return Err(ProbeError::Permission.into());
     }
@@ -267,7 +273,17 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
                 watch_pids = pids;
             }
         }
-        Plan::Command(argv) => command = Some(Started::spawn(&mut session, &argv)?),
+        Plan::Command(argv, run_as) => {
+            if let Some(r) = &run_as
+                && args.user.is_none()
+            {
+                eprintln!(
+                    "tracer: running the command as {} (uid {}, from SUDO_UID; -u root runs it as root)",
+                    r.name, r.uid
+                );
+            }
+            command = Some(Started::spawn(&mut session, &argv, run_as.as_ref())?);
+        }
     }
 
     let mut poll = tokio::time::interval(Duration::from_millis(200));

@@ -43,6 +43,159 @@ pub fn resolve_program(program: &OsStr) -> Result<PathBuf> {
         .ok_or_else(|| anyhow!("command not found: {}", program.to_string_lossy()))
 }
 
+/// Who a started command runs as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunAs {
+    pub uid: u32,
+    pub gid: u32,
+    /// The supplementary groups, as `initgroups(3)` sets them for the user.
+    pub groups: Vec<u32>,
+    /// The user's name (the uid when it has none), for messages.
+    pub name: String,
+}
+
+/// A user's entry in the password database: (name, uid, primary gid).
+fn passwd_entry(by: PasswdKey) -> Result<Option<(String, u32, u32)>> {
+    let mut pw = std::mem::MaybeUninit::<libc::passwd>::zeroed();
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    let mut buf = vec![0 as libc::c_char; 16 << 10];
+    let rc = match &by {
+        // SAFETY: name is NUL-terminated; pw, buf and found outlive the call.
+        PasswdKey::Name(name) => unsafe {
+            libc::getpwnam_r(
+                name.as_ptr(),
+                pw.as_mut_ptr(),
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut found,
+            )
+        },
+        // SAFETY: as above.
+        PasswdKey::Uid(uid) => unsafe {
+            libc::getpwuid_r(
+                *uid,
+                pw.as_mut_ptr(),
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut found,
+            )
+        },
+    };
+    if rc != 0 {
+        return Err(std::io::Error::from_raw_os_error(rc)).context("reading the password database");
+    }
+    if found.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: getpwnam_r/getpwuid_r filled pw (found points to it); pw_name points into buf.
+    let pw = unsafe { pw.assume_init() };
+    // SAFETY: pw_name is a NUL-terminated string in buf.
+    let name = unsafe { std::ffi::CStr::from_ptr(pw.pw_name) }
+        .to_string_lossy()
+        .into_owned();
+    Ok(Some((name, pw.pw_uid, pw.pw_gid)))
+}
+
+enum PasswdKey {
+    Name(CString),
+    Uid(u32),
+}
+
+/// The groups `initgroups(user, gid)` would give: `gid` and every group listing the user.
+fn groups_of(user: &str, gid: u32) -> Result<Vec<u32>> {
+    let name = cstring(user)?;
+    let mut groups = vec![0 as libc::gid_t; 64];
+    loop {
+        let mut n = groups.len() as libc::c_int;
+        // SAFETY: name is NUL-terminated; groups has room for n entries.
+        let rc = unsafe { libc::getgrouplist(name.as_ptr(), gid, groups.as_mut_ptr(), &mut n) };
+        if rc >= 0 {
+            groups.truncate(n.max(0) as usize);
+            return Ok(groups);
+        }
+        // Too small: n says how many there are.
+        if n as usize <= groups.len() || groups.len() > 1 << 16 {
+            bail!("cannot list the groups of {user}");
+        }
+        groups.resize(n as usize, 0);
+    }
+}
+
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() }
+}
+
+/// Who a command started by `trace` runs as: `-u USER` (a name, or a uid), else, when the
+/// tracer runs as root through sudo, the user who ran sudo (`SUDO_UID`, `SUDO_GID`), with
+/// that user's supplementary groups. `None`: as the tracer itself (root without sudo or
+/// `-u` keeps root).
+pub fn run_as(user: Option<&str>) -> Result<Option<RunAs>> {
+    run_as_from(
+        user,
+        effective_uid(),
+        std::env::var("SUDO_UID").ok().as_deref(),
+        std::env::var("SUDO_GID").ok().as_deref(),
+    )
+}
+
+fn run_as_from(
+    user: Option<&str>,
+    euid: u32,
+    sudo_uid: Option<&str>,
+    sudo_gid: Option<&str>,
+) -> Result<Option<RunAs>> {
+    let (name, uid, gid) = match user {
+        Some(user) => {
+            let entry = match user.parse::<u32>() {
+                Ok(uid) => passwd_entry(PasswdKey::Uid(uid))?.or(Some((uid.to_string(), uid, uid))),
+                Err(_) => passwd_entry(PasswdKey::Name(cstring(user)?))?,
+            };
+            entry.ok_or_else(|| anyhow!("-u {user}: no such user (see `getent passwd`)"))?
+        }
+        None => {
+            let Some(sudo_uid) = sudo_uid.filter(|_| euid == 0) else {
+                return Ok(None);
+            };
+            let uid: u32 = sudo_uid.parse().map_err(|_| {
+                anyhow!("SUDO_UID={sudo_uid:?} is not a uid: unset it, or give -u USER")
+            })?;
+            let entry = passwd_entry(PasswdKey::Uid(uid))?;
+            let gid = match sudo_gid {
+                Some(g) => g.parse().map_err(|_| {
+                    anyhow!("SUDO_GID={g:?} is not a gid: unset it, or give -u USER")
+                })?,
+                None => entry.as_ref().map_or(uid, |e| e.2),
+            };
+            let name = entry.map_or_else(|| uid.to_string(), |e| e.0);
+            (name, uid, gid)
+        }
+    };
+    if uid == euid && user.is_some() && uid != 0 {
+        // Already that user.
+        return Ok(None);
+    }
+    if euid != 0 {
+        bail!(
+            "-u {name}: only root can run the command as another user (the tracer runs as uid {euid})"
+        );
+    }
+    if uid == 0 && user.is_none() {
+        return Ok(None);
+    }
+    // A user with no passwd entry (a bare uid) gets its group only.
+    let groups = match passwd_entry(PasswdKey::Uid(uid))? {
+        Some((entry_name, _, _)) => groups_of(&entry_name, gid)?,
+        None => vec![gid],
+    };
+    Ok(Some(RunAs {
+        uid,
+        gid,
+        groups,
+        name,
+    }))
+}
+
 fn cstring(s: impl Into<Vec<u8>>) -> Result<CString> {
     CString::new(s).context("an argument or environment variable contains a NUL byte")
 }
@@ -52,10 +205,19 @@ pub struct HeldChild {
     pub pid: u32,
     go_write: libc::c_int,
     err_read: libc::c_int,
+    /// The user it switches to, for messages.
+    user: Option<String>,
 }
 
-/// Forks a child that will exec `argv` (argv[0] resolved on PATH) once released.
-pub fn spawn_held(argv: &[OsString]) -> Result<HeldChild> {
+/// What the child failed at, sent to the parent before it exits.
+const STAGE_EXEC: i32 = 0;
+const STAGE_SETGROUPS: i32 = 1;
+const STAGE_SETGID: i32 = 2;
+const STAGE_SETUID: i32 = 3;
+
+/// Forks a child that will exec `argv` (argv[0] resolved on PATH) once released, as
+/// `run_as` when given (its groups, gid and uid are set, in that order, before the exec).
+pub fn spawn_held(argv: &[OsString], run_as: Option<&RunAs>) -> Result<HeldChild> {
     let program = argv
         .first()
         .ok_or_else(|| anyhow!("no command given after --"))?;
@@ -76,6 +238,11 @@ pub fn spawn_held(argv: &[OsString]) -> Result<HeldChild> {
     argp.push(std::ptr::null());
     let mut envp: Vec<*const libc::c_char> = envs.iter().map(|e| e.as_ptr()).collect();
     envp.push(std::ptr::null());
+
+    let creds = run_as.map(|r| {
+        let groups: Vec<libc::gid_t> = r.groups.clone();
+        (r.uid, r.gid, groups)
+    });
 
     let mut go = [0; 2];
     let mut err = [0; 2];
@@ -108,10 +275,24 @@ pub fn spawn_held(argv: &[OsString]) -> Result<HeldChild> {
             let mut none: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut none);
             libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+            let fail = |stage: i32| {
+                let report = [stage, *libc::__errno_location()];
+                libc::write(err[1], report.as_ptr().cast(), 8);
+                libc::_exit(127);
+            };
+            if let Some((uid, gid, groups)) = &creds {
+                if libc::setgroups(groups.len(), groups.as_ptr()) != 0 {
+                    fail(STAGE_SETGROUPS);
+                }
+                if libc::setresgid(*gid, *gid, *gid) != 0 {
+                    fail(STAGE_SETGID);
+                }
+                if libc::setresuid(*uid, *uid, *uid) != 0 {
+                    fail(STAGE_SETUID);
+                }
+            }
             libc::execve(path.as_ptr(), argp.as_ptr(), envp.as_ptr());
-            let errno = *libc::__errno_location();
-            libc::write(err[1], (&errno as *const i32).cast(), 4);
-            libc::_exit(127);
+            fail(STAGE_EXEC);
         }
     }
     // Parent.
@@ -124,29 +305,39 @@ pub fn spawn_held(argv: &[OsString]) -> Result<HeldChild> {
         pid: pid as u32,
         go_write: go[1],
         err_read: err[0],
+        user: run_as.map(|r| r.name.clone()),
     })
 }
 
 impl HeldChild {
     /// Lets the child exec; returns once it has (or fails with why it could not).
-    pub fn release(self) -> Result<u32> {
+    pub fn release(mut self) -> Result<u32> {
         let pid = self.pid;
-        let mut errno = 0i32;
-        // SAFETY: fds owned by self; the buffer is 4 bytes.
+        let mut report = [0i32; 2];
+        // SAFETY: fds owned by self; the buffer is 8 bytes.
         let n = unsafe {
             libc::write(self.go_write, [1u8].as_ptr().cast(), 1);
             libc::close(self.go_write);
-            let n = libc::read(self.err_read, (&mut errno as *mut i32).cast(), 4);
+            let n = libc::read(self.err_read, report.as_mut_ptr().cast(), 8);
             libc::close(self.err_read);
             n
         };
+        let user = self.user.take();
         std::mem::forget(self);
-        if n == 4 {
+        if n == 8 {
             reap(pid);
-            bail!(
-                "cannot run the command: {}",
-                std::io::Error::from_raw_os_error(errno)
-            );
+            let [stage, errno] = report;
+            let e = std::io::Error::from_raw_os_error(errno);
+            let call = match stage {
+                STAGE_SETGROUPS => "setgroups: ",
+                STAGE_SETGID => "setresgid: ",
+                STAGE_SETUID => "setresuid: ",
+                _ => "",
+            };
+            match user {
+                Some(user) => bail!("cannot run the command as {user}: {call}{e}"),
+                None => bail!("cannot run the command: {call}{e}"),
+            }
         }
         Ok(pid)
     }
@@ -211,12 +402,57 @@ mod tests {
     }
 
     #[test]
+    fn the_command_runs_as_the_user_sudo_names_or_u_asks_for() {
+        // Root without sudo or -u: as root.
+        assert_eq!(run_as_from(None, 0, None, None).unwrap(), None);
+        // Through sudo: the invoking user, with its own groups only.
+        let r = run_as_from(None, 0, Some("65534"), Some("65534"))
+            .unwrap()
+            .unwrap();
+        assert_eq!((r.uid, r.gid), (65534, 65534));
+        assert!(r.groups.contains(&65534) && !r.groups.contains(&0), "{r:?}");
+        // sudo -u root, or a SUDO_UID of 0: root.
+        assert_eq!(run_as_from(None, 0, Some("0"), Some("0")).unwrap(), None);
+        // -u wins over sudo; a name or a uid.
+        let by_name = run_as_from(Some("nobody"), 0, Some("1000"), None)
+            .unwrap()
+            .unwrap();
+        assert_eq!((by_name.uid, by_name.name.as_str()), (65534, "nobody"));
+        let by_uid = run_as_from(Some("65534"), 0, None, None).unwrap().unwrap();
+        assert_eq!(by_uid, by_name);
+        assert_eq!(
+            run_as_from(Some("root"), 0, Some("1000"), None)
+                .unwrap()
+                .map(|r| r.uid),
+            Some(0)
+        );
+        // Without root: SUDO_UID means nothing, and -u another user is refused.
+        assert_eq!(run_as_from(None, 1000, Some("65534"), None).unwrap(), None);
+        let e = run_as_from(Some("nobody"), 1000, None, None).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("only root can run the command as another user"),
+            "{e}"
+        );
+        let e = run_as_from(Some("no-such-user-zz"), 0, None, None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "-u no-such-user-zz: no such user (see `getent passwd`)"
+        );
+        let e = run_as_from(None, 0, Some("bob"), None).unwrap_err();
+        assert!(
+            e.to_string().starts_with("SUDO_UID=\"bob\" is not a uid"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn the_command_gets_default_sigpipe() {
         // Rust ignores SIGPIPE in this process; a command of ours must not inherit that,
         // or `yes | head` style pipelines would not end the way they do in a shell.
         let out = std::env::temp_dir().join(format!("tracer-sigign-{}", std::process::id()));
         let script = format!("grep SigIgn /proc/self/status > {}", out.display());
-        let child = spawn_held(&["sh".into(), "-c".into(), script.into()]).unwrap();
+        let child = spawn_held(&["sh".into(), "-c".into(), script.into()], None).unwrap();
         let pid = child.release().unwrap();
         assert_eq!(wait_exit_code(pid), 0);
         let line = std::fs::read_to_string(&out).unwrap();
@@ -236,7 +472,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let marker = dir.join("ran");
         let script = format!("touch {}; exit 7", marker.display());
-        let child = spawn_held(&["sh".into(), "-c".into(), script.into()]).unwrap();
+        let child = spawn_held(&["sh".into(), "-c".into(), script.into()], None).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(100));
         assert!(!marker.exists(), "the child must wait to be released");
         let pid = child.release().unwrap();
@@ -246,7 +482,7 @@ mod tests {
         // Dropped without release: nothing runs.
         std::fs::remove_file(&marker).unwrap();
         let script = format!("touch {}", marker.display());
-        drop(spawn_held(&["sh".into(), "-c".into(), script.into()]).unwrap());
+        drop(spawn_held(&["sh".into(), "-c".into(), script.into()], None).unwrap());
         assert!(!marker.exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
