@@ -8,8 +8,8 @@
 
 use std::{
     fmt::Write as _,
-    io::{BufWriter, Write as _},
-    path::PathBuf,
+    io::Write as _,
+    path::{Path, PathBuf},
 };
 
 use anyhow::{Context as _, Result, anyhow, bail};
@@ -25,7 +25,7 @@ use crate::{
         textbook::{self, Cache, Conditions, Link},
     },
     probe::{hooks::Tier, loader::LoadOptions},
-    trace::Session,
+    trace::{Session, output},
     workload::{self, Method, Report, Residency, WorkloadError},
 };
 
@@ -209,6 +209,8 @@ pub struct DemoArgs {
     pub expect: Vec<Expect>,
     /// Write every event of the runs here (the recording format: JSON lines).
     pub record: Option<PathBuf>,
+    /// Overwrite an existing `record` file.
+    pub force: bool,
 }
 
 /// The sender's side of a run.
@@ -331,8 +333,7 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
     let record = match &args.record {
         Some(p) => Some((
             p.clone(),
-            std::fs::File::create(p)
-                .with_context(|| format!("cannot create the recording {}", p.display()))?,
+            open_recording(p, args.file.as_deref(), args.force)?,
         )),
         None => None,
     };
@@ -362,7 +363,7 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
         );
     }
     if let Some((path, file)) = record {
-        lab.record(path, file)?;
+        lab.record(&path, file);
     }
     let mut outcomes = Vec::new();
     let mut failed_runs = 0;
@@ -393,7 +394,8 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
             Err(e) => return Err(e),
         }
     }
-    lab.finish_recording()?;
+    // A recording that failed is reported after the report, which stands on its own.
+    let recorded = lab.finish_recording();
     let mut out = String::new();
     if args.json {
         let text = if args.all {
@@ -453,7 +455,25 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
         failed = true;
     }
     drop(lab);
+    recorded?;
     Ok(if failed { 1 } else { 0 })
+}
+
+/// Opens `--record`'s file ([`output::create`]), refusing the `--file` input itself
+/// (same device and inode, whatever the path): truncating it would destroy the input.
+fn open_recording(path: &Path, input: Option<&Path>, force: bool) -> Result<std::fs::File> {
+    use std::os::unix::fs::MetadataExt as _;
+    if let (Some(input), Ok(rec)) = (input, std::fs::symlink_metadata(path))
+        && let Ok(inp) = std::fs::metadata(input)
+        && (rec.dev(), rec.ino()) == (inp.dev(), inp.ino())
+    {
+        bail!(
+            "--record {} is the --file input itself: choose another path for the recording",
+            path.display()
+        );
+    }
+    output::create(path, force)
+        .with_context(|| format!("cannot create the recording {}", path.display()))
 }
 
 fn cold_result(r: &Residency) -> ColdResult {
@@ -515,10 +535,13 @@ async fn run_one(
         }
         for ev in window.pass(batch) {
             if let Some(r) = recorder.as_deref_mut() {
-                r.event(method, &ev)?;
+                r.event(method, &ev);
             }
             model.push(&ev, &mut steps);
             *fed += 1;
+        }
+        if let Some(r) = recorder.as_deref_mut() {
+            r.flush();
         }
         observer(
             model,
@@ -566,7 +589,8 @@ async fn run_one(
     model.finish(&mut steps);
     observer(&model, &steps, Counts { events: fed, drops });
     if let Some(r) = recorder {
-        r.report(&report)?;
+        r.report(&report);
+        r.flush();
     }
     Ok((report, model, lab.session.drops() - drops_before))
 }
@@ -648,12 +672,11 @@ impl Lab {
         Ok(Ok(Lab::start(input, chunk)?))
     }
 
-    fn record(&mut self, path: PathBuf, file: std::fs::File) -> Result<()> {
-        self.recorder = Some(Recorder::create(path, file, &self.session, &self.kernel)?);
-        Ok(())
+    fn record(&mut self, path: &Path, file: std::fs::File) {
+        self.recorder = Some(Recorder::create(path, file, &self.session, &self.kernel));
     }
 
-    fn finish_recording(&mut self) -> Result<()> {
+    fn finish_recording(&mut self) -> Result<(), output::OutputError> {
         match self.recorder.as_mut() {
             Some(r) => r.finish(),
             None => Ok(()),
@@ -1191,9 +1214,12 @@ pub fn table(outcomes: &[Outcome]) -> String {
 
 /// Writes the events of the runs as JSON lines: a header, then per method its events and
 /// the workload's report. Fixtures for the model's tests are such recordings.
+///
+/// A failed write stops the recording, not the run: the error is kept for
+/// [`Recorder::finish`], and the lines before it stay whole (see [`output::Lines`]).
 pub struct Recorder {
-    out: BufWriter<std::fs::File>,
-    path: PathBuf,
+    out: output::Lines,
+    error: Option<output::OutputError>,
 }
 
 /// One line of a recording.
@@ -1215,48 +1241,51 @@ pub enum RecordLine {
 }
 
 impl Recorder {
-    fn create(
-        path: PathBuf,
-        file: std::fs::File,
-        session: &Session,
-        kernel: &str,
-    ) -> Result<Recorder> {
+    fn create(path: &Path, file: std::fs::File, session: &Session, kernel: &str) -> Recorder {
         let mut r = Recorder {
-            out: BufWriter::new(file),
-            path,
+            out: output::Lines::file(file, format!("the recording {}", path.display())),
+            error: None,
         };
         r.line(&RecordLine::Header {
             format: "tracer-recording-1".into(),
             kernel: kernel.to_string(),
             consts: session.consts().clone(),
-        })?;
-        Ok(r)
+        });
+        r.flush();
+        r
     }
 
-    fn line(&mut self, l: &RecordLine) -> Result<()> {
-        serde_json::to_writer(&mut self.out, l)?;
-        self.out
-            .write_all(b"\n")
-            .with_context(|| format!("writing {}", self.path.display()))
+    fn line(&mut self, l: &RecordLine) {
+        // Serializing into a Vec cannot fail: every line is plain data.
+        let _ = serde_json::to_writer(self.out.line(), l);
+        self.out.end_line(true);
     }
 
-    fn event(&mut self, method: Method, event: &Event) -> Result<()> {
+    fn event(&mut self, method: Method, event: &Event) {
         self.line(&RecordLine::Event {
             method,
             event: event.clone(),
         })
     }
 
-    fn report(&mut self, report: &Report) -> Result<()> {
+    fn report(&mut self, report: &Report) {
         self.line(&RecordLine::Report {
             report: report.clone(),
         })
     }
 
-    fn finish(&mut self) -> Result<()> {
-        self.out
-            .flush()
-            .with_context(|| format!("writing {}", self.path.display()))
+    /// Writes the lines so far (after each batch); keeps the first error.
+    fn flush(&mut self) {
+        if let Err(e) = self.out.flush()
+            && self.error.is_none()
+        {
+            self.error = Some(e);
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), output::OutputError> {
+        self.flush();
+        self.error.take().map_or(Ok(()), Err)
     }
 }
 

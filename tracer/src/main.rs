@@ -95,9 +95,12 @@ struct DemoCmd {
     /// exit with status 1 and name the failing one when the run violates it.
     #[arg(long, value_name = "CHECKS")]
     expect: Option<String>,
-    /// Record every kernel event of the run(s) to this file (JSON lines).
+    /// Record every kernel event of the run(s) to this new file (JSON lines, mode 0600).
     #[arg(long, value_name = "FILE")]
     record: Option<std::path::PathBuf>,
+    /// Overwrite the --record FILE if it exists (never through a symbolic link).
+    #[arg(long, requires = "record")]
+    force: bool,
 }
 
 /// A `--method` value; `all` is offered too where the command takes it.
@@ -200,6 +203,7 @@ fn demo_args(cmd: DemoCmd) -> anyhow::Result<tracer::demo::DemoArgs> {
         json: cmd.json,
         expect,
         record: cmd.record,
+        force: cmd.force,
     })
 }
 
@@ -228,9 +232,12 @@ struct TraceCmd {
     /// One JSON object per event and line.
     #[arg(long)]
     json: bool,
-    /// Write the events to this file instead of standard output.
+    /// Write the events to this new file (mode 0600) instead of standard output.
     #[arg(long, short, value_name = "FILE")]
     output: Option<std::path::PathBuf>,
+    /// Overwrite the -o FILE if it exists (never through a symbolic link).
+    #[arg(long, requires = "output")]
+    force: bool,
     /// Do not follow children forked by the traced processes.
     #[arg(long)]
     no_follow: bool,
@@ -268,6 +275,7 @@ fn main() -> ExitCode {
                 target,
                 json: cmd.json,
                 output: cmd.output,
+                force: cmd.force,
                 follow_forks: !cmd.no_follow,
                 user: cmd.user,
             }))

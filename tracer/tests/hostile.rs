@@ -450,3 +450,137 @@ fn a_command_runs_as_the_user_who_ran_sudo_or_as_u_says() {
     assert_eq!(ids_of_traced_command(&["-u", "root"], &sudo), "0\n0\n");
     assert_eq!(ids_of_traced_command(&[], &[]), "0\n0\n");
 }
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn output_files_are_new_private_and_never_written_through_a_link() {
+    assert_root();
+    let dir = TempDir::new("links");
+    let target = dir.join("target");
+    std::fs::write(&target, b"precious").unwrap();
+    // A link planted where the output is to go (as in a shared directory).
+    let link = dir.join("out.jsonl");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let rec_link = dir.join("rec.jsonl");
+    std::os::unix::fs::symlink(&target, &rec_link).unwrap();
+    for force in [false, true] {
+        let mut trace = tracer();
+        trace.args(["trace", "-o"]).arg(&link);
+        let mut demo = tracer();
+        demo.args(["demo", "--method", "sendfile", "--size", "64K", "--record"])
+            .arg(&rec_link);
+        for cmd in [&mut trace, &mut demo] {
+            if force {
+                cmd.arg("--force");
+            }
+        }
+        trace.args(["--", "true"]);
+        for cmd in [&mut trace, &mut demo] {
+            let out = cmd.output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{stderr}");
+            assert!(stderr.contains("symbolic link"), "{stderr}");
+        }
+    }
+    assert_eq!(std::fs::read(&target).unwrap(), b"precious");
+
+    // An existing file: refused without --force; with it, truncated and made 0600.
+    let existing = dir.join("existing.jsonl");
+    std::fs::write(&existing, b"keep me").unwrap();
+    std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = tracer()
+        .args(["trace", "-o"])
+        .arg(&existing)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("add --force"), "{stderr}");
+    assert_eq!(std::fs::read(&existing).unwrap(), b"keep me");
+    let out = tracer()
+        .args(["trace", "--force", "-o"])
+        .arg(&existing)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let meta = std::fs::metadata(&existing).unwrap();
+    assert_eq!(meta.mode() & 0o777, 0o600);
+    assert!(
+        !std::fs::read_to_string(&existing)
+            .unwrap()
+            .contains("keep me")
+    );
+
+    // A new file is 0600.
+    let new = dir.join("new.jsonl");
+    let out = tracer()
+        .args(["trace", "--json", "-o"])
+        .arg(&new)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(std::fs::metadata(&new).unwrap().mode() & 0o777, 0o600);
+}
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn a_recording_never_overwrites_its_input_and_a_full_disk_keeps_the_report() {
+    assert_root();
+    let dir = TempDir::new("same-file");
+    let input = dir.join("input.bin");
+    secret_file(&input, 1 << 20);
+    let before = std::fs::read(&input).unwrap();
+    let hard = dir.join("hard-link.bin");
+    std::fs::hard_link(&input, &hard).unwrap();
+    for (record, force) in [(&input, false), (&input, true), (&hard, true)] {
+        let mut cmd = tracer();
+        cmd.args(["demo", "--method", "sendfile", "--headless", "--file"])
+            .arg(&input)
+            .arg("--record")
+            .arg(record);
+        if force {
+            cmd.arg("--force");
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("is the --file input itself"), "{stderr}");
+        assert_eq!(std::fs::read(&input).unwrap(), before, "the input changed");
+    }
+
+    // The recording's filesystem fills up: the error names it, the report is printed,
+    // and the recording holds whole lines.
+    let fs = Tmpfs::new("tiny-record", "64k");
+    let rec = fs.0.join("rec.jsonl");
+    let out = tracer()
+        .args([
+            "demo",
+            "--method",
+            "sendfile",
+            "--size",
+            "8M",
+            "--headless",
+            "--record",
+        ])
+        .arg(&rec)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot write to the recording {}: No space left on device",
+            rec.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stdout.starts_with("sendfile: 8 MiB"), "no report: {stdout}");
+    for line in std::fs::read_to_string(&rec).unwrap().lines() {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|e| panic!("a cut line ({e}): {line}"));
+    }
+}

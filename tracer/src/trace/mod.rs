@@ -92,6 +92,8 @@ pub struct TraceArgs {
     pub json: bool,
     /// Write events here instead of standard output (which a traced command shares).
     pub output: Option<std::path::PathBuf>,
+    /// Overwrite an existing `output` file (see [`output::create`]).
+    pub force: bool,
     pub follow_forks: bool,
     /// `-u USER`: run the command as this user (a name or a uid).
     pub user: Option<String>,
@@ -219,7 +221,7 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
     }
     let mut out = match &args.output {
         Some(path) => Lines::file(
-            std::fs::File::create(path)
+            output::create(path, args.force)
                 .with_context(|| format!("cannot write the events to {}", path.display()))?,
             path.display().to_string(),
         ),

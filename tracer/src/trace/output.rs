@@ -35,6 +35,72 @@ impl OutputError {
     }
 }
 
+/// Why an output file could not be opened. The caller says which file (and what for).
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error("it exists: add --force to overwrite it")]
+    Exists,
+    #[error(
+        "it is a symbolic link, which the tracer never writes through (it may run as root): \
+         name the file itself, or a new one"
+    )]
+    Symlink,
+    #[error("it is a directory: name a file")]
+    Directory,
+    #[error("it is not a regular file, a device or a FIFO")]
+    Unusable,
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// Opens `path` for writing lines the way a tool running as root must, in directories
+/// other users may write to: a new file is created with O_CREAT|O_EXCL|O_NOFOLLOW, mode
+/// 0600. An existing regular file is refused unless `force` (then it is truncated, still
+/// without following a symbolic link, and made 0600); a symbolic link is always refused;
+/// a device or a FIFO (/dev/null, a named pipe) is written to as it is.
+pub fn create(path: &std::path::Path, force: bool) -> Result<File, CreateError> {
+    use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _, PermissionsExt as _};
+    let new = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path);
+    match new {
+        Ok(f) => return Ok(f),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e.into()),
+    }
+    let kind = std::fs::symlink_metadata(path)?.file_type();
+    if kind.is_symlink() {
+        return Err(CreateError::Symlink);
+    }
+    if kind.is_dir() {
+        return Err(CreateError::Directory);
+    }
+    let regular = kind.is_file();
+    if regular && !force {
+        return Err(CreateError::Exists);
+    }
+    if !regular && !kind.is_char_device() && !kind.is_fifo() {
+        return Err(CreateError::Unusable);
+    }
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(regular)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    // What was opened, in case the path changed since it was looked at.
+    let opened = f.metadata()?.file_type();
+    if opened.is_file() != regular {
+        return Err(CreateError::Unusable);
+    }
+    if regular {
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(f)
+}
+
 /// What standard output is called in messages.
 pub const STDOUT: &str = "standard output";
 
@@ -189,6 +255,46 @@ mod tests {
         out.line().extend_from_slice(b"x");
         out.end_line(true);
         assert!(matches!(out.flush(), Err(OutputError::Closed { .. })));
+    }
+
+    #[test]
+    fn output_files_are_new_private_and_never_reached_through_a_link() {
+        use std::os::unix::fs::MetadataExt as _;
+        let dir = std::env::temp_dir().join(format!("tracer-create-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let new = dir.join("new");
+        create(&new, false).unwrap();
+        assert_eq!(std::fs::metadata(&new).unwrap().mode() & 0o777, 0o600);
+        // Existing: refused, unless forced (then truncated and made private).
+        std::fs::write(&new, b"keep").unwrap();
+        std::fs::set_permissions(&new, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .unwrap();
+        assert!(matches!(create(&new, false), Err(CreateError::Exists)));
+        assert_eq!(std::fs::read(&new).unwrap(), b"keep");
+        create(&new, true).unwrap();
+        let meta = std::fs::metadata(&new).unwrap();
+        assert_eq!((meta.len(), meta.mode() & 0o777), (0, 0o600));
+        // A link planted where the output goes: never followed, forced or not.
+        let target = dir.join("target");
+        std::fs::write(&target, b"precious").unwrap();
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        for force in [false, true] {
+            assert!(matches!(create(&link, force), Err(CreateError::Symlink)));
+        }
+        assert_eq!(std::fs::read(&target).unwrap(), b"precious");
+        let dangling = dir.join("dangling");
+        std::os::unix::fs::symlink(dir.join("nowhere"), &dangling).unwrap();
+        assert!(matches!(create(&dangling, true), Err(CreateError::Symlink)));
+        assert!(!dir.join("nowhere").exists());
+        assert!(matches!(create(&dir, true), Err(CreateError::Directory)));
+        // Devices are written as they are.
+        create(std::path::Path::new("/dev/null"), false).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            CreateError::Exists.to_string(),
+            "it exists: add --force to overwrite it"
+        );
     }
 
     #[test]
