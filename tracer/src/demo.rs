@@ -8,7 +8,6 @@
 
 use std::{
     fmt::Write as _,
-    io::Write as _,
     path::{Path, PathBuf},
 };
 
@@ -58,7 +57,7 @@ impl Signals {
             _ = self.term.recv() => 143,
             _ = self.hup.recv() => 129,
         };
-        eprintln!(
+        crate::say!(
             "tracer: interrupted: stopping, removing the demo's files and detaching the probes"
         );
         code
@@ -357,7 +356,7 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
             Err(code) => return Ok(code),
         };
     if chunks > 1 << 20 {
-        eprintln!(
+        crate::say!(
             "tracer: note: {chunks} calls per method ({} chunks): this takes a while",
             human_bytes(args.chunk)
         );
@@ -413,8 +412,7 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
     } else if let Some(Outcome::Ran(r)) = outcomes.first() {
         out.push_str(&report_text(r));
     }
-    std::io::stdout().write_all(out.as_bytes())?;
-    std::io::stdout().flush()?;
+    output::print(&out)?;
     let mut failed = false;
     for o in &outcomes {
         if let Outcome::Ran(r) = o {
@@ -425,7 +423,7 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
                 .filter(|(e, value)| !e.op.holds(*value, e.value))
                 .collect();
             for (e, value) in &failures {
-                eprintln!(
+                crate::say!(
                     "tracer: expectation failed for {}: {} (observed {}={})",
                     r.method.name(),
                     e,
@@ -436,7 +434,7 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
             failed |= !failures.is_empty();
             if failures.is_empty() && !args.expect.is_empty() {
                 let list: Vec<String> = args.expect.iter().map(|e| e.to_string()).collect();
-                eprintln!(
+                crate::say!(
                     "tracer: {}: expectations hold: {}",
                     r.method.name(),
                     list.join(", ")
@@ -446,12 +444,12 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
     }
     let (drops, read_failures) = (lab.session.drops(), lab.session.read_failures());
     if drops > 0 || read_failures > 0 {
-        eprintln!(
+        crate::say!(
             "tracer: {drops} events were dropped (ring buffer full) and {read_failures} lost to failed kernel reads: the observed ledgers undercount"
         );
     }
     if failed_runs > 0 {
-        eprintln!("tracer: {failed_runs} method(s) failed; their rows say why");
+        crate::say!("tracer: {failed_runs} method(s) failed; their rows say why");
         failed = true;
     }
     drop(lab);

@@ -217,11 +217,12 @@ pub fn run(json: bool, method: Option<Method>) -> Result<i32> {
     let lockdown = caps::lockdown();
     let tracefs = caps::tracefs_mounted();
     if json {
-        println!("{}", json_text(&caps, &plan, method, lockdown, tracefs)?);
+        let json = json_text(&caps, &plan, method, lockdown, tracefs)?;
+        crate::trace::output::print(&format!("{json}\n"))?;
     } else {
-        print!("{}", text(&caps, &plan, method, &lockdown, tracefs));
+        crate::trace::output::print(&text(&caps, &plan, method, &lockdown, tracefs))?;
         if !root {
-            eprintln!("tracer: not root: fentry was not tried (run as root for the full answer)");
+            crate::say!("tracer: not root: fentry was not tried (run as root for the full answer)");
         }
     }
     Ok(0)

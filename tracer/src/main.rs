@@ -251,6 +251,16 @@ struct TraceCmd {
     command: Vec<OsString>,
 }
 
+/// Whether `e` is standard output (or an output pipe) closed by its reader.
+fn closed_output(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<tracer::trace::OutputError>(),
+            Some(tracer::trace::OutputError::Closed { .. })
+        )
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -260,7 +270,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("tracer: error: cannot start the runtime: {e}");
+            tracer::say!("tracer: error: cannot start the runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -301,21 +311,24 @@ fn main() -> ExitCode {
                 };
                 workload::send_file(&cmd.file, method, &opts)
             })
-            .map(|r| {
+            .and_then(|r| {
                 let report = serde_json::json!({
                     "method": r.method.name(),
                     "bytes": r.bytes,
                     "chunk": r.chunk,
                     "wall_ns": r.wall_ns,
                 });
-                println!("{report}");
-                0
+                tracer::trace::output::print(&format!("{report}\n"))?;
+                Ok(0)
             }),
     };
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        // The reader of our output went away (`| head`): end quietly, with the status a
+        // shell gives a command killed by SIGPIPE.
+        Err(e) if closed_output(&e) => ExitCode::from(128 + libc::SIGPIPE as u8),
         Err(e) => {
-            eprintln!("tracer: error: {e:#}");
+            tracer::say!("tracer: error: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -584,3 +584,70 @@ fn a_recording_never_overwrites_its_input_and_a_full_disk_keeps_the_report() {
             .unwrap_or_else(|e| panic!("a cut line ({e}): {line}"));
     }
 }
+
+/// Runs the tracer with `args`, its standard output a pipe nobody reads (closed before it
+/// starts) and, with `both`, its standard error the same pipe: (status, stderr).
+fn with_closed_output(args: &[&str], both: bool) -> (Option<i32>, String) {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut cmd = tracer();
+    cmd.args(args).stdout(writer.try_clone().unwrap());
+    if both {
+        cmd.stderr(writer);
+    } else {
+        cmd.stderr(Stdio::piped());
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn a_closed_pipe_ends_every_command_quietly() {
+    assert_root();
+    let dir = TempDir::new("pipe");
+    let input = dir.join("input");
+    secret_file(&input, 1 << 20);
+    let input = input.to_str().unwrap();
+    // (command, standard error closed too, as with `2>&1 | head`)
+    let commands: [(&[&str], bool); 6] = [
+        (&["doctor"], false),
+        (&["doctor"], true),
+        (&["doctor", "--json"], false),
+        (
+            &["transfer", "--method", "sendfile", "--file", input],
+            false,
+        ),
+        (
+            &["demo", "--method", "sendfile", "--size", "1M", "--headless"],
+            false,
+        ),
+        (
+            &["demo", "--method", "sendfile", "--size", "1M", "--json"],
+            true,
+        ),
+    ];
+    for (args, both) in commands {
+        let (code, stderr) = with_closed_output(args, both);
+        assert!(
+            matches!(code, Some(0 | 141)),
+            "{args:?} (stderr too: {both}): {code:?} {stderr}"
+        );
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "{args:?}: {stderr}"
+        );
+    }
+    // trace without -o: the events' reader is gone, so the command is stopped, not left
+    // running untraced.
+    let marker = dir.join("ran-on");
+    let script = format!("sleep 5; touch {}", marker.display());
+    let (code, stderr) = with_closed_output(&["trace", "--", "sh", "-c", &script], false);
+    assert!(matches!(code, Some(0 | 141)), "{code:?} {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(!marker.exists(), "the command ran on untraced: {stderr}");
+}

@@ -160,7 +160,7 @@ impl Started {
     /// Stops the command as Ctrl-C would (SIGINT), or kills it when it does not stop
     /// within 5 s; says so, and returns its exit status.
     async fn stop(&mut self) -> i32 {
-        eprintln!(
+        crate::say!(
             "tracer: stopping the command (pid {}) with SIGINT, as Ctrl-C would",
             self.pid
         );
@@ -168,7 +168,7 @@ impl Started {
         match tokio::time::timeout(Duration::from_secs(5), &mut self.exit).await {
             Ok(code) => code.unwrap_or(1),
             Err(_) => {
-                eprintln!(
+                crate::say!(
                     "tracer: the command (pid {}) did not stop within 5 s of SIGINT: killing it (SIGKILL)",
                     self.pid
                 );
@@ -228,9 +228,9 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
         None => Lines::stdout().context("standard output")?,
     };
     match probe::ensure_tracefs() {
-        Ok(true) => eprintln!("tracer: mounted tracefs at {}", probe::TRACEFS),
+        Ok(true) => crate::say!("tracer: mounted tracefs at {}", probe::TRACEFS),
         Ok(false) => {}
-        Err(e) => eprintln!(
+        Err(e) => crate::say!(
             "tracer: note: could not mount tracefs at {}: {e}",
             probe::TRACEFS
         ),
@@ -243,7 +243,7 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
         follow_forks: args.follow_forks,
         comm,
     })?;
-    eprintln!(
+    crate::say!(
         "tracer: {} probes attached{}",
         session.attached().len(),
         if session.skipped().is_empty() {
@@ -253,7 +253,7 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
         }
     );
     for s in session.skipped() {
-        eprintln!("tracer:   {s}");
+        crate::say!("tracer:   {s}");
     }
 
     // Start the targets.
@@ -264,7 +264,7 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
             for pid in &pids {
                 session.trace_pid(*pid)?;
             }
-            eprintln!(
+            crate::say!(
                 "tracer: tracing pid {}",
                 pids.iter()
                     .map(|p| p.to_string())
@@ -279,9 +279,10 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
             if let Some(r) = &run_as
                 && args.user.is_none()
             {
-                eprintln!(
+                crate::say!(
                     "tracer: running the command as {} (uid {}, from SUDO_UID; -u root runs it as root)",
-                    r.name, r.uid
+                    r.name,
+                    r.uid
                 );
             }
             command = Some(Started::spawn(&mut session, &argv, run_as.as_ref())?);
@@ -299,7 +300,7 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
         tokio::select! {
             r = session.next_batch(&mut batch) => {
                 if let Err(e) = r {
-                    eprintln!("tracer: error: reading the event ring buffer: {e}");
+                    crate::say!("tracer: error: reading the event ring buffer: {e}");
                     break End::RingError;
                 }
             }
@@ -358,7 +359,7 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
         lost += &format!("; the command exited with status {code}");
     }
     let written = out.counted();
-    eprintln!(
+    crate::say!(
         "tracer: {}: {written} events{}, {drops} dropped{lost}",
         end.why(),
         if matches!(end, End::Output(_)) {

@@ -11,6 +11,16 @@ use std::{
     os::fd::{AsFd as _, AsRawFd as _},
 };
 
+/// `eprintln!` that does not panic when standard error is closed (`2>&1 | head`): a
+/// message nobody can read any more is dropped.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// A write that failed. `Closed` (the reader went away) ends a command quietly, as it does
 /// any Unix tool; the caller tells them apart by the variant, never by the text.
 #[derive(Debug, thiserror::Error)]

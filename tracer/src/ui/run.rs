@@ -158,7 +158,7 @@ pub async fn run(opts: TuiOptions) -> Result<i32> {
             } else {
                 String::new()
             };
-            eprintln!("tracer: loading the probes{making}…");
+            crate::say!("tracer: loading the probes{making}…");
             let lab =
                 match Lab::prepare(opts.file.clone(), opts.size, opts.chunk, Some(&mut signals))
                     .await?

@@ -154,7 +154,7 @@ fn open_base() -> anyhow::Result<(OwnedFd, PathBuf)> {
         if tmpdir_trusted(geteuid(), owner) {
             return Ok((fd, path));
         }
-        eprintln!(
+        crate::say!(
             "tracer: note: TMPDIR={} is ignored: root only writes in a directory root owns",
             path.display()
         );
@@ -267,7 +267,7 @@ impl ScratchDir {
         use anyhow::Context as _;
         let cleared = clear_stale(&base);
         if cleared > 0 {
-            eprintln!(
+            crate::say!(
                 "tracer: removed {cleared} scratch director{} left in {} by killed runs",
                 if cleared == 1 { "y" } else { "ies" },
                 base_path.display()
