@@ -24,7 +24,11 @@ use crate::{
         textbook::{self, Cache, Conditions, Link},
     },
     probe::{hooks::Tier, loader::LoadOptions},
-    trace::{Session, output},
+    trace::{
+        Session,
+        lost::{DropWatch, Lost},
+        output,
+    },
     workload::{self, Method, Report, Residency, WorkloadError},
 };
 
@@ -518,13 +522,16 @@ async fn run_one(
     let mut batch: Vec<Event> = Vec::new();
     let mut window = Window::default();
     let mut fed = 0u64;
+    let mut watch = DropWatch::new(drops_before);
     let mut feed = |batch: &mut Vec<Event>,
                     window: &mut Window,
                     model: &mut Model,
                     recorder: &mut Option<&mut Recorder>,
                     fed: &mut u64,
-                    drops: u64|
+                    total_drops: u64|
      -> Result<()> {
+        let drops = total_drops - drops_before;
+        let lost = watch.check(total_drops);
         // Marks are read after the batch: a mark is sent before any event it excludes.
         if let Ok(marks) = marks.lock() {
             while let Ok(m) = marks.try_recv() {
@@ -539,6 +546,9 @@ async fn run_one(
             *fed += 1;
         }
         if let Some(r) = recorder.as_deref_mut() {
+            if let Some(l) = lost {
+                r.lost(method, l);
+            }
             r.flush();
         }
         observer(
@@ -556,7 +566,7 @@ async fn run_one(
         tokio::select! {
             res = lab.session.next_batch(&mut batch) => {
                 res.context("reading kernel events")?;
-                let drops = lab.session.drops() - drops_before;
+                let drops = lab.session.drops();
                 feed(&mut batch, &mut window, &mut model, &mut recorder, &mut fed, drops)?;
             }
             done = &mut rx => {
@@ -572,14 +582,15 @@ async fn run_one(
     };
     // Everything the transfer's syscalls emitted is in the ring buffer by now.
     lab.session.drain(&mut batch);
-    let drops = lab.session.drops() - drops_before;
+    let total_drops = lab.session.drops();
+    let drops = total_drops - drops_before;
     feed(
         &mut batch,
         &mut window,
         &mut model,
         &mut recorder,
         &mut fed,
-        drops,
+        total_drops,
     )?;
     if !window.held.is_empty() {
         bail!("the transfer never reported its start (a bug in the workload)");
@@ -1236,6 +1247,14 @@ pub enum RecordLine {
     Report {
         report: Report,
     },
+    /// Events the kernel dropped here, between two readings of its counter (see
+    /// [`crate::trace::lost`]).
+    Lost {
+        method: Method,
+        count: u64,
+        since_ns: u64,
+        until_ns: u64,
+    },
 }
 
 impl Recorder {
@@ -1263,6 +1282,15 @@ impl Recorder {
         self.line(&RecordLine::Event {
             method,
             event: event.clone(),
+        })
+    }
+
+    fn lost(&mut self, method: Method, lost: Lost) {
+        self.line(&RecordLine::Lost {
+            method,
+            count: lost.count,
+            since_ns: lost.since_ns,
+            until_ns: lost.until_ns,
         })
     }
 
@@ -1309,6 +1337,25 @@ mod tests {
             assert!(err.contains(says), "{bad}: {err}");
         }
         assert!(Op::Le.holds(4, 4) && !Op::Lt.holds(4, 4) && Op::Ne.holds(1, 2));
+    }
+
+    #[test]
+    fn a_gap_is_a_line_of_the_recording() {
+        let line = RecordLine::Lost {
+            method: Method::Sendfile,
+            count: 7,
+            since_ns: 10,
+            until_ns: 20,
+        };
+        let text = serde_json::to_string(&line).unwrap();
+        assert_eq!(
+            text,
+            r#"{"type":"lost","method":"sendfile","count":7,"since_ns":10,"until_ns":20}"#
+        );
+        assert!(matches!(
+            serde_json::from_str(&text).unwrap(),
+            RecordLine::Lost { count: 7, .. }
+        ));
     }
 
     #[test]

@@ -651,3 +651,44 @@ fn a_closed_pipe_ends_every_command_quietly() {
     std::thread::sleep(Duration::from_secs(6));
     assert!(!marker.exists(), "the command ran on untraced: {stderr}");
 }
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn dropped_events_are_a_record_in_the_stream_where_they_were_lost() {
+    assert_root();
+    // The reader of the events stalls while the command makes millions of syscalls: the
+    // ring buffer fills and the kernel drops events.
+    let script = "import os\nfor i in range(2000000): os.getppid()";
+    let trace = tracer()
+        .args(["trace", "--json", "--", "python3", "-c", script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(6));
+    let out = trace.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let mut lost = 0;
+    let mut events = 0;
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["event"] == "lost" {
+            let (count, since, until) = (
+                v["count"].as_u64().unwrap(),
+                v["since_ns"].as_u64().unwrap(),
+                v["until_ns"].as_u64().unwrap(),
+            );
+            assert!(count > 0 && since < until, "{line}");
+            lost += count;
+        } else {
+            events += 1;
+        }
+    }
+    let summary = summary(&stderr);
+    assert!(lost > 0, "nothing dropped: {summary}");
+    assert!(
+        summary.contains(&format!(": {events} events, {lost} dropped")),
+        "the records say {events} events and {lost} lost: {summary}"
+    );
+}

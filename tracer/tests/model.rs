@@ -43,6 +43,12 @@ fn replay(method: Method, cache: &str) -> Run {
                 model.push(&event, &mut steps);
             }
             RecordLine::Report { report: r } => report = Some(r),
+            // Exact ledgers need every event.
+            RecordLine::Lost { count, .. } => panic!(
+                "{}:{}: the kernel dropped {count} events in this recording: record it again",
+                path.display(),
+                i + 1
+            ),
         }
     }
     model.finish(&mut steps);

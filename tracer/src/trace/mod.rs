@@ -1,5 +1,6 @@
 //! `tracer trace`: stream the decoded kernel events of some processes.
 
+pub mod lost;
 pub mod output;
 pub mod spawn;
 pub mod target;
@@ -292,6 +293,7 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
     let mut poll = tokio::time::interval(Duration::from_millis(200));
     let mut batch = Vec::with_capacity(4096);
     let consts = session.consts().clone();
+    let mut drops = lost::DropWatch::new(session.drops());
 
     // With a command of ours, the first SIGINT/SIGTERM goes to it (the terminal already
     // sent it SIGINT) and the trace goes on until it exits; a second one ends the trace.
@@ -327,19 +329,23 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
                 }
             }
         }
-        if let Err(e) = write_batch(&mut out, &mut batch, &consts, args.json) {
+        let lost = drops.check(session.drops());
+        if let Err(e) = write_batch(&mut out, &mut batch, lost, &consts, args.json) {
             break End::Output(e);
         }
     };
     // Everything the targets did before the end is already in the ring buffer; what a
     // failed output could not take is dropped with it.
     session.drain(&mut batch);
+    // One reading for the last gap and the total, so that they agree.
+    let total_drops = session.drops();
+    let lost = drops.check(total_drops);
     if !matches!(end, End::Output(_))
-        && let Err(e) = write_batch(&mut out, &mut batch, &consts, args.json)
+        && let Err(e) = write_batch(&mut out, &mut batch, lost, &consts, args.json)
     {
         end = End::Output(e);
     }
-    let drops = session.drops();
+    let drops = total_drops;
     let read_failures = session.read_failures();
     let malformed = session.malformed();
     drop(session); // detaches and unloads every program
@@ -384,10 +390,12 @@ async fn exit_of(command: &mut Option<Started>) -> i32 {
     }
 }
 
-/// Writes a batch of events (one line each) and flushes them.
+/// Writes a batch of events (one line each), then the gap the kernel's drop counter
+/// showed after it, if any, and flushes them.
 fn write_batch(
     out: &mut Lines,
     batch: &mut Vec<Event>,
+    lost: Option<lost::Lost>,
     consts: &KernelConsts,
     json: bool,
 ) -> Result<(), OutputError> {
@@ -399,6 +407,12 @@ fn write_batch(
             out.line().extend_from_slice(e.to_text(consts).as_bytes());
         }
         out.end_line(true);
+    }
+    if let Some(l) = lost {
+        let line = if json { l.to_json() } else { l.to_text() };
+        out.line().extend_from_slice(line.as_bytes());
+        // Not an event: the counts line counts events written.
+        out.end_line(false);
     }
     out.flush()
 }

@@ -72,10 +72,20 @@ impl Widget for Status<'_> {
             } else {
                 app.events_per_s.to_string()
             };
-            spans.push(Span::raw(format!(
-                "{sep}{rate} ev/s{sep}drops {}",
-                app.drops
-            )));
+            spans.push(Span::raw(format!("{sep}{rate} ev/s{sep}")));
+            // Events lost in the kernel, live: the ledgers undercount from then on.
+            if app.drops > 0 {
+                spans.push(Span::styled(
+                    if wide {
+                        format!("drops {} (ledger undercounts)", app.drops)
+                    } else {
+                        format!("drops {}!", app.drops)
+                    },
+                    THEME.warn,
+                ));
+            } else {
+                spans.push(Span::raw("drops 0"));
+            }
         }
         spans.push(Span::raw(sep));
         spans.push(Span::styled(
@@ -91,5 +101,46 @@ impl Widget for Status<'_> {
             SPEEDS[app.speed].1
         )));
         buf.set_line(area.x, area.y, &Line::from(spans), area.width);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ratatui::{buffer::Buffer, layout::Rect, widgets::Widget as _};
+
+    use super::*;
+    use crate::{ui::app::Kind, workload::Method};
+
+    fn line(app: &App, width: u16) -> (String, Buffer) {
+        let area = Rect::new(0, 0, width, 1);
+        let mut buf = Buffer::empty(area);
+        Status { app }.render(area, &mut buf);
+        let text = (0..width).map(|x| buf[(x, 0)].symbol()).collect();
+        (text, buf)
+    }
+
+    #[test]
+    fn drops_show_live_and_stand_out() {
+        let mut app = App::new(
+            Kind::Live,
+            Some(Method::Sendfile),
+            "6.18.0",
+            8 << 20,
+            65536,
+            true,
+        );
+        let (text, _) = line(&app, 140);
+        assert!(text.contains("drops 0"), "{text}");
+        app.drops = 42;
+        for (width, shown) in [(140, "drops 42 (ledger undercounts)"), (80, "drops 42!")] {
+            let (text, buf) = line(&app, width);
+            let at = text.find(shown).unwrap_or_else(|| panic!("{text}"));
+            let x = text[..at].chars().count() as u16;
+            assert_eq!(buf[(x, 0)].fg, THEME.warn.fg.unwrap(), "{text}");
+        }
+        // A kernel release is the kernel's string: escaped.
+        app.kernel = "6.18\u{1b}[2J".into();
+        let (text, _) = line(&app, 140);
+        assert!(text.contains("kernel 6.18\\x1b[2J"), "{text:?}");
     }
 }
