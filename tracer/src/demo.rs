@@ -317,9 +317,7 @@ pub fn check_input(args: &DemoArgs) -> Result<()> {
             bail!("{} is not a regular file", path.display());
         }
         std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-        if meta.len() == 0 {
-            bail!("{} is empty: there is nothing to send", path.display());
-        }
+        workload::check_size(path, meta.len())?;
     }
     Ok(())
 }

@@ -129,6 +129,17 @@ fn demo_bad_inputs() {
 }
 
 #[test]
+fn a_proc_file_is_not_called_empty() {
+    // Its size is 0 whatever reading it gives: say so, not "empty".
+    for cmd in ["demo", "transfer"] {
+        one_line_error(
+            &[cmd, "--method", "sendfile", "--file", "/proc/self/status"],
+            "/proc/self/status is a /proc or /sys file whose size the kernel reports as 0",
+        );
+    }
+}
+
+#[test]
 fn lesson_and_tui_bad_inputs() {
     one_line_error(
         &["lesson", "--method", "nope"],

@@ -692,3 +692,77 @@ fn dropped_events_are_a_record_in_the_stream_where_they_were_lost() {
         "the records say {events} events and {lost} lost: {summary}"
     );
 }
+
+/// Starts the tracer with `args` (standard error piped) and returns it once it has said
+/// that its probes are attached, with the lines it wrote so far.
+fn started(args: &[&str]) -> (std::process::Child, Vec<String>) {
+    use std::io::BufRead as _;
+    let mut child = tracer()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = Vec::new();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            panic!("the tracer ended before attaching: {lines:?}");
+        }
+        let attached = line.contains("probes attached");
+        lines.push(line);
+        if attached {
+            break;
+        }
+    }
+    child.stderr = Some(stderr.into_inner());
+    (child, lines)
+}
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn the_small_things_are_said() {
+    assert_root();
+    // A lone SIGINT to `trace -- CMD` (the command did not get it): said, not ignored.
+    let (child, _) = started(&["trace", "-o", "/dev/null", "--", "sleep", "3"]);
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the trace ends when the command") && stderr.contains("interrupt again"),
+        "{stderr}"
+    );
+
+    // --pid of a kernel thread: it makes no syscalls, and the tracer says so.
+    if std::fs::read_to_string("/proc/2/comm").is_ok_and(|c| c.trim() == "kthreadd") {
+        let (mut child, lines) = started(&["trace", "-o", "/dev/null", "--pid", "2"]);
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        child.wait().unwrap();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("is a kernel thread: it makes no syscalls")),
+            "{lines:?}"
+        );
+    }
+
+    // tracefs, mounted by the tracer, is unmounted at exit (in a mount namespace of its
+    // own, so that nothing else on the machine sees it go).
+    let bin =
+        std::env::var("HOSTILE_TRACER").unwrap_or_else(|_| env!("CARGO_BIN_EXE_tracer").into());
+    let script = format!(
+        "umount /sys/kernel/tracing 2>/dev/null; {bin} trace -o /dev/null -- true 2>&1; \
+         if mountpoint -q /sys/kernel/tracing; then echo still-mounted; else echo unmounted; fi"
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .expect("unshare (util-linux)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("mounted tracefs at"), "{text}");
+    assert!(text.trim_end().ends_with("unmounted"), "{text}");
+}

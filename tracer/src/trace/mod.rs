@@ -115,6 +115,15 @@ fn plan(target: &Target, user: Option<&str>) -> Result<Plan> {
             if tgid == me {
                 anyhow::bail!("refusing to trace the tracer itself (pid {me})");
             }
+            if target::is_kernel_thread(proc_root, tgid) {
+                let comm = std::fs::read_to_string(proc_root.join(format!("{tgid}/comm")))
+                    .unwrap_or_default();
+                crate::say!(
+                    "tracer: note: pid {tgid} ({}) is a kernel thread: it makes no syscalls, so \
+                     only the kernel-side events it runs (block I/O, transmits) can appear",
+                    crate::ui::escape::escape(comm.trim_end())
+                );
+            }
             Plan::Pids(vec![tgid])
         }
         Target::Comm(name) => Plan::Pids(target::pids_by_comm(proc_root, name, me)?),
@@ -127,6 +136,25 @@ fn plan(target: &Target, user: Option<&str>) -> Result<Plan> {
             Plan::Command(argv.clone(), spawn::run_as(user)?)
         }
     })
+}
+
+/// tracefs, mounted by this trace: unmounted when dropped, or said to stay mounted.
+struct MountedTracefs;
+
+impl Drop for MountedTracefs {
+    fn drop(&mut self) {
+        let Ok(target) = std::ffi::CString::new(probe::TRACEFS) else {
+            return;
+        };
+        // SAFETY: a NUL-terminated path; no flags.
+        if unsafe { libc::umount2(target.as_ptr(), 0) } != 0 {
+            crate::say!(
+                "tracer: note: tracefs stays mounted at {} ({}): `umount {0}` removes it",
+                probe::TRACEFS,
+                io::Error::last_os_error()
+            );
+        }
+    }
 }
 
 /// The command `trace` started: its pid, and where its exit status arrives.
@@ -228,14 +256,21 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
         ),
         None => Lines::stdout().context("standard output")?,
     };
-    match probe::ensure_tracefs() {
-        Ok(true) => crate::say!("tracer: mounted tracefs at {}", probe::TRACEFS),
-        Ok(false) => {}
-        Err(e) => crate::say!(
-            "tracer: note: could not mount tracefs at {}: {e}",
-            probe::TRACEFS
-        ),
-    }
+    // Before the session, so that it is unmounted after the probes are detached.
+    let _tracefs = match probe::ensure_tracefs() {
+        Ok(true) => {
+            crate::say!("tracer: mounted tracefs at {}", probe::TRACEFS);
+            Some(MountedTracefs)
+        }
+        Ok(false) => None,
+        Err(e) => {
+            crate::say!(
+                "tracer: note: could not mount tracefs at {}: {e}",
+                probe::TRACEFS
+            );
+            None
+        }
+    };
     let comm = match &args.target {
         Target::Comm(name) => Some(name.clone()),
         _ => None,
@@ -307,8 +342,20 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
                 }
             }
             _ = sigint.recv() => {
-                if command.is_none() || stopping { break End::Interrupted }
-                stopping = true;
+                match &command {
+                    Some(c) if !stopping => {
+                        stopping = true;
+                        crate::say!(
+                            "tracer: interrupted: the trace ends when the command (pid {}) exits (Ctrl-C at a terminal interrupts it too); interrupt again to stop tracing now",
+                            c.pid
+                        );
+                    }
+                    Some(c) => {
+                        crate::say!("tracer: interrupted again: the command (pid {}) runs on untraced", c.pid);
+                        break End::Interrupted;
+                    }
+                    None => break End::Interrupted,
+                }
             }
             _ = async { tokio::select! { _ = sigterm.recv() => {}, _ = sighup.recv() => {} } } => {
                 match &command {

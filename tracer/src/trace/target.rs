@@ -67,6 +67,22 @@ pub fn pids_by_comm(proc_root: &Path, name: &str, exclude: u32) -> Result<Vec<u3
     Ok(pids)
 }
 
+/// The kernel's `PF_KTHREAD` task flag (include/linux/sched.h, stable since 2.6).
+const PF_KTHREAD: u64 = 0x0020_0000;
+
+/// Whether `pid` is a kernel thread: it has no user space and makes no syscalls.
+pub fn is_kernel_thread(proc_root: &Path, pid: u32) -> bool {
+    let Ok(stat) = fs::read_to_string(proc_root.join(pid.to_string()).join("stat")) else {
+        return false;
+    };
+    // After the parenthesised comm (which may hold ") "): state ppid pgrp session tty_nr
+    // tpgid flags ...
+    stat.rsplit_once(") ")
+        .and_then(|(_, rest)| rest.split_whitespace().nth(6))
+        .and_then(|flags| flags.parse::<u64>().ok())
+        .is_some_and(|flags| flags & PF_KTHREAD != 0)
+}
+
 /// Whether process `pid` still exists (a zombie counts as gone).
 pub fn alive(proc_root: &Path, pid: u32) -> bool {
     match fs::read_to_string(proc_root.join(pid.to_string()).join("stat")) {
@@ -150,6 +166,20 @@ mod tests {
             "{e}"
         );
         assert!(pids_by_comm(&d.0, "", 0).is_err());
+    }
+
+    #[test]
+    fn kernel_threads_are_told_by_their_flags() {
+        let d = fake_proc(&[(2, "kthreadd", 2, 'S'), (30, "sh", 30, 'S')]);
+        fs::write(
+            d.0.join("2/stat"),
+            "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0",
+        )
+        .unwrap();
+        fs::write(d.0.join("30/stat"), "30 (a) b) S 1 30 30 0 -1 4194560 0 0").unwrap();
+        assert!(is_kernel_thread(&d.0, 2));
+        assert!(!is_kernel_thread(&d.0, 30));
+        assert!(!is_kernel_thread(&d.0, 31));
     }
 
     #[test]

@@ -244,9 +244,7 @@ pub fn send_file(path: &Path, method: Method, opts: &Options) -> Result<Report> 
         bail!("{} is not a regular file", path.display());
     }
     let size = st.st_size as u64;
-    if size == 0 {
-        bail!("{} is empty: there is nothing to send", path.display());
-    }
+    check_size(path, size)?;
     let src_ino = st.st_ino;
     let expected = hash::hash_file(path, size)?;
     let sender_tid = gettid();
@@ -421,6 +419,39 @@ fn receive(conn: TcpStream, ready: mpsc::Sender<u32>) -> Result<Received> {
         bytes,
         hash: hash.finish(),
     })
+}
+
+/// Whether `path` is on procfs or sysfs, whose files the kernel reports as 0 bytes long
+/// whatever reading them gives.
+fn on_proc_or_sys(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt as _;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::zeroed();
+    // SAFETY: c is a NUL-terminated path; st is writable and the size of a struct statfs.
+    if unsafe { libc::statfs(c.as_ptr(), st.as_mut_ptr()) } != 0 {
+        return false;
+    }
+    // SAFETY: statfs succeeded and filled the struct.
+    let kind = unsafe { st.assume_init() }.f_type;
+    kind == libc::PROC_SUPER_MAGIC || kind == libc::SYSFS_MAGIC
+}
+
+/// Checks that `path`'s `size` (from stat) is something to send: not 0, and not the size
+/// of a /proc or /sys file (0, or a page, whatever reading the file gives).
+pub fn check_size(path: &Path, size: u64) -> Result<()> {
+    if on_proc_or_sys(path) {
+        bail!(
+            "{} is a /proc or /sys file whose size the kernel reports as {size}, whatever \
+             reading it gives: copy it to a regular file first (cp {0} /var/tmp/) and send that",
+            path.display()
+        );
+    }
+    if size == 0 {
+        bail!("{} is empty: there is nothing to send", path.display());
+    }
+    Ok(())
 }
 
 /// Writes `size` bytes of a repeating pattern to `path` (a new file, or truncated).
