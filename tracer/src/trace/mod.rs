@@ -239,11 +239,7 @@ impl End {
 /// and the command is stopped); [`OutputError::Closed`] is one the caller keeps quiet.
 pub async fn run(args: TraceArgs) -> Result<i32> {
     // First, so that a signal during loading still ends the trace cleanly.
-    let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    // A hangup (the terminal closed) ends the trace like SIGTERM: the output is flushed and
-    // the counts printed.
-    let mut sighup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    let mut signals = Signals::new()?;
     let plan = plan(&args.target, args.user.as_deref())?;
     if !probe::has_bpf_privileges() {
         return Err(ProbeError::Permission.into());
@@ -257,7 +253,83 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
         None => Lines::stdout().context("standard output")?,
     };
     // Before the session, so that it is unmounted after the probes are detached.
-    let _tracefs = match probe::ensure_tracefs() {
+    let _tracefs = mount_tracefs();
+    let mut session = load(&args)?;
+    let mut targets = Targets::start(&mut session, plan, &args)?;
+    let end = follow(
+        &mut session,
+        &mut out,
+        &mut targets,
+        &mut signals,
+        args.json,
+    )
+    .await;
+    let (drops, read_failures, malformed) =
+        (end.drops, session.read_failures(), session.malformed());
+    drop(session); // detaches and unloads every program
+    // The output failed while the command runs: it would run on untraced.
+    let stopped = match (&end.why, targets.command.as_mut()) {
+        (End::Output(_), Some(c)) => Some(c.stop().await),
+        _ => None,
+    };
+    let mut lost = String::new();
+    if read_failures > 0 {
+        lost += &format!(", {read_failures} lost to failed kernel reads");
+    }
+    if malformed > 0 {
+        lost += &format!(", {malformed} malformed");
+    }
+    if let Some(code) = stopped {
+        lost += &format!("; the command exited with status {code}");
+    }
+    crate::say!(
+        "tracer: {}: {} events{}, {drops} dropped{lost}",
+        end.why.why(),
+        out.counted(),
+        if matches!(end.why, End::Output(_)) {
+            format!(" written to {}", out.name())
+        } else {
+            String::new()
+        }
+    );
+    match end.why {
+        End::Output(e) => Err(e.into()),
+        End::RingError => Ok(1),
+        End::CommandExited(code) => Ok(code),
+        _ => Ok(0),
+    }
+}
+
+/// SIGINT, SIGTERM and SIGHUP, caught for the whole trace.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals> {
+        Ok(Signals {
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            // A hangup (the terminal closed) ends the trace like SIGTERM: the output is
+            // flushed and the counts printed.
+            hup: signal(SignalKind::hangup()).context("installing the SIGHUP handler")?,
+        })
+    }
+}
+
+/// SIGTERM or SIGHUP (the fields of [`Signals`], borrowed apart from its SIGINT).
+async fn terminated(term: &mut tokio::signal::unix::Signal, hup: &mut tokio::signal::unix::Signal) {
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = hup.recv() => {}
+    }
+}
+
+/// Mounts tracefs if it is not; the guard unmounts it.
+fn mount_tracefs() -> Option<MountedTracefs> {
+    match probe::ensure_tracefs() {
         Ok(true) => {
             crate::say!("tracer: mounted tracefs at {}", probe::TRACEFS);
             Some(MountedTracefs)
@@ -270,12 +342,16 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
             );
             None
         }
-    };
+    }
+}
+
+/// Loads the probes and says what is attached and what was skipped.
+fn load(args: &TraceArgs) -> Result<Session> {
     let comm = match &args.target {
         Target::Comm(name) => Some(name.clone()),
         _ => None,
     };
-    let mut session = Session::start(&LoadOptions {
+    let session = Session::start(&LoadOptions {
         follow_forks: args.follow_forks,
         comm,
     })?;
@@ -291,45 +367,73 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
     for s in session.skipped() {
         crate::say!("tracer:   {s}");
     }
+    Ok(session)
+}
 
-    // Start the targets.
-    let mut watch_pids = Vec::new();
-    let mut command = None;
-    match plan {
-        Plan::Pids(pids) => {
-            for pid in &pids {
-                session.trace_pid(*pid)?;
-            }
-            crate::say!(
-                "tracer: tracing pid {}",
-                pids.iter()
-                    .map(|p| p.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            if matches!(args.target, Target::Pid(_)) {
-                watch_pids = pids;
-            }
-        }
-        Plan::Command(argv, run_as) => {
-            if let Some(r) = &run_as
-                && args.user.is_none()
-            {
+/// What is traced: the command we started, or the processes whose end ends the trace.
+struct Targets {
+    command: Option<Started>,
+    /// `--pid`: the trace ends when these are gone.
+    watch_pids: Vec<u32>,
+}
+
+impl Targets {
+    fn start(session: &mut Session, plan: Plan, args: &TraceArgs) -> Result<Targets> {
+        let mut targets = Targets {
+            command: None,
+            watch_pids: Vec::new(),
+        };
+        match plan {
+            Plan::Pids(pids) => {
+                for pid in &pids {
+                    session.trace_pid(*pid)?;
+                }
                 crate::say!(
-                    "tracer: running the command as {} (uid {}, from SUDO_UID; -u root runs it as root)",
-                    r.name,
-                    r.uid
+                    "tracer: tracing pid {}",
+                    pids.iter()
+                        .map(|p| p.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
+                if matches!(args.target, Target::Pid(_)) {
+                    targets.watch_pids = pids;
+                }
             }
-            command = Some(Started::spawn(&mut session, &argv, run_as.as_ref())?);
+            Plan::Command(argv, run_as) => {
+                if let Some(r) = &run_as
+                    && args.user.is_none()
+                {
+                    crate::say!(
+                        "tracer: running the command as {} (uid {}, from SUDO_UID; -u root runs it as root)",
+                        r.name,
+                        r.uid
+                    );
+                }
+                targets.command = Some(Started::spawn(session, &argv, run_as.as_ref())?);
+            }
         }
+        Ok(targets)
     }
+}
 
+/// How the trace ended, and the kernel's drop count then.
+struct Ended {
+    why: End,
+    drops: u64,
+}
+
+/// Writes the events until the trace ends, then those still in the ring buffer.
+async fn follow(
+    session: &mut Session,
+    out: &mut Lines,
+    targets: &mut Targets,
+    signals: &mut Signals,
+    json: bool,
+) -> Ended {
     let mut poll = tokio::time::interval(Duration::from_millis(200));
     let mut batch = Vec::with_capacity(4096);
     let consts = session.consts().clone();
     let mut drops = lost::DropWatch::new(session.drops());
-
     // With a command of ours, the first SIGINT/SIGTERM goes to it (the terminal already
     // sent it SIGINT) and the trace goes on until it exits; a second one ends the trace.
     let mut stopping = false;
@@ -341,8 +445,8 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
                     break End::RingError;
                 }
             }
-            _ = sigint.recv() => {
-                match &command {
+            _ = signals.int.recv() => {
+                match &targets.command {
                     Some(c) if !stopping => {
                         stopping = true;
                         crate::say!(
@@ -357,8 +461,8 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
                     None => break End::Interrupted,
                 }
             }
-            _ = async { tokio::select! { _ = sigterm.recv() => {}, _ = sighup.recv() => {} } } => {
-                match &command {
+            _ = terminated(&mut signals.term, &mut signals.hup) => {
+                match &targets.command {
                     Some(c) if !stopping => {
                         stopping = true;
                         c.signal(libc::SIGTERM);
@@ -366,18 +470,18 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
                     _ => break End::Terminated,
                 }
             }
-            code = exit_of(&mut command) => {
-                command = None;
+            code = exit_of(&mut targets.command) => {
+                targets.command = None;
                 break End::CommandExited(code);
             }
-            _ = poll.tick(), if !watch_pids.is_empty() => {
-                if watch_pids.iter().all(|p| !target::alive(Path::new("/proc"), *p)) {
+            _ = poll.tick(), if !targets.watch_pids.is_empty() => {
+                if targets.watch_pids.iter().all(|p| !target::alive(Path::new("/proc"), *p)) {
                     break End::ProcessExited;
                 }
             }
         }
         let lost = drops.check(session.drops());
-        if let Err(e) = write_batch(&mut out, &mut batch, lost, &consts, args.json) {
+        if let Err(e) = write_batch(out, &mut batch, lost, &consts, json) {
             break End::Output(e);
         }
     };
@@ -385,47 +489,16 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
     // failed output could not take is dropped with it.
     session.drain(&mut batch);
     // One reading for the last gap and the total, so that they agree.
-    let total_drops = session.drops();
-    let lost = drops.check(total_drops);
+    let total = session.drops();
+    let lost = drops.check(total);
     if !matches!(end, End::Output(_))
-        && let Err(e) = write_batch(&mut out, &mut batch, lost, &consts, args.json)
+        && let Err(e) = write_batch(out, &mut batch, lost, &consts, json)
     {
         end = End::Output(e);
     }
-    let drops = total_drops;
-    let read_failures = session.read_failures();
-    let malformed = session.malformed();
-    drop(session); // detaches and unloads every program
-    // The output failed while the command runs: it would run on untraced.
-    let stopped = match (&end, command.as_mut()) {
-        (End::Output(_), Some(c)) => Some(c.stop().await),
-        _ => None,
-    };
-    let mut lost = String::new();
-    if read_failures > 0 {
-        lost += &format!(", {read_failures} lost to failed kernel reads");
-    }
-    if malformed > 0 {
-        lost += &format!(", {malformed} malformed");
-    }
-    if let Some(code) = stopped {
-        lost += &format!("; the command exited with status {code}");
-    }
-    let written = out.counted();
-    crate::say!(
-        "tracer: {}: {written} events{}, {drops} dropped{lost}",
-        end.why(),
-        if matches!(end, End::Output(_)) {
-            format!(" written to {}", out.name())
-        } else {
-            String::new()
-        }
-    );
-    match end {
-        End::Output(e) => Err(e.into()),
-        End::RingError => Ok(1),
-        End::CommandExited(code) => Ok(code),
-        _ => Ok(0),
+    Ended {
+        why: end,
+        drops: total,
     }
 }
 
