@@ -10,7 +10,7 @@ use tracer_common::{DROP_READ_FAILED, EVENT_ARGS, FileKey, PF_KTHREAD, kind};
 use crate::{
     emit::{NO_NAME, count_drop, emit},
     maps::{FILES, REQUESTS, TRACED, current_traced},
-    read::{mapping_inode, rd},
+    read::{Probe, mapping_inode, rd},
 };
 
 /// The low bits of `page->mapping` that tag anonymous and movable pages
@@ -40,7 +40,7 @@ fn rq_file(rq: u64) -> Result<(u64, u64), i64> {
     if mapping & PAGE_MAPPING_FLAGS != 0 {
         return Ok((0, 0));
     }
-    mapping_inode(mapping)
+    mapping_inode::<Probe>(mapping)
 }
 
 #[btf_tracepoint(function = "block_rq_issue")]

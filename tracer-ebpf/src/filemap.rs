@@ -11,7 +11,7 @@ use tracer_common::{DROP_READ_FAILED, EVENT_ARGS, FileKey, kind};
 use crate::{
     emit::{NO_NAME, count_drop, emit},
     maps::{FILES, current_traced},
-    read::{file_inode, folio_order, inode_ino_dev, mapping_inode, rd},
+    read::{Btf, Probe, file_inode, folio_order, inode_ino_dev, ld, mapping_inode, rd},
 };
 
 /// log2 of the page size (4 KiB on x86_64).
@@ -31,7 +31,7 @@ fn try_filemap_get_pages(ctx: &BtfTracePointContext) -> Result<(), i64> {
     }
     // mm_filemap_get_pages(struct address_space *mapping, pgoff_t index, pgoff_t last_index)
     let mapping: u64 = ctx.arg(0);
-    let (ino, dev) = mapping_inode(mapping)?;
+    let (ino, dev) = mapping_inode::<Btf>(mapping)?;
     let mut args = [0u64; EVENT_ARGS];
     args[kind::filemap_get_pages::INO] = ino;
     args[kind::filemap_get_pages::DEV] = dev;
@@ -55,16 +55,18 @@ fn try_filemap_add_to_page_cache(ctx: &BtfTracePointContext) -> Result<(), i64> 
     };
     // mm_filemap_add_to_page_cache(struct folio *folio)
     let folio: u64 = ctx.arg(0);
-    let mapping: u64 = rd(folio, conf!(folio_mapping))?;
-    let (ino, dev) = mapping_inode(mapping)?;
-    if ino != 0 {
-        let _ = FILES.insert(FileKey { dev, ino }, tgid, 0);
+    let mapping: u64 = ld(folio, conf!(folio_mapping));
+    let (ino, dev) = mapping_inode::<Btf>(mapping)?;
+    let key = FileKey { dev, ino };
+    // SAFETY: the value is copied out at once.
+    if ino != 0 && unsafe { FILES.get(&key) }.copied() != Some(tgid) {
+        let _ = FILES.insert(key, tgid, 0);
     }
-    let order = folio_order(folio)?;
+    let order = folio_order::<Btf>(folio)?;
     let mut args = [0u64; EVENT_ARGS];
     args[kind::filemap_add_to_page_cache::INO] = ino;
     args[kind::filemap_add_to_page_cache::DEV] = dev;
-    args[kind::filemap_add_to_page_cache::INDEX] = rd(folio, conf!(folio_index))?;
+    args[kind::filemap_add_to_page_cache::INDEX] = ld(folio, conf!(folio_index));
     args[kind::filemap_add_to_page_cache::ORDER] = order;
     emit(kind::filemap_add_to_page_cache::ID, args, NO_NAME);
     Ok(())
@@ -83,7 +85,7 @@ fn try_filemap_map_pages(ctx: &BtfTracePointContext) -> Result<(), i64> {
         return Ok(());
     }
     // mm_filemap_map_pages(struct address_space *mapping, pgoff_t start, pgoff_t end)
-    let (ino, dev) = mapping_inode(ctx.arg(0))?;
+    let (ino, dev) = mapping_inode::<Btf>(ctx.arg(0))?;
     let mut args = [0u64; EVENT_ARGS];
     args[kind::filemap_map_pages::INO] = ino;
     args[kind::filemap_map_pages::DEV] = dev;
@@ -106,7 +108,7 @@ fn try_filemap_fault(ctx: &BtfTracePointContext) -> Result<(), i64> {
         return Ok(());
     }
     // mm_filemap_fault(struct address_space *mapping, pgoff_t index)
-    let (ino, dev) = mapping_inode(ctx.arg(0))?;
+    let (ino, dev) = mapping_inode::<Btf>(ctx.arg(0))?;
     let mut args = [0u64; EVENT_ARGS];
     args[kind::filemap_fault::INO] = ino;
     args[kind::filemap_fault::DEV] = dev;
@@ -177,7 +179,7 @@ fn try_get_pages_exit(ctx: &FExitContext) -> Result<(), i64> {
     let folios = conf!(folio_batch_folios);
     let first: u64 = rd(fbatch, folios)?;
     let last: u64 = rd(fbatch, folios + (nr as u32 - 1) * 8)?;
-    let order = folio_order(last)?;
+    let order = folio_order::<Probe>(last)?;
     let last_pages = if order > 20 { 1 } else { 1u64 << order };
     let got_first: u64 = rd(first, conf!(folio_index))?;
     let got_last: u64 = rd::<u64>(last, conf!(folio_index))? + last_pages - 1;
@@ -197,7 +199,7 @@ fn try_get_pages_exit(ctx: &FExitContext) -> Result<(), i64> {
     }
     let file: u64 = rd(iocb, conf!(kiocb_ki_filp))?;
     // The mapping's host, as mm_filemap_add_to_page_cache names the file.
-    let (ino, dev) = mapping_inode(rd(file, conf!(file_f_mapping))?)?;
+    let (ino, dev) = mapping_inode::<Probe>(rd(file, conf!(file_f_mapping))?)?;
     let mut args = [0u64; EVENT_ARGS];
     args[kind::filemap_get_pages::INO] = ino;
     args[kind::filemap_get_pages::DEV] = dev;
@@ -235,7 +237,7 @@ fn try_map_pages_exit(ctx: &FExitContext) -> Result<(), i64> {
     let file: u64 = rd(vma, conf!(vma_vm_file))?;
     let mapping: u64 = rd(file, conf!(file_f_mapping))?;
     let host: u64 = rd(mapping, conf!(address_space_host))?;
-    let (ino, dev) = inode_ino_dev(host)?;
+    let (ino, dev) = inode_ino_dev::<Probe>(host)?;
     // The window stops at the file's last page, as the function clamps it (fexit sees
     // the arguments as they were passed).
     let size: i64 = if host == 0 {

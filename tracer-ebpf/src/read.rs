@@ -22,6 +22,54 @@ pub(crate) fn rd<T>(base: u64, off: u32) -> Result<T, i64> {
     unsafe { bpf_probe_read_kernel((base + off as u64) as *const T) }.map_err(|e| e as i64)
 }
 
+/// Loads a `T` at `base + off` directly, without a helper call (several times cheaper on
+/// the hot paths): `base` must be a pointer the verifier knows by its BTF type (a
+/// tp_btf argument, or a pointer field loaded through one with [`ld`]), and `off` a CONFIG
+/// field, which the verifier reads as a constant (`.rodata` is frozen). The verifier
+/// checks the access against the struct's BTF layout and makes the load fault-safe: a bad
+/// address reads as 0.
+#[inline(always)]
+pub(crate) fn ld<T>(base: u64, off: u32) -> T {
+    // SAFETY: see above; the verifier refuses the program rather than allow a load it
+    // cannot check.
+    unsafe { core::ptr::read_volatile((base + off as u64) as *const T) }
+}
+
+/// How a kernel struct is read: [`Btf`] through a pointer the verifier knows by type
+/// ([`ld`]), [`Probe`] through any address (`bpf_probe_read_kernel`).
+pub(crate) trait Kmem {
+    fn get<T>(base: u64, off: u32) -> Result<T, i64>;
+}
+
+/// Direct loads through a BTF-typed pointer.
+pub(crate) struct Btf;
+/// `bpf_probe_read_kernel` of an address the verifier sees as a number.
+pub(crate) struct Probe;
+
+impl Kmem for Btf {
+    #[inline(always)]
+    fn get<T>(base: u64, off: u32) -> Result<T, i64> {
+        Ok(ld(base, off))
+    }
+}
+
+impl Kmem for Probe {
+    #[inline(always)]
+    fn get<T>(base: u64, off: u32) -> Result<T, i64> {
+        rd(base, off)
+    }
+}
+
+/// Enters `sk` in `SOCKS` as `tgid`'s socket unless it is already there: an LRU map
+/// update costs several times a lookup, and a socket is sent on many times.
+#[inline(always)]
+pub(crate) fn own_socket(sk: u64, tgid: u32) {
+    // SAFETY: the value is copied out at once.
+    if unsafe { SOCKS.get(sk) }.copied() != Some(tgid) {
+        let _ = SOCKS.insert(sk, tgid, 0);
+    }
+}
+
 /// The `struct file` behind `fd` in the current task (task->files->fdt->fd[fd]), if any: none
 /// for a closed or out-of-range fd, or when a read fails (an fd argument may legitimately be
 /// bad; the syscall's own error says so).
@@ -91,7 +139,7 @@ pub(crate) fn socket_sk(file: u64, tgid: u32) -> (u64, bool) {
     let protocol = conf!(sock_protocol);
     let tcp = protocol == ABSENT || rd::<u16>(sk, protocol).unwrap_or(0) == IPPROTO_TCP;
     if tcp {
-        let _ = SOCKS.insert(sk, tgid, 0);
+        own_socket(sk, tgid);
     }
     (sk, tcp)
 }
@@ -100,17 +148,17 @@ pub(crate) fn socket_sk(file: u64, tgid: u32) -> (u64, bool) {
 /// by SO_ZEROCOPY) and NETIF_F_SG in `sk_route_caps`; 0 when this kernel's layout is not
 /// known.
 #[inline(always)]
-pub(crate) fn sock_zc_inputs(sk: u64) -> Result<u64, i64> {
+pub(crate) fn sock_zc_inputs<M: Kmem>(sk: u64) -> Result<u64, i64> {
     use kind::tcp_sendmsg_locked as k;
     let (flags_off, caps_off) = (conf!(sock_flags), conf!(sock_route_caps));
     if flags_off == ABSENT || caps_off == ABSENT {
         return Ok(0);
     }
     let mut zc = k::ZC_KNOWN;
-    if rd::<u64>(sk, flags_off)? & SOCK_ZEROCOPY != 0 {
+    if M::get::<u64>(sk, flags_off)? & SOCK_ZEROCOPY != 0 {
         zc |= k::ZC_SOCK;
     }
-    if rd::<u64>(sk, caps_off)? & NETIF_F_SG != 0 {
+    if M::get::<u64>(sk, caps_off)? & NETIF_F_SG != 0 {
         zc |= k::ZC_SG;
     }
     Ok(zc)
@@ -118,25 +166,25 @@ pub(crate) fn sock_zc_inputs(sk: u64) -> Result<u64, i64> {
 
 /// Reads (i_ino, s_dev) of an `address_space`'s host inode.
 #[inline(always)]
-pub(crate) fn mapping_inode(mapping: u64) -> Result<(u64, u64), i64> {
+pub(crate) fn mapping_inode<M: Kmem>(mapping: u64) -> Result<(u64, u64), i64> {
     if mapping == 0 {
         return Ok((0, 0));
     }
-    inode_ino_dev(rd(mapping, conf!(address_space_host))?)
+    inode_ino_dev::<M>(M::get(mapping, conf!(address_space_host))?)
 }
 
 /// Reads (i_ino, s_dev) of an inode.
 #[inline(always)]
-pub(crate) fn inode_ino_dev(host: u64) -> Result<(u64, u64), i64> {
+pub(crate) fn inode_ino_dev<M: Kmem>(host: u64) -> Result<(u64, u64), i64> {
     if host == 0 {
         return Ok((0, 0));
     }
-    let ino: u64 = rd(host, conf!(inode_i_ino))?;
-    let sb: u64 = rd(host, conf!(inode_i_sb))?;
+    let ino: u64 = M::get(host, conf!(inode_i_ino))?;
+    let sb: u64 = M::get(host, conf!(inode_i_sb))?;
     let dev: u32 = if sb == 0 {
         0
     } else {
-        rd(sb, conf!(super_block_s_dev))?
+        M::get(sb, conf!(super_block_s_dev))?
     };
     Ok((ino, dev as u64))
 }
@@ -145,14 +193,14 @@ pub(crate) fn inode_ino_dev(host: u64) -> Result<(u64, u64), i64> {
 /// tail page (`_folio_order` before 6.6, `_flags_1`'s low byte since); `u64::MAX` when
 /// this kernel's folio layout is not known.
 #[inline(always)]
-pub(crate) fn folio_order(folio: u64) -> Result<u64, i64> {
+pub(crate) fn folio_order<M: Kmem>(folio: u64) -> Result<u64, i64> {
     let order_byte = conf!(folio_order_byte);
     if order_byte == ABSENT || conf!(folio_flags) == ABSENT {
         return Ok(u64::MAX);
     }
-    let flags: u64 = rd(folio, conf!(folio_flags))?;
+    let flags: u64 = M::get(folio, conf!(folio_flags))?;
     if flags & (1u64 << (conf!(pg_head) & 63)) != 0 {
-        Ok(rd::<u8>(folio, order_byte)? as u64)
+        Ok(M::get::<u8>(folio, order_byte)? as u64)
     } else {
         Ok(0)
     }

@@ -7,7 +7,7 @@ use tracer_common::{DROP_READ_FAILED, EVENT_ARGS, MSG_ZEROCOPY, S_IFMT, S_IFSOCK
 use crate::{
     emit::{NO_NAME, count_drop, emit},
     maps::current_traced,
-    read::{fd_file, file_inode, rd, sock_zc_inputs, socket_sk},
+    read::{Probe, fd_file, file_inode, ld, sock_zc_inputs, socket_sk},
 };
 
 #[btf_tracepoint(function = "sys_enter")]
@@ -22,17 +22,17 @@ fn try_sys_enter(ctx: &BtfTracePointContext) -> Result<(), i64> {
     let Some(tgid) = current_traced() else {
         return Ok(());
     };
-    // sys_enter(struct pt_regs *regs, long id)
+    // sys_enter(struct pt_regs *regs, long id): `regs` is BTF-typed, read directly.
     let regs: u64 = ctx.arg(0);
     let id: i64 = ctx.arg(1);
     let mut args = [0u64; EVENT_ARGS];
     args[kind::sys_enter::NR] = id as u64;
-    args[kind::sys_enter::ARG0] = rd::<u64>(regs, conf!(pt_regs_di))?;
-    args[kind::sys_enter::ARG0 + 1] = rd::<u64>(regs, conf!(pt_regs_si))?;
-    args[kind::sys_enter::ARG0 + 2] = rd::<u64>(regs, conf!(pt_regs_dx))?;
-    args[kind::sys_enter::ARG0 + 3] = rd::<u64>(regs, conf!(pt_regs_r10))?;
-    args[kind::sys_enter::ARG0 + 4] = rd::<u64>(regs, conf!(pt_regs_r8))?;
-    args[kind::sys_enter::ARG0 + 5] = rd::<u64>(regs, conf!(pt_regs_r9))?;
+    args[kind::sys_enter::ARG0] = ld::<u64>(regs, conf!(pt_regs_di));
+    args[kind::sys_enter::ARG0 + 1] = ld::<u64>(regs, conf!(pt_regs_si));
+    args[kind::sys_enter::ARG0 + 2] = ld::<u64>(regs, conf!(pt_regs_dx));
+    args[kind::sys_enter::ARG0 + 3] = ld::<u64>(regs, conf!(pt_regs_r10));
+    args[kind::sys_enter::ARG0 + 4] = ld::<u64>(regs, conf!(pt_regs_r8));
+    args[kind::sys_enter::ARG0 + 5] = ld::<u64>(regs, conf!(pt_regs_r9));
     // The kind of file behind each fd argument (regular file, socket, pipe) comes from the
     // kernel's fd table: the tracer never guesses it from fd numbers.
     let (a, b) = tracer_common::fd_args(id as u64);
@@ -103,7 +103,7 @@ fn fd_info(fd: i32, sending: bool, zerocopy: bool, tgid: u32) -> (u64, u16, bool
         let (sk, tcp) = socket_sk(file, tgid);
         not_tcp = sk != 0 && !tcp;
         if tcp && zerocopy {
-            zc = sock_zc_inputs(sk).unwrap_or(0) as u8;
+            zc = sock_zc_inputs::<Probe>(sk).unwrap_or(0) as u8;
         }
     }
     (ino, mode, not_tcp, zc)
@@ -125,7 +125,7 @@ fn try_sys_exit(ctx: &BtfTracePointContext) -> Result<(), i64> {
     let regs: u64 = ctx.arg(0);
     let ret: i64 = ctx.arg(1);
     let mut args = [0u64; EVENT_ARGS];
-    args[kind::sys_exit::NR] = rd::<u64>(regs, conf!(pt_regs_orig_ax))?;
+    args[kind::sys_exit::NR] = ld::<u64>(regs, conf!(pt_regs_orig_ax));
     args[kind::sys_exit::RET] = ret as u64;
     emit(kind::sys_exit::ID, args, NO_NAME);
     Ok(())

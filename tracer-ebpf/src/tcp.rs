@@ -10,22 +10,22 @@ use tracer_common::{ABSENT, DROP_READ_FAILED, EVENT_ARGS, kind};
 
 use crate::{
     emit::{NO_NAME, count_drop, emit},
-    maps::{SOCKS, current_traced},
-    read::{IPPROTO_TCP, rd, sock_zc_inputs},
+    maps::current_traced,
+    read::{Btf, IPPROTO_TCP, Kmem, Probe, ld, own_socket, rd, sock_zc_inputs},
 };
 
 /// The inputs of tcp_sendmsg_locked's copy / reference / pin decision (KERNEL_PATHS.md
 /// §2.5): the socket's SOCK_ZEROCOPY flag (bit 18), `msg->msg_ubuf` (io_uring), and
 /// NETIF_F_SG in the route's features; 0 when this kernel's layout is not known.
 #[inline(always)]
-fn zc_inputs(sk: u64, msg: u64) -> Result<u64, i64> {
+fn zc_inputs<M: Kmem>(sk: u64, msg: u64) -> Result<u64, i64> {
     use kind::tcp_sendmsg_locked as k;
     let ubuf_off = conf!(msghdr_msg_ubuf);
     if ubuf_off == ABSENT {
         return Ok(0);
     }
-    let mut zc = sock_zc_inputs(sk)?;
-    if zc != 0 && rd::<u64>(msg, ubuf_off)? != 0 {
+    let mut zc = sock_zc_inputs::<M>(sk)?;
+    if zc != 0 && M::get::<u64>(msg, ubuf_off)? != 0 {
         zc |= k::ZC_UBUF;
     }
     Ok(zc)
@@ -49,18 +49,19 @@ fn try_tcp_sendmsg_locked(ctx: &BtfTracePointContext) -> Result<(), i64> {
     let msg: u64 = ctx.arg(1);
     let skb: u64 = ctx.arg(2);
     let size_goal: i32 = ctx.arg(3);
-    let _ = SOCKS.insert(sk, tgid, 0);
+    own_socket(sk, tgid);
+    // The arguments are BTF-typed pointers: their fields are loaded directly.
     let iter = msg + conf!(msghdr_msg_iter) as u64;
     let mut args = [0u64; EVENT_ARGS];
     args[kind::tcp_sendmsg_locked::SK] = sk;
     args[kind::tcp_sendmsg_locked::SKB] = skb;
-    args[kind::tcp_sendmsg_locked::ITER_TYPE] = rd::<u8>(iter, conf!(iov_iter_iter_type))? as u64;
-    args[kind::tcp_sendmsg_locked::MSG_FLAGS] = rd::<u32>(msg, conf!(msghdr_msg_flags))? as u64;
-    args[kind::tcp_sendmsg_locked::MSG_LEFT] = rd::<u64>(iter, conf!(iov_iter_count))?;
+    args[kind::tcp_sendmsg_locked::ITER_TYPE] = ld::<u8>(iter, conf!(iov_iter_iter_type)) as u64;
+    args[kind::tcp_sendmsg_locked::MSG_FLAGS] = ld::<u32>(msg, conf!(msghdr_msg_flags)) as u64;
+    args[kind::tcp_sendmsg_locked::MSG_LEFT] = ld::<u64>(iter, conf!(iov_iter_count));
     args[kind::tcp_sendmsg_locked::SIZE_GOAL] = size_goal as i64 as u64;
-    args[kind::tcp_sendmsg_locked::ZC] = zc_inputs(sk, msg)?;
+    args[kind::tcp_sendmsg_locked::ZC] = zc_inputs::<Btf>(sk, msg)?;
     if skb != 0 {
-        args[kind::tcp_sendmsg_locked::SKB_LEN] = rd::<u32>(skb, conf!(sk_buff_len))? as u64;
+        args[kind::tcp_sendmsg_locked::SKB_LEN] = ld::<u32>(skb, conf!(sk_buff_len)) as u64;
     }
     emit(kind::tcp_sendmsg_locked::ID, args, NO_NAME);
     Ok(())
@@ -96,16 +97,16 @@ fn try_sock_length(ctx: &BtfTracePointContext, id: u32) -> Result<(), i64> {
     args[kind::sock_send_length::FLAGS] = flags as u32 as u64;
     let family = conf!(sock_family);
     if family != ABSENT {
-        args[kind::sock_send_length::FAMILY] = rd::<u16>(sk, family)? as u64;
+        args[kind::sock_send_length::FAMILY] = ld::<u16>(sk, family) as u64;
     }
     let protocol = conf!(sock_protocol);
     if protocol != ABSENT {
-        args[kind::sock_send_length::PROTOCOL] = rd::<u16>(sk, protocol)? as u64;
+        args[kind::sock_send_length::PROTOCOL] = ld::<u16>(sk, protocol) as u64;
     }
     // A TCP socket the process sends on is its own (SOCKS), as at sys_enter.
     let tcp = protocol == ABSENT || args[kind::sock_send_length::PROTOCOL] == IPPROTO_TCP as u64;
     if id == kind::sock_send_length::ID && tcp {
-        let _ = SOCKS.insert(sk, tgid, 0);
+        own_socket(sk, tgid);
     }
     emit(id, args, NO_NAME);
     Ok(())
@@ -127,14 +128,14 @@ fn try_tcp_sendmsg_exit(ctx: &FExitContext) -> Result<(), i64> {
     let sk: u64 = ctx.arg(0);
     let msg: u64 = ctx.arg(1);
     let ret: i32 = ctx.ret().map_err(|e| e as i64)?;
-    let _ = SOCKS.insert(sk, tgid, 0);
+    own_socket(sk, tgid);
     let iter = msg + conf!(msghdr_msg_iter) as u64;
     let mut args = [0u64; EVENT_ARGS];
     args[kind::tcp_sendmsg_exit::SK] = sk;
     args[kind::tcp_sendmsg_exit::RET] = ret as i64 as u64;
     args[kind::tcp_sendmsg_exit::MSG_FLAGS] = rd::<u32>(msg, conf!(msghdr_msg_flags))? as u64;
     args[kind::tcp_sendmsg_exit::ITER_TYPE] = rd::<u8>(iter, conf!(iov_iter_iter_type))? as u64;
-    args[kind::tcp_sendmsg_exit::ZC] = zc_inputs(sk, msg)?;
+    args[kind::tcp_sendmsg_exit::ZC] = zc_inputs::<Probe>(sk, msg)?;
     emit(kind::tcp_sendmsg_exit::ID, args, NO_NAME);
     Ok(())
 }

@@ -10,7 +10,7 @@ use tracer_common::{DROP_READ_FAILED, EVENT_ARGS, kind};
 use crate::{
     emit::{NO_NAME, count_drop, emit},
     maps::current_traced,
-    read::{file_inode, inode_ino_dev, rd},
+    read::{Btf, file_inode, inode_ino_dev, rd},
 };
 
 #[btf_tracepoint(function = "ext4_da_write_end")]
@@ -26,7 +26,7 @@ fn try_ext4_da_write_end(ctx: &BtfTracePointContext) -> Result<(), i64> {
         return Ok(());
     }
     // ext4_da_write_end(struct inode *inode, loff_t pos, unsigned int len, unsigned int copied)
-    let (ino, dev) = inode_ino_dev(ctx.arg(0))?;
+    let (ino, dev) = inode_ino_dev::<Btf>(ctx.arg(0))?;
     let mut args = [0u64; EVENT_ARGS];
     args[kind::ext4_da_write_end::INO] = ino;
     args[kind::ext4_da_write_end::DEV] = dev;

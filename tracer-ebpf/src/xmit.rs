@@ -9,7 +9,7 @@ use tracer_common::{DROP_READ_FAILED, EVENT_ARGS, NAME_LEN, kind};
 use crate::{
     emit::{count_drop, emit},
     maps::{SOCKS, TRACED, ZC_SKBS},
-    read::{SKBFL_ZEROCOPY_ENABLE, rd},
+    read::{SKBFL_ZEROCOPY_ENABLE, ld, rd},
 };
 
 #[btf_tracepoint(function = "net_dev_start_xmit")]
@@ -26,7 +26,8 @@ fn try_net_dev_start_xmit(ctx: &BtfTracePointContext) -> Result<(), i64> {
     // by the socket that owns the skb, learned when a traced process sent on it.
     let skb: u64 = ctx.arg(0);
     let dev: u64 = ctx.arg(1);
-    let sk: u64 = rd(skb, conf!(sk_buff_sk))?;
+    // Both arguments are BTF-typed: their fields are loaded directly.
+    let sk: u64 = ld(skb, conf!(sk_buff_sk));
     // SAFETY: the value is copied out at once.
     let owner = match unsafe { SOCKS.get(sk) } {
         Some(tgid) => *tgid,
@@ -39,19 +40,19 @@ fn try_net_dev_start_xmit(ctx: &BtfTracePointContext) -> Result<(), i64> {
         let _ = SOCKS.remove(sk);
         return Ok(());
     }
-    let head: u64 = rd(skb, conf!(sk_buff_head))?;
+    let head: u64 = ld(skb, conf!(sk_buff_head));
     // On 64-bit, skb->end is an offset from head (NET_SKBUFF_DATA_USES_OFFSET).
-    let end: u32 = rd(skb, conf!(sk_buff_end))?;
+    let end: u32 = ld(skb, conf!(sk_buff_end));
     let shinfo = head + end as u64;
     let mut args = [0u64; EVENT_ARGS];
     args[kind::net_dev_start_xmit::SKB] = skb;
     args[kind::net_dev_start_xmit::SK] = sk;
-    args[kind::net_dev_start_xmit::LEN] = rd::<u32>(skb, conf!(sk_buff_len))? as u64;
-    args[kind::net_dev_start_xmit::DATA_LEN] = rd::<u32>(skb, conf!(sk_buff_data_len))? as u64;
+    args[kind::net_dev_start_xmit::LEN] = ld::<u32>(skb, conf!(sk_buff_len)) as u64;
+    args[kind::net_dev_start_xmit::DATA_LEN] = ld::<u32>(skb, conf!(sk_buff_data_len)) as u64;
     args[kind::net_dev_start_xmit::SHINFO_FLAGS] = rd::<u8>(shinfo, conf!(shinfo_flags))? as u64;
     args[kind::net_dev_start_xmit::NR_FRAGS] = rd::<u8>(shinfo, conf!(shinfo_nr_frags))? as u64;
-    args[kind::net_dev_start_xmit::IFINDEX] = rd::<i32>(dev, conf!(net_device_ifindex))? as u64;
-    args[kind::net_dev_start_xmit::DEV_FLAGS] = rd::<u32>(dev, conf!(net_device_flags))? as u64;
+    args[kind::net_dev_start_xmit::IFINDEX] = ld::<i32>(dev, conf!(net_device_ifindex)) as u64;
+    args[kind::net_dev_start_xmit::DEV_FLAGS] = ld::<u32>(dev, conf!(net_device_flags)) as u64;
     args[kind::net_dev_start_xmit::OWNER_TGID] = owner as u64;
     if args[kind::net_dev_start_xmit::SHINFO_FLAGS] & SKBFL_ZEROCOPY_ENABLE as u64 != 0 {
         let _ = ZC_SKBS.insert(skb, owner, 0);
