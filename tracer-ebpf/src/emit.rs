@@ -1,14 +1,14 @@
 //! Writing events into the ring buffer, and counting those lost.
 
 use aya_ebpf::{
-    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
+    bindings::{BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
     },
 };
 use tracer_common::{DROP_RING_FULL, EVENT_ARGS, Event, NAME_LEN};
 
-use crate::maps::{DROPS, EVENTS};
+use crate::maps::{DROPS, EMITTED, EVENTS};
 
 /// Counts one lost event in `DROPS` slot `why` (`DROP_RING_FULL`, `DROP_READ_FAILED`).
 #[inline(always)]
@@ -19,10 +19,12 @@ pub(crate) fn count_drop(why: u32) {
     }
 }
 
-/// Unread bytes in the ring buffer above which a submit wakes the reader. Below it the
-/// reader is not woken per event (a wakeup per event costs more than the event): it polls
-/// on a short timer as well (`source::kernel`), so a trickle still arrives within a tick.
-const WAKEUP_BYTES: u64 = 256 << 10;
+/// Every this many events a CPU writes, its submit wakes the reader; the others do not (a
+/// wakeup per event costs more than the event). The reader also looks every tick
+/// (`source::kernel`), so a trickle arrives within one. Counted per CPU: asking the ring
+/// how much is unread instead reads the reader's position, a cache line the reader keeps
+/// writing, at every event.
+const WAKEUP_EVERY: u64 = 1024;
 
 /// Writes one event into the ring buffer, or counts a drop when it is full.
 #[inline(always)]
@@ -42,7 +44,17 @@ pub(crate) fn emit(kind: u32, args: [u64; EVENT_ARGS], name: [u8; NAME_LEN]) {
                 args,
                 name,
             });
-            let flags = if EVENTS.query(BPF_RB_AVAIL_DATA as u64) >= WAKEUP_BYTES {
+            let wake = match EMITTED.get_ptr_mut(0) {
+                Some(n) => {
+                    // SAFETY: a per-CPU slot is only touched by programs on this CPU.
+                    unsafe {
+                        *n += 1;
+                        *n % WAKEUP_EVERY == 0
+                    }
+                }
+                None => true,
+            };
+            let flags = if wake {
                 BPF_RB_FORCE_WAKEUP
             } else {
                 BPF_RB_NO_WAKEUP

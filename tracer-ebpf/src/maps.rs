@@ -20,6 +20,10 @@ pub(crate) static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
 #[map(name = "DROPS")]
 pub(crate) static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
 
+/// Events written per CPU, for the wakeup policy of `emit`.
+#[map(name = "EMITTED")]
+pub(crate) static EMITTED: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
 /// Traced processes (tgid -> `TRACED_FROM_EXEC` or 0), filled by the loader and by
 /// `sched` (`tracer_common::TRACED_MAP`).
 #[map(name = "TRACED")]

@@ -18,6 +18,9 @@ pub struct KernelSource {
     ring: AsyncFd<RingBuf<MapData>>,
     /// Records that did not decode (wrong length or unknown kind); counted, not fatal.
     pub malformed: u64,
+    /// The last batch was full: more is waiting, take it without waiting for a wakeup
+    /// (the kernel side wakes the reader only now and then).
+    backlog: bool,
 }
 
 impl KernelSource {
@@ -32,13 +35,25 @@ impl KernelSource {
         // stays open and the same for the AsyncFd's whole life.
         let ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
             .map_err(|e| std::io::Error::other(e.to_string()))?;
-        Ok(Self { ring, malformed: 0 })
+        Ok(Self {
+            ring,
+            malformed: 0,
+            backlog: false,
+        })
     }
 
     /// Waits until events are available (a wakeup, or the next tick finds some), then
     /// appends up to one batch to `out`.
     pub async fn next_batch(&mut self, out: &mut Vec<Event>) -> std::io::Result<()> {
         loop {
+            if self.backlog {
+                let (n, malformed) = take(self.ring.get_mut(), out, BATCH);
+                self.malformed += malformed;
+                self.backlog = n == BATCH;
+                if n > 0 || malformed > 0 {
+                    return Ok(());
+                }
+            }
             let (n, malformed) = match tokio::time::timeout(TICK, self.ring.readable_mut()).await {
                 Ok(guard) => {
                     let mut guard = guard?;
@@ -52,6 +67,7 @@ impl KernelSource {
                 Err(_tick) => take(self.ring.get_mut(), out, BATCH),
             };
             self.malformed += malformed;
+            self.backlog = n == BATCH;
             if n > 0 || malformed > 0 {
                 return Ok(());
             }
