@@ -256,3 +256,18 @@ impl KernelBtf {
             .ok_or_else(|| BtfLookupError::NoEnumValue(name.to_string(), variant.to_string()))
     }
 }
+
+/// The running kernel's BTF, for tests that read real layouts and prototypes. Every
+/// machine this project tests on (CI, the developers', the VM) has it, so a test that
+/// needs it fails when it is missing instead of passing without checking anything.
+#[cfg(test)]
+pub(crate) fn running_kernel_btf() -> KernelBtf {
+    let path = Path::new(super::VMLINUX_BTF);
+    KernelBtf::from_file(path).unwrap_or_else(|e| {
+        panic!(
+            "this test reads the running kernel's BTF, and {} cannot be read ({e:#}): \
+             run it on a kernel built with CONFIG_DEBUG_INFO_BTF=y",
+            path.display()
+        )
+    })
+}
