@@ -3,12 +3,15 @@
 //! `tracer demo --method M --size 1M [--cold] --record tracer/tests/fixtures/M-{hit,miss}.jsonl`.
 //!
 //! The assertions are what each method must cost whatever the timing: syscall and copy
-//! counts the kernel makes deterministically, bytes, and page-cache hits and misses.
+//! counts the kernel makes deterministically, bytes, and page-cache hits and misses; and
+//! that the mode switches the model counts are, one by one, the syscalls the recording
+//! holds for the sender and the receiver.
 
 use std::path::Path;
 
 use tracer::{
     demo::{self, MethodResult, RecordLine},
+    event::{Event, Payload},
     model::{Buffer, Engine, Evidence, Ledger, Mode, Model, Seen, Step, StepKind},
     workload::{Method, Report},
 };
@@ -22,6 +25,11 @@ struct Run {
     result: MethodResult,
     /// The sender transfer's steps, in order.
     steps: Vec<Step>,
+    /// The receiver transfer's steps, in order (none for copy-file-range).
+    receiver_steps: Vec<Step>,
+    /// Every event of the recording, as the kernel reported it.
+    events: Vec<Event>,
+    report: Report,
 }
 
 fn replay(method: Method, cache: &str) -> Run {
@@ -33,6 +41,7 @@ fn replay(method: Method, cache: &str) -> Run {
     let mut steps = Vec::new();
     let mut report: Option<Report> = None;
     let mut kernel = String::new();
+    let mut events = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line: RecordLine = serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("{}:{}: {e}", path.display(), i + 1));
@@ -41,6 +50,7 @@ fn replay(method: Method, cache: &str) -> Run {
             RecordLine::Event { method: m, event } => {
                 assert_eq!(m, method);
                 model.push(&event, &mut steps);
+                events.push(event);
             }
             RecordLine::Report { report: r } => report = Some(r),
             // Exact ledgers need every event.
@@ -55,12 +65,127 @@ fn replay(method: Method, cache: &str) -> Run {
     let report = report.expect("the recording has the workload's report");
     assert_eq!((report.bytes, report.chunk as u64), (SIZE, CHUNK));
     let result = demo::summarize(&report, &model, &kernel, None, 0, CHUNK).unwrap();
-    let sender = demo::pick(&model, &report).0.unwrap().id;
-    let steps = steps
+    let (sender, receiver) = demo::pick(&model, &report);
+    let of = |id| -> Vec<Step> {
+        steps
+            .iter()
+            .filter(|s| s.transfer == Some(id))
+            .cloned()
+            .collect()
+    };
+    Run {
+        result,
+        steps: of(sender.unwrap().id),
+        receiver_steps: receiver.map(|t| of(t.id)).unwrap_or_default(),
+        events,
+        report,
+    }
+}
+
+/// A mode switch: the syscall and the mode it switches to.
+type Switch = (String, Mode);
+
+/// The mode switches among `steps`, in order.
+fn step_switches(steps: &[Step]) -> Vec<Switch> {
+    steps
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StepKind::ModeSwitch { to, syscall } => Some((syscall.clone(), *to)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Thread `tid`'s syscall entries and exits in the recording (within `window` when
+/// given), as the kernel reported them: what the model's mode switches must match.
+fn recorded_switches(
+    events: &[Event],
+    tid: u32,
+    window: Option<std::ops::RangeInclusive<u64>>,
+) -> Vec<Switch> {
+    events
+        .iter()
+        .filter(|e| e.tid == tid && window.as_ref().is_none_or(|w| w.contains(&e.ts_ns)))
+        .filter_map(|e| match &e.payload {
+            Payload::SyscallEnter { nr, .. } => {
+                Some((tracer::syscalls::name(*nr).into_owned(), Mode::Kernel))
+            }
+            Payload::SyscallExit { nr, .. } => {
+                Some((tracer::syscalls::name(*nr).into_owned(), Mode::User))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The syscalls each method's transfer is made of (the workload's own choice of calls).
+fn transfer_syscalls(method: Method) -> &'static [&'static str] {
+    match method {
+        Method::ReadWrite => &["read", "write"],
+        Method::ReadSend => &["read", "sendto"],
+        Method::MmapWrite => &["mmap", "write", "munmap"],
+        Method::Sendfile => &["sendfile"],
+        Method::Splice => &["splice"],
+        // The completion notifications are reaped from the error queue.
+        Method::MsgZerocopy => &["read", "sendto", "recvmsg"],
+        Method::IoUring => &["io_uring_enter"],
+        Method::CopyFileRange => &["copy_file_range"],
+    }
+}
+
+/// The sender's and the receiver's mode switches are the syscalls the recording holds
+/// for them, one by one, and the ledgers count exactly those.
+fn check_switches(run: &Run, method: Method, cache: &str) {
+    let r = &run.report;
+    let (transfer, other): (Vec<Switch>, Vec<Switch>) =
+        recorded_switches(&run.events, r.sender_tid, Some(r.start_ns..=r.end_ns))
+            .into_iter()
+            .partition(|(name, _)| transfer_syscalls(method).contains(&name.as_str()));
+    assert_eq!(
+        step_switches(&run.steps),
+        transfer,
+        "{method:?} {cache}: the sender's mode switches are not its syscalls in the recording"
+    );
+    // The sender's other syscalls in its window are not the transfer's: the start mark's
+    // gettid, and msg-zerocopy's wait for its notifications.
+    for (name, _) in &other {
+        assert!(
+            name == "gettid" || (method == Method::MsgZerocopy && name == "poll"),
+            "{method:?} {cache}: the sender's {name} is in no transfer"
+        );
+    }
+    let o = &run.result.sender.observed;
+    let entries = |s: &[Switch]| s.iter().filter(|(_, to)| *to == Mode::Kernel).count() as u64;
+    assert_eq!(
+        (o.syscalls, o.mode_switches),
+        (entries(&transfer), transfer.len() as u64),
+        "{method:?} {cache}"
+    );
+    let Some(tid) = r.receiver_tid else {
+        assert!(run.receiver_steps.is_empty(), "{method:?} {cache}");
+        return;
+    };
+    // The receiver's reads of the socket, every one of them (the last returns 0).
+    let reads: Vec<Switch> = recorded_switches(&run.events, tid, None)
         .into_iter()
-        .filter(|s| s.transfer == Some(sender))
+        .filter(|(name, _)| name == "read")
         .collect();
-    Run { result, steps }
+    assert_eq!(
+        step_switches(&run.receiver_steps),
+        reads,
+        "{method:?} {cache}: the receiver's mode switches are not its reads in the recording"
+    );
+    let rx = run
+        .result
+        .receiver
+        .observed
+        .as_ref()
+        .expect("a receiver transfer");
+    assert_eq!(
+        (rx.syscalls, rx.mode_switches),
+        (entries(&reads), reads.len() as u64),
+        "{method:?} {cache}"
+    );
 }
 
 fn check_cache(o: &Ledger, cache: &str) {
@@ -88,14 +213,13 @@ fn check(method: Method, cache: &str, f: impl Fn(&Ledger)) -> Run {
     if method != Method::CopyFileRange {
         let rx = r.receiver.observed.as_ref().expect("a receiver transfer");
         assert_eq!(rx.cpu_copy_bytes, SIZE, "{rx:?}");
-        assert_eq!(rx.mode_switches, 2 * rx.syscalls);
     }
     // Every difference from the article's model has a reason the model accounts for.
     for d in &r.differences {
         assert!(d.explained, "{method:?} {cache}: {d:?}");
         assert!(!d.reason.is_empty());
     }
-    assert_eq!(o.mode_switches, 2 * o.syscalls);
+    check_switches(&run, method, cache);
     run
 }
 
