@@ -5,7 +5,10 @@
 //!
 //! Needs root and the eBPF programs: `cargo xtask test` runs these one at a time.
 
-use std::process::{Command, Output};
+use std::{
+    path::Path,
+    process::{Command, Output},
+};
 
 use serde_json::Value;
 
@@ -265,10 +268,10 @@ struct Sysctl {
 }
 
 impl Sysctl {
-    fn set(path: &'static str, value: &str) -> Option<Sysctl> {
-        let old = std::fs::read_to_string(path).ok()?;
-        std::fs::write(path, value).ok()?;
-        Some(Sysctl { path, old })
+    fn set(path: &'static str, value: &str) -> Sysctl {
+        let old = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+        std::fs::write(path, value).unwrap_or_else(|e| panic!("writing {value} to {path}: {e}"));
+        Sysctl { path, old }
     }
 }
 
@@ -278,22 +281,61 @@ impl Drop for Sysctl {
     }
 }
 
-#[test]
-#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
-fn a_method_this_kernel_refuses_is_reported_not_faked() {
-    // kernel.io_uring_disabled=2 makes io_uring_setup fail with EPERM (6.6+).
-    let Some(_guard) = Sysctl::set("/proc/sys/kernel/io_uring_disabled", "2") else {
-        eprintln!("skipped: this kernel has no kernel.io_uring_disabled sysctl");
-        return;
-    };
+/// Whether io_uring_setup(2) gives a ring here (an io_uring-less kernel answers ENOSYS).
+fn io_uring_works() -> bool {
+    // struct io_uring_params: 120 bytes, all zero but what the kernel fills in.
+    let mut params = [0u64; 15];
+    // SAFETY: io_uring_setup with one entry and a zeroed params struct of its size.
+    let fd = unsafe { libc::syscall(libc::SYS_io_uring_setup, 1, params.as_mut_ptr()) };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: the ring's fd, ours.
+    unsafe { libc::close(fd as i32) };
+    true
+}
+
+/// io-uring's one-line refusal by `tracer demo`.
+fn io_uring_refusal() -> String {
     let out = demo(&["--method", "io-uring", "--size", "1M", "--headless"]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
         err.starts_with("tracer: error: io-uring is not supported here: "),
         "{err}"
     );
+    err
+}
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn a_method_this_kernel_refuses_is_reported_not_faked() {
+    // kernel.io_uring_disabled (6.6+): 2 makes io_uring_setup fail with EPERM.
+    const SYSCTL: &str = "/proc/sys/kernel/io_uring_disabled";
+    if !Path::new(SYSCTL).exists() {
+        // A kernel without the switch: one from before 6.6, where io-uring runs unless
+        // the kernel has no io_uring at all, and then it is refused for that.
+        let release = kernel::release();
+        assert!(
+            kernel::version() < (6, 6),
+            "kernel {release} has no {SYSCTL}, which 6.6 added"
+        );
+        if io_uring_works() {
+            let out = demo(&["--method", "io-uring", "--size", "1M", "--headless"]);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{err}");
+            let report = String::from_utf8_lossy(&out.stdout);
+            assert!(report.starts_with("io-uring: 1 MiB"), "{report}");
+        } else {
+            let err = io_uring_refusal();
+            assert!(!err.contains("io_uring_disabled"), "{err}");
+        }
+        return;
+    }
+    let _guard = Sysctl::set(SYSCTL, "2");
+    assert!(!io_uring_works(), "io_uring_setup works with {SYSCTL}=2");
+    let err = io_uring_refusal();
     assert!(err.contains("io_uring_disabled"), "{err}");
 
     let out = demo(&["--method", "all", "--size", "1M"]);
