@@ -720,6 +720,27 @@ fn started(args: &[&str]) -> (std::process::Child, Vec<String>) {
     (child, lines)
 }
 
+/// A kernel thread's pid: a process whose flags (/proc/PID/stat) have PF_KTHREAD.
+fn a_kernel_thread() -> u32 {
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    let mut pids: Vec<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    pids.sort_unstable();
+    pids.into_iter()
+        .find(|pid| {
+            // The fields after the command's closing parenthesis: state, ppid, pgrp,
+            // session, tty_nr, tpgid, flags.
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                stat.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(6)?.parse::<u64>().ok())
+                    .is_some_and(|flags| flags & PF_KTHREAD != 0)
+            })
+        })
+        .expect("no kernel thread in /proc: run this test in the host's pid namespace")
+}
+
 #[test]
 #[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
 fn the_small_things_are_said() {
@@ -737,18 +758,17 @@ fn the_small_things_are_said() {
     );
 
     // --pid of a kernel thread: it makes no syscalls, and the tracer says so.
-    if std::fs::read_to_string("/proc/2/comm").is_ok_and(|c| c.trim() == "kthreadd") {
-        let (mut child, lines) = started(&["trace", "-o", "/dev/null", "--pid", "2"]);
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        child.wait().unwrap();
-        assert!(
-            lines
-                .iter()
-                .any(|l| l.contains("is a kernel thread: it makes no syscalls")),
-            "{lines:?}"
-        );
-    }
+    let kthread = a_kernel_thread().to_string();
+    let (mut child, lines) = started(&["trace", "-o", "/dev/null", "--pid", &kthread]);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("is a kernel thread: it makes no syscalls")),
+        "{lines:?}"
+    );
 
     // tracefs, mounted by the tracer, is unmounted at exit (in a mount namespace of its
     // own, so that nothing else on the machine sees it go).
