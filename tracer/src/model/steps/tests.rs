@@ -84,11 +84,13 @@ impl Feed {
             tcp_send(SK_X, flags, zc, len),
         );
     }
+    /// The ledger of the transfer `src -> dst`, which must exist (an empty ledger would
+    /// pass any check of what it does not count).
     fn ledger(&self, src: Endpoint, dst: Endpoint) -> Ledger {
         self.model
             .find(PID, src, dst)
             .map(|t| t.ledger.clone())
-            .unwrap_or_default()
+            .unwrap_or_else(|| panic!("no {src:?} -> {dst:?} transfer"))
     }
 }
 
@@ -511,7 +513,8 @@ fn before_6_5_a_splice_read_is_observed_as_page_references_by_fexit_filemap_read
         ),
         "{seen:?}"
     );
-    // The same event during read() is not a copy into the reader's buffer.
+    // The same event during read() is not a copy into the reader's buffer: the read's
+    // copy is still the one its return value tells (once its bytes go out).
     let mut g = Feed::new();
     g.syscall(
         1,
@@ -526,7 +529,33 @@ fn before_6_5_a_splice_read_is_observed_as_page_references_by_fexit_filemap_read
             pipe: true,
         }],
     );
+    g.send(sysno::WRITE, BUF, 4096, 0, 0);
     assert!(observed_by(&g, Seen::FexitFilemapRead).is_empty());
+    let copies: Vec<&Step> = g
+        .out
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.kind,
+                StepKind::Copy {
+                    from: Buffer::PageCache,
+                    to: Buffer::User,
+                    ..
+                }
+            )
+        })
+        .collect();
+    assert!(
+        matches!(
+            copies.as_slice(),
+            [Step {
+                kind: StepKind::Copy { bytes: 4096, .. },
+                evidence: Evidence::Inferred(_),
+                ..
+            }]
+        ),
+        "{copies:?}"
+    );
 }
 
 #[test]
