@@ -237,3 +237,77 @@ fn every_methods_lesson_at_its_last_step() {
         }
     }
 }
+
+/// This project's CI kernel, made up: fentry refused at program load, no kprobes, every
+/// tracepoint, no `do_tcp_sendpages` (gone in 6.5).
+fn linux_6_18_caps() -> crate::probe::plan::Caps {
+    use crate::probe::why::{Answer, FunctionLack, Lack, Refusal, Stage, TrialError};
+    crate::probe::plan::Caps {
+        kernel: KERNEL.into(),
+        fentry: Some(Lack::Refused(TrialError::Refused {
+            by: None,
+            refusal: Refusal {
+                at: Stage::ProgramLoad,
+                answer: Answer::Errno(libc::EPERM),
+            },
+        })),
+        fentry_tried_on: Some("tcp_sendmsg_locked".into()),
+        kprobes: Some(Lack::NotBuiltIn {
+            evidence: crate::probe::NO_KPROBE_PMU,
+        }),
+        program_types: [("tracepoint", "yes"), ("tp_btf", "yes"), ("kprobe", "yes")]
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect(),
+        tracepoints: crate::probe::hooks::step_tracepoints()
+            .map(str::to_string)
+            .collect(),
+        functions: [(
+            "do_tcp_sendpages".to_string(),
+            FunctionLack::NotInBtf {
+                era: Some("removed in 6.5"),
+            },
+        )]
+        .into_iter()
+        .collect(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn the_doctor_page_snapshot() {
+    // The doctor's report per method, as `doctor::report_texts` makes it, on a made-up
+    // kernel with this build's programs.
+    let caps = linux_6_18_caps();
+    let plan = crate::probe::plan::plan(&caps, &crate::probe::loader::build(None));
+    let texts = Method::ALL
+        .iter()
+        .map(|m| {
+            (
+                *m,
+                crate::doctor::text(&caps, &plan, Some(*m), "none", true),
+            )
+        })
+        .collect();
+    let mut app = lesson(Method::Sendfile);
+    app.playing = false;
+    app.shown = app.queue.len();
+    update(&mut app, Msg::Doctor(texts));
+    update(
+        &mut app,
+        Msg::Key(crossterm::event::KeyEvent::new(
+            crossterm::event::KeyCode::Char('d'),
+            crossterm::event::KeyModifiers::NONE,
+        )),
+    );
+    assert!(app.doctor_shown);
+    for (w, h) in [(80, 24), (120, 40)] {
+        let t = screen(&app, w, h);
+        let all = text(t.backend().buffer());
+        assert!(
+            all.contains("kernel 6.18.0-test") && all.contains("EPERM"),
+            "{all}"
+        );
+        insta::assert_snapshot!(format!("doctor_sendfile_{w}x{h}"), t.backend());
+    }
+}
