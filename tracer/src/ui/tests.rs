@@ -311,3 +311,106 @@ fn the_doctor_page_snapshot() {
         insta::assert_snapshot!(format!("doctor_sendfile_{w}x{h}"), t.backend());
     }
 }
+
+/// A finished live run of `method`, fed as `ui::run`'s runner feeds the TUI, from the
+/// recorded run `tests/fixtures/<method>-hit.jsonl`: the sender's new steps and the
+/// ledgers so far after every batch of events, once more at the end, then the comparison.
+fn replayed_live_run(method: Method) -> App {
+    use crate::{
+        demo::{self, RecordLine},
+        model::Model,
+    };
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(format!("{}-hit.jsonl", method.name()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut kernel = String::new();
+    let mut events = Vec::new();
+    let mut report = None;
+    for (i, line) in text.lines().enumerate() {
+        match serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("{}:{}: {e}", path.display(), i + 1))
+        {
+            RecordLine::Header { kernel: k, .. } => kernel = k,
+            RecordLine::Event { event, .. } => events.push(event),
+            RecordLine::Report { report: r } => report = Some(r),
+            RecordLine::Lost { .. } => panic!("{}: a recording with a gap", path.display()),
+        }
+    }
+    let report = report.expect("the recording has the workload's report");
+    let chunk = report.chunk as u64;
+    let mut app = App::new(
+        Kind::Live,
+        Some(method),
+        &kernel,
+        report.bytes,
+        chunk,
+        false,
+    );
+    assert_eq!(
+        initial_action(&mut app),
+        Some(super::app::Action::Start(method))
+    );
+    // The event rate by the recording's clock, so that the screen is the same each time.
+    let first_ns = events.first().map_or(0, |e| e.ts_ns);
+    let mut model = Model::new();
+    let observe =
+        |app: &mut App, model: &Model, steps: &[crate::model::Step], fed: u64, ts_ns: u64| {
+            // What `live_runner`'s observer sends.
+            let sender = model.sender(None);
+            let mine: Vec<_> = steps
+                .iter()
+                .filter(|s| sender.is_some_and(|t| s.transfer == Some(t.id)))
+                .cloned()
+                .collect();
+            if !mine.is_empty() {
+                update(app, Msg::Steps(mine));
+            }
+            if let Some(sender) = sender {
+                let secs = ((ts_ns - first_ns) as f64 / 1e9).max(1e-3);
+                update(
+                    app,
+                    Msg::Progress {
+                        sender: sender.ledger.clone(),
+                        receiver: model.receiver(None).map(|t| t.ledger.clone()),
+                        events_per_s: (fed as f64 / secs) as u64,
+                        drops: 0,
+                    },
+                );
+            }
+        };
+    let mut fed = 0;
+    let mut steps = Vec::new();
+    for batch in events.chunks(64) {
+        for e in batch {
+            model.push(e, &mut steps);
+        }
+        fed += batch.len() as u64;
+        observe(&mut app, &model, &steps, fed, batch[batch.len() - 1].ts_ns);
+        steps.clear();
+    }
+    model.finish(&mut steps);
+    let last_ns = events.last().map_or(0, |e| e.ts_ns);
+    observe(&mut app, &model, &steps, fed, last_ns);
+    let result = demo::summarize(&report, &model, &kernel, None, 0, chunk).unwrap();
+    update(&mut app, Msg::Done(Box::new(result)));
+    app
+}
+
+#[test]
+fn finished_live_runs_at_their_last_step() {
+    for method in [Method::ReadSend, Method::Sendfile] {
+        let mut app = replayed_live_run(method);
+        assert_eq!(app.state, super::app::RunState::Done);
+        app.playing = false;
+        app.shown = app.queue.len();
+        // The first chunk step by step, then the summary of the rest.
+        assert!(app.queue.len() > 2, "{:?}", app.queue);
+        let last = app.current().expect("a step on screen");
+        assert!(last.text.starts_with("The other 15 chunks"), "{last:?}");
+        for (w, h) in [(80, 24), (120, 40)] {
+            let t = screen(&app, w, h);
+            insta::assert_snapshot!(format!("live_{}_{w}x{h}_last", method.name()), t.backend());
+        }
+    }
+}
