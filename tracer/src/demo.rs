@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::{
     event::Event,
     model::{
-        Ledger, Model, Step,
+        Ledger, Method, Model, Step,
         compare::{self, Difference},
         fmt_field, human_bytes,
         steps::{Endpoint, Facts},
@@ -29,7 +29,7 @@ use crate::{
         lost::{DropWatch, Lost},
         output,
     },
-    workload::{self, Method, Report, Residency, WorkloadError},
+    workload::{self, Report, Residency, WorkloadError},
 };
 
 /// A signal ended the demo; the exit status to use (128 + signal number).

@@ -6,12 +6,12 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::{
+    model::Method,
     probe::{
         caps, has_bpf_privileges, hooks, loader,
         plan::{self, Caps, Planned},
         why::Lack,
     },
-    workload::Method,
 };
 
 /// `tracer doctor --json`. In `caps`, a `null` reason (`no_btf`, `fentry`, `kprobes`,

@@ -4,8 +4,9 @@ use std::{ffi::OsString, process::ExitCode};
 
 use clap::{Args, Parser, Subcommand};
 use tracer::{
+    model::Method,
     trace::{self, Target, TraceArgs},
-    workload::{self, Method},
+    workload,
 };
 
 #[derive(Parser)]

@@ -10,8 +10,8 @@ use std::{fmt::Write, path::Path};
 
 use tracer::{
     demo::{self, RecordLine},
-    model::Model,
-    workload::{Method, Report},
+    model::{Method, Model},
+    workload::Report,
 };
 
 const CHUNK: u64 = 64 << 10;
@@ -82,12 +82,12 @@ mod doctor {
 
     use tracer::{
         doctor,
+        model::Method,
         probe::{
             hooks, loader,
             plan::{self, Caps},
             why::{Answer, FunctionLack, Lack, NoBtf, Refusal, Stage, TrialError},
         },
-        workload::Method,
     };
 
     fn all_tracepoints() -> BTreeSet<String> {

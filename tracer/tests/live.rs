@@ -14,9 +14,10 @@ use std::{
 use serde_json::Value;
 use tracer::{
     event::{Event, KernelConsts, Payload},
+    model::Method,
     probe::LoadOptions,
     trace::Session,
-    workload::{self, Method, Report},
+    workload::{self, Report},
 };
 
 mod kernel;

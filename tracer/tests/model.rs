@@ -12,8 +12,8 @@ use std::path::Path;
 use tracer::{
     demo::{self, MethodResult, RecordLine},
     event::{Event, Payload},
-    model::{Buffer, Engine, Evidence, Ledger, Mode, Model, Seen, Step, StepKind},
-    workload::{Method, Report},
+    model::{Buffer, Engine, Evidence, Ledger, Method, Mode, Model, Seen, Step, StepKind},
+    workload::Report,
 };
 
 const SIZE: u64 = 1 << 20;

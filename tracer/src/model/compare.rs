@@ -8,12 +8,12 @@
 
 use serde::Serialize;
 
+use super::Method;
 use super::{
     Ledger, fmt_field, human_bytes,
     steps::Facts,
     textbook::{Cache, Conditions, Link, PAGE},
 };
-use crate::workload::Method;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Difference {

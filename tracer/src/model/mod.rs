@@ -7,12 +7,14 @@
 
 pub mod compare;
 mod evidence;
+mod method;
 pub mod steps;
 pub mod textbook;
 
 use serde::Serialize;
 
 pub use evidence::{Evidence, Inference, LookupProbe, Seen, SendDecision};
+pub use method::Method;
 pub use steps::{Model, Transfer, TransferId};
 
 /// Where bytes live (DESIGN.md's vocabulary, plus the pipe that splice goes through).

@@ -7,8 +7,7 @@
 
 use serde::Serialize;
 
-use super::{Buffer, Engine, Ledger, Mode, StepKind, narrate};
-use crate::workload::Method;
+use super::{Buffer, Engine, Ledger, Method, Mode, StepKind, narrate};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]

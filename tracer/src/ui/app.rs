@@ -7,12 +7,11 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use crate::{
     demo::MethodResult,
     model::{
-        Evidence, Ledger, Mode, Step, StepKind,
+        Evidence, Ledger, Method, Mode, Step, StepKind,
         compare::Difference,
         human_bytes, narrate,
         textbook::{self, Cache, Conditions, Link},
     },
-    workload::Method,
 };
 
 /// Where the steps come from.

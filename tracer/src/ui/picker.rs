@@ -14,8 +14,10 @@ use super::{
 };
 use crate::{
     demo::plural,
-    model::textbook::{self, Conditions},
-    workload::Method,
+    model::{
+        Method,
+        textbook::{self, Conditions},
+    },
 };
 
 /// What the article's model says one chunk of `method` costs.

@@ -28,8 +28,7 @@ use super::{
 };
 use crate::{
     demo::{self, Lab},
-    model::{Model, Step},
-    workload::Method,
+    model::{Method, Model, Step},
 };
 
 /// What the TUI was asked to show.

@@ -109,7 +109,7 @@ mod tests {
     use ratatui::{buffer::Buffer, layout::Rect, widgets::Widget as _};
 
     use super::*;
-    use crate::{ui::app::Kind, workload::Method};
+    use crate::{model::Method, ui::app::Kind};
 
     fn line(app: &App, width: u16) -> (String, Buffer) {
         let area = Rect::new(0, 0, width, 1);

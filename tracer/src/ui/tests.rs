@@ -9,7 +9,7 @@ use super::{
     timeline::lanes,
     view,
 };
-use crate::workload::Method;
+use crate::model::Method;
 
 const KERNEL: &str = "6.18.0-test";
 

@@ -163,7 +163,7 @@ fn a_distro_kernel_with_fentry_observes_the_copies() {
 #[test]
 fn every_method_a_step_names_is_a_method() {
     // doctor --method filters steps by these names: a typo would hide a step.
-    use crate::workload::Method;
+    use crate::model::Method;
     for spec in STEPS {
         for m in spec.methods {
             assert!(Method::from_name(m).is_some(), "{}: {m}", spec.name);
