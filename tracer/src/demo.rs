@@ -279,23 +279,6 @@ pub enum Outcome {
     NotRun(NotRun),
 }
 
-/// The running kernel's release (uname -r).
-pub fn kernel_release() -> String {
-    // SAFETY: utsname is plain bytes; uname fills it.
-    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
-    // SAFETY: u is a valid utsname.
-    if unsafe { libc::uname(&mut u) } != 0 {
-        return "unknown".into();
-    }
-    let bytes: Vec<u8> = u
-        .release
-        .iter()
-        .take_while(|&&c| c != 0)
-        .map(|&c| c as u8)
-        .collect();
-    String::from_utf8_lossy(&bytes).into_owned()
-}
-
 /// Checks the input before anything is loaded.
 pub fn check_input(args: &DemoArgs) -> Result<()> {
     if args.chunk == 0 {
@@ -631,7 +614,7 @@ impl Lab {
             session,
             input,
             chunk,
-            kernel: kernel_release(),
+            kernel: crate::probe::kernel_release(),
             recorder: None,
         })
     }

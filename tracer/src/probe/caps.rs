@@ -83,7 +83,7 @@ fn traceable<'a>(wanted: &BTreeSet<&'a str>) -> Option<HashSet<&'a str>> {
 /// too (when it has one), for the caller's own lookups.
 pub fn measure(try_fentry: bool) -> (Caps, Option<KernelBtf>) {
     let mut caps = Caps {
-        kernel: crate::demo::kernel_release(),
+        kernel: super::kernel_release(),
         ..Caps::default()
     };
     let btf = match KernelBtf::from_file(Path::new(VMLINUX_BTF)) {

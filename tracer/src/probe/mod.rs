@@ -42,6 +42,23 @@ pub fn has_bpf_privileges() -> bool {
     has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON))
 }
 
+/// The running kernel's release (uname -r).
+pub fn kernel_release() -> String {
+    // SAFETY: utsname is plain bytes; uname fills it.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: u is a valid utsname.
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return "unknown".into();
+    }
+    let bytes: Vec<u8> = u
+        .release
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
 /// What shows that kprobes are not built in (see [`kprobes_built_in`]).
 pub const NO_KPROBE_PMU: &str = "no kprobe PMU in /sys/bus/event_source/devices";
 

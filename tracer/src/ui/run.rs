@@ -177,7 +177,7 @@ pub async fn run(opts: TuiOptions) -> Result<i32> {
     };
     let kernel = lab
         .as_ref()
-        .map_or_else(demo::kernel_release, |l| l.kernel.clone());
+        .map_or_else(crate::probe::kernel_release, |l| l.kernel.clone());
     let tier = lab.as_ref().map(|l| {
         if l.session
             .attached()
