@@ -15,24 +15,27 @@ use crate::{
     syscalls,
 };
 
-/// The syscalls the model gives a role, by the numbers `sys_enter` reports.
+/// The syscalls the model gives a role, by the numbers `sys_enter` reports: the kernel
+/// side's own constants (`tracer_common::sysno`), as wide as `Payload` carries them.
 pub(super) mod sysno {
-    pub const READ: u32 = libc::SYS_read as u32;
-    pub const PREAD64: u32 = libc::SYS_pread64 as u32;
-    pub const READV: u32 = libc::SYS_readv as u32;
-    pub const RECVFROM: u32 = libc::SYS_recvfrom as u32;
-    pub const RECVMSG: u32 = libc::SYS_recvmsg as u32;
-    pub const WRITE: u32 = libc::SYS_write as u32;
-    pub const PWRITE64: u32 = libc::SYS_pwrite64 as u32;
-    pub const SENDTO: u32 = libc::SYS_sendto as u32;
-    pub const WRITEV: u32 = libc::SYS_writev as u32;
-    pub const SENDMSG: u32 = libc::SYS_sendmsg as u32;
-    pub const MMAP: u32 = libc::SYS_mmap as u32;
-    pub const MUNMAP: u32 = libc::SYS_munmap as u32;
-    pub const SENDFILE: u32 = libc::SYS_sendfile as u32;
-    pub const SPLICE: u32 = libc::SYS_splice as u32;
-    pub const COPY_FILE_RANGE: u32 = libc::SYS_copy_file_range as u32;
-    pub const IO_URING_ENTER: u32 = libc::SYS_io_uring_enter as u32;
+    use tracer_common::sysno as nr;
+
+    pub const READ: u32 = nr::READ as u32;
+    pub const PREAD64: u32 = nr::PREAD64 as u32;
+    pub const READV: u32 = nr::READV as u32;
+    pub const RECVFROM: u32 = nr::RECVFROM as u32;
+    pub const RECVMSG: u32 = nr::RECVMSG as u32;
+    pub const WRITE: u32 = nr::WRITE as u32;
+    pub const PWRITE64: u32 = nr::PWRITE64 as u32;
+    pub const SENDTO: u32 = nr::SENDTO as u32;
+    pub const WRITEV: u32 = nr::WRITEV as u32;
+    pub const SENDMSG: u32 = nr::SENDMSG as u32;
+    pub const MMAP: u32 = nr::MMAP as u32;
+    pub const MUNMAP: u32 = nr::MUNMAP as u32;
+    pub const SENDFILE: u32 = nr::SENDFILE as u32;
+    pub const SPLICE: u32 = nr::SPLICE as u32;
+    pub const COPY_FILE_RANGE: u32 = nr::COPY_FILE_RANGE as u32;
+    pub const IO_URING_ENTER: u32 = nr::IO_URING_ENTER as u32;
 }
 
 const MSG_ERRQUEUE: u64 = libc::MSG_ERRQUEUE as u64;
