@@ -1,0 +1,158 @@
+//! `--record`: the events of the runs as JSON lines, the format the model's tests replay
+//! from `tracer/tests/fixtures/`.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result, bail};
+use serde::Serialize;
+
+use crate::{
+    event::{Event, KernelConsts},
+    model::Method,
+    trace::{Session, lost::Lost, output},
+    workload::Report,
+};
+
+/// Opens `--record`'s file ([`output::create`]), refusing the `--file` input itself
+/// (same device and inode, whatever the path): truncating it would destroy the input.
+pub(super) fn open_recording(
+    path: &Path,
+    input: Option<&Path>,
+    force: bool,
+) -> Result<std::fs::File> {
+    use std::os::unix::fs::MetadataExt as _;
+    if let (Some(input), Ok(rec)) = (input, std::fs::symlink_metadata(path))
+        && let Ok(inp) = std::fs::metadata(input)
+        && (rec.dev(), rec.ino()) == (inp.dev(), inp.ino())
+    {
+        bail!(
+            "--record {} is the --file input itself: choose another path for the recording",
+            path.display()
+        );
+    }
+    output::create(path, force)
+        .with_context(|| format!("cannot create the recording {}", path.display()))
+}
+
+/// Writes the events of the runs as JSON lines: a header, then per method its events and
+/// the workload's report. Fixtures for the model's tests are such recordings.
+///
+/// A failed write stops the recording, not the run: the error is kept for
+/// [`Recorder::finish`], and the lines before it stay whole (see [`output::Lines`]).
+pub struct Recorder {
+    out: output::Lines,
+    error: Option<output::OutputError>,
+}
+
+/// One line of a recording.
+#[derive(Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum RecordLine {
+    Header {
+        format: String,
+        kernel: String,
+        consts: KernelConsts,
+    },
+    Event {
+        method: Method,
+        event: Event,
+    },
+    Report {
+        report: Report,
+    },
+    /// Events the kernel dropped here, between two readings of its counter (see
+    /// [`crate::trace::lost`]).
+    Lost {
+        method: Method,
+        count: u64,
+        since_ns: u64,
+        until_ns: u64,
+    },
+}
+
+impl Recorder {
+    pub(super) fn create(
+        path: &Path,
+        file: std::fs::File,
+        session: &Session,
+        kernel: &str,
+    ) -> Recorder {
+        let mut r = Recorder {
+            out: output::Lines::file(file, format!("the recording {}", path.display())),
+            error: None,
+        };
+        r.line(&RecordLine::Header {
+            format: "tracer-recording-1".into(),
+            kernel: kernel.to_string(),
+            consts: session.consts().clone(),
+        });
+        r.flush();
+        r
+    }
+
+    fn line(&mut self, l: &RecordLine) {
+        // Serializing into a Vec cannot fail: every line is plain data.
+        let _ = serde_json::to_writer(self.out.line(), l);
+        self.out.end_line(true);
+    }
+
+    pub(super) fn event(&mut self, method: Method, event: &Event) {
+        self.line(&RecordLine::Event {
+            method,
+            event: event.clone(),
+        })
+    }
+
+    pub(super) fn lost(&mut self, method: Method, lost: Lost) {
+        self.line(&RecordLine::Lost {
+            method,
+            count: lost.count,
+            since_ns: lost.since_ns,
+            until_ns: lost.until_ns,
+        })
+    }
+
+    pub(super) fn report(&mut self, report: &Report) {
+        self.line(&RecordLine::Report {
+            report: report.clone(),
+        })
+    }
+
+    /// Writes the lines so far (after each batch); keeps the first error.
+    pub(super) fn flush(&mut self) {
+        if let Err(e) = self.out.flush()
+            && self.error.is_none()
+        {
+            self.error = Some(e);
+        }
+    }
+
+    pub(super) fn finish(&mut self) -> Result<(), output::OutputError> {
+        self.flush();
+        self.error.take().map_or(Ok(()), Err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gap_is_a_line_of_the_recording() {
+        let line = RecordLine::Lost {
+            method: Method::Sendfile,
+            count: 7,
+            since_ns: 10,
+            until_ns: 20,
+        };
+        let text = serde_json::to_string(&line).unwrap();
+        assert_eq!(
+            text,
+            r#"{"type":"lost","method":"sendfile","count":7,"since_ns":10,"until_ns":20}"#
+        );
+        assert!(matches!(
+            serde_json::from_str(&text).unwrap(),
+            RecordLine::Lost { count: 7, .. }
+        ));
+    }
+}

@@ -1,0 +1,339 @@
+//! The demo's reports: one method's text, the `--method all` table, and the JSON form.
+
+use std::fmt::Write as _;
+
+use anyhow::Result;
+
+use super::{MethodResult, Outcome};
+use crate::model::{Ledger, Method, compare::Difference, fmt_field, human_bytes, textbook::Link};
+
+/// What `tracer demo` prints on stdout: the JSON of the outcomes (`json`), else the table
+/// (`all`) or the one method's report.
+pub(super) fn render(outcomes: &[Outcome], json: bool, all: bool) -> Result<String> {
+    let mut out = String::new();
+    if json {
+        let text = if all {
+            serde_json::to_string_pretty(outcomes)?
+        } else {
+            match outcomes.first() {
+                Some(o) => serde_json::to_string_pretty(o)?,
+                None => "null".into(),
+            }
+        };
+        out.push_str(&text);
+        out.push('\n');
+    } else if all {
+        out.push_str(&table(outcomes));
+    } else if let Some(Outcome::Ran(r)) = outcomes.first() {
+        out.push_str(&report_text(r));
+    }
+    Ok(out)
+}
+
+fn label(field: &str) -> &'static str {
+    match field {
+        "mode_switches" => "mode switches",
+        "syscalls" => "syscalls",
+        "cpu_copies" => "CPU copies",
+        "cpu_copy_bytes" => "CPU-copied bytes",
+        "dma_copies" => "DMA copies",
+        "dma_bytes" => "DMA bytes",
+        "page_refs" => "page references",
+        "page_ref_bytes" => "referenced bytes",
+        "cache_hits" => "page-cache hits (pages)",
+        "cache_misses" => "page-cache misses (pages)",
+        _ => "?",
+    }
+}
+
+/// What the run's conditions were, as the probes saw them.
+fn conditions_text(r: &MethodResult) -> String {
+    let o = &r.sender.observed;
+    let pages = o.cache_hits + o.cache_misses;
+    let cache = match (o.cache_hits, o.cache_misses) {
+        (0, 0) => "no page-cache lookups seen (tmpfs?)".to_string(),
+        (_, 0) => "page cache warm (every page cached)".to_string(),
+        (0, m) => format!("page cache cold (all {m} pages read from disk)"),
+        (_, m) => format!("page cache partly warm ({m} of {pages} pages read from disk)"),
+    };
+    if r.method == Method::CopyFileRange {
+        return cache;
+    }
+    let link = match r.sender.conditions.link {
+        Link::Loopback => "loopback",
+        Link::Nic => "a NIC",
+    };
+    format!("{cache}, {link}")
+}
+
+pub(crate) fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The headless report of one method.
+pub fn report_text(r: &MethodResult) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{}: {} in {} of {}, kernel {}, {}",
+        r.method.name(),
+        human_bytes(r.bytes),
+        plural(r.bytes.div_ceil(r.chunk), "chunk", "chunks"),
+        human_bytes(r.chunk),
+        crate::ui::escape::escape(&r.kernel),
+        conditions_text(r)
+    );
+    let _ = writeln!(s, "  {}", r.method.describe());
+    if let Some(c) = &r.cold {
+        if c.evicted {
+            let _ = writeln!(
+                s,
+                "  --cold: all {} pages evicted from the page cache before the run",
+                c.pages
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "  --cold: eviction did not take: {} of {} pages stayed cached",
+                c.resident_after, c.pages
+            );
+        }
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "  {:<26} {:>12} {:>12}   (textbook: the article's model, cold cache and a real NIC)",
+        "sender", "observed", "textbook"
+    );
+    for f in Ledger::FIELDS {
+        let o = r.sender.observed.get(f).unwrap_or(0);
+        let t = r.sender.textbook.get(f).unwrap_or(0);
+        let _ = writeln!(
+            s,
+            "  {:<26} {:>12} {:>12}   {}",
+            label(f),
+            fmt_field(f, o),
+            fmt_field(f, t),
+            if o == t { "" } else { "differs" }
+        );
+    }
+    let _ = writeln!(
+        s,
+        "  {:<26} {:>12} {:>12}",
+        "wall time",
+        r.sender.observed.wall_ns.map_or("-".into(), fmt_ns),
+        "-"
+    );
+    if let Some(rx) = &r.receiver.observed {
+        let _ = writeln!(
+            s,
+            "\n  receiver (its own ledger; the loopback peer): {} mode switches, {} syscalls, {} CPU copies ({})",
+            rx.mode_switches,
+            rx.syscalls,
+            rx.cpu_copies,
+            human_bytes(rx.cpu_copy_bytes)
+        );
+    }
+    if let Some(z) = &r.zerocopy {
+        let _ = writeln!(
+            s,
+            "  zero-copy completions: {} notifications for {} sends, {} flagged as copied by the kernel",
+            z.notifications, z.completed, z.copied
+        );
+    }
+    if r.io_uring_send_zc == Some(false) {
+        let _ = writeln!(s, "  io_uring: this kernel has no SEND_ZC; SEND was used");
+    }
+    let _ = writeln!(s);
+    if r.differences.is_empty() {
+        let _ = writeln!(s, "  no differences from the textbook");
+    } else {
+        let _ = writeln!(
+            s,
+            "  differences from the textbook (observed/textbook: why):"
+        );
+        for line in difference_lines(&r.differences) {
+            let _ = writeln!(s, "  - {line}");
+        }
+    }
+    let _ = writeln!(s, "  events dropped: {}", r.drops);
+    s
+}
+
+/// One line per reason: fields that differ for the same reason share it.
+fn difference_lines(diffs: &[Difference]) -> Vec<String> {
+    let mut lines: Vec<(String, &str)> = Vec::new();
+    for d in diffs {
+        let cell = format!(
+            "{} {}/{}",
+            label(d.field),
+            fmt_field(d.field, d.observed),
+            fmt_field(d.field, d.textbook)
+        );
+        match lines.last_mut() {
+            Some((cells, reason)) if *reason == d.reason => {
+                cells.push_str(", ");
+                cells.push_str(&cell);
+            }
+            _ => lines.push((cell, &d.reason)),
+        }
+    }
+    lines
+        .into_iter()
+        .map(|(cells, reason)| format!("{cells}: {reason}"))
+        .collect()
+}
+
+fn fmt_ns(ns: u64) -> String {
+    if ns >= 1_000_000_000 {
+        format!("{:.2} s", ns as f64 / 1e9)
+    } else {
+        format!("{:.1} ms", ns as f64 / 1e6)
+    }
+}
+
+/// The table's columns: a ledger field and its heading.
+const COLUMNS: [(&str, &str); 7] = [
+    ("mode_switches", "switches"),
+    ("cpu_copies", "CPU copies"),
+    ("cpu_copy_bytes", "CPU bytes"),
+    ("dma_copies", "DMA copies"),
+    ("dma_bytes", "DMA bytes"),
+    ("page_refs", "page refs"),
+    ("cache_misses", "cache misses"),
+];
+
+/// The `--method all` comparison table, then every difference.
+pub fn table(outcomes: &[Outcome]) -> String {
+    let mut s = String::new();
+    let ran: Vec<&MethodResult> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Ran(r) => Some(r.as_ref()),
+            _ => None,
+        })
+        .collect();
+    if let Some(r) = ran.first() {
+        let _ = writeln!(
+            s,
+            "{} in {} chunks, kernel {}, {}",
+            human_bytes(r.bytes),
+            human_bytes(r.chunk),
+            crate::ui::escape::escape(&r.kernel),
+            conditions_text(r)
+        );
+        let _ = writeln!(
+            s,
+            "cells: observed/textbook (the article's model: read from disk, sent by a NIC); \
+             model here: the same model under this run's conditions\n"
+        );
+    }
+    let widths: Vec<usize> = COLUMNS
+        .iter()
+        .map(|(f, h)| {
+            ran.iter()
+                .map(|r| cell(r, f).len())
+                .chain([h.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let _ = write!(s, "{:<16}", "method");
+    for ((_, h), w) in COLUMNS.iter().zip(&widths) {
+        let _ = write!(s, "  {h:>w$}");
+    }
+    let _ = writeln!(s, "  {:>9}  model here", "wall");
+    for o in outcomes {
+        match o {
+            Outcome::Ran(r) => {
+                let _ = write!(s, "{:<16}", r.method.name());
+                for ((f, _), w) in COLUMNS.iter().zip(&widths) {
+                    let _ = write!(s, "  {:>w$}", cell(r, f));
+                }
+                let _ = writeln!(
+                    s,
+                    "  {:>9}  {}",
+                    r.sender.observed.wall_ns.map_or("-".into(), fmt_ns),
+                    verdict(r)
+                );
+            }
+            Outcome::NotRun(u) => {
+                let _ = writeln!(
+                    s,
+                    "{:<16}  {}: {}",
+                    u.method.name(),
+                    if u.unsupported {
+                        "unsupported here"
+                    } else {
+                        "failed"
+                    },
+                    u.not_run
+                );
+            }
+        }
+    }
+    table_notes(&mut s, &ran);
+    s
+}
+
+/// A cell of the table: observed/textbook of ledger field `f`.
+fn cell(r: &MethodResult, f: &str) -> String {
+    format!(
+        "{}/{}",
+        fmt_field(f, r.sender.observed.get(f).unwrap_or(0)),
+        fmt_field(f, r.sender.textbook.get(f).unwrap_or(0))
+    )
+}
+
+/// The "model here" column: how the run compares with the textbook under its own
+/// conditions.
+fn verdict(r: &MethodResult) -> String {
+    let here_diffs: Vec<&Difference> = r
+        .differences
+        .iter()
+        .filter(|d| r.sender.textbook_here.get(d.field) != Some(d.observed))
+        .collect();
+    let unexplained = here_diffs.iter().filter(|d| !d.explained).count();
+    if here_diffs.is_empty() {
+        "matches".to_string()
+    } else if unexplained == 0 {
+        format!(
+            "{} explained",
+            plural(here_diffs.len() as u64, "field differs,", "fields differ,")
+        )
+    } else {
+        format!(
+            "{} not explained",
+            plural(unexplained as u64, "field", "fields")
+        )
+    }
+}
+
+/// What follows the table: evictions that did not take, each method's differences, and
+/// the events dropped.
+fn table_notes(s: &mut String, ran: &[&MethodResult]) {
+    for r in ran {
+        if let Some(c) = r.cold.as_ref().filter(|c| !c.evicted) {
+            let _ = writeln!(
+                s,
+                "--cold: eviction did not take for {}: {} of {} pages stayed cached",
+                r.method.name(),
+                c.resident_after,
+                c.pages
+            );
+        }
+    }
+    let _ = writeln!(s);
+    for r in ran {
+        if r.differences.is_empty() {
+            let _ = writeln!(s, "{}: matches the textbook", r.method.name());
+            continue;
+        }
+        let _ = writeln!(s, "{}:", r.method.name());
+        for line in difference_lines(&r.differences) {
+            let _ = writeln!(s, "  {line}");
+        }
+    }
+    let drops: u64 = ran.iter().map(|r| r.drops).sum();
+    let _ = writeln!(s, "\nevents dropped: {drops}");
+}
