@@ -66,43 +66,93 @@ pub fn walk(
     f: &mut dyn FnMut(u32, StepKind),
 ) {
     let chunk = chunk.max(1);
-    let ms = |to, name: &str| StepKind::ModeSwitch {
-        to,
-        syscall: name.to_string(),
-    };
-    let cpu = |from, to, bytes| StepKind::Copy {
-        engine: Engine::Cpu,
-        from,
-        to,
-        bytes,
-    };
-    let dma = |from, to, bytes| StepKind::Copy {
-        engine: Engine::Dma,
-        from,
-        to,
-        bytes,
-    };
-    let pref = |from, to, bytes, pinned| StepKind::PageRef {
-        from,
-        to,
-        bytes,
-        pinned,
-    };
-    // The page-cache lookup of a chunk, and its disk read when cold.
-    let read_in = |f: &mut dyn FnMut(u32, StepKind), n: u32, off: u64, c: u64| {
+    let mut w = Walk { cond, f };
+    if method == Method::MmapWrite {
+        w.enter(1, "mmap");
+        w.leave(1, "mmap");
+    }
+    let mut off = 0;
+    while off < bytes {
+        let c = chunk.min(bytes - off);
+        w.chunk(method, off, c);
+        off += c;
+    }
+    if method == Method::MmapWrite {
+        w.enter(4, "munmap");
+        w.leave(4, "munmap");
+    }
+}
+
+/// A walk under given conditions, handing each step to `f`.
+struct Walk<'a> {
+    cond: &'a Conditions,
+    f: &'a mut dyn FnMut(u32, StepKind),
+}
+
+impl Walk<'_> {
+    /// `syscall` switches the CPU to kernel mode.
+    fn enter(&mut self, n: u32, syscall: &str) {
+        self.switch(n, Mode::Kernel, syscall);
+    }
+
+    /// `syscall` returns: the CPU switches back to user mode.
+    fn leave(&mut self, n: u32, syscall: &str) {
+        self.switch(n, Mode::User, syscall);
+    }
+
+    fn switch(&mut self, n: u32, to: Mode, syscall: &str) {
+        (self.f)(
+            n,
+            StepKind::ModeSwitch {
+                to,
+                syscall: syscall.to_string(),
+            },
+        );
+    }
+
+    fn copy(&mut self, n: u32, engine: Engine, from: Buffer, to: Buffer, bytes: u64) {
+        (self.f)(
+            n,
+            StepKind::Copy {
+                engine,
+                from,
+                to,
+                bytes,
+            },
+        );
+    }
+
+    fn cpu(&mut self, n: u32, from: Buffer, to: Buffer, bytes: u64) {
+        self.copy(n, Engine::Cpu, from, to, bytes);
+    }
+
+    fn page_ref(&mut self, n: u32, from: Buffer, to: Buffer, bytes: u64, pinned: bool) {
+        (self.f)(
+            n,
+            StepKind::PageRef {
+                from,
+                to,
+                bytes,
+                pinned,
+            },
+        );
+    }
+
+    /// The page-cache lookup of a chunk, and its disk read when cold.
+    fn read_in(&mut self, n: u32, off: u64, c: u64) {
         let pages = (off + c).div_ceil(PAGE) - off.div_ceil(PAGE);
-        match cond.cache {
+        match self.cond.cache {
             Cache::Cold => {
-                f(
+                (self.f)(
                     n,
                     StepKind::Lookup {
                         hit_pages: 0,
                         miss_pages: pages,
                     },
                 );
-                f(n, dma(Buffer::Disk, Buffer::PageCache, c));
+                self.copy(n, Engine::Dma, Buffer::Disk, Buffer::PageCache, c);
             }
-            Cache::Warm => f(
+            Cache::Warm => (self.f)(
                 n,
                 StepKind::Lookup {
                     hit_pages: pages,
@@ -110,27 +160,25 @@ pub fn walk(
                 },
             ),
         }
-    };
-    // The transmit of a chunk whose frags hold `from`'s pages.
-    let transmit = |f: &mut dyn FnMut(u32, StepKind), n: u32, from: Buffer, c: u64| match cond.link
-    {
-        Link::Nic => f(n, dma(from, Buffer::Nic, c)),
-        Link::Loopback => {
-            if from == Buffer::User {
-                // Pinned user pages cannot be handed to a local socket: copied first.
-                f(n, cpu(Buffer::User, Buffer::Socket, c));
-            }
-            f(n, StepKind::Handoff { bytes: c })
-        }
-    };
-
-    if method == Method::MmapWrite {
-        f(1, ms(Mode::Kernel, "mmap"));
-        f(1, ms(Mode::User, "mmap"));
     }
-    let mut off = 0;
-    while off < bytes {
-        let c = chunk.min(bytes - off);
+
+    /// The transmit of a chunk whose frags hold `from`'s pages.
+    fn transmit(&mut self, n: u32, from: Buffer, c: u64) {
+        match self.cond.link {
+            Link::Nic => self.copy(n, Engine::Dma, from, Buffer::Nic, c),
+            Link::Loopback => {
+                if from == Buffer::User {
+                    // Pinned user pages cannot be handed to a local socket: copied first.
+                    self.cpu(n, Buffer::User, Buffer::Socket, c);
+                }
+                (self.f)(n, StepKind::Handoff { bytes: c })
+            }
+        }
+    }
+
+    /// The steps of one chunk of `c` bytes at `off`.
+    fn chunk(&mut self, method: Method, off: u64, c: u64) {
+        use Buffer::{PageCache, Pipe, Socket, User};
         match method {
             Method::ReadWrite | Method::ReadSend => {
                 let send = if method == Method::ReadWrite {
@@ -138,76 +186,71 @@ pub fn walk(
                 } else {
                     "sendto"
                 };
-                f(1, ms(Mode::Kernel, "read"));
-                read_in(f, 1, off, c);
-                f(2, cpu(Buffer::PageCache, Buffer::User, c));
-                f(2, ms(Mode::User, "read"));
-                f(3, ms(Mode::Kernel, send));
-                f(3, cpu(Buffer::User, Buffer::Socket, c));
-                f(4, ms(Mode::User, send));
-                transmit(f, 4, Buffer::Socket, c);
+                self.enter(1, "read");
+                self.read_in(1, off, c);
+                self.cpu(2, PageCache, User, c);
+                self.leave(2, "read");
+                self.enter(3, send);
+                self.cpu(3, User, Socket, c);
+                self.leave(4, send);
+                self.transmit(4, Socket, c);
             }
             Method::MmapWrite => {
-                f(2, ms(Mode::Kernel, "write"));
-                read_in(f, 2, off, c);
-                f(2, cpu(Buffer::PageCache, Buffer::Socket, c));
-                f(3, ms(Mode::User, "write"));
-                transmit(f, 3, Buffer::Socket, c);
+                self.enter(2, "write");
+                self.read_in(2, off, c);
+                self.cpu(2, PageCache, Socket, c);
+                self.leave(3, "write");
+                self.transmit(3, Socket, c);
             }
             Method::Sendfile => {
-                f(1, ms(Mode::Kernel, "sendfile"));
-                read_in(f, 1, off, c);
-                f(2, pref(Buffer::PageCache, Buffer::Socket, c, false));
-                transmit(f, 2, Buffer::PageCache, c);
-                f(3, ms(Mode::User, "sendfile"));
+                self.enter(1, "sendfile");
+                self.read_in(1, off, c);
+                self.page_ref(2, PageCache, Socket, c, false);
+                self.transmit(2, PageCache, c);
+                self.leave(3, "sendfile");
             }
             Method::Splice => {
-                f(1, ms(Mode::Kernel, "splice"));
-                read_in(f, 1, off, c);
-                f(1, pref(Buffer::PageCache, Buffer::Pipe, c, false));
-                f(1, ms(Mode::User, "splice"));
-                f(2, ms(Mode::Kernel, "splice"));
-                f(2, pref(Buffer::Pipe, Buffer::Socket, c, false));
-                transmit(f, 2, Buffer::PageCache, c);
-                f(2, ms(Mode::User, "splice"));
+                self.enter(1, "splice");
+                self.read_in(1, off, c);
+                self.page_ref(1, PageCache, Pipe, c, false);
+                self.leave(1, "splice");
+                self.enter(2, "splice");
+                self.page_ref(2, Pipe, Socket, c, false);
+                self.transmit(2, PageCache, c);
+                self.leave(2, "splice");
             }
             Method::MsgZerocopy => {
-                f(1, ms(Mode::Kernel, "read"));
-                read_in(f, 1, off, c);
-                f(2, cpu(Buffer::PageCache, Buffer::User, c));
-                f(2, ms(Mode::User, "read"));
-                f(3, ms(Mode::Kernel, "sendto"));
-                f(3, pref(Buffer::User, Buffer::Socket, c, true));
-                transmit(f, 3, Buffer::User, c);
-                f(3, ms(Mode::User, "sendto"));
-                f(4, ms(Mode::Kernel, "recvmsg"));
-                f(4, ms(Mode::User, "recvmsg"));
+                self.enter(1, "read");
+                self.read_in(1, off, c);
+                self.cpu(2, PageCache, User, c);
+                self.leave(2, "read");
+                self.enter(3, "sendto");
+                self.page_ref(3, User, Socket, c, true);
+                self.transmit(3, User, c);
+                self.leave(3, "sendto");
+                self.enter(4, "recvmsg");
+                self.leave(4, "recvmsg");
             }
             Method::IoUring => {
-                f(1, ms(Mode::Kernel, "io_uring_enter"));
-                read_in(f, 2, off, c);
-                f(2, cpu(Buffer::PageCache, Buffer::User, c));
-                if cond.zc_send {
-                    f(3, pref(Buffer::User, Buffer::Socket, c, true));
-                    transmit(f, 3, Buffer::User, c);
+                self.enter(1, "io_uring_enter");
+                self.read_in(2, off, c);
+                self.cpu(2, PageCache, User, c);
+                if self.cond.zc_send {
+                    self.page_ref(3, User, Socket, c, true);
+                    self.transmit(3, User, c);
                 } else {
-                    f(3, cpu(Buffer::User, Buffer::Socket, c));
-                    transmit(f, 3, Buffer::Socket, c);
+                    self.cpu(3, User, Socket, c);
+                    self.transmit(3, Socket, c);
                 }
-                f(4, ms(Mode::User, "io_uring_enter"));
+                self.leave(4, "io_uring_enter");
             }
             Method::CopyFileRange => {
-                f(1, ms(Mode::Kernel, "copy_file_range"));
-                read_in(f, 1, off, c);
-                f(2, cpu(Buffer::PageCache, Buffer::PageCache, c));
-                f(3, ms(Mode::User, "copy_file_range"));
+                self.enter(1, "copy_file_range");
+                self.read_in(1, off, c);
+                self.cpu(2, PageCache, PageCache, c);
+                self.leave(3, "copy_file_range");
             }
         }
-        off += c;
-    }
-    if method == Method::MmapWrite {
-        f(4, ms(Mode::Kernel, "munmap"));
-        f(4, ms(Mode::User, "munmap"));
     }
 }
 
