@@ -173,8 +173,21 @@ fn setup(verbosity: Verbosity) -> Result<()> {
         n: 0,
         total: 4,
     };
+    nightly_rust_src(&mut steps)?;
+    let llvm_major = nightly_llvm_major(&mut steps)?;
+    let llvm_prefix = llvm_dev_libraries(&mut steps, llvm_major)?;
+    bpf_linker(&mut steps, llvm_major, &llvm_prefix)?;
+    if verbosity == Verbosity::Loud {
+        eprintln!(
+            "setup: the eBPF toolchain is ready ({:.1} s)",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
 
-    // 1. The nightly toolchain and its rust-src component (build-std=core for bpf).
+/// Step 1: the nightly toolchain and its rust-src component (build-std=core for bpf).
+fn nightly_rust_src(steps: &mut Steps) -> Result<()> {
     let installed = output(Command::new("rustup").args([
         "component",
         "list",
@@ -216,8 +229,11 @@ fn setup(verbosity: Verbosity) -> Result<()> {
             .context("rustup is needed to install the nightly toolchain")?;
         }
     }
+    Ok(())
+}
 
-    // 2. Which LLVM major nightly rustc uses: bpf-linker must be built against the same.
+/// Step 2: which LLVM major nightly rustc uses: bpf-linker must be built against the same.
+fn nightly_llvm_major(steps: &mut Steps) -> Result<u32> {
     let vv = output(Command::new("rustc").args(["+nightly", "-vV"])).ok_or_else(|| {
         anyhow!("`rustc +nightly -vV` failed: is rustup's nightly toolchain usable?")
     })?;
@@ -228,8 +244,11 @@ fn setup(verbosity: Verbosity) -> Result<()> {
         .and_then(|m| m.parse::<u32>().ok())
         .ok_or_else(|| anyhow!("could not read the LLVM version from `rustc +nightly -vV`"))?;
     steps.ok("nightly rustc's LLVM", &format!("LLVM {llvm_major}"));
+    Ok(llvm_major)
+}
 
-    // 3. LLVM development libraries of that major version.
+/// Step 3: LLVM development libraries of that major version; their prefix.
+fn llvm_dev_libraries(steps: &mut Steps, llvm_major: u32) -> Result<PathBuf> {
     let llvm_prefix = PathBuf::from(format!("/usr/lib/llvm-{llvm_major}"));
     let llvm_config = llvm_prefix.join("bin/llvm-config");
     let packages = [
@@ -271,8 +290,11 @@ fn setup(verbosity: Verbosity) -> Result<()> {
             packages.join(" ")
         );
     }
+    Ok(llvm_prefix)
+}
 
-    // 4. bpf-linker, linked against that LLVM.
+/// Step 4: bpf-linker, linked against that LLVM.
+fn bpf_linker(steps: &mut Steps, llvm_major: u32, llvm_prefix: &Path) -> Result<()> {
     let linker = which("bpf-linker");
     let linked_major = linker.as_deref().and_then(bpf_linker_llvm_major);
     match (&linker, linked_major) {
@@ -318,12 +340,6 @@ fn setup(verbosity: Verbosity) -> Result<()> {
                     .env("PATH", env::join_paths(paths)?),
             )?;
         }
-    }
-    if verbosity == Verbosity::Loud {
-        eprintln!(
-            "setup: the eBPF toolchain is ready ({:.1} s)",
-            started.elapsed().as_secs_f64()
-        );
     }
     Ok(())
 }
