@@ -46,9 +46,9 @@ enum Task {
     /// The whole suite: unit tests, then the root integration tests.
     Test,
     /// Boot Debian's stock 6.1 kernel under QEMU (TCG) with the tracer in an initramfs,
-    /// run the commands of xtask/src/vm.rs (COMMANDS) there and report each one. Installs
-    /// qemu-system-x86, linux-image-cloud-amd64, busybox-static and e2fsprogs when missing;
-    /// everything it makes stays in target/vm/.
+    /// run the commands of xtask/src/vm/commands.rs (COMMANDS) there and report each one.
+    /// Installs qemu-system-x86, linux-image-cloud-amd64, busybox-static and e2fsprogs when
+    /// missing; everything it makes stays in target/vm/.
     VmTest {
         /// Keep target/vm/ (it is kept anyway: build outputs, rebuilt on every run).
         #[arg(long)]

@@ -54,8 +54,8 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
         )),
         None => None,
     };
-    // First, so that Ctrl-C or SIGTERM at any point still removes the scratch directory
-    // and detaches the probes (by unwinding through their destructors).
+    // First, so that Ctrl-C or SIGTERM at any point still frees a made input and detaches
+    // the probes (by unwinding through their destructors).
     let mut signals = Signals::new()?;
     let chunks = args
         .size

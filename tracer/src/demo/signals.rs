@@ -1,5 +1,5 @@
-//! The signals that end a demo: caught for its whole length, so that the scratch input is
-//! removed and the probes detached by unwinding through their destructors.
+//! The signals that end a demo: caught for its whole length, so that the probes are
+//! detached and a made input freed by unwinding through their destructors.
 
 use anyhow::{Context as _, Result};
 
