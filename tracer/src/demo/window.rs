@@ -2,7 +2,7 @@
 //! the [`Feed`] that passes each batch through it to the run's model, recording and
 //! observer.
 
-use std::sync::{Mutex, mpsc};
+use std::sync::mpsc;
 
 use anyhow::{Result, bail};
 
@@ -82,9 +82,8 @@ pub(super) struct Feed<'o> {
     /// The kernel's drop counter when the run started.
     drops_before: u64,
     watch: DropWatch,
-    /// The workload's marks. In a Mutex so that the run's future is Send (the TUI runs it
-    /// on a task).
-    marks: Mutex<mpsc::Receiver<Mark>>,
+    /// The workload's marks.
+    marks: mpsc::Receiver<Mark>,
     /// Sees the model and the new steps after every batch, and once more at the end.
     observer: &'o mut (dyn FnMut(&Model, &[Step], Counts) + Send),
 }
@@ -104,7 +103,7 @@ impl<'o> Feed<'o> {
             fed: 0,
             drops_before,
             watch: DropWatch::new(drops_before),
-            marks: Mutex::new(marks),
+            marks,
             observer,
         }
     }
@@ -119,10 +118,8 @@ impl<'o> Feed<'o> {
         let drops = total_drops - self.drops_before;
         let lost = self.watch.check(total_drops);
         // Marks are read after the batch: a mark is sent before any event it excludes.
-        if let Ok(marks) = self.marks.lock() {
-            while let Ok(m) = marks.try_recv() {
-                self.window.mark(m);
-            }
+        while let Ok(m) = self.marks.try_recv() {
+            self.window.mark(m);
         }
         for ev in self.window.pass(batch) {
             if let Some(r) = recorder.as_deref_mut() {
