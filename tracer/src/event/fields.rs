@@ -14,11 +14,11 @@ use super::{
 use crate::syscalls;
 
 /// An event's fields, after the common header.
-pub(super) type Fields = Vec<(&'static str, Value)>;
+type Fields = Vec<(&'static str, Value)>;
 
 impl Event {
     /// The event's fields in output order, after the common header.
-    pub fn fields(&self, consts: &KernelConsts) -> Fields {
+    pub fn fields(&self, consts: &KernelConsts) -> Vec<(&'static str, Value)> {
         let mut f: Fields = Vec::with_capacity(12);
         let p = &self.payload;
         match p {
