@@ -43,8 +43,8 @@ pub struct Declared {
 
 impl Declared {
     /// Marks the offset optional (see [`FieldSpec::optional`]).
-    pub const fn optional(self) -> Declared {
-        Declared {
+    pub const fn optional(self) -> Self {
+        Self {
             optional: true,
             ..self
         }
@@ -105,7 +105,7 @@ macro_rules! config {
         }
 
         /// A kernel offset of [`Config`], named as its field.
-        #[allow(non_camel_case_types)]
+        #[expect(non_camel_case_types, reason = "variants are named as the Config fields")]
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum Field {
             $( $field, )*
@@ -278,7 +278,7 @@ config! {
     }
 }
 
-const _: () = assert!(core::mem::size_of::<Config>().is_multiple_of(8));
+const _: () = assert!(size_of::<Config>().is_multiple_of(8));
 
 impl Config {
     /// An all-zero config (the value compiled into the object file).

@@ -102,7 +102,7 @@ pub struct Event {
 }
 
 /// Size of [`Event`] in bytes; a ring-buffer record of any other length is malformed.
-pub const EVENT_SIZE: usize = core::mem::size_of::<Event>();
+pub const EVENT_SIZE: usize = size_of::<Event>();
 const _: () = assert!(EVENT_SIZE == 8 + 4 * 4 + NAME_LEN + 8 * EVENT_ARGS + NAME_LEN);
 const _: () = assert!(EVENT_SIZE.is_multiple_of(8));
 
