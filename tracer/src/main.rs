@@ -256,8 +256,8 @@ struct TraceCmd {
 fn closed_output(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         matches!(
-            c.downcast_ref::<tracer::trace::OutputError>(),
-            Some(tracer::trace::OutputError::Closed { .. })
+            c.downcast_ref::<trace::OutputError>(),
+            Some(trace::OutputError::Closed { .. })
         )
     })
 }
@@ -319,7 +319,7 @@ fn main() -> ExitCode {
                     "chunk": r.chunk,
                     "wall_ns": r.wall_ns,
                 });
-                tracer::trace::output::print(&format!("{report}\n"))?;
+                trace::output::print(&format!("{report}\n"))?;
                 Ok(0)
             }),
     };

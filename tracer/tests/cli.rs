@@ -166,7 +166,7 @@ fn doctor_bad_method() {
 #[test]
 fn transfer_refuses_a_fifo_instead_of_waiting_for_a_writer() {
     let fifo = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-fifo");
-    let _ = std::fs::remove_file(&fifo);
+    drop(std::fs::remove_file(&fifo));
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     // SAFETY: a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
@@ -183,7 +183,7 @@ fn transfer_refuses_a_fifo_instead_of_waiting_for_a_writer() {
     }
     let done = child.try_wait().unwrap().is_some();
     if !done {
-        let _ = child.kill();
+        drop(child.kill());
     }
     let out = child.wait_with_output().unwrap();
     std::fs::remove_file(&fifo).unwrap();

@@ -268,16 +268,16 @@ struct Sysctl {
 }
 
 impl Sysctl {
-    fn set(path: &'static str, value: &str) -> Sysctl {
+    fn set(path: &'static str, value: &str) -> Self {
         let old = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
         std::fs::write(path, value).unwrap_or_else(|e| panic!("writing {value} to {path}: {e}"));
-        Sysctl { path, old }
+        Self { path, old }
     }
 }
 
 impl Drop for Sysctl {
     fn drop(&mut self) {
-        let _ = std::fs::write(self.path, self.old.trim());
+        drop(std::fs::write(self.path, self.old.trim()));
     }
 }
 
@@ -373,7 +373,7 @@ fn demo_as_nobody(args: &[&str]) -> Output {
 #[test]
 #[ignore = "needs root to switch to an unprivileged user"]
 fn unreadable_files_and_missing_privileges_are_one_line_each() {
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("demo-root-only");
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("demo-root-only");
     std::fs::write(&path, vec![7u8; 10000]).unwrap();
     std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let out = demo_as_nobody(&["--method", "sendfile", "--file", path.to_str().unwrap()]);

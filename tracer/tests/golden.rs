@@ -6,7 +6,7 @@
 //! byte for byte as they are; a change that is meant to change an output shows here what
 //! it changed, fixture by fixture.
 
-use std::{fmt::Write, path::Path};
+use std::{fmt::Write as _, path::Path};
 
 use tracer::{
     demo::{self, RecordLine},
@@ -114,13 +114,12 @@ mod doctor {
                 .map(|(a, b)| (a.to_string(), b.to_string()))
                 .collect(),
             tracepoints: all_tracepoints(),
-            functions: [(
+            functions: std::iter::once((
                 "do_tcp_sendpages".to_string(),
                 FunctionLack::NotInBtf {
                     era: Some("removed in 6.5"),
                 },
-            )]
-            .into_iter()
+            ))
             .collect(),
             ..Caps::default()
         }
@@ -167,12 +166,11 @@ mod doctor {
             tracepoints,
             functions,
             tried: (8, 1),
-            fentry_refused: [(
+            fentry_refused: std::iter::once((
                 "skb_copy_ubufs".to_string(),
                 // A made-up kernel's words (a measured refusal says "refused with ...").
                 TrialError::Other("attach refused with EBUSY".to_string()),
-            )]
-            .into_iter()
+            ))
             .collect(),
             ..Caps::default()
         }

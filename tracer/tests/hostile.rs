@@ -37,12 +37,12 @@ fn assert_root() {
 struct TempDir(PathBuf);
 
 impl TempDir {
-    fn new(name: &str) -> TempDir {
+    fn new(name: &str) -> Self {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("hostile-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        drop(std::fs::remove_dir_all(&dir));
         std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
+        Self(dir)
     }
 
     fn join(&self, name: &str) -> PathBuf {
@@ -62,7 +62,7 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        drop(std::fs::remove_dir_all(&self.0));
     }
 }
 
@@ -90,7 +90,7 @@ fn open_files(pid: u32) -> Vec<(PathBuf, String)> {
 struct Tmpfs(TempDir);
 
 impl Tmpfs {
-    fn new(name: &str, size: &str) -> Tmpfs {
+    fn new(name: &str, size: &str) -> Self {
         let dir = TempDir::new(name);
         let target = std::ffi::CString::new(dir.0.to_str().unwrap()).unwrap();
         let opts = std::ffi::CString::new(format!("size={size},mode=0755")).unwrap();
@@ -105,7 +105,7 @@ impl Tmpfs {
             )
         };
         assert_eq!(rc, 0, "mount tmpfs: {}", std::io::Error::last_os_error());
-        Tmpfs(dir)
+        Self(dir)
     }
 }
 
@@ -120,7 +120,7 @@ impl Drop for Tmpfs {
 fn kill9(child: &mut std::process::Child) {
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
-    let _ = child.wait();
+    drop(child.wait());
 }
 
 #[test]

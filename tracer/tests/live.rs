@@ -20,6 +20,7 @@ use tracer::{
     workload::{self, Report},
 };
 
+#[expect(dead_code, reason = "this test target uses a part of the module")]
 mod kernel;
 
 const TRACER: &str = env!("CARGO_BIN_EXE_tracer");

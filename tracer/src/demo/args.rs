@@ -31,7 +31,9 @@ pub fn parse_size(text: &str) -> Result<u64> {
     if num.is_empty() {
         bail!("{text:?} is not a number (write e.g. 8388608, 64K or 8MiB)");
     }
-    let n: u64 = num.parse().map_err(|_| anyhow!("{text:?} is too large"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_overflow| anyhow!("{text:?} is too large"))?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,

@@ -38,10 +38,10 @@ struct Input {
 
 impl Lab {
     /// Loads the probes and traces this process.
-    fn start(input: Input, chunk: u64) -> Result<Lab> {
+    fn start(input: Input, chunk: u64) -> Result<Self> {
         let mut session = Session::start(&LoadOptions::default())?;
         session.trace_pid(std::process::id())?;
-        Ok(Lab {
+        Ok(Self {
             session,
             input,
             chunk,
@@ -57,7 +57,7 @@ impl Lab {
         size: u64,
         chunk: u64,
         signals: Option<&mut Signals>,
-    ) -> Result<Result<Lab, i32>> {
+    ) -> Result<Result<Self, i32>> {
         let input = match file {
             // copy-file-range makes its copy beside the given file: the same filesystem.
             Some(p) => Input {
@@ -90,7 +90,7 @@ impl Lab {
                 }
             }
         };
-        Ok(Ok(Lab::start(input, chunk)?))
+        Ok(Ok(Self::start(input, chunk)?))
     }
 
     pub(super) fn record(&mut self, path: &Path, file: std::fs::File) {
@@ -210,7 +210,7 @@ impl Lab {
         std::thread::Builder::new()
             .name("demo-sender".into())
             .spawn(move || {
-                let _ = tx.send(workload::send_file_marked(&path, method, &opts, marks_tx));
+                drop(tx.send(workload::send_file_marked(&path, method, &opts, marks_tx)));
             })
             .context("cannot start the sender thread")?;
         let mut feed = Feed::new(method, drops_before, marks, observer);
@@ -223,7 +223,7 @@ impl Lab {
                     feed.batch(&mut batch, self.recorder.as_mut(), drops);
                 }
                 done = &mut rx => {
-                    break done.map_err(|_| anyhow!("the sender thread died"))??;
+                    break done.map_err(|_dropped| anyhow!("the sender thread died"))??;
                 }
                 code = async {
                     match signals.as_deref_mut() {

@@ -76,8 +76,8 @@ impl Recorder {
         file: std::fs::File,
         session: &Session,
         kernel: &str,
-    ) -> Recorder {
-        let mut r = Recorder {
+    ) -> Self {
+        let mut r = Self {
             out: output::Lines::file(file, format!("the recording {}", path.display())),
             error: None,
         };
@@ -92,7 +92,7 @@ impl Recorder {
 
     fn line(&mut self, l: &RecordLine) {
         // Serializing into a Vec cannot fail: every line is plain data.
-        let _ = serde_json::to_writer(self.out.line(), l);
+        drop(serde_json::to_writer(self.out.line(), l));
         self.out.end_line(true);
     }
 

@@ -121,7 +121,7 @@ pub fn report_text(r: &MethodResult) -> String {
         s,
         "  {:<26} {:>12} {:>12}",
         "wall time",
-        r.sender.observed.wall_ns.map_or("-".into(), fmt_ns),
+        r.sender.observed.wall_ns.map_or_else(|| "-".into(), fmt_ns),
         "-"
     );
     if let Some(rx) = &r.receiver.observed {
@@ -253,7 +253,7 @@ pub fn table(outcomes: &[Outcome]) -> String {
                 let _ = writeln!(
                     s,
                     "  {:>9}  {}",
-                    r.sender.observed.wall_ns.map_or("-".into(), fmt_ns),
+                    r.sender.observed.wall_ns.map_or_else(|| "-".into(), fmt_ns),
                     verdict(r)
                 );
             }

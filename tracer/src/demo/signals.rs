@@ -16,9 +16,9 @@ pub struct Signals {
 }
 
 impl Signals {
-    pub fn new() -> Result<Signals> {
+    pub fn new() -> Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
-        Ok(Signals {
+        Ok(Self {
             int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
             term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
             hup: signal(SignalKind::hangup()).context("installing the SIGHUP handler")?,

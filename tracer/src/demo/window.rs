@@ -94,7 +94,7 @@ impl<'o> Feed<'o> {
         drops_before: u64,
         marks: mpsc::Receiver<Mark>,
         observer: &'o mut (dyn FnMut(&Model, &[Step], Counts) + Send),
-    ) -> Feed<'o> {
+    ) -> Self {
         Feed {
             method,
             window: Window::default(),

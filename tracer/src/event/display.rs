@@ -3,12 +3,12 @@
 
 use std::fmt::Write as _;
 
-use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde::ser::{Serialize, SerializeMap as _, Serializer};
 
 use super::{Event, KernelConsts};
 
 /// A field value in the output.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value {
     U(u64),
     I(i64),
@@ -22,12 +22,12 @@ pub enum Value {
 impl Serialize for Value {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
-            Value::U(v) => s.serialize_u64(*v),
-            Value::I(v) => s.serialize_i64(*v),
-            Value::Ptr(v) => s.collect_str(&format_args!("{v:#x}")),
-            Value::Str(v) => s.serialize_str(v),
-            Value::Static(v) => s.serialize_str(v),
-            Value::List(v) => v.serialize(s),
+            Self::U(v) => s.serialize_u64(*v),
+            Self::I(v) => s.serialize_i64(*v),
+            Self::Ptr(v) => s.collect_str(&format_args!("{v:#x}")),
+            Self::Str(v) => s.serialize_str(v),
+            Self::Static(v) => s.serialize_str(v),
+            Self::List(v) => v.serialize(s),
         }
     }
 }
@@ -37,7 +37,7 @@ impl Event {
     pub fn to_json(&self, consts: &KernelConsts) -> String {
         let mut out = Vec::with_capacity(256);
         // Writing into a Vec cannot fail, and every value serializes.
-        let _ = self.write_json(consts, &mut out);
+        drop(self.write_json(consts, &mut out));
         String::from_utf8_lossy(&out).into_owned()
     }
 

@@ -490,7 +490,7 @@ fn syscall_args(name: &str) -> Option<&'static [(&'static str, Arg)]> {
 /// The syscall's name as a value, without allocating for the names in the table.
 fn syscall_name(nr: u32) -> Value {
     match syscalls::name(nr) {
-        std::borrow::Cow::Borrowed(n) => Value::Static(n),
-        std::borrow::Cow::Owned(n) => Value::Str(n),
+        std::borrow::Cow::Borrowed(n) => Static(n),
+        std::borrow::Cow::Owned(n) => Str(n),
     }
 }

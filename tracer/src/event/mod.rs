@@ -60,7 +60,7 @@ pub enum DecodeError {
 
 /// One decoded event: who and when, then what. Its serde form (derived, lossless) is the
 /// recording format; `to_json` is the readable form of `trace --json`.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Event {
     pub ts_ns: u64,
     pub cpu: u32,
@@ -72,7 +72,7 @@ pub struct Event {
 }
 
 /// What an event says, by kind.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Payload {
     SyscallEnter {
         nr: u32,
@@ -310,34 +310,34 @@ impl Payload {
     /// The `"event"` name of this kind in JSON and text output.
     pub fn name(&self) -> &'static str {
         match self {
-            Payload::SyscallEnter { .. } => "syscall_enter",
-            Payload::SyscallExit { .. } => "syscall_exit",
-            Payload::TcpSendmsgLocked { .. } => "tcp_sendmsg_locked",
-            Payload::SockSendLength(_) => "sock_send_length",
-            Payload::SockRecvLength(_) => "sock_recv_length",
-            Payload::SkbCopyDatagramIovec { fexit: false, .. } => "skb_copy_datagram_iovec",
-            Payload::SkbCopyDatagramIovec { fexit: true, .. } => "skb_copy_datagram_iter_exit",
-            Payload::FilemapGetPages { fexit: false, .. } => "mm_filemap_get_pages",
-            Payload::FilemapGetPages { fexit: true, .. } => "filemap_get_pages_exit",
-            Payload::FilemapAddToPageCache { .. } => "mm_filemap_add_to_page_cache",
-            Payload::NetDevStartXmit { .. } => "net_dev_start_xmit",
-            Payload::BlockRqIssue { .. } => "block_rq_issue",
-            Payload::BlockRqComplete { .. } => "block_rq_complete",
-            Payload::ProcessFork { .. } => "process_fork",
-            Payload::ProcessExec => "process_exec",
-            Payload::IoUringSubmit { .. } => "io_uring_submit_req",
-            Payload::IoUringComplete { .. } => "io_uring_complete",
-            Payload::FilemapMapPages { fexit: false, .. } => "mm_filemap_map_pages",
-            Payload::FilemapMapPages { fexit: true, .. } => "filemap_map_pages_exit",
-            Payload::FilemapFault { .. } => "mm_filemap_fault",
-            Payload::Ext4DaWriteEnd { .. } => "ext4_da_write_end",
-            Payload::ZerocopyReceive { fexit: false, .. } => "zerocopy_receive",
-            Payload::ZerocopyReceive { fexit: true, .. } => "skb_copy_ubufs_exit",
-            Payload::FilemapRead { .. } => "filemap_read_exit",
-            Payload::TcpSendmsgExit { .. } => "tcp_sendmsg_exit",
-            Payload::SendpagesExit { .. } => "do_tcp_sendpages_exit",
-            Payload::PerformWrite { .. } => "generic_perform_write_exit",
-            Payload::ZerocopyPinned { .. } => "skb_zerocopy_iter_stream_exit",
+            Self::SyscallEnter { .. } => "syscall_enter",
+            Self::SyscallExit { .. } => "syscall_exit",
+            Self::TcpSendmsgLocked { .. } => "tcp_sendmsg_locked",
+            Self::SockSendLength(_) => "sock_send_length",
+            Self::SockRecvLength(_) => "sock_recv_length",
+            Self::SkbCopyDatagramIovec { fexit: false, .. } => "skb_copy_datagram_iovec",
+            Self::SkbCopyDatagramIovec { fexit: true, .. } => "skb_copy_datagram_iter_exit",
+            Self::FilemapGetPages { fexit: false, .. } => "mm_filemap_get_pages",
+            Self::FilemapGetPages { fexit: true, .. } => "filemap_get_pages_exit",
+            Self::FilemapAddToPageCache { .. } => "mm_filemap_add_to_page_cache",
+            Self::NetDevStartXmit { .. } => "net_dev_start_xmit",
+            Self::BlockRqIssue { .. } => "block_rq_issue",
+            Self::BlockRqComplete { .. } => "block_rq_complete",
+            Self::ProcessFork { .. } => "process_fork",
+            Self::ProcessExec => "process_exec",
+            Self::IoUringSubmit { .. } => "io_uring_submit_req",
+            Self::IoUringComplete { .. } => "io_uring_complete",
+            Self::FilemapMapPages { fexit: false, .. } => "mm_filemap_map_pages",
+            Self::FilemapMapPages { fexit: true, .. } => "filemap_map_pages_exit",
+            Self::FilemapFault { .. } => "mm_filemap_fault",
+            Self::Ext4DaWriteEnd { .. } => "ext4_da_write_end",
+            Self::ZerocopyReceive { fexit: false, .. } => "zerocopy_receive",
+            Self::ZerocopyReceive { fexit: true, .. } => "skb_copy_ubufs_exit",
+            Self::FilemapRead { .. } => "filemap_read_exit",
+            Self::TcpSendmsgExit { .. } => "tcp_sendmsg_exit",
+            Self::SendpagesExit { .. } => "do_tcp_sendpages_exit",
+            Self::PerformWrite { .. } => "generic_perform_write_exit",
+            Self::ZerocopyPinned { .. } => "skb_zerocopy_iter_stream_exit",
         }
     }
 }

@@ -1,6 +1,6 @@
 use super::*;
 use serde_json::Value as J;
-use tracer_common::{EVENT_SIZE, Event as RawEvent, kind, sysno};
+use tracer_common::{Event as RawEvent, kind, sysno};
 
 fn raw(kind: u32, args: &[(usize, u64)]) -> RawEvent {
     let mut r = RawEvent::zeroed();
@@ -18,7 +18,7 @@ fn raw(kind: u32, args: &[(usize, u64)]) -> RawEvent {
 
 fn bytes(r: &RawEvent) -> Vec<u8> {
     // SAFETY: RawEvent is plain old data without padding.
-    unsafe { std::slice::from_raw_parts((r as *const RawEvent).cast::<u8>(), EVENT_SIZE) }.to_vec()
+    unsafe { std::slice::from_raw_parts(std::ptr::from_ref(r).cast::<u8>(), EVENT_SIZE) }.to_vec()
 }
 
 fn json(r: &RawEvent) -> J {
@@ -36,7 +36,7 @@ fn rejects_wrong_lengths() {
             got: EVENT_SIZE - 1
         })
     );
-    let mut long = b.clone();
+    let mut long = b;
     long.push(0);
     assert_eq!(
         decode(&long),

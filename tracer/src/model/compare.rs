@@ -38,7 +38,7 @@ pub struct Run<'a> {
     pub here_conditions: Conditions,
 }
 
-pub fn differences(run: &Run) -> Vec<Difference> {
+pub fn differences(run: &Run<'_>) -> Vec<Difference> {
     let mut out = Vec::new();
     for field in Ledger::FIELDS {
         let (Some(observed), Some(textbook), Some(here)) = (
@@ -84,7 +84,7 @@ fn zc_method(m: Method) -> bool {
 }
 
 /// Why the run's conditions move `field` away from the article's assumptions.
-fn condition_reasons(run: &Run, field: &str) -> Vec<String> {
+fn condition_reasons(run: &Run<'_>, field: &str) -> Vec<String> {
     let c = run.here_conditions;
     // tmpfs (and O_DIRECT) show no page-cache lookups at all: "hit" would be untrue there.
     let lookups_seen = run.observed.cache_hits + run.observed.cache_misses > 0;
@@ -136,7 +136,7 @@ fn condition_reasons(run: &Run, field: &str) -> Vec<String> {
 
 /// Why the observed value differs from the model under the run's conditions, from what
 /// the probes saw; `None` when nothing they saw accounts for it.
-fn fact_reason(run: &Run, field: &str, here: u64) -> Option<String> {
+fn fact_reason(run: &Run<'_>, field: &str, here: u64) -> Option<String> {
     let f = run.facts;
     let o = run.observed;
     // Each reason below is given only when the numbers it names account for the

@@ -141,12 +141,12 @@ impl SendDecision {
     /// The qualifier after the probe's name.
     fn words(self) -> &'static str {
         match self {
-            SendDecision::SplicePages => "MSG_SPLICE_PAGES",
-            SendDecision::Plain => "no zero-copy flag",
-            SendDecision::ZerocopyPinned => "MSG_ZEROCOPY, pinned",
-            SendDecision::ZerocopyUbuf => "MSG_ZEROCOPY with an io_uring zero-copy buffer",
-            SendDecision::ZerocopySocket => "MSG_ZEROCOPY on an SO_ZEROCOPY socket",
-            SendDecision::ZerocopyCopied => {
+            Self::SplicePages => "MSG_SPLICE_PAGES",
+            Self::Plain => "no zero-copy flag",
+            Self::ZerocopyPinned => "MSG_ZEROCOPY, pinned",
+            Self::ZerocopyUbuf => "MSG_ZEROCOPY with an io_uring zero-copy buffer",
+            Self::ZerocopySocket => "MSG_ZEROCOPY on an SO_ZEROCOPY socket",
+            Self::ZerocopyCopied => {
                 "MSG_ZEROCOPY without SO_ZEROCOPY or scatter-gather: the kernel copies"
             }
         }
@@ -156,20 +156,20 @@ impl SendDecision {
 impl fmt::Display for Seen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let probes = match self {
-            Seen::SysEnter => "sys_enter",
-            Seen::SysExit => "sys_exit",
-            Seen::FexitFilemapRead => "fexit filemap_read",
-            Seen::FexitFilemapReadIntoPipe => "fexit filemap_read (into the pipe: page references)",
-            Seen::SkbCopyDatagramIovec => "skb_copy_datagram_iovec",
-            Seen::FexitSkbCopyDatagramIter => "fexit skb_copy_datagram_iter",
-            Seen::Ext4DaWriteEnd => "ext4_da_write_end",
-            Seen::FexitGenericPerformWrite => "fexit generic_perform_write",
-            Seen::FexitSkbZerocopyIterStream => "fexit skb_zerocopy_iter_stream",
-            Seen::KretprobeDoTcpSendpages => "kretprobe do_tcp_sendpages",
-            Seen::NetDevStartXmit => "net_dev_start_xmit",
-            Seen::FexitSkbCopyUbufs => "fexit skb_copy_ubufs",
-            Seen::BlockRqIssue => "block_rq_issue",
-            Seen::Lookup { probe, with_adds } => {
+            Self::SysEnter => "sys_enter",
+            Self::SysExit => "sys_exit",
+            Self::FexitFilemapRead => "fexit filemap_read",
+            Self::FexitFilemapReadIntoPipe => "fexit filemap_read (into the pipe: page references)",
+            Self::SkbCopyDatagramIovec => "skb_copy_datagram_iovec",
+            Self::FexitSkbCopyDatagramIter => "fexit skb_copy_datagram_iter",
+            Self::Ext4DaWriteEnd => "ext4_da_write_end",
+            Self::FexitGenericPerformWrite => "fexit generic_perform_write",
+            Self::FexitSkbZerocopyIterStream => "fexit skb_zerocopy_iter_stream",
+            Self::KretprobeDoTcpSendpages => "kretprobe do_tcp_sendpages",
+            Self::NetDevStartXmit => "net_dev_start_xmit",
+            Self::FexitSkbCopyUbufs => "fexit skb_copy_ubufs",
+            Self::BlockRqIssue => "block_rq_issue",
+            Self::Lookup { probe, with_adds } => {
                 f.write_str(match probe {
                     LookupProbe::MmFilemapGetPages => "mm_filemap_get_pages",
                     LookupProbe::FexitFilemapGetPages => "fexit filemap_get_pages",
@@ -182,7 +182,7 @@ impl fmt::Display for Seen {
                     Ok(())
                 };
             }
-            Seen::TcpSendmsg { fexit, decision } => {
+            Self::TcpSendmsg { fexit, decision } => {
                 let what = decision.words();
                 // The tracepoint's bytes come from sock_send_length; a copied MSG_ZEROCOPY
                 // send has always been worded without it (the reports keep their text).
@@ -194,7 +194,7 @@ impl fmt::Display for Seen {
                     (false, _) => write!(f, "tcp_sendmsg_locked ({what}), sock_send_length"),
                 };
             }
-            Seen::TcpSendmsgZerocopyXmit => {
+            Self::TcpSendmsgZerocopyXmit => {
                 "tcp_sendmsg_locked (MSG_ZEROCOPY), net_dev_start_xmit (skb zero-copy flag)"
             }
         };
@@ -205,54 +205,54 @@ impl fmt::Display for Seen {
 impl fmt::Display for Inference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Inference::FileReadReturned => {
+            Self::FileReadReturned => {
                 "read() of a regular file returned this many bytes (the page cache -> user copy has no tracepoint)"
             }
-            Inference::ReceiveReturned => "the receive returned this many bytes",
-            Inference::FileWriteReturned => "write() to a regular file returned this many bytes",
-            Inference::SpliceReadReturned => {
+            Self::ReceiveReturned => "the receive returned this many bytes",
+            Self::FileWriteReturned => "write() to a regular file returned this many bytes",
+            Self::SpliceReadReturned => {
                 "splice() from a file into a pipe returned this many bytes (the splice read takes page references, in filemap_splice_read or, before 6.5, filemap_read into the pipe; no tracepoint)"
             }
-            Inference::FileCopyReturned => {
+            Self::FileCopyReturned => {
                 "the call returned this many bytes (no buffered write seen: the filesystem shared the extents, or its write path has no probe here)"
             }
-            Inference::PinsPartlySeen => {
+            Self::PinsPartlySeen => {
                 "a zero-copy send pins all its bytes; fexit skb_zerocopy_iter_stream saw only part of them (events lost?)"
             }
-            Inference::ZerocopyReturnedCopied => {
+            Self::ZerocopyReturnedCopied => {
                 "send(MSG_ZEROCOPY) returned this many bytes (no send hook on this kernel) on a socket without SO_ZEROCOPY or scatter-gather: the kernel copies"
             }
-            Inference::ZerocopyReturnedPinned => {
+            Self::ZerocopyReturnedPinned => {
                 "send(MSG_ZEROCOPY) returned this many bytes (no send hook on this kernel) on an SO_ZEROCOPY socket that can scatter-gather: pinned"
             }
-            Inference::ZerocopyReturned => {
+            Self::ZerocopyReturned => {
                 "send(MSG_ZEROCOPY) returned this many bytes (no send hook on this kernel; pinned if the socket has SO_ZEROCOPY)"
             }
-            Inference::SendReturned => {
+            Self::SendReturned => {
                 "the send returned this many bytes (no send tracepoint on this kernel): a plain send copies"
             }
-            Inference::SendfileReturned => {
+            Self::SendfileReturned => {
                 "sendfile() returned this many bytes (no send tracepoint on this kernel): it sends page references"
             }
-            Inference::SpliceSendReturned => {
+            Self::SpliceSendReturned => {
                 "splice() into the socket returned this many bytes (no send tracepoint on this kernel): it sends page references"
             }
-            Inference::LoopbackCopiesPins => {
+            Self::LoopbackCopiesPins => {
                 "a zero-copy skb reached netif_receive_skb on loopback: the kernel copies the pinned pages (skb_copy_ubufs) before local delivery"
             }
-            Inference::IoUringReadCompleted => {
+            Self::IoUringReadCompleted => {
                 "an io_uring READ of a regular file completed with this many bytes (the copy has no tracepoint)"
             }
-            Inference::ZerocopyTransmitted => {
+            Self::ZerocopyTransmitted => {
                 "MSG_ZEROCOPY, and this socket's skbs were transmitted zero-copy"
             }
-            Inference::ZerocopyTransmittedCopied => {
+            Self::ZerocopyTransmittedCopied => {
                 "MSG_ZEROCOPY, but this call's skbs went out copied"
             }
-            Inference::SpliceSends => {
+            Self::SpliceSends => {
                 "sendfile/splice send page references (no tcp_sendmsg_locked tracepoint)"
             }
-            Inference::PlainSend => "a plain send copies (no tcp_sendmsg_locked tracepoint)",
+            Self::PlainSend => "a plain send copies (no tcp_sendmsg_locked tracepoint)",
         })
     }
 }

@@ -26,58 +26,56 @@ pub enum Method {
 }
 
 impl Method {
-    pub const ALL: [Method; 8] = [
-        Method::ReadWrite,
-        Method::ReadSend,
-        Method::MmapWrite,
-        Method::Sendfile,
-        Method::Splice,
-        Method::MsgZerocopy,
-        Method::IoUring,
-        Method::CopyFileRange,
+    pub const ALL: [Self; 8] = [
+        Self::ReadWrite,
+        Self::ReadSend,
+        Self::MmapWrite,
+        Self::Sendfile,
+        Self::Splice,
+        Self::MsgZerocopy,
+        Self::IoUring,
+        Self::CopyFileRange,
     ];
 
     /// The method called `name` (as `name()` spells it).
-    pub fn from_name(name: &str) -> Option<Method> {
-        Method::ALL.into_iter().find(|m| m.name() == name)
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.name() == name)
     }
 
     pub fn name(self) -> &'static str {
         match self {
-            Method::ReadWrite => "read-write",
-            Method::ReadSend => "read-send",
-            Method::MmapWrite => "mmap-write",
-            Method::Sendfile => "sendfile",
-            Method::Splice => "splice",
-            Method::MsgZerocopy => "msg-zerocopy",
-            Method::IoUring => "io-uring",
-            Method::CopyFileRange => "copy-file-range",
+            Self::ReadWrite => "read-write",
+            Self::ReadSend => "read-send",
+            Self::MmapWrite => "mmap-write",
+            Self::Sendfile => "sendfile",
+            Self::Splice => "splice",
+            Self::MsgZerocopy => "msg-zerocopy",
+            Self::IoUring => "io-uring",
+            Self::CopyFileRange => "copy-file-range",
         }
     }
 
     /// One plain-English line on what the sender does.
     pub fn describe(self) -> &'static str {
         match self {
-            Method::ReadWrite => "read() into a user buffer, then write() it to the socket",
-            Method::ReadSend => {
+            Self::ReadWrite => "read() into a user buffer, then write() it to the socket",
+            Self::ReadSend => {
                 "read() into a user buffer, then send() it to the socket (the sendto syscall)"
             }
-            Method::MmapWrite => {
+            Self::MmapWrite => {
                 "mmap() the whole file, then write() slices of the mapping to the socket"
             }
-            Method::Sendfile => "sendfile() from the file straight to the socket",
-            Method::Splice => {
-                "splice() the file into a pipe, then splice() the pipe into the socket"
-            }
-            Method::MsgZerocopy => {
+            Self::Sendfile => "sendfile() from the file straight to the socket",
+            Self::Splice => "splice() the file into a pipe, then splice() the pipe into the socket",
+            Self::MsgZerocopy => {
                 "read() into a user buffer, send() it with MSG_ZEROCOPY, then wait for the \
                  kernel's completion before reusing the buffer"
             }
-            Method::IoUring => {
+            Self::IoUring => {
                 "io_uring: a READ into a user buffer linked to a SEND_ZC (or SEND) of it, \
                  then wait for every completion"
             }
-            Method::CopyFileRange => "copy_file_range() from the file into another file",
+            Self::CopyFileRange => "copy_file_range() from the file into another file",
         }
     }
 }

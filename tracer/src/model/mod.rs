@@ -33,12 +33,12 @@ impl Buffer {
     /// How narration names the buffer.
     pub fn label(self) -> &'static str {
         match self {
-            Buffer::Disk => "the disk",
-            Buffer::PageCache => "the page cache (the kernel read buffer)",
-            Buffer::User => "the application's buffer",
-            Buffer::Pipe => "the pipe",
-            Buffer::Socket => "the socket buffer",
-            Buffer::Nic => "the NIC",
+            Self::Disk => "the disk",
+            Self::PageCache => "the page cache (the kernel read buffer)",
+            Self::User => "the application's buffer",
+            Self::Pipe => "the pipe",
+            Self::Socket => "the socket buffer",
+            Self::Nic => "the NIC",
         }
     }
 }

@@ -38,7 +38,7 @@ pub struct Conditions {
 
 impl Conditions {
     /// What the article assumes: data read from disk, sent through a NIC.
-    pub const ARTICLE: Conditions = Conditions {
+    pub const ARTICLE: Self = Self {
         cache: Cache::Cold,
         link: Link::Nic,
         zc_send: true,

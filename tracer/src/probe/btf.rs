@@ -100,7 +100,7 @@ impl KernelBtf {
         let types = self
             .btf
             .resolve_types_by_name(name)
-            .map_err(|_| BtfLookupError::NoStruct(name.to_string()))?;
+            .map_err(|_not_found| BtfLookupError::NoStruct(name.to_string()))?;
         // Prefer the definition with members over forward declarations or empty copies.
         types
             .into_iter()
@@ -216,7 +216,7 @@ impl KernelBtf {
         let types = self
             .btf
             .resolve_types_by_name(name)
-            .map_err(|_| BtfLookupError::NoEnumValue(name.to_string(), String::new()))?;
+            .map_err(|_not_found| BtfLookupError::NoEnumValue(name.to_string(), String::new()))?;
         for t in types {
             match t {
                 Type::Enum(e) => {

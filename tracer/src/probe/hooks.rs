@@ -23,9 +23,9 @@ pub enum Tier {
 impl Tier {
     pub fn name(self) -> &'static str {
         match self {
-            Tier::Fentry => "fentry",
-            Tier::Kprobe => "kprobe",
-            Tier::Tracepoint => "tracepoint",
+            Self::Fentry => "fentry",
+            Self::Kprobe => "kprobe",
+            Self::Tracepoint => "tracepoint",
         }
     }
 }
@@ -107,26 +107,26 @@ impl Hook {
         self.roles.iter().find(|r| r.step == step)
     }
 
-    const fn serves(self, roles: &'static [Role]) -> Hook {
-        Hook { roles, ..self }
+    const fn serves(self, roles: &'static [Role]) -> Self {
+        Self { roles, ..self }
     }
 
-    const fn note(self, note: &'static str) -> Hook {
-        Hook {
+    const fn note(self, note: &'static str) -> Self {
+        Self {
             note: Some(note),
             ..self
         }
     }
 
-    const fn program_with(self, program: Program) -> Hook {
-        Hook {
+    const fn program_with(self, program: Program) -> Self {
+        Self {
             program: Some(program),
             ..self
         }
     }
 
     /// Tracing makes no sense without this hook's program.
-    const fn required(self) -> Hook {
+    const fn required(self) -> Self {
         match self.program {
             Some(p) => self.program_with(Program {
                 required: true,
@@ -137,7 +137,7 @@ impl Hook {
     }
 
     /// This hook's program leaves the worse hooks of its steps attached.
-    const fn keeps_worse(self) -> Hook {
+    const fn keeps_worse(self) -> Self {
         match self.program {
             Some(p) => self.program_with(Program {
                 keeps_worse: true,
@@ -148,7 +148,7 @@ impl Hook {
     }
 
     /// What this hook's program checks of the kernel's BTF.
-    const fn check(self, check: Check) -> Hook {
+    const fn check(self, check: Check) -> Self {
         match self.program {
             Some(p) => self.program_with(Program { check, ..p }),
             None => self,
@@ -158,7 +158,7 @@ impl Hook {
 
 impl fmt::Display for Hook {
     /// The hook as the attach report names it: "fexit:filemap_read", "sys_enter".
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let prefix = match (self.program.map(|p| p.kind), self.tier) {
             (_, Tier::Tracepoint) => return f.write_str(self.target),
             (Some(Kind::Fexit), _) => "fexit",

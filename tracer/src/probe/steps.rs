@@ -46,10 +46,10 @@ pub enum Fallback {
 }
 
 impl fmt::Display for Fallback {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Fallback::Inferred(from) => write!(f, "inferred {from}"),
-            Fallback::Otherwise(how) => f.write_str(how),
+            Self::Inferred(from) => write!(f, "inferred {from}"),
+            Self::Otherwise(how) => f.write_str(how),
         }
     }
 }

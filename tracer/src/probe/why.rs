@@ -22,7 +22,7 @@ pub(super) fn as_text<T: fmt::Display, S: Serializer>(value: &T, s: S) -> Result
 pub struct NoBtf(pub String);
 
 impl fmt::Display for NoBtf {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
@@ -35,10 +35,10 @@ pub enum Stage {
 }
 
 impl fmt::Display for Stage {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Stage::ProgramLoad => "program load",
-            Stage::Attach => "attach",
+            Self::ProgramLoad => "program load",
+            Self::Attach => "attach",
         })
     }
 }
@@ -62,7 +62,7 @@ pub struct Refusal {
 }
 
 impl fmt::Display for Refusal {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.answer {
             Answer::Errno(n) => write!(f, "refused with {} at {}", errno_name(*n), self.at),
             Answer::Io(e) => write!(f, "refused with {e} at {}", self.at),
@@ -100,15 +100,15 @@ pub enum TrialError {
 }
 
 impl fmt::Display for TrialError {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TrialError::Refused {
+            Self::Refused {
                 by: Some(by),
                 refusal,
             } => write!(f, "{by} {refusal}"),
-            TrialError::Refused { by: None, refusal } => write!(f, "{refusal}"),
-            TrialError::AttachRefused(e) => write!(f, "attach refused: {e}"),
-            TrialError::Other(e) => f.write_str(e),
+            Self::Refused { by: None, refusal } => write!(f, "{refusal}"),
+            Self::AttachRefused(e) => write!(f, "attach refused: {e}"),
+            Self::Other(e) => f.write_str(e),
         }
     }
 }
@@ -149,31 +149,31 @@ impl Lack {
     pub fn known(&self) -> bool {
         !matches!(
             self,
-            Lack::NotTried { .. } | Lack::TrialsUnavailable(_) | Lack::NotProbed { .. }
+            Self::NotTried { .. } | Self::TrialsUnavailable(_) | Self::NotProbed { .. }
         )
     }
 }
 
 impl fmt::Display for Lack {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Lack::NoBtf => f.write_str("fentry needs BTF"),
-            Lack::Refused(e) => write!(f, "{e}"),
-            Lack::NotBuiltIn { evidence } => {
+            Self::NoBtf => f.write_str("fentry needs BTF"),
+            Self::Refused(e) => write!(f, "{e}"),
+            Self::NotBuiltIn { evidence } => {
                 write!(f, "kprobes are not built into this kernel ({evidence})")
             }
-            Lack::NoRingbuf => f.write_str("not supported (BPF ring buffers need 5.8+)"),
-            Lack::ProbeFailed(e) => write!(f, "could not probe: {e}"),
-            Lack::NotTried { because, seen } => {
+            Self::NoRingbuf => f.write_str("not supported (BPF ring buffers need 5.8+)"),
+            Self::ProbeFailed(e) => write!(f, "could not probe: {e}"),
+            Self::NotTried { because, seen } => {
                 write!(f, "not tried ({because})")?;
                 match seen {
                     Some(seen) => write!(f, "; {seen}"),
                     None => Ok(()),
                 }
             }
-            Lack::TrialsUnavailable(e) => write!(f, "not tried: {e}"),
-            Lack::NotProbed { because: Some(b) } => write!(f, "not probed ({b})"),
-            Lack::NotProbed { because: None } => f.write_str("not probed"),
+            Self::TrialsUnavailable(e) => write!(f, "not tried: {e}"),
+            Self::NotProbed { because: Some(b) } => write!(f, "not probed ({b})"),
+            Self::NotProbed { because: None } => f.write_str("not probed"),
         }
     }
 }
@@ -198,24 +198,24 @@ pub enum FunctionLack {
 impl FunctionLack {
     /// Whether the kernel lacks the function (rather than only its hooking).
     pub fn absent(&self) -> bool {
-        !matches!(self, FunctionLack::Notrace)
+        !matches!(self, Self::Notrace)
     }
 }
 
 impl fmt::Display for FunctionLack {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FunctionLack::NotInBtf { era } => write!(
+            Self::NotInBtf { era } => write!(
                 f,
                 "not in this kernel's BTF ({})",
                 era.unwrap_or("absent, or inlined everywhere")
             ),
-            FunctionLack::NotSymbol { era } => write!(
+            Self::NotSymbol { era } => write!(
                 f,
                 "not a kernel symbol ({})",
                 era.unwrap_or("absent, or inlined")
             ),
-            FunctionLack::Notrace => f.write_str("notrace: not in available_filter_functions"),
+            Self::Notrace => f.write_str("notrace: not in available_filter_functions"),
         }
     }
 }
@@ -246,18 +246,18 @@ pub enum FieldMissing {
 }
 
 impl fmt::Display for FieldMissing {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FieldMissing::Btf(e) => write!(f, "{e}"),
-            FieldMissing::UnknownPrototype { function, params } => write!(
+            Self::Btf(e) => write!(f, "{e}"),
+            Self::UnknownPrototype { function, params } => write!(
                 f,
                 "{function}({}) is a prototype this build does not know",
                 params.join(", ")
             ),
-            FieldMissing::NoFunction(function) => {
+            Self::NoFunction(function) => {
                 write!(f, "{function} is not in this kernel's BTF")
             }
-            FieldMissing::UnknownArgs { tracepoint, args } => write!(
+            Self::UnknownArgs { tracepoint, args } => write!(
                 f,
                 "{tracepoint} passes {args} arguments, a prototype this build does not know"
             ),
@@ -285,15 +285,15 @@ pub enum Unusable {
 }
 
 impl fmt::Display for Unusable {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Unusable::Layout(why) => write!(f, "kernel layout differs: {why}"),
-            Unusable::Prototype { function, params } => write!(
+            Self::Layout(why) => write!(f, "kernel layout differs: {why}"),
+            Self::Prototype { function, params } => write!(
                 f,
                 "{function}({}) is a prototype this build does not read",
                 params.join(", ")
             ),
-            Unusable::Arguments {
+            Self::Arguments {
                 tracepoint,
                 args,
                 reads,
@@ -343,22 +343,22 @@ pub enum Unused {
 
 impl fmt::Display for Unused {
     /// The reason as `tracer doctor` says it.
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Unused::Function(lack) => write!(f, "{lack}"),
-            Unused::NoBtf(why) => write!(f, "fentry needs BTF: {why}"),
-            Unused::Tier {
+            Self::Function(lack) => write!(f, "{lack}"),
+            Self::NoBtf(why) => write!(f, "fentry needs BTF: {why}"),
+            Self::Tier {
                 tier: Tier::Fentry,
                 lack,
             } => write!(f, "fentry {lack}"),
-            Unused::Tier { lack, .. } => write!(f, "{lack}"),
-            Unused::Refused(e) => write!(f, "tried here: {e}"),
-            Unused::GoesThrough { function, target } => write!(
+            Self::Tier { lack, .. } => write!(f, "{lack}"),
+            Self::Refused(e) => write!(f, "tried here: {e}"),
+            Self::GoesThrough { function, target } => write!(
                 f,
                 "{function} is in this kernel: the step goes through it, not {target}"
             ),
-            Unused::TracepointMissing { tracepoint, note }
-            | Unused::Renamed {
+            Self::TracepointMissing { tracepoint, note }
+            | Self::Renamed {
                 tracepoint, note, ..
             } => {
                 write!(f, "this kernel has no {tracepoint} tracepoint")?;
@@ -367,15 +367,15 @@ impl fmt::Display for Unused {
                     None => Ok(()),
                 }
             }
-            Unused::NoProgram(tier) => write!(
+            Self::NoProgram(tier) => write!(
                 f,
                 "this kernel would allow it, but this build has no {} program for it",
                 tier.name()
             ),
-            Unused::CannotAttach(why) => {
+            Self::CannotAttach(why) => {
                 write!(f, "this build's program cannot attach here: {why}")
             }
-            Unused::NotNeeded { by } => {
+            Self::NotNeeded { by } => {
                 write!(f, "not needed: {by} sees the same step (a better tier)")
             }
         }

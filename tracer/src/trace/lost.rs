@@ -74,8 +74,8 @@ pub struct DropWatch {
 
 impl DropWatch {
     /// Starts from the counter's value now (`drops`).
-    pub fn new(drops: u64) -> DropWatch {
-        DropWatch {
+    pub fn new(drops: u64) -> Self {
+        Self {
             seen: drops,
             since_ns: monotonic_ns(),
         }

@@ -29,13 +29,13 @@ pub struct Session {
 impl Session {
     /// Loads and attaches the probes. Must run inside a tokio runtime (the ring buffer is
     /// registered with its reactor).
-    pub fn start(opts: &LoadOptions) -> Result<Session, ProbeError> {
+    pub fn start(opts: &LoadOptions) -> Result<Self, ProbeError> {
         let mut probes = Probes::load(opts)?;
         let ring = probes
             .take_events()
             .map_err(|e| ProbeError::Load(e.to_string()))?;
         let source = KernelSource::new(ring).map_err(|e| ProbeError::Load(e.to_string()))?;
-        Ok(Session { probes, source })
+        Ok(Self { probes, source })
     }
 
     /// Starts tracing process `tgid` (and, with `follow_forks`, its future children).
@@ -169,7 +169,7 @@ impl Started {
         session: &mut Session,
         argv: &[OsString],
         run_as: Option<&spawn::RunAs>,
-    ) -> Result<Started> {
+    ) -> Result<Self> {
         let held = spawn::spawn_held(argv, run_as)?;
         session.trace_pid_from_exec(held.pid)?;
         let pid = held.release()?;
@@ -178,7 +178,7 @@ impl Started {
         std::thread::spawn(move || {
             let _ = tx.send(spawn::wait_exit_code(pid));
         });
-        Ok(Started { pid, exit })
+        Ok(Self { pid, exit })
     }
 
     fn signal(&self, sig: libc::c_int) {
@@ -223,13 +223,13 @@ enum End {
 impl End {
     fn why(&self) -> &'static str {
         match self {
-            End::Interrupted => "interrupted",
-            End::Terminated => "terminated",
-            End::CommandExited(_) => "command exited",
-            End::ProcessExited => "process exited",
-            End::RingError => "ring buffer error",
-            End::Output(OutputError::Closed { .. }) => "output closed",
-            End::Output(OutputError::Write { .. }) => "output failed",
+            Self::Interrupted => "interrupted",
+            Self::Terminated => "terminated",
+            Self::CommandExited(_) => "command exited",
+            Self::ProcessExited => "process exited",
+            Self::RingError => "ring buffer error",
+            Self::Output(OutputError::Closed { .. }) => "output closed",
+            Self::Output(OutputError::Write { .. }) => "output failed",
         }
     }
 }
@@ -308,8 +308,8 @@ struct Signals {
 }
 
 impl Signals {
-    fn new() -> Result<Signals> {
-        Ok(Signals {
+    fn new() -> Result<Self> {
+        Ok(Self {
             int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
             term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
             // A hangup (the terminal closed) ends the trace like SIGTERM: the output is
@@ -378,8 +378,8 @@ struct Targets {
 }
 
 impl Targets {
-    fn start(session: &mut Session, plan: Plan, args: &TraceArgs) -> Result<Targets> {
-        let mut targets = Targets {
+    fn start(session: &mut Session, plan: Plan, args: &TraceArgs) -> Result<Self> {
+        let mut targets = Self {
             command: None,
             watch_pids: Vec::new(),
         };
@@ -522,7 +522,7 @@ fn write_batch(
     for e in batch.drain(..) {
         if json {
             // Writing into a Vec cannot fail, and every value serializes.
-            let _ = e.write_json(consts, out.line());
+            drop(e.write_json(consts, out.line()));
         } else {
             out.line().extend_from_slice(e.to_text(consts).as_bytes());
         }

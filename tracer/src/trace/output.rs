@@ -17,7 +17,7 @@ use std::{
 macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
+        drop(writeln!(std::io::stderr(), $($arg)*));
     }};
 }
 
@@ -33,11 +33,11 @@ pub enum OutputError {
 }
 
 impl OutputError {
-    fn new(name: &str, source: io::Error) -> OutputError {
+    fn new(name: &str, source: io::Error) -> Self {
         if source.kind() == io::ErrorKind::BrokenPipe {
-            OutputError::Closed { name: name.into() }
+            Self::Closed { name: name.into() }
         } else {
-            OutputError::Write {
+            Self::Write {
                 name: name.into(),
                 error: source,
             }
@@ -141,20 +141,20 @@ pub struct Lines {
 
 impl Lines {
     /// Standard output (a copy of its descriptor).
-    pub fn stdout() -> io::Result<Lines> {
+    pub fn stdout() -> io::Result<Self> {
         let fd = io::stdout().as_fd().try_clone_to_owned()?;
-        Ok(Lines::new(File::from(fd), STDOUT.into(), false))
+        Ok(Self::new(File::from(fd), STDOUT.into(), false))
     }
 
     /// A file the tracer has just created (or truncated) for these lines; `name` is how
     /// messages call it.
-    pub fn file(file: File, name: String) -> Lines {
+    pub fn file(file: File, name: String) -> Self {
         let regular = file.metadata().is_ok_and(|m| m.is_file());
-        Lines::new(file, name, regular)
+        Self::new(file, name, regular)
     }
 
-    fn new(file: File, name: String, cut_back: bool) -> Lines {
-        Lines {
+    fn new(file: File, name: String, cut_back: bool) -> Self {
+        Self {
             file,
             name,
             cut_back,
@@ -259,7 +259,7 @@ mod tests {
 
     #[test]
     fn a_closed_pipe_is_its_own_error() {
-        let (r, w) = std::io::pipe().unwrap();
+        let (r, w) = io::pipe().unwrap();
         drop(r);
         let mut out = lines_of(File::from(std::os::fd::OwnedFd::from(w)));
         out.line().extend_from_slice(b"x");

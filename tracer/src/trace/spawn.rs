@@ -7,7 +7,7 @@
 
 use std::{
     ffi::{CString, OsStr, OsString},
-    os::unix::ffi::{OsStrExt, OsStringExt},
+    os::unix::ffi::{OsStrExt as _, OsStringExt as _},
     path::{Path, PathBuf},
 };
 
@@ -17,7 +17,7 @@ use anyhow::{Context as _, Result, anyhow, bail};
 /// on `PATH`.
 pub fn resolve_program(program: &OsStr) -> Result<PathBuf> {
     let is_exec = |p: &Path| {
-        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::fs::PermissionsExt as _;
         p.metadata()
             .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
     };
@@ -58,7 +58,7 @@ pub struct RunAs {
 fn passwd_entry(by: PasswdKey) -> Result<Option<(String, u32, u32)>> {
     let mut pw = std::mem::MaybeUninit::<libc::passwd>::zeroed();
     let mut found: *mut libc::passwd = std::ptr::null_mut();
-    let mut buf = vec![0 as libc::c_char; 16 << 10];
+    let mut buf: Vec<libc::c_char> = vec![0; 16 << 10];
     let rc = match &by {
         // SAFETY: name is NUL-terminated; pw, buf and found outlive the call.
         PasswdKey::Name(name) => unsafe {
@@ -104,7 +104,7 @@ enum PasswdKey {
 /// The groups `initgroups(user, gid)` would give: `gid` and every group listing the user.
 fn groups_of(user: &str, gid: u32) -> Result<Vec<u32>> {
     let name = cstring(user)?;
-    let mut groups = vec![0 as libc::gid_t; 64];
+    let mut groups: Vec<libc::gid_t> = vec![0; 64];
     loop {
         let mut n = groups.len() as libc::c_int;
         // SAFETY: name is NUL-terminated; groups has room for n entries.
@@ -148,7 +148,9 @@ fn run_as_from(
     let (name, uid, gid) = match user {
         Some(user) => {
             let entry = match user.parse::<u32>() {
-                Ok(uid) => passwd_entry(PasswdKey::Uid(uid))?.or(Some((uid.to_string(), uid, uid))),
+                Ok(uid) => {
+                    passwd_entry(PasswdKey::Uid(uid))?.or_else(|| Some((uid.to_string(), uid, uid)))
+                }
                 Err(_) => passwd_entry(PasswdKey::Name(cstring(user)?))?,
             };
             entry.ok_or_else(|| anyhow!("-u {user}: no such user (see `getent passwd`)"))?
@@ -157,12 +159,12 @@ fn run_as_from(
             let Some(sudo_uid) = sudo_uid.filter(|_| euid == 0) else {
                 return Ok(None);
             };
-            let uid: u32 = sudo_uid.parse().map_err(|_| {
+            let uid: u32 = sudo_uid.parse().map_err(|_not_a_number| {
                 anyhow!("SUDO_UID={sudo_uid:?} is not a uid: unset it, or give -u USER")
             })?;
             let entry = passwd_entry(PasswdKey::Uid(uid))?;
             let gid = match sudo_gid {
-                Some(g) => g.parse().map_err(|_| {
+                Some(g) => g.parse().map_err(|_not_a_number| {
                     anyhow!("SUDO_GID={g:?} is not a gid: unset it, or give -u USER")
                 })?,
                 None => entry.as_ref().map_or(uid, |e| e.2),
@@ -264,7 +266,7 @@ pub fn spawn_held(argv: &[OsString], run_as: Option<&RunAs>) -> Result<HeldChild
             libc::close(go[1]);
             libc::close(err[0]);
             let mut byte = 0u8;
-            let n = libc::read(go[0], (&mut byte as *mut u8).cast(), 1);
+            let n = libc::read(go[0], (&raw mut byte).cast(), 1);
             if n != 1 {
                 // The tracer gave up before releasing us.
                 libc::_exit(127);
@@ -323,6 +325,10 @@ impl HeldChild {
             n
         };
         let user = self.user.take();
+        #[expect(
+            clippy::mem_forget,
+            reason = "the fds are closed above and the child is reaped below: Drop must not do it again"
+        )]
         std::mem::forget(self);
         if n == 8 {
             reap(pid);

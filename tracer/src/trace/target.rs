@@ -116,9 +116,9 @@ mod tests {
     }
 
     mod tempdir {
-        pub struct Dir(pub std::path::PathBuf);
+        pub(super) struct Dir(pub std::path::PathBuf);
         impl Dir {
-            pub fn new() -> Self {
+            pub(super) fn new() -> Self {
                 use std::sync::atomic::{AtomicU32, Ordering};
                 static N: AtomicU32 = AtomicU32::new(0);
                 let p = std::env::temp_dir().join(format!(
@@ -127,12 +127,12 @@ mod tests {
                     N.fetch_add(1, Ordering::Relaxed)
                 ));
                 std::fs::create_dir_all(&p).unwrap();
-                Dir(p)
+                Self(p)
             }
         }
         impl Drop for Dir {
             fn drop(&mut self) {
-                let _ = std::fs::remove_dir_all(&self.0);
+                drop(std::fs::remove_dir_all(&self.0));
             }
         }
     }

@@ -144,10 +144,10 @@ impl App {
         bytes: u64,
         chunk: u64,
         cold: bool,
-    ) -> App {
+    ) -> Self {
         let method_given = method.is_some();
         let method = method.unwrap_or(Method::ReadWrite);
-        App {
+        Self {
             kind,
             screen: if method_given {
                 Screen::Run
@@ -207,7 +207,8 @@ impl App {
 
     /// The step on screen.
     pub fn current(&self) -> Option<&Shown> {
-        self.shown.checked_sub(1).and_then(|i| self.queue.get(i))
+        let i = self.shown.checked_sub(1)?;
+        self.queue.get(i)
     }
 
     pub fn interval_ms(&self) -> u64 {
@@ -568,13 +569,11 @@ fn start(app: &mut App) -> Option<Action> {
 
 /// Starts the method the app was opened with (when `--method` was given).
 pub fn initial_action(app: &mut App) -> Option<Action> {
-    if app.screen == Screen::Run {
+    (app.screen == Screen::Run).then(|| {
         let m = app.method;
         app.begin(m);
-        Some(Action::Start(m))
-    } else {
-        None
-    }
+        Action::Start(m)
+    })
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ const KEYS: [(&str, &str); 13] = [
     ),
 ];
 
-pub struct Help;
+pub(super) struct Help;
 
 impl Widget for Help {
     fn render(self, area: Rect, buf: &mut Buffer) {
@@ -41,7 +41,7 @@ impl Widget for Help {
             height: h,
         };
         Clear.render(r, buf);
-        let lines: Vec<Line> = KEYS
+        let lines: Vec<Line<'_>> = KEYS
             .iter()
             .map(|(k, what)| {
                 Line::from(vec![
@@ -55,7 +55,7 @@ impl Widget for Help {
 }
 
 /// The doctor page: which hook sees each step on this kernel, and why not a better one.
-pub struct DoctorPage<'a> {
+pub(super) struct DoctorPage<'a> {
     pub text: &'a str,
     /// Lines scrolled past.
     pub scroll: u16,
@@ -64,7 +64,7 @@ pub struct DoctorPage<'a> {
 impl Widget for DoctorPage<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         Clear.render(area, buf);
-        let mut lines: Vec<Line> = self
+        let mut lines: Vec<Line<'_>> = self
             .text
             .lines()
             .map(|l| Line::raw(l.to_string()))

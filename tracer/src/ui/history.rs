@@ -12,7 +12,7 @@ use super::{
     theme::{THEME, pane},
 };
 
-pub struct History<'a> {
+pub(super) struct History<'a> {
     pub app: &'a App,
 }
 
@@ -23,7 +23,7 @@ impl Widget for History<'_> {
         let rows = block.inner(area).height as usize;
         let shown = &app.queue[..app.shown];
         let skip = shown.len().saturating_sub(rows);
-        let lines: Vec<Line> = shown[skip..]
+        let lines: Vec<Line<'_>> = shown[skip..]
             .iter()
             .enumerate()
             .map(|(i, s)| {

@@ -36,7 +36,7 @@ fn bytes(n: u64, width: usize) -> String {
 }
 
 /// The rows: a short label and the value as shown in `width` columns.
-pub fn rows(l: &Ledger, width: usize) -> [(&'static str, String); 10] {
+pub(super) fn rows(l: &Ledger, width: usize) -> [(&'static str, String); 10] {
     [
         ("switches", l.mode_switches.to_string()),
         ("syscalls", l.syscalls.to_string()),
@@ -51,7 +51,7 @@ pub fn rows(l: &Ledger, width: usize) -> [(&'static str, String); 10] {
     ]
 }
 
-pub struct LedgerPane<'a> {
+pub(super) struct LedgerPane<'a> {
     pub app: &'a App,
 }
 
@@ -84,7 +84,9 @@ impl Widget for LedgerPane<'_> {
         for (i, (name, t)) in tb.iter().enumerate() {
             let mut spans = vec![Span::styled(format!("{name:<10} "), THEME.band)];
             if app.kind == Kind::Live {
-                let o = obs.as_ref().map_or("…".to_string(), |o| o[i].1.clone());
+                let o = obs
+                    .as_ref()
+                    .map_or_else(|| "…".to_string(), |o| o[i].1.clone());
                 let differs = done && obs.is_some() && o != *t;
                 spans.push(Span::styled(
                     format!("{o:>vw$}"),

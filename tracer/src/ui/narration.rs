@@ -12,7 +12,7 @@ use super::{
     theme::{THEME, pane},
 };
 
-pub struct Narration<'a> {
+pub(super) struct Narration<'a> {
     pub app: &'a App,
 }
 
@@ -26,7 +26,10 @@ impl Widget for Narration<'_> {
             let width = area.width.saturating_sub(4) as usize;
             let mut ev = format!(" evidence: {} ", s.evidence);
             if ev.chars().count() > width {
-                ev = ev.chars().take(width.saturating_sub(2)).collect::<String>() + "… ";
+                ev = format!(
+                    "{}… ",
+                    ev.chars().take(width.saturating_sub(2)).collect::<String>()
+                );
             }
             block = block.title_bottom(Line::from(Span::styled(ev, THEME.dim)));
         }

@@ -93,12 +93,15 @@ impl Widget for PathDiagram<'_> {
         let mode = current_mode(app);
         for (i, band) in bands.iter().enumerate() {
             let y = inner.y + i as u16 * 3 + 1;
-            let mut style = THEME.band;
-            let mut text = band.to_string();
-            if (i == 0 && mode == Some(Mode::User)) || (i == 1 && mode == Some(Mode::Kernel)) {
-                style = style.add_modifier(ratatui::style::Modifier::REVERSED);
-                text = format!("{band}*");
-            }
+            let (style, text) =
+                if (i == 0 && mode == Some(Mode::User)) || (i == 1 && mode == Some(Mode::Kernel)) {
+                    (
+                        THEME.band.add_modifier(ratatui::style::Modifier::REVERSED),
+                        format!("{band}*"),
+                    )
+                } else {
+                    (THEME.band, band.to_string())
+                };
             buf.set_stringn(inner.x, y, &text, label_w as usize, style);
         }
         let nic_unused = app.kind == Kind::Live;
@@ -310,7 +313,7 @@ pub fn arrow_line(kind: Option<&StepKind>, progress: f64, width: usize) -> [Line
 mod tests {
     use super::*;
 
-    fn text(lines: &[Line; 2]) -> String {
+    fn text(lines: &[Line<'_>; 2]) -> String {
         lines
             .iter()
             .map(|l| {

@@ -21,7 +21,7 @@ use crate::{
 };
 
 /// What the article's model says one chunk of `method` costs.
-pub fn cost(method: Method) -> String {
+pub(super) fn cost(method: Method) -> String {
     let l = textbook::ledger(method, 1, 1, &Conditions::ARTICLE);
     // mmap-write maps and unmaps once per file, not per chunk.
     let (switches, setup) = if method == Method::MmapWrite {
@@ -38,7 +38,7 @@ pub fn cost(method: Method) -> String {
     )
 }
 
-pub struct Picker<'a> {
+pub(super) struct Picker<'a> {
     pub app: &'a App,
 }
 

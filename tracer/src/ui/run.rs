@@ -49,13 +49,18 @@ struct Screen {
 }
 
 fn restore() {
-    let _ = disable_raw_mode();
+    drop(disable_raw_mode());
     // Cleared first: some terminals keep the alternate screen's last frame when it grew.
-    let _ = execute!(stdout(), Clear(ClearType::All), LeaveAlternateScreen, Show);
+    drop(execute!(
+        stdout(),
+        Clear(ClearType::All),
+        LeaveAlternateScreen,
+        Show
+    ));
 }
 
 impl Screen {
-    fn enter() -> Result<Screen> {
+    fn enter() -> Result<Self> {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             restore();
@@ -72,7 +77,7 @@ impl Screen {
                 Terminal::new(CrosstermBackend::new(stdout())).context("opening the terminal")
             });
         match screen {
-            Ok(terminal) => Ok(Screen { terminal }),
+            Ok(terminal) => Ok(Self { terminal }),
             Err(e) => {
                 restore();
                 Err(e)
@@ -106,25 +111,25 @@ async fn live_runner(
                 .cloned()
                 .collect();
             if !mine.is_empty() {
-                let _ = tx.send(Msg::Steps(mine));
+                drop(tx.send(Msg::Steps(mine)));
             }
             let sender = sender.map(|t| t.ledger.clone());
             let receiver = model.receiver(None).map(|t| t.ledger.clone());
             if let Some(sender) = sender {
                 let secs = t0.elapsed().as_secs_f64().max(1e-3);
-                let _ = tx.send(Msg::Progress {
+                drop(tx.send(Msg::Progress {
                     sender,
                     receiver,
                     events_per_s: (counts.events as f64 / secs) as u64,
                     drops: counts.drops,
-                });
+                }));
             }
         };
         let msg = match lab.run_method(method, cold, None, &mut observer).await {
             Ok(r) => Msg::Done(Box::new(r)),
             Err(e) => Msg::Failed(format!("{e:#}")),
         };
-        let _ = tx.send(msg);
+        drop(tx.send(msg));
     }
 }
 
@@ -205,7 +210,7 @@ pub async fn run(opts: TuiOptions) -> Result<i32> {
     // does not wait for it.
     let doctor_tx = tx.clone();
     tokio::task::spawn_blocking(move || {
-        let _ = doctor_tx.send(Msg::Doctor(crate::doctor::report_texts()));
+        drop(doctor_tx.send(Msg::Doctor(crate::doctor::report_texts())));
     });
     let (start_tx, start_rx) = unbounded_channel::<Method>();
     let runner = lab.map(|lab| tokio::spawn(live_runner(lab, start_rx, tx.clone(), opts.cold)));
@@ -215,7 +220,7 @@ pub async fn run(opts: TuiOptions) -> Result<i32> {
     if let Some(r) = runner {
         // Dropping the runner's future detaches the probes and removes the scratch files.
         r.abort();
-        let _ = r.await;
+        drop(r.await);
     }
     result.map(|()| 0)
 }

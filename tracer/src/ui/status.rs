@@ -12,7 +12,7 @@ use super::{
     theme::THEME,
 };
 
-pub struct Status<'a> {
+pub(super) struct Status<'a> {
     pub app: &'a App,
 }
 
@@ -106,10 +106,10 @@ impl Widget for Status<'_> {
 
 #[cfg(test)]
 mod tests {
-    use ratatui::{buffer::Buffer, layout::Rect, widgets::Widget as _};
+    use ratatui::widgets::Widget as _;
 
     use super::*;
-    use crate::{model::Method, ui::app::Kind};
+    use crate::model::Method;
 
     fn line(app: &App, width: u16) -> (String, Buffer) {
         let area = Rect::new(0, 0, width, 1);

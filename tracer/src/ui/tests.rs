@@ -1,7 +1,7 @@
 //! Whole screens at 80x24 and 120x40, after each step of the lesson, for read-write and
 //! sendfile (TestBackend + insta); panes rendered into a Buffer.
 
-use ratatui::{Terminal, backend::TestBackend, buffer::Buffer, layout::Rect, widgets::Widget};
+use ratatui::{Terminal, backend::TestBackend, buffer::Buffer, layout::Rect, widgets::Widget as _};
 
 use super::{
     app::{App, Kind, Msg, initial_action, update},
@@ -186,10 +186,11 @@ fn the_doctor_page_shows_this_methods_report_scrolls_and_closes_with_any_other_k
     let mut app = lesson(Method::Sendfile);
     let report = |m: &str, n| {
         format!(
-            "kernel 6.18.0-test ({m})\n  fentry/fexit: no: refused with EPERM at program load\n"
-        ) + &(1..=n)
-            .map(|i| format!("step line {i}\n"))
-            .collect::<String>()
+            "kernel 6.18.0-test ({m})\n  fentry/fexit: no: refused with EPERM at program load\n{}",
+            (1..=n)
+                .map(|i| format!("step line {i}\n"))
+                .collect::<String>()
+        )
     };
     update(
         &mut app,
@@ -262,13 +263,12 @@ fn linux_6_18_caps() -> crate::probe::plan::Caps {
         tracepoints: crate::probe::hooks::step_tracepoints()
             .map(str::to_string)
             .collect(),
-        functions: [(
+        functions: std::iter::once((
             "do_tcp_sendpages".to_string(),
             FunctionLack::NotInBtf {
                 era: Some("removed in 6.5"),
             },
-        )]
-        .into_iter()
+        ))
         .collect(),
         ..Default::default()
     }

@@ -8,7 +8,7 @@ use ratatui::{
     widgets::{Block, Borders},
 };
 
-pub struct Theme {
+pub(super) struct Theme {
     pub title: Style,
     pub band: Style,
     pub boxed: Style,
@@ -24,7 +24,7 @@ pub struct Theme {
     pub lesson: Style,
 }
 
-pub const THEME: Theme = Theme {
+pub(super) const THEME: Theme = Theme {
     title: Style::new().add_modifier(Modifier::BOLD),
     band: Style::new().fg(Color::Gray).add_modifier(Modifier::BOLD),
     boxed: Style::new(),
@@ -46,7 +46,7 @@ pub const THEME: Theme = Theme {
 };
 
 /// A pane's frame: a border, and the title in the theme's title style.
-pub fn pane<'a>(title: impl Into<std::borrow::Cow<'a, str>>) -> Block<'a> {
+pub(super) fn pane<'a>(title: impl Into<std::borrow::Cow<'a, str>>) -> Block<'a> {
     Block::default()
         .borders(Borders::ALL)
         .title(Span::styled(title, THEME.title))

@@ -25,7 +25,7 @@ use super::{
 pub const MIN_WIDTH: u16 = 80;
 pub const MIN_HEIGHT: u16 = 24;
 
-pub fn draw(frame: &mut Frame, app: &App) {
+pub fn draw(frame: &mut Frame<'_>, app: &App) {
     let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         let msg = format!(
@@ -58,7 +58,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     }
 }
 
-fn run_screen(frame: &mut Frame, app: &App, area: Rect) {
+fn run_screen(frame: &mut Frame<'_>, app: &App, area: Rect) {
     // 80x24: diagram and ledger 14 rows, narration 4, timeline 5. Taller terminals get the
     // list of steps so far between them.
     let [top, history, narration, timeline] = Layout::vertical([

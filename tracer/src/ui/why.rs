@@ -14,7 +14,7 @@ use super::{
 };
 use crate::model::fmt_field;
 
-pub struct Why<'a> {
+pub(super) struct Why<'a> {
     pub app: &'a App,
 }
 

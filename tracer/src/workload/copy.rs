@@ -47,12 +47,11 @@ pub(super) fn copy_file_range(
     while off < size {
         let want = (chunk as u64).min(size - off) as usize;
         // SAFETY: valid fds; null offsets use (and advance) both file positions.
-        let n = match retry(|| unsafe {
-            libc::copy_file_range(src_fd, null, dst_fd, null, want, 0) as isize
-        }) {
-            Ok(n) => n,
-            Err(e) => return Err(copy_error(e, path, size, scratch_dir)),
-        };
+        let n =
+            match retry(|| unsafe { libc::copy_file_range(src_fd, null, dst_fd, null, want, 0) }) {
+                Ok(n) => n,
+                Err(e) => return Err(copy_error(e, path, size, scratch_dir)),
+            };
         if n == 0 {
             return Err(shrank(off, size));
         }

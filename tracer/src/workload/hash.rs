@@ -29,8 +29,8 @@ pub(super) struct StreamHash {
 }
 
 impl StreamHash {
-    pub(super) fn new() -> StreamHash {
-        StreamHash {
+    pub(super) fn new() -> Self {
+        Self {
             h: SEED,
             tail: [0; 8],
             tail_len: 0,

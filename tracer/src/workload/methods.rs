@@ -26,22 +26,22 @@ pub(super) struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// The bytes of the call starting at `off`: a chunk, or what is left.
-    pub fn step(&self, off: u64) -> usize {
+    pub(super) fn step(&self, off: u64) -> usize {
         (self.chunk as u64).min(self.size - off) as usize
     }
 
     /// The largest step: the size of a buffer (or pipe) that holds any chunk.
-    pub fn max_step(&self) -> usize {
+    pub(super) fn max_step(&self) -> usize {
         self.step(0)
     }
 
-    pub fn fd(&self) -> RawFd {
+    pub(super) fn fd(&self) -> RawFd {
         self.file.as_raw_fd()
     }
 
     /// read() the chunk at `off` into `buf`: its length, never 0 (a file that shrank
     /// under the transfer is an error).
-    pub fn read_chunk(&self, buf: &mut [u8], off: u64) -> Result<usize> {
+    pub(super) fn read_chunk(&self, buf: &mut [u8], off: u64) -> Result<usize> {
         let n = sys::read(self.fd(), &mut buf[..self.step(off)]).context("read from the file")?;
         if n == 0 {
             return Err(shrank(off, self.size));
@@ -59,8 +59,8 @@ pub(super) struct Timed {
 }
 
 impl Timed {
-    pub fn plain(start_ns: u64, end_ns: u64) -> Timed {
-        Timed {
+    pub(super) fn plain(start_ns: u64, end_ns: u64) -> Self {
+        Self {
             start_ns,
             end_ns,
             zerocopy: None,
@@ -72,7 +72,7 @@ impl Timed {
 /// read() a chunk into a user buffer, then write() it (`send_flags` `None`) or send() it
 /// with those flags (the `sendto` syscall) to the socket. Reads exactly the file's size:
 /// there is no read() returning 0 at the end.
-pub(super) fn read_then_send(c: &Ctx, send_flags: Option<i32>) -> Result<Timed> {
+pub(super) fn read_then_send(c: &Ctx<'_>, send_flags: Option<i32>) -> Result<Timed> {
     let mut buf = prefaulted(c.max_step());
     let sock = c.sock;
     let start_ns = sys::mark_start();
@@ -89,7 +89,7 @@ pub(super) fn read_then_send(c: &Ctx, send_flags: Option<i32>) -> Result<Timed> 
 
 /// mmap() the whole file, write() chunk-sized slices of the mapping to the socket,
 /// munmap(). The sender never reads the mapping itself: only the kernel does, in write().
-pub(super) fn mmap_write(c: &Ctx) -> Result<Timed> {
+pub(super) fn mmap_write(c: &Ctx<'_>) -> Result<Timed> {
     let len = usize::try_from(c.size).context("the file is too large to map")?;
     let (fd, sock) = (c.fd(), c.sock);
     let start_ns = sys::mark_start();
@@ -130,7 +130,7 @@ pub(super) fn mmap_write(c: &Ctx) -> Result<Timed> {
 }
 
 /// sendfile() `chunk` bytes at a time from the file to the socket.
-pub(super) fn sendfile(c: &Ctx) -> Result<Timed> {
+pub(super) fn sendfile(c: &Ctx<'_>) -> Result<Timed> {
     let (fd, sock) = (c.fd(), c.sock);
     let mut off: libc::off_t = 0;
     let start_ns = sys::mark_start();
@@ -152,7 +152,7 @@ const PIPE_DEFAULT: usize = 65536;
 
 /// splice() a chunk from the file into a pipe, then from the pipe into the socket until
 /// the pipe is empty.
-pub(super) fn splice(c: &Ctx) -> Result<Timed> {
+pub(super) fn splice(c: &Ctx<'_>) -> Result<Timed> {
     let mut fds = [0; 2];
     // SAFETY: fds is a writable array of two ints.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
@@ -198,7 +198,7 @@ pub(super) fn splice(c: &Ctx) -> Result<Timed> {
                 null,
                 want,
                 libc::SPLICE_F_MOVE | libc::SPLICE_F_MORE,
-            ) as isize
+            )
         })
         .context("splice from the file into the pipe")?;
         if n == 0 {
@@ -212,7 +212,7 @@ pub(super) fn splice(c: &Ctx) -> Result<Timed> {
         let mut left = n;
         while left > 0 {
             // SAFETY: valid fds; pipes and sockets take null offsets.
-            let m = retry(|| unsafe { libc::splice(r, null, sock, null, left, flags) as isize })
+            let m = retry(|| unsafe { libc::splice(r, null, sock, null, left, flags) })
                 .context("splice from the pipe into the socket")?;
             if m == 0 {
                 bail!("splice from the pipe into the socket moved 0 bytes");

@@ -64,7 +64,7 @@ pub struct Options {
 pub fn dir_of(file: &Path) -> PathBuf {
     file.parent()
         .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
+        .unwrap_or_else(|| Path::new("."))
         .to_path_buf()
 }
 
@@ -217,7 +217,7 @@ pub fn send_file(path: &Path, method: Method, opts: &Options) -> Result<Report> 
     drop(sock);
     let received = receiver
         .join()
-        .map_err(|_| anyhow::anyhow!("the receiver thread panicked"))?;
+        .map_err(|_panic| anyhow::anyhow!("the receiver thread panicked"))?;
     if !receiver_ready {
         return Err(match received {
             Err(e) => e.context("the receiver failed to start"),
@@ -240,7 +240,10 @@ pub fn send_file(path: &Path, method: Method, opts: &Options) -> Result<Report> 
     ))
 }
 
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one argument per measured field of the Report"
+)]
 fn report(
     method: Method,
     bytes: u64,
@@ -269,7 +272,7 @@ fn report(
 }
 
 /// Runs the sender of a socket method.
-fn send(c: &Ctx, method: Method) -> Result<Timed> {
+fn send(c: &Ctx<'_>, method: Method) -> Result<Timed> {
     match method {
         Method::ReadWrite => methods::read_then_send(c, None),
         Method::ReadSend => methods::read_then_send(c, Some(0)),

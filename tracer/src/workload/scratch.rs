@@ -7,7 +7,7 @@ use std::{
     fs::File,
     io,
     os::{
-        fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
+        fd::{AsRawFd as _, FromRawFd as _, IntoRawFd as _, OwnedFd},
         unix::ffi::OsStrExt as _,
     },
     path::{Path, PathBuf},
@@ -18,7 +18,7 @@ pub const PRIVATE: libc::mode_t = 0o600;
 
 fn cstring(path: &Path) -> io::Result<CString> {
     CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a path with a NUL byte"))
+        .map_err(|_nul| io::Error::new(io::ErrorKind::InvalidInput, "a path with a NUL byte"))
 }
 
 /// `open(2)` (EINTR retried) into an owned descriptor.
@@ -99,7 +99,7 @@ pub fn unnamed_file(dir: &Path) -> io::Result<File> {
     }
     let dirfd = open(&c, libc::O_DIRECTORY | libc::O_RDONLY, 0)?;
     let name = CString::new(format!(".tracer-{}", random_name(12)?))
-        .map_err(|_| io::Error::other("a random name with a NUL byte"))?;
+        .map_err(|_nul| io::Error::other("a random name with a NUL byte"))?;
     let fd = openat(
         dirfd.as_raw_fd(),
         &name,
@@ -193,7 +193,8 @@ fn clear_stale(base: &OwnedFd) -> usize {
     if dirp.is_null() {
         return 0;
     }
-    std::mem::forget(dup);
+    // The stream owns the duplicate now; closedir closes it.
+    let _ = dup.into_raw_fd();
     let mut stale = Vec::new();
     loop {
         // SAFETY: dirp is an open directory stream.
@@ -257,13 +258,13 @@ pub struct ScratchDir {
 impl ScratchDir {
     /// Makes the directory (see [`open_base`] for where), first removing those that
     /// killed runs left there.
-    pub fn new() -> anyhow::Result<ScratchDir> {
+    pub fn new() -> anyhow::Result<Self> {
         let (base, base_path) = open_base()?;
-        ScratchDir::make_in(base, base_path)
+        Self::make_in(base, base_path)
     }
 
     /// Makes the directory in `base` (opened), after removing stale ones there.
-    fn make_in(base: OwnedFd, base_path: PathBuf) -> anyhow::Result<ScratchDir> {
+    fn make_in(base: OwnedFd, base_path: PathBuf) -> anyhow::Result<Self> {
         use anyhow::Context as _;
         let cleared = clear_stale(&base);
         if cleared > 0 {
@@ -300,7 +301,7 @@ impl ScratchDir {
                     base_path.display()
                 );
             }
-            return Ok(ScratchDir {
+            return Ok(Self {
                 base,
                 path: base_path.join(name),
                 base_path,

@@ -1,5 +1,3 @@
-use std::path::{Path, PathBuf};
-
 use super::*;
 
 /// A fresh directory for one test, on a disk filesystem: page-cache eviction and O_DIRECT
@@ -7,15 +5,15 @@ use super::*;
 struct TestDir(PathBuf);
 
 impl TestDir {
-    fn new(name: &str) -> TestDir {
+    fn new(name: &str) -> Self {
         let mut base = std::env::temp_dir();
         if is_tmpfs(&base) {
             base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/workload-tests");
         }
         let dir = base.join(format!("tracer-wl-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        drop(std::fs::remove_dir_all(&dir));
         std::fs::create_dir_all(&dir).unwrap();
-        TestDir(dir)
+        Self(dir)
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -42,7 +40,7 @@ impl TestDir {
 
 impl Drop for TestDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        drop(std::fs::remove_dir_all(&self.0));
     }
 }
 
@@ -77,7 +75,7 @@ fn run(dir: &TestDir, file: &Path, size: u64, method: Method, chunk: usize) -> R
         (method, size, chunk),
         "{what}"
     );
-    assert_eq!(r.sender_tid, sys::gettid(), "{what}");
+    assert_eq!(r.sender_tid, gettid(), "{what}");
     assert_eq!(r.src_ino, ino(file), "{what}");
     assert_ne!(r.dst_ino, 0, "{what}");
     assert_ne!(r.dst_ino, r.src_ino, "{what}");
@@ -257,7 +255,7 @@ fn copy_file_range_across_filesystems_says_so() {
 
 fn tempfile_dir_in(base: &Path) -> PathBuf {
     let dir = base.join(format!("tracer-wl-{}-exdev", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(std::fs::remove_dir_all(&dir));
     std::fs::create_dir(&dir).unwrap();
     dir
 }
@@ -323,7 +321,7 @@ fn the_stream_hash_ignores_splits_and_sees_changes() {
     let whole = hash::hash_bytes(&data);
     for split in [0, 1, 7, 8, 9, 500, 999, 1000] {
         for split2 in [split, (split + 3).min(1000)] {
-            let mut h = hash::StreamHash::new();
+            let mut h = StreamHash::new();
             h.update(&data[..split]);
             h.update(&data[split..split2]);
             h.update(&data[split2..]);
@@ -333,7 +331,7 @@ fn the_stream_hash_ignores_splits_and_sees_changes() {
     let mut changed = data.clone();
     changed[999] ^= 0x80;
     assert_ne!(hash::hash_bytes(&changed), whole);
-    let mut swapped = data.clone();
+    let mut swapped = data;
     swapped.swap(0, 8);
     assert_ne!(hash::hash_bytes(&swapped), whole);
     assert_ne!(hash::hash_bytes(b"a"), hash::hash_bytes(b"a\0"));

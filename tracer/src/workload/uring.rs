@@ -27,7 +27,7 @@ thread_local! {
         const { std::cell::Cell::new(SEND_ZC_REPORT_USAGE) };
 }
 
-pub(super) fn io_uring(c: &Ctx) -> Result<Timed> {
+pub(super) fn io_uring(c: &Ctx<'_>) -> Result<Timed> {
     #[cfg(test)]
     let usage_flag = USAGE_FLAG.get();
     #[cfg(not(test))]
@@ -35,7 +35,7 @@ pub(super) fn io_uring(c: &Ctx) -> Result<Timed> {
     io_uring_with(c, usage_flag)
 }
 
-fn io_uring_with(c: &Ctx, usage_flag: u16) -> Result<Timed> {
+fn io_uring_with(c: &Ctx<'_>, usage_flag: u16) -> Result<Timed> {
     let step = c.max_step();
     if u32::try_from(step).is_err() {
         bail!("io-uring: a chunk must be under 4 GiB (one READ/SEND length is 32-bit)");
@@ -67,6 +67,7 @@ fn io_uring_with(c: &Ctx, usage_flag: u16) -> Result<Timed> {
     let end_ns = sys::mark_end();
     if state.in_flight {
         // An error left an op that may still read or write the buffer: never free it.
+        #[expect(clippy::mem_forget, reason = "leaking the buffer is the safe choice")]
         std::mem::forget(buf);
     }
     result?;
@@ -105,7 +106,7 @@ enum Chunk {
 }
 
 impl State {
-    fn send_entry(&self, c: &Ctx, buf: &[u8], len: u32, user_data: u64) -> squeue::Entry {
+    fn send_entry(&self, c: &Ctx<'_>, buf: &[u8], len: u32, user_data: u64) -> squeue::Entry {
         if self.send_zc {
             opcode::SendZc::new(Fd(c.sock), buf.as_ptr(), len)
                 .flags(libc::MSG_WAITALL)
@@ -124,7 +125,7 @@ impl State {
         if self.send_zc { "SEND_ZC" } else { "SEND" }
     }
 
-    fn run(&mut self, ring: &mut IoUring, c: &Ctx, buf: &mut [u8]) -> Result<()> {
+    fn run(&mut self, ring: &mut IoUring, c: &Ctx<'_>, buf: &mut [u8]) -> Result<()> {
         let mut off = 0u64;
         let mut first = true;
         while off < c.size {
@@ -144,11 +145,11 @@ impl State {
             // all their completions (the notification included) are reaped, or forgotten
             // on an error that leaves one in flight.
             unsafe { ring.submission().push_multiple(&[read, send]) }
-                .map_err(|_| anyhow::anyhow!("io_uring: the submission queue is full"))?;
+                .map_err(|_full| anyhow::anyhow!("io_uring: the submission queue is full"))?;
             self.in_flight = true;
             let done = self.complete_chunk(ring, len, first, ids)?;
             self.in_flight = false;
-            if let Chunk::Again = done {
+            if matches!(done, Chunk::Again) {
                 continue;
             }
             first = false;

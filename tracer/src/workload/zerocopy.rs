@@ -23,7 +23,7 @@ const SO_EE_CODE_ZEROCOPY_COPIED: u8 = 1;
 /// How long to wait for one completion before calling the transfer stuck.
 const COMPLETION_TIMEOUT_MS: libc::c_int = 10_000;
 
-pub(super) fn msg_zerocopy(c: &Ctx) -> Result<Timed> {
+pub(super) fn msg_zerocopy(c: &Ctx<'_>) -> Result<Timed> {
     let one: libc::c_int = 1;
     // SAFETY: c.sock is an open socket; the option value is a c_int of the given size.
     let ret = unsafe {
@@ -32,7 +32,7 @@ pub(super) fn msg_zerocopy(c: &Ctx) -> Result<Timed> {
             libc::SOL_SOCKET,
             SO_ZEROCOPY,
             (&raw const one).cast(),
-            mem::size_of::<libc::c_int>() as libc::socklen_t,
+            size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
     if ret < 0 {
@@ -83,7 +83,7 @@ impl Completions {
             // SAFETY: an all-zero msghdr is valid (no name, no iov).
             let mut msg: libc::msghdr = unsafe { mem::zeroed() };
             msg.msg_control = control.as_mut_ptr().cast();
-            msg.msg_controllen = mem::size_of_val(&control) as _;
+            msg.msg_controllen = size_of_val(&control);
             // SAFETY: msg points to a valid msghdr whose control buffer is ours and large
             // enough for the size it states.
             let ret =
@@ -145,8 +145,8 @@ impl Completions {
             let recverr = (hdr.cmsg_level == libc::SOL_IP && hdr.cmsg_type == libc::IP_RECVERR)
                 || (hdr.cmsg_level == libc::SOL_IPV6 && hdr.cmsg_type == libc::IPV6_RECVERR);
             // SAFETY: computing a length has no preconditions.
-            let need = unsafe { libc::CMSG_LEN(mem::size_of::<libc::sock_extended_err>() as u32) };
-            if recverr && hdr.cmsg_len as usize >= need as usize {
+            let need = unsafe { libc::CMSG_LEN(size_of::<libc::sock_extended_err>() as u32) };
+            if recverr && hdr.cmsg_len >= need as usize {
                 // SAFETY: the header's data holds at least a sock_extended_err (checked);
                 // read_unaligned makes no alignment assumption.
                 let ee = unsafe {

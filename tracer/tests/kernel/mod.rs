@@ -4,13 +4,10 @@
 //! refusal on this project's CI kernel (6.18: fentry refused with EPERM at program load,
 //! no kprobes), the other branch elsewhere.
 
-// Each test target that includes this module uses a part of it.
-#![allow(dead_code)]
-
 use std::{path::Path, process::Command};
 
 /// The running kernel's release (`uname -r`).
-pub fn release() -> String {
+pub(crate) fn release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .expect("/proc/sys/kernel/osrelease")
         .trim()
@@ -18,7 +15,7 @@ pub fn release() -> String {
 }
 
 /// The running kernel's (major, minor) version.
-pub fn version() -> (u32, u32) {
+pub(crate) fn version() -> (u32, u32) {
     let release = release();
     let mut parts = release
         .split(|c: char| !c.is_ascii_digit())
@@ -30,17 +27,17 @@ pub fn version() -> (u32, u32) {
 }
 
 /// Whether kprobes are built into this kernel: its kprobe PMU is in sysfs.
-pub fn kprobes_built_in() -> bool {
+pub(crate) fn kprobes_built_in() -> bool {
     Path::new("/sys/bus/event_source/devices/kprobe").exists()
 }
 
 /// The kernel's BTF as bpftool prints it (`format raw`: one `[id] KIND 'name' ...` line
 /// per type).
-pub struct Btf(String);
+pub(crate) struct Btf(String);
 
 impl Btf {
     /// Reads /sys/kernel/btf/vmlinux through bpftool.
-    pub fn read() -> Btf {
+    pub(crate) fn read() -> Self {
         let out = Command::new("bpftool")
             .args([
                 "btf",
@@ -57,7 +54,7 @@ impl Btf {
             "bpftool could not read the kernel's BTF: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        Btf(String::from_utf8(out.stdout).expect("bpftool prints text"))
+        Self(String::from_utf8(out.stdout).expect("bpftool prints text"))
     }
 
     /// The id of the first type of `kind` named `name`.
@@ -72,19 +69,19 @@ impl Btf {
 
     /// Whether a `tp_btf` program can attach to tracepoint `name` (the kernel has its
     /// `btf_trace_<name>` typedef).
-    pub fn has_tracepoint(&self, name: &str) -> bool {
+    pub(crate) fn has_tracepoint(&self, name: &str) -> bool {
         self.id("TYPEDEF", &format!("btf_trace_{name}")).is_some()
     }
 
     /// The BTF id of kernel function `name`.
-    pub fn function(&self, name: &str) -> Option<u32> {
+    pub(crate) fn function(&self, name: &str) -> Option<u32> {
         self.id("FUNC", name)
     }
 }
 
 /// How an empty fentry program fared on a kernel function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fentry {
+pub(crate) enum Fentry {
     Attached,
     /// Refused at "program load" or at "attach", with this errno.
     Refused {
@@ -96,8 +93,8 @@ pub enum Fentry {
 impl Fentry {
     /// The tracer's words for this outcome (its `Refusal` display), for the errnos the
     /// kernel gives tracing programs.
-    pub fn tracer_words(self) -> Option<String> {
-        let Fentry::Refused { at, errno } = self else {
+    pub(crate) fn tracer_words(self) -> Option<String> {
+        let Self::Refused { at, errno } = self else {
             return None;
         };
         let name = match errno {
@@ -121,7 +118,7 @@ fn bpf(cmd: libc::c_long, attr: &mut [u64]) -> Result<i32, i32> {
             libc::SYS_bpf,
             cmd,
             attr.as_mut_ptr(),
-            std::mem::size_of_val(attr) as libc::c_uint,
+            size_of_val(attr) as libc::c_uint,
         )
     };
     if rc < 0 {
@@ -133,7 +130,7 @@ fn bpf(cmd: libc::c_long, attr: &mut [u64]) -> Result<i32, i32> {
 
 /// Loads an empty fentry program (`r0 = 0; exit`) on kernel function `function` with
 /// raw bpf(2) calls, attaches it, and closes it: whether this kernel allows fentry there.
-pub fn try_fentry(btf: &Btf, function: &str) -> Fentry {
+pub(crate) fn try_fentry(btf: &Btf, function: &str) -> Fentry {
     const BPF_PROG_LOAD: libc::c_long = 5;
     const BPF_RAW_TRACEPOINT_OPEN: libc::c_long = 17;
     const BPF_PROG_TYPE_TRACING: u32 = 26;
@@ -147,7 +144,7 @@ pub fn try_fentry(btf: &Btf, function: &str) -> Fentry {
     // union bpf_attr for BPF_PROG_LOAD, as u64 words: prog_type and insn_cnt, insns,
     // license, ..., expected_attach_type at byte 68, attach_btf_id at byte 108.
     let mut attr = [0u64; 16];
-    attr[0] = u64::from(BPF_PROG_TYPE_TRACING) | (insns.len() as u64) << 32;
+    attr[0] = u64::from(BPF_PROG_TYPE_TRACING) | ((insns.len() as u64) << 32);
     attr[1] = insns.as_ptr() as u64;
     attr[2] = license.as_ptr() as u64;
     attr[8] = u64::from(BPF_TRACE_FENTRY) << 32;

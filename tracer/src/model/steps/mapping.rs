@@ -20,14 +20,14 @@ pub(super) enum Src {
 impl Src {
     pub(super) fn endpoint(self) -> Endpoint {
         match self {
-            Src::ReadFrom(ino) | Src::Mapped(ino) => Endpoint::File { ino },
-            Src::Unknown => Endpoint::User,
+            Self::ReadFrom(ino) | Self::Mapped(ino) => Endpoint::File { ino },
+            Self::Unknown => Endpoint::User,
         }
     }
 
     pub(super) fn buffer(self) -> Buffer {
         match self {
-            Src::Mapped(_) => Buffer::PageCache,
+            Self::Mapped(_) => Buffer::PageCache,
             _ => Buffer::User,
         }
     }

@@ -526,8 +526,10 @@ impl Model {
                 return;
             }
         }
-        let id =
-            id.or_else(|| ino.and_then(|i| self.transfer_by_source_file.get(&(pid, i)).copied()));
+        let id = id.or_else(|| {
+            let i = ino?;
+            self.transfer_by_source_file.get(&(pid, i)).copied()
+        });
         match (id, ino) {
             (Some(id), _) => self.transfers.emit(id, s, out),
             (None, Some(i)) => self

@@ -20,22 +20,22 @@ use crate::{
 pub(super) mod sysno {
     use tracer_common::sysno as nr;
 
-    pub const READ: u32 = nr::READ as u32;
-    pub const PREAD64: u32 = nr::PREAD64 as u32;
-    pub const READV: u32 = nr::READV as u32;
-    pub const RECVFROM: u32 = nr::RECVFROM as u32;
-    pub const RECVMSG: u32 = nr::RECVMSG as u32;
-    pub const WRITE: u32 = nr::WRITE as u32;
-    pub const PWRITE64: u32 = nr::PWRITE64 as u32;
-    pub const SENDTO: u32 = nr::SENDTO as u32;
-    pub const WRITEV: u32 = nr::WRITEV as u32;
-    pub const SENDMSG: u32 = nr::SENDMSG as u32;
-    pub const MMAP: u32 = nr::MMAP as u32;
-    pub const MUNMAP: u32 = nr::MUNMAP as u32;
-    pub const SENDFILE: u32 = nr::SENDFILE as u32;
-    pub const SPLICE: u32 = nr::SPLICE as u32;
-    pub const COPY_FILE_RANGE: u32 = nr::COPY_FILE_RANGE as u32;
-    pub const IO_URING_ENTER: u32 = nr::IO_URING_ENTER as u32;
+    pub(crate) const READ: u32 = nr::READ as u32;
+    pub(crate) const PREAD64: u32 = nr::PREAD64 as u32;
+    pub(crate) const READV: u32 = nr::READV as u32;
+    pub(crate) const RECVFROM: u32 = nr::RECVFROM as u32;
+    pub(crate) const RECVMSG: u32 = nr::RECVMSG as u32;
+    pub(crate) const WRITE: u32 = nr::WRITE as u32;
+    pub(crate) const PWRITE64: u32 = nr::PWRITE64 as u32;
+    pub(crate) const SENDTO: u32 = nr::SENDTO as u32;
+    pub(crate) const WRITEV: u32 = nr::WRITEV as u32;
+    pub(crate) const SENDMSG: u32 = nr::SENDMSG as u32;
+    pub(crate) const MMAP: u32 = nr::MMAP as u32;
+    pub(crate) const MUNMAP: u32 = nr::MUNMAP as u32;
+    pub(crate) const SENDFILE: u32 = nr::SENDFILE as u32;
+    pub(crate) const SPLICE: u32 = nr::SPLICE as u32;
+    pub(crate) const COPY_FILE_RANGE: u32 = nr::COPY_FILE_RANGE as u32;
+    pub(crate) const IO_URING_ENTER: u32 = nr::IO_URING_ENTER as u32;
 }
 
 const MSG_ERRQUEUE: u64 = libc::MSG_ERRQUEUE as u64;
@@ -84,46 +84,46 @@ impl Role {
         nr: u32,
         args: &[u64; 6],
         fds: &[FdRef; 2],
-    ) -> Option<Role> {
+    ) -> Option<Self> {
         let (a, b) = (fds[0], fds[1]);
         let src_of = |buf: Option<u64>| sources.of_buffer(pid, tid, buf);
         Some(match (nr, a.kind()) {
-            (sysno::READ | sysno::PREAD64, FileKind::Regular) => Role::FileRead {
+            (sysno::READ | sysno::PREAD64, FileKind::Regular) => Self::FileRead {
                 src: a.ino,
                 buf: Some(args[1]),
             },
-            (sysno::READV, FileKind::Regular) => Role::FileRead {
+            (sysno::READV, FileKind::Regular) => Self::FileRead {
                 src: a.ino,
                 buf: None,
             },
-            (sysno::READ | sysno::PREAD64 | sysno::RECVFROM, FileKind::Socket) => Role::SockRecv {
+            (sysno::READ | sysno::PREAD64 | sysno::RECVFROM, FileKind::Socket) => Self::SockRecv {
                 sock: a.ino,
                 buf: Some(args[1]),
             },
-            (sysno::READV, FileKind::Socket) => Role::SockRecv {
+            (sysno::READV, FileKind::Socket) => Self::SockRecv {
                 sock: a.ino,
                 buf: None,
             },
             (sysno::RECVMSG, FileKind::Socket) if args[2] & MSG_ERRQUEUE != 0 => {
-                Role::ZcReap { sock: a.ino }
+                Self::ZcReap { sock: a.ino }
             }
-            (sysno::RECVMSG, FileKind::Socket) => Role::SockRecv {
+            (sysno::RECVMSG, FileKind::Socket) => Self::SockRecv {
                 sock: a.ino,
                 buf: None,
             },
-            (sysno::WRITE | sysno::PWRITE64 | sysno::SENDTO, FileKind::Socket) => Role::Send {
+            (sysno::WRITE | sysno::PWRITE64 | sysno::SENDTO, FileKind::Socket) => Self::Send {
                 sock: a.ino,
                 src: src_of(Some(args[1])),
             },
-            (sysno::WRITEV | sysno::SENDMSG, FileKind::Socket) => Role::Send {
+            (sysno::WRITEV | sysno::SENDMSG, FileKind::Socket) => Self::Send {
                 sock: a.ino,
                 src: src_of(None),
             },
-            (sysno::WRITE | sysno::PWRITE64, FileKind::Regular) => Role::FileWrite {
+            (sysno::WRITE | sysno::PWRITE64, FileKind::Regular) => Self::FileWrite {
                 dst: a.ino,
                 src: src_of(Some(args[1])),
             },
-            (sysno::WRITEV, FileKind::Regular) => Role::FileWrite {
+            (sysno::WRITEV, FileKind::Regular) => Self::FileWrite {
                 dst: a.ino,
                 src: src_of(None),
             },
@@ -132,7 +132,7 @@ impl Role {
             (sysno::MMAP, FileKind::Regular)
                 if args[3] & MAP_SHARED != 0 || args[2] & PROT_WRITE == 0 =>
             {
-                Role::Mmap {
+                Self::Mmap {
                     ino: a.ino,
                     len: args[1],
                 }
@@ -140,26 +140,26 @@ impl Role {
             (sysno::MUNMAP, _) => {
                 let (addr, len) = (args[0], args[1]);
                 let ino = sources.mapped_file(pid, addr, len)?;
-                Role::Munmap { ino, addr, len }
+                Self::Munmap { ino, addr, len }
             }
             (sysno::SENDFILE, _) if b.kind() == FileKind::Regular => {
-                Role::Sendfile { src: b.ino, dst: a }
+                Self::Sendfile { src: b.ino, dst: a }
             }
-            (sysno::SPLICE, FileKind::Regular) if b.kind() == FileKind::Pipe => Role::SpliceIn {
+            (sysno::SPLICE, FileKind::Regular) if b.kind() == FileKind::Pipe => Self::SpliceIn {
                 src: a.ino,
                 pipe: b.ino,
             },
-            (sysno::SPLICE, FileKind::Pipe) if b.kind() == FileKind::Socket => Role::SpliceOut {
+            (sysno::SPLICE, FileKind::Pipe) if b.kind() == FileKind::Socket => Self::SpliceOut {
                 pipe: a.ino,
                 sock: b.ino,
             },
             (sysno::COPY_FILE_RANGE, FileKind::Regular) if b.kind() == FileKind::Regular => {
-                Role::CopyRange {
+                Self::CopyRange {
                     src: a.ino,
                     dst: b.ino,
                 }
             }
-            (sysno::IO_URING_ENTER, _) if a.ino != 0 => Role::IoUring { ring: a.ino },
+            (sysno::IO_URING_ENTER, _) if a.ino != 0 => Self::IoUring { ring: a.ino },
             _ => return None,
         })
     }
@@ -167,16 +167,16 @@ impl Role {
     /// The source file whose page-cache events happen inside this syscall.
     pub(super) fn source_file(self) -> Option<Ino> {
         match self {
-            Role::FileRead { src, .. }
-            | Role::Sendfile { src, .. }
-            | Role::SpliceIn { src, .. }
-            | Role::CopyRange { src, .. } => Some(src),
-            Role::Mmap { ino, .. } | Role::Munmap { ino, .. } => Some(ino),
-            Role::Send {
+            Self::FileRead { src, .. }
+            | Self::Sendfile { src, .. }
+            | Self::SpliceIn { src, .. }
+            | Self::CopyRange { src, .. } => Some(src),
+            Self::Mmap { ino, .. } | Self::Munmap { ino, .. } => Some(ino),
+            Self::Send {
                 src: Src::Mapped(ino),
                 ..
             }
-            | Role::FileWrite {
+            | Self::FileWrite {
                 src: Src::Mapped(ino),
                 ..
             } => Some(ino),
@@ -220,8 +220,8 @@ pub(super) struct Syscall {
 
 impl Syscall {
     /// Syscall `nr` entered with these arguments and fds; `entry` is its mode switch.
-    fn new(nr: u32, role: Role, entry: Step, args: &[u64; 6], fds: &[FdRef; 2]) -> Syscall {
-        Syscall {
+    fn new(nr: u32, role: Role, entry: Step, args: &[u64; 6], fds: &[FdRef; 2]) -> Self {
+        Self {
             nr,
             role,
             steps: vec![entry],

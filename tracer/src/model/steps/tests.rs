@@ -37,8 +37,8 @@ struct Feed {
 }
 
 impl Feed {
-    fn new() -> Feed {
-        Feed {
+    fn new() -> Self {
+        Self {
             model: Model::new(),
             out: Vec::new(),
             ts: 1000,

@@ -41,7 +41,7 @@ pub(super) struct Xmits {
 
 impl Model {
     /// An skb with payload handed to a device: a DMA to the NIC, or loopback's hand-off.
-    pub(super) fn transmit(&mut self, ev: &Event, skb: &Skb, out: &mut Vec<Step>) {
+    pub(super) fn transmit(&mut self, ev: &Event, skb: &Skb<'_>, out: &mut Vec<Step>) {
         if skb.data_len == 0 {
             return; // a pure ACK, SYN or FIN
         }

@@ -97,7 +97,7 @@ impl Skipped {
 impl fmt::Display for Skipped {
     /// The attach report's line: "fexit:filemap_read: fexit refused with EPERM at program
     /// load".
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.hook, self.reason())
     }
 }
@@ -107,7 +107,7 @@ impl fmt::Display for Skipped {
 pub struct SkipReason<'a>(&'a Skipped);
 
 impl fmt::Display for SkipReason<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let target = self.0.hook.target;
         match &self.0.why {
             Unused::Function(_) => write!(f, "{target} is not in this kernel"),
@@ -201,7 +201,7 @@ fn is_permission_error(e: &(dyn std::error::Error + 'static)) -> bool {
 
 impl Probes {
     /// Loads and attaches the programs this kernel supports.
-    pub fn load(opts: &LoadOptions) -> Result<Probes, ProbeError> {
+    pub fn load(opts: &LoadOptions) -> Result<Self, ProbeError> {
         if OBJECT.is_empty() {
             return Err(ProbeError::NotBuilt);
         }
@@ -254,7 +254,7 @@ impl Probes {
         let mut caps = caps_from_btf(&kbtf);
         let attached = attach_the_plan(&mut ebpf, &mut caps, &build, &aya_btf)?;
         let (attached, skipped) = report(&attached, &caps, &build, &kbtf)?;
-        Ok(Probes {
+        Ok(Self {
             ebpf,
             attached,
             skipped,

@@ -34,7 +34,7 @@ where
 
 impl Trials {
     /// Loads the object for trials; the error says why it cannot.
-    pub fn new() -> Result<Trials, String> {
+    pub fn new() -> Result<Self, String> {
         if OBJECT.is_empty() {
             return Err(ProbeError::NotBuilt.to_string());
         }
@@ -45,7 +45,7 @@ impl Trials {
             .map_max_entries(EVENTS_MAP, 4096)
             .load(OBJECT)
             .map_err(|e| format!("loading the object: {e}"))?;
-        Ok(Trials { ebpf, btf })
+        Ok(Self { ebpf, btf })
     }
 
     /// Loads and attaches the empty fentry program on `target`.
@@ -65,7 +65,7 @@ impl Trials {
             .attach()
             .map(|_| ())
             .map_err(|e| refused(Stage::Attach, e));
-        let _ = prog.unload();
+        drop(prog.unload());
         attached
     }
 
@@ -82,7 +82,7 @@ impl Trials {
                 by: None,
                 refusal: refusal(Stage::ProgramLoad, e),
             })?;
-        let _ = prog.unload();
+        drop(prog.unload());
         Ok(())
     }
 
@@ -103,7 +103,7 @@ impl Trials {
             .attach(target, 0)
             .map(|_| ())
             .map_err(|e| refused(Stage::Attach, e));
-        let _ = prog.unload();
+        drop(prog.unload());
         attached
     }
 }

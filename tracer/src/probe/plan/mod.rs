@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::{Serialize, Serializer, ser::SerializeStruct};
+use serde::{Serialize, Serializer, ser::SerializeStruct as _};
 
 use super::{
     hooks::{self, Hook, Role, Tier},
@@ -80,16 +80,16 @@ pub struct Build {
 
 impl Build {
     /// This build's programs (the table's), none known to be unusable.
-    pub fn programs() -> Build {
-        Build {
+    pub fn programs() -> Self {
+        Self {
             hooks: hooks::programs().map(|(h, _)| h.id()).collect(),
             unusable: BTreeMap::new(),
         }
     }
 
     /// A build of only these tracepoint programs.
-    pub fn tracepoints(names: &[&'static str]) -> Build {
-        Build {
+    pub fn tracepoints(names: &[&'static str]) -> Self {
+        Self {
             hooks: names.iter().map(|n| (Tier::Tracepoint, *n)).collect(),
             unusable: BTreeMap::new(),
         }
@@ -107,8 +107,8 @@ pub struct Candidate {
 }
 
 impl Candidate {
-    fn new(hook: &'static Hook, role: &Role) -> Candidate {
-        Candidate {
+    fn new(hook: &'static Hook, role: &Role) -> Self {
+        Self {
             hook,
             observes: role.observes,
             unless: role.unless,
