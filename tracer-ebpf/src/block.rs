@@ -44,7 +44,7 @@ fn rq_file(rq: u64) -> Result<(u64, u64), i64> {
 }
 
 #[btf_tracepoint(function = "block_rq_issue")]
-pub fn tracer_rq_issue(ctx: BtfTracePointContext) -> i32 {
+pub(crate) fn tracer_rq_issue(ctx: BtfTracePointContext) -> i32 {
     if try_block_rq_issue(&ctx).is_err() {
         count_drop(DROP_READ_FAILED);
     }
@@ -96,7 +96,7 @@ fn try_block_rq_issue(ctx: &BtfTracePointContext) -> Result<(), i64> {
 }
 
 #[btf_tracepoint(function = "block_rq_complete")]
-pub fn tracer_rq_done(ctx: BtfTracePointContext) -> i32 {
+pub(crate) fn tracer_rq_done(ctx: BtfTracePointContext) -> i32 {
     block_rq_complete(&ctx);
     0
 }

@@ -18,7 +18,7 @@ use crate::{
 const PAGE_SHIFT: u32 = 12;
 
 #[btf_tracepoint(function = "mm_filemap_get_pages")]
-pub fn tracer_get_pages(ctx: BtfTracePointContext) -> i32 {
+pub(crate) fn tracer_get_pages(ctx: BtfTracePointContext) -> i32 {
     if try_filemap_get_pages(&ctx).is_err() {
         count_drop(DROP_READ_FAILED);
     }
@@ -42,7 +42,7 @@ fn try_filemap_get_pages(ctx: &BtfTracePointContext) -> Result<(), i64> {
 }
 
 #[btf_tracepoint(function = "mm_filemap_add_to_page_cache")]
-pub fn tracer_add_page(ctx: BtfTracePointContext) -> i32 {
+pub(crate) fn tracer_add_page(ctx: BtfTracePointContext) -> i32 {
     if try_filemap_add_to_page_cache(&ctx).is_err() {
         count_drop(DROP_READ_FAILED);
     }
@@ -59,6 +59,10 @@ fn try_filemap_add_to_page_cache(ctx: &BtfTracePointContext) -> Result<(), i64> 
     let (ino, dev) = mapping_inode::<Btf>(mapping)?;
     let key = FileKey { dev, ino };
     // SAFETY: the value is copied out at once.
+    #[expect(
+        clippy::needless_borrows_for_generic_args,
+        reason = "passing the key by value changes the verified BPF code"
+    )]
     if ino != 0 && unsafe { FILES.get(&key) }.copied() != Some(tgid) {
         let _ = FILES.insert(key, tgid, 0);
     }
@@ -73,7 +77,7 @@ fn try_filemap_add_to_page_cache(ctx: &BtfTracePointContext) -> Result<(), i64> 
 }
 
 #[btf_tracepoint(function = "mm_filemap_map_pages")]
-pub fn tracer_map_pages(ctx: BtfTracePointContext) -> i32 {
+pub(crate) fn tracer_map_pages(ctx: BtfTracePointContext) -> i32 {
     if try_filemap_map_pages(&ctx).is_err() {
         count_drop(DROP_READ_FAILED);
     }
@@ -96,7 +100,7 @@ fn try_filemap_map_pages(ctx: &BtfTracePointContext) -> Result<(), i64> {
 }
 
 #[btf_tracepoint(function = "mm_filemap_fault")]
-pub fn tracer_fault(ctx: BtfTracePointContext) -> i32 {
+pub(crate) fn tracer_fault(ctx: BtfTracePointContext) -> i32 {
     if try_filemap_fault(&ctx).is_err() {
         count_drop(DROP_READ_FAILED);
     }
@@ -118,7 +122,7 @@ fn try_filemap_fault(ctx: &BtfTracePointContext) -> Result<(), i64> {
 }
 
 #[fexit(function = "filemap_read")]
-pub fn tracer_filemap_read(ctx: FExitContext) -> u32 {
+pub(crate) fn tracer_filemap_read(ctx: FExitContext) -> u32 {
     if try_filemap_read(&ctx).is_err() {
         count_drop(DROP_READ_FAILED);
     }
@@ -153,7 +157,7 @@ fn try_filemap_read(ctx: &FExitContext) -> Result<(), i64> {
 /// tracepoint (before ~6.11): the pages the returned batch holds, clipped to the bytes
 /// asked for (the range the tracepoint reports).
 #[fexit(function = "filemap_get_pages")]
-pub fn tracer_get_pages_exit(ctx: FExitContext) -> u32 {
+pub(crate) fn tracer_get_pages_exit(ctx: FExitContext) -> u32 {
     if try_get_pages_exit(&ctx).is_err() {
         count_drop(DROP_READ_FAILED);
     }
@@ -215,7 +219,7 @@ fn try_get_pages_exit(ctx: &FExitContext) -> Result<(), i64> {
 /// was mapped (`vmf->pte` set; a fault-around that found no page up to date leaves it
 /// unset and lets filemap_fault read the page).
 #[fexit(function = "filemap_map_pages")]
-pub fn tracer_map_pages_exit(ctx: FExitContext) -> u32 {
+pub(crate) fn tracer_map_pages_exit(ctx: FExitContext) -> u32 {
     if try_map_pages_exit(&ctx).is_err() {
         count_drop(DROP_READ_FAILED);
     }

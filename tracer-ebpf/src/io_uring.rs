@@ -38,7 +38,7 @@ fn is_send(opcode: u64) -> bool {
 }
 
 #[btf_tracepoint(function = "io_uring_submit_req")]
-pub fn tracer_iou_submit(ctx: BtfTracePointContext) -> i32 {
+pub(crate) fn tracer_iou_submit(ctx: BtfTracePointContext) -> i32 {
     if try_io_uring_submit_req(&ctx).is_err() {
         count_drop(DROP_READ_FAILED);
     }
@@ -48,7 +48,7 @@ pub fn tracer_iou_submit(ctx: BtfTracePointContext) -> i32 {
 /// The same tracepoint under its name before 6.4: io_uring_submit_sqe(struct io_kiocb
 /// *req, bool force_nonblock).
 #[btf_tracepoint(function = "io_uring_submit_sqe")]
-pub fn tracer_iou_submit_sqe(ctx: BtfTracePointContext) -> i32 {
+pub(crate) fn tracer_iou_submit_sqe(ctx: BtfTracePointContext) -> i32 {
     if try_io_uring_submit_req(&ctx).is_err() {
         count_drop(DROP_READ_FAILED);
     }
@@ -93,7 +93,7 @@ fn try_io_uring_submit_req(ctx: &BtfTracePointContext) -> Result<(), i64> {
 }
 
 #[btf_tracepoint(function = "io_uring_complete")]
-pub fn tracer_iou_complete(ctx: BtfTracePointContext) -> i32 {
+pub(crate) fn tracer_iou_complete(ctx: BtfTracePointContext) -> i32 {
     if try_io_uring_complete(&ctx).is_err() {
         count_drop(DROP_READ_FAILED);
     }

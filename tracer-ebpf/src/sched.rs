@@ -17,7 +17,7 @@ use crate::{
 };
 
 #[btf_tracepoint(function = "sched_process_fork")]
-pub fn tracer_fork(ctx: BtfTracePointContext) -> i32 {
+pub(crate) fn tracer_fork(ctx: BtfTracePointContext) -> i32 {
     if try_sched_process_fork(&ctx).is_err() {
         count_drop(DROP_READ_FAILED);
     }
@@ -49,7 +49,7 @@ fn try_sched_process_fork(ctx: &BtfTracePointContext) -> Result<(), i64> {
 }
 
 #[btf_tracepoint(function = "sched_process_exec")]
-pub fn tracer_exec(_ctx: BtfTracePointContext) -> i32 {
+pub(crate) fn tracer_exec(_ctx: BtfTracePointContext) -> i32 {
     sched_process_exec();
     0
 }
@@ -96,7 +96,7 @@ fn comm_is_target() -> bool {
 }
 
 #[btf_tracepoint(function = "sched_process_exit")]
-pub fn tracer_exit(ctx: BtfTracePointContext) -> i32 {
+pub(crate) fn tracer_exit(ctx: BtfTracePointContext) -> i32 {
     sched_process_exit(&ctx);
     0
 }

@@ -15,7 +15,7 @@ use crate::{
 };
 
 #[btf_tracepoint(function = "skb_copy_datagram_iovec")]
-pub fn tracer_skb_copy(ctx: BtfTracePointContext) -> i32 {
+pub(crate) fn tracer_skb_copy(ctx: BtfTracePointContext) -> i32 {
     skb_copy_datagram_iovec(&ctx);
     0
 }
@@ -36,7 +36,7 @@ fn skb_copy_datagram_iovec(ctx: &BtfTracePointContext) {
 /// The fentry tier's receive copy: fexit skb_copy_datagram_iter, the function the
 /// skb_copy_datagram_iovec tracepoint sits in; reported once the copy succeeded.
 #[fexit(function = "skb_copy_datagram_iter")]
-pub fn tracer_skb_copy_exit(ctx: FExitContext) -> u32 {
+pub(crate) fn tracer_skb_copy_exit(ctx: FExitContext) -> u32 {
     if try_skb_copy_datagram_iter_exit(&ctx).is_err() {
         count_drop(DROP_READ_FAILED);
     }
@@ -62,7 +62,7 @@ fn try_skb_copy_datagram_iter_exit(ctx: &FExitContext) -> Result<(), i64> {
 }
 
 #[btf_tracepoint(function = "netif_receive_skb")]
-pub fn tracer_zc_receive(ctx: BtfTracePointContext) -> i32 {
+pub(crate) fn tracer_zc_receive(ctx: BtfTracePointContext) -> i32 {
     if try_netif_receive_skb(&ctx).is_err() {
         count_drop(DROP_READ_FAILED);
     }
@@ -89,7 +89,7 @@ fn try_netif_receive_skb(ctx: &BtfTracePointContext) -> Result<(), i64> {
 /// pinned pages (on loopback, before local delivery), for skbs a traced socket sent
 /// zero-copy (`ZC_SKBS`, recorded at transmit).
 #[fexit(function = "skb_copy_ubufs")]
-pub fn tracer_copy_ubufs(ctx: FExitContext) -> u32 {
+pub(crate) fn tracer_copy_ubufs(ctx: FExitContext) -> u32 {
     if try_copy_ubufs(&ctx).is_err() {
         count_drop(DROP_READ_FAILED);
     }

@@ -11,7 +11,7 @@ use crate::{
 };
 
 #[btf_tracepoint(function = "sys_enter")]
-pub fn tracer_sys_enter(ctx: BtfTracePointContext) -> i32 {
+pub(crate) fn tracer_sys_enter(ctx: BtfTracePointContext) -> i32 {
     if try_sys_enter(&ctx).is_err() {
         count_drop(DROP_READ_FAILED);
     }
@@ -110,7 +110,7 @@ fn fd_info(fd: i32, sending: bool, zerocopy: bool, tgid: u32) -> (u64, u16, bool
 }
 
 #[btf_tracepoint(function = "sys_exit")]
-pub fn tracer_sys_exit(ctx: BtfTracePointContext) -> i32 {
+pub(crate) fn tracer_sys_exit(ctx: BtfTracePointContext) -> i32 {
     if try_sys_exit(&ctx).is_err() {
         count_drop(DROP_READ_FAILED);
     }

@@ -32,7 +32,7 @@ fn zc_inputs<M: Kmem>(sk: u64, msg: u64) -> Result<u64, i64> {
 }
 
 #[btf_tracepoint(function = "tcp_sendmsg_locked")]
-pub fn tracer_tcp_sendmsg(ctx: BtfTracePointContext) -> i32 {
+pub(crate) fn tracer_tcp_sendmsg(ctx: BtfTracePointContext) -> i32 {
     if try_tcp_sendmsg_locked(&ctx).is_err() {
         count_drop(DROP_READ_FAILED);
     }
@@ -68,7 +68,7 @@ fn try_tcp_sendmsg_locked(ctx: &BtfTracePointContext) -> Result<(), i64> {
 }
 
 #[btf_tracepoint(function = "sock_send_length")]
-pub fn tracer_sock_send(ctx: BtfTracePointContext) -> i32 {
+pub(crate) fn tracer_sock_send(ctx: BtfTracePointContext) -> i32 {
     if try_sock_length(&ctx, kind::sock_send_length::ID).is_err() {
         count_drop(DROP_READ_FAILED);
     }
@@ -76,7 +76,7 @@ pub fn tracer_sock_send(ctx: BtfTracePointContext) -> i32 {
 }
 
 #[btf_tracepoint(function = "sock_recv_length")]
-pub fn tracer_sock_recv(ctx: BtfTracePointContext) -> i32 {
+pub(crate) fn tracer_sock_recv(ctx: BtfTracePointContext) -> i32 {
     if try_sock_length(&ctx, kind::sock_recv_length::ID).is_err() {
         count_drop(DROP_READ_FAILED);
     }
@@ -113,7 +113,7 @@ fn try_sock_length(ctx: &BtfTracePointContext, id: u32) -> Result<(), i64> {
 }
 
 #[fexit(function = "tcp_sendmsg_locked")]
-pub fn tracer_tcp_sendmsg_exit(ctx: FExitContext) -> u32 {
+pub(crate) fn tracer_tcp_sendmsg_exit(ctx: FExitContext) -> u32 {
     if try_tcp_sendmsg_exit(&ctx).is_err() {
         count_drop(DROP_READ_FAILED);
     }
@@ -143,7 +143,7 @@ fn try_tcp_sendmsg_exit(ctx: &FExitContext) -> Result<(), i64> {
 /// The kprobe tier: kretprobe on do_tcp_sendpages (before 6.5, sendfile and splice send
 /// page references one page per call through it).
 #[kretprobe(function = "do_tcp_sendpages")]
-pub fn tracer_sendpages_exit(ctx: RetProbeContext) -> u32 {
+pub(crate) fn tracer_sendpages_exit(ctx: RetProbeContext) -> u32 {
     do_tcp_sendpages_exit(&ctx);
     0
 }
@@ -163,7 +163,7 @@ fn do_tcp_sendpages_exit(ctx: &RetProbeContext) {
 /// The fentry tier's pin: fexit skb_zerocopy_iter_stream returns the bytes of user pages
 /// it pinned into an skb (MSG_ZEROCOPY, io_uring SEND_ZC).
 #[fexit(function = "skb_zerocopy_iter_stream")]
-pub fn tracer_zerocopy_pinned(ctx: FExitContext) -> u32 {
+pub(crate) fn tracer_zerocopy_pinned(ctx: FExitContext) -> u32 {
     if try_zerocopy_iter_stream_exit(&ctx).is_err() {
         count_drop(DROP_READ_FAILED);
     }

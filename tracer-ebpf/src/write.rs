@@ -14,7 +14,7 @@ use crate::{
 };
 
 #[btf_tracepoint(function = "ext4_da_write_end")]
-pub fn tracer_write_end(ctx: BtfTracePointContext) -> i32 {
+pub(crate) fn tracer_write_end(ctx: BtfTracePointContext) -> i32 {
     if try_ext4_da_write_end(&ctx).is_err() {
         count_drop(DROP_READ_FAILED);
     }
@@ -40,7 +40,7 @@ fn try_ext4_da_write_end(ctx: &BtfTracePointContext) -> Result<(), i64> {
 /// The fentry tier's buffered-write copy (user or pipe pages -> page cache) on any
 /// filesystem using the generic write path: fexit generic_perform_write.
 #[fexit(function = "generic_perform_write")]
-pub fn tracer_perform_write(ctx: FExitContext) -> u32 {
+pub(crate) fn tracer_perform_write(ctx: FExitContext) -> u32 {
     if try_perform_write(&ctx).is_err() {
         count_drop(DROP_READ_FAILED);
     }

@@ -13,7 +13,7 @@ use crate::{
 };
 
 #[btf_tracepoint(function = "net_dev_start_xmit")]
-pub fn tracer_xmit(ctx: BtfTracePointContext) -> i32 {
+pub(crate) fn tracer_xmit(ctx: BtfTracePointContext) -> i32 {
     if try_net_dev_start_xmit(&ctx).is_err() {
         count_drop(DROP_READ_FAILED);
     }
