@@ -18,14 +18,14 @@ enum Entry {
 /// An archive being assembled: paths are relative to the root ("bin/busybox"); parents
 /// are created as directories when missing.
 #[derive(Default)]
-pub struct Archive {
+pub(crate) struct Archive {
     // Sorted by path, so a directory always comes before what it holds ("bin" sorts
     // before "bin/busybox"), as the kernel's unpacker needs.
     entries: BTreeMap<String, Entry>,
 }
 
 impl Archive {
-    pub fn dir(&mut self, path: &str) -> Result<()> {
+    pub(crate) fn dir(&mut self, path: &str) -> Result<()> {
         let path = normalize(path)?;
         self.parents(&path)?;
         match self.entries.get(&path) {
@@ -37,20 +37,20 @@ impl Archive {
         }
     }
 
-    pub fn file(&mut self, path: &str, mode: u32, data: Vec<u8>) -> Result<()> {
+    pub(crate) fn file(&mut self, path: &str, mode: u32, data: Vec<u8>) -> Result<()> {
         self.leaf(path, Entry::File { mode, data })
     }
 
-    pub fn char_dev(&mut self, path: &str, mode: u32, major: u32, minor: u32) -> Result<()> {
+    pub(crate) fn char_dev(&mut self, path: &str, mode: u32, major: u32, minor: u32) -> Result<()> {
         self.leaf(path, Entry::CharDev { mode, major, minor })
     }
 
     /// How many entries (files, directories, devices) the archive holds.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
-    pub fn contains(&self, path: &str) -> bool {
+    pub(crate) fn contains(&self, path: &str) -> bool {
         normalize(path).is_ok_and(|p| self.entries.contains_key(&p))
     }
 
@@ -81,7 +81,7 @@ impl Archive {
     }
 
     /// The archive in newc format, with its trailer.
-    pub fn write(&self, out: &mut impl Write) -> Result<()> {
+    pub(crate) fn write(&self, out: &mut impl Write) -> Result<()> {
         let mut w = Writer { out, written: 0 };
         for (ino, (path, entry)) in (1u32..).zip(&self.entries) {
             let (mode, nlink, data, rdev): (u32, u32, &[u8], (u32, u32)) = match entry {

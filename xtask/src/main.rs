@@ -365,13 +365,9 @@ fn which(name: &str) -> Option<PathBuf> {
         .map(|p| env::split_paths(&p).collect())
         .unwrap_or_default();
     // cargo install puts binaries here even when it is not on PATH yet.
-    if let Some(home) = env::var_os("CARGO_HOME").or_else(|| {
-        env::var_os("HOME").map(|h| {
-            let mut h = PathBuf::from(h);
-            h.push(".cargo");
-            h.into_os_string()
-        })
-    }) {
+    if let Some(home) = env::var_os("CARGO_HOME")
+        .or_else(|| env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo").into_os_string()))
+    {
         dirs.push(PathBuf::from(home).join("bin"));
     }
     dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
@@ -455,6 +451,10 @@ fn run(release: bool, args: &[OsString]) -> Result<()> {
         .context("could not start the tracer")?;
     if !status.success() {
         // The tracer has already said why on stderr.
+        #[expect(
+            clippy::exit,
+            reason = "passes the tracer's exit code on; nothing left to drop"
+        )]
         std::process::exit(status.code().unwrap_or(1));
     }
     Ok(())

@@ -33,7 +33,7 @@ pub(super) fn check(check: &Check, run: &Run) -> Result<String> {
             .stdout
             .iter()
             .find(|l| !l.trim().is_empty())
-            .map_or("(no output)".to_string(), |l| l.trim().to_string())),
+            .map_or_else(|| "(no output)".to_string(), |l| l.trim().to_string())),
         Check::Trace => Ok(trace_summary(run)),
         Check::Doctor(uses) => {
             let v = json_of(run).context("stdout is not the doctor's JSON")?;
@@ -157,7 +157,7 @@ fn demo_summary(v: &Value) -> Result<String> {
         LEDGER_FIELDS
             .iter()
             .map(|f| {
-                let value = l.get(*f).map_or("-".to_string(), |v| v.to_string());
+                let value = l.get(*f).map_or_else(|| "-".to_string(), |v| v.to_string());
                 format!("{f}={value}")
             })
             .collect::<Vec<_>>()
@@ -173,7 +173,7 @@ fn demo_summary(v: &Value) -> Result<String> {
             s,
             "; receiver: cpu_copy_bytes={}",
             r.get("cpu_copy_bytes")
-                .map_or("-".to_string(), |v| v.to_string())
+                .map_or_else(|| "-".to_string(), |v| v.to_string())
         )?;
     }
     if let Some(d) = v.get("differences").and_then(|d| d.as_array()) {

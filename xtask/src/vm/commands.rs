@@ -4,7 +4,7 @@
 
 /// A command the guest runs, in order, after the disk is mounted at /data.
 #[derive(Clone, Copy)]
-pub struct VmCommand {
+pub(super) struct VmCommand {
     /// Marker name: lowercase letters, digits and '-'.
     pub name: &'static str,
     /// A busybox `sh -c` command line; the tracer is on PATH, the test disk at /data.
@@ -18,7 +18,7 @@ pub struct VmCommand {
 
 /// What a command prints, and what it must show.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Check {
+pub(super) enum Check {
     /// Anything: the report shows the first line of stdout.
     FirstLine,
     /// `tracer trace`: the report shows the attach report and the event count (stderr).
@@ -32,7 +32,7 @@ pub enum Check {
 
 /// A step of the plan and the hook it must use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Uses {
+pub(super) struct Uses {
     pub step: &'static str,
     pub tier: &'static str,
     pub target: &'static str,
@@ -41,14 +41,14 @@ pub struct Uses {
 /// What a demo's `facts.evidence` (the sender's) and `evidence` (the receiver's) must
 /// count: how the copies and page references were known.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Evidence {
+pub(super) struct Evidence {
     pub seen: &'static [Seen],
     pub inferred: Inferred,
 }
 
 /// One line of the evidence: a step of one side, known one way, so many times.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Seen {
+pub(super) struct Seen {
     pub side: Side,
     /// "page-cache -> user: observed by fexit filemap_read".
     pub what: &'static str,
@@ -56,20 +56,20 @@ pub struct Seen {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Side {
+pub(super) enum Side {
     Sender,
     Receiver,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Count {
+pub(super) enum Count {
     Exactly(u64),
     AtLeastOne,
 }
 
 /// Which steps may be inferred.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Inferred {
+pub(super) enum Inferred {
     Allowed,
     /// None of this path ("user -> socket"), on either side.
     NotOf(&'static str),
@@ -103,7 +103,7 @@ const fn receiver(what: &'static str, count: Count) -> Seen {
 const CHUNKS: Count = Count::Exactly(128);
 
 /// The guest's work. Add a command here; `/init` is regenerated on every run.
-pub const COMMANDS: &[VmCommand] = &[
+pub(super) const COMMANDS: &[VmCommand] = &[
     VmCommand {
         name: "uname",
         run: "uname -r",

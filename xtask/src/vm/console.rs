@@ -17,7 +17,7 @@ use anyhow::{Context as _, Result, anyhow};
 use super::packages::{Kernel, program};
 
 /// What the boot left: the console and how QEMU ended.
-pub struct Boot {
+pub(super) struct Boot {
     /// Console lines with the host's time since QEMU started.
     pub lines: Vec<(Duration, String)>,
     pub timed_out: bool,
@@ -106,7 +106,7 @@ pub(super) fn boot(
                     timeout.as_secs()
                 );
                 // Killing our own child by its handle; an error means it already exited.
-                let _ = child.kill();
+                drop(child.kill());
                 break;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -114,7 +114,7 @@ pub(super) fn boot(
     }
     let exit = child.wait().context("waiting for qemu")?.into();
     // The pipe closes with qemu; the reader ends then. Drain what it read meanwhile.
-    let _ = reader.join();
+    drop(reader.join());
     for (at, line) in rx.try_iter() {
         writeln!(log, "{line}").context("writing console.log")?;
         lines.push((at, line));
@@ -152,7 +152,7 @@ fn progress(at: Duration, line: &str) {
 
 /// What `/init` said on the console.
 #[derive(Debug, Default, PartialEq)]
-pub struct Console {
+pub(super) struct Console {
     /// Guest uptime when /init started, and `uname -r`.
     pub init: Option<(f64, String)>,
     pub init_at: Option<Duration>,
@@ -165,7 +165,7 @@ pub struct Console {
 
 /// One command's run: its output and exit status.
 #[derive(Debug, Default, PartialEq)]
-pub struct Run {
+pub(super) struct Run {
     pub name: String,
     pub stdout: Vec<String>,
     pub stderr: Vec<String>,
@@ -177,14 +177,14 @@ pub struct Run {
 
 impl Run {
     /// How long it ran, in guest seconds.
-    pub fn secs(&self) -> Option<f64> {
+    pub(super) fn secs(&self) -> Option<f64> {
         Some(self.end? - self.begin?)
     }
 }
 
 /// Splits the console into /init's markers and each command's output. A marker may follow
 /// other text on its line (a kernel message without a newline), so it is searched for.
-pub fn parse_console(lines: &[(Duration, String)]) -> Console {
+pub(super) fn parse_console(lines: &[(Duration, String)]) -> Console {
     enum At {
         Outside,
         Stdout,

@@ -31,7 +31,7 @@ use crate::{build, status, target_dir, tracer_binary};
 const DISK_MIB: u64 = 256;
 
 /// Runs the VM test; `keep` only changes what is said about `target/vm/` (it is kept).
-pub fn vm_test(keep: bool, timeout: Duration) -> Result<()> {
+pub(crate) fn vm_test(keep: bool, timeout: Duration) -> Result<()> {
     let dir = target_dir().join("vm");
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
 

@@ -82,7 +82,7 @@ fn apt(log: &Path, args: &[&str]) -> std::result::Result<(), String> {
     text.extend_from_slice(&out.stderr);
     if let Ok(mut f) = fs::OpenOptions::new().create(true).append(true).open(log) {
         // The log is for reading later; failing to write it must not hide apt's verdict.
-        let _ = f.write_all(&text);
+        drop(f.write_all(&text));
     }
     if out.status.success() {
         return Ok(());
@@ -113,7 +113,7 @@ pub(crate) fn program(name: &str) -> Option<PathBuf> {
 }
 
 /// A kernel to boot: its version, image and modules directory.
-pub struct Kernel {
+pub(super) struct Kernel {
     pub version: String,
     pub vmlinuz: PathBuf,
     pub modules: PathBuf,

@@ -40,11 +40,11 @@ pub(super) fn report(dir: &Path, boot: &Boot, console: &Console) -> Result<()> {
         // Each command's output, to read or diff later.
         fs::write(
             results.join(format!("{}.stdout", cmd.name)),
-            run.stdout.join("\n") + "\n",
+            format!("{}\n", run.stdout.join("\n")),
         )?;
         fs::write(
             results.join(format!("{}.stderr", cmd.name)),
-            run.stderr.join("\n") + "\n",
+            format!("{}\n", run.stderr.join("\n")),
         )?;
         let Some(rc) = run.rc else {
             problems.push(format!("{}: started but no END marker", cmd.name));
@@ -53,7 +53,7 @@ pub(super) fn report(dir: &Path, boot: &Boot, console: &Console) -> Result<()> {
         };
         let secs = run
             .secs()
-            .map_or("? s".to_string(), |s| format!("{s:.1} s"));
+            .map_or_else(|| "? s".to_string(), |s| format!("{s:.1} s"));
         let timeout_note = if rc == 143 {
             " (killed by its timeout?)"
         } else {
