@@ -2,12 +2,13 @@
 //!
 //! The eBPF side needs three things a fresh machine lacks: the nightly toolchain's
 //! `rust-src` (to build `core` for the bpf target), LLVM development libraries of the same
-//! major version as nightly rustc's LLVM, and `bpf-linker` built against them. `setup`
-//! checks each and installs what is missing, one visible line per step.
+//! major version as nightly rustc's LLVM, and `bpf-linker` built against them; the gates
+//! of `test` need rustfmt and clippy (clippy for nightly too, which lints the eBPF crate).
+//! `setup` checks each and installs what is missing, one visible line per step.
 
 use std::{
     env,
-    ffi::OsString,
+    ffi::{OsStr, OsString},
     path::{Path, PathBuf},
     process::{Command, ExitCode},
     time::Instant,
@@ -28,7 +29,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Check the eBPF toolchain and install what is missing (rust-src, LLVM, bpf-linker).
+    /// Check the toolchains and install what is missing (nightly's rust-src and clippy, LLVM,
+    /// bpf-linker, rustfmt and clippy).
     Setup,
     /// Set up (quietly when satisfied), then build the eBPF programs and the tracer.
     Build {
@@ -43,7 +45,8 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
-    /// The whole suite: unit tests, then the root integration tests.
+    /// The whole suite: the gates (rustfmt, clippy -D warnings on every crate), unit tests,
+    /// the root integration tests, then the VM test.
     Test,
     /// Boot Debian's stock 6.1 kernel under QEMU (TCG) with the tracer in an initramfs,
     /// run the commands of xtask/src/vm/commands.rs (COMMANDS) there and report each one.
@@ -171,51 +174,65 @@ fn setup(verbosity: Verbosity) -> Result<()> {
     let mut steps = Steps {
         verbosity,
         n: 0,
-        total: 4,
+        total: 5,
     };
-    nightly_rust_src(&mut steps)?;
+    nightly_components(&mut steps)?;
     let llvm_major = nightly_llvm_major(&mut steps)?;
     let llvm_prefix = llvm_dev_libraries(&mut steps, llvm_major)?;
     bpf_linker(&mut steps, llvm_major, &llvm_prefix)?;
+    gate_components(&mut steps)?;
     if verbosity == Verbosity::Loud {
         eprintln!(
-            "setup: the eBPF toolchain is ready ({:.1} s)",
+            "setup: the toolchains are ready ({:.1} s)",
             started.elapsed().as_secs_f64()
         );
     }
     Ok(())
 }
 
-/// Step 1: the nightly toolchain and its rust-src component (build-std=core for bpf).
-fn nightly_rust_src(steps: &mut Steps) -> Result<()> {
-    let installed = output(Command::new("rustup").args([
-        "component",
-        "list",
-        "--toolchain",
-        "nightly",
-        "--installed",
-    ]));
-    match installed {
-        Some(list) if list.lines().any(|l| l.starts_with("rust-src")) => {
-            steps.ok("nightly toolchain with rust-src", "installed")
-        }
-        Some(_) => {
+/// The components of `toolchain` (None: the active one) that `wanted` lists and rustup has
+/// not installed; None when rustup cannot list them (no such toolchain, or no rustup).
+fn missing_components<'a>(toolchain: Option<&str>, wanted: &[&'a str]) -> Option<Vec<&'a str>> {
+    let mut cmd = Command::new("rustup");
+    cmd.args(["component", "list", "--installed"]);
+    if let Some(toolchain) = toolchain {
+        cmd.args(["--toolchain", toolchain]);
+    }
+    let list = output(&mut cmd)?;
+    Some(
+        wanted
+            .iter()
+            .copied()
+            .filter(|c| !list.lines().any(|l| l.starts_with(c)))
+            .collect(),
+    )
+}
+
+/// Step 1: the nightly toolchain with rust-src (build-std=core for bpf) and clippy (the
+/// eBPF crate's gate in `cargo xtask test`).
+fn nightly_components(steps: &mut Steps) -> Result<()> {
+    const WHAT: &str = "nightly toolchain with rust-src and clippy";
+    match missing_components(Some("nightly"), &["rust-src", "clippy"]) {
+        Some(missing) if missing.is_empty() => steps.ok(WHAT, "installed"),
+        Some(missing) => {
+            let missing = missing.join(" ");
             steps.doing(
-                "nightly toolchain with rust-src",
-                "installing rust-src (rustup component add rust-src --toolchain nightly)",
+                WHAT,
+                &format!(
+                    "installing {missing} (rustup component add {missing} --toolchain nightly)"
+                ),
             );
-            status(Command::new("rustup").args([
-                "component",
-                "add",
-                "rust-src",
-                "--toolchain",
-                "nightly",
-            ]))?;
+            status(
+                Command::new("rustup")
+                    .args(["component", "add"])
+                    .args(missing.split(' '))
+                    .args(["--toolchain", "nightly"]),
+            )?;
         }
         None => {
             steps.doing(
-                "nightly toolchain with rust-src",
-                "installing (rustup toolchain install nightly --component rust-src)",
+                WHAT,
+                "installing (rustup toolchain install nightly --component rust-src,clippy)",
             );
             status(Command::new("rustup").args([
                 "toolchain",
@@ -224,7 +241,7 @@ fn nightly_rust_src(steps: &mut Steps) -> Result<()> {
                 "--profile",
                 "minimal",
                 "--component",
-                "rust-src",
+                "rust-src,clippy",
             ]))
             .context("rustup is needed to install the nightly toolchain")?;
         }
@@ -344,6 +361,28 @@ fn bpf_linker(steps: &mut Steps, llvm_major: u32, llvm_prefix: &Path) -> Result<
     Ok(())
 }
 
+/// Step 5: rustfmt and clippy for the toolchain that builds the tracer (the gates of
+/// `cargo xtask test`).
+fn gate_components(steps: &mut Steps) -> Result<()> {
+    const WHAT: &str = "rustfmt and clippy";
+    let missing = missing_components(None, &["rustfmt", "clippy"])
+        .ok_or_else(|| anyhow!("`rustup component list --installed` failed: is rustup usable?"))?;
+    if missing.is_empty() {
+        steps.ok(WHAT, "installed");
+        return Ok(());
+    }
+    let missing = missing.join(" ");
+    steps.doing(
+        WHAT,
+        &format!("installing {missing} (rustup component add {missing})"),
+    );
+    status(
+        Command::new("rustup")
+            .args(["component", "add"])
+            .args(missing.split(' ')),
+    )
+}
+
 /// Whether missing packages can be installed here: root on a Debian-like system.
 fn can_apt_install() -> bool {
     is_root() && Path::new("/usr/bin/apt-get").exists()
@@ -433,7 +472,7 @@ fn tracer_binary(release: bool) -> PathBuf {
 }
 
 /// A command run as root: directly when we are root, else through `sudo -E`.
-fn as_root(program: impl AsRef<std::ffi::OsStr>) -> Command {
+fn as_root(program: impl AsRef<OsStr>) -> Command {
     if is_root() {
         Command::new(program)
     } else {
@@ -485,11 +524,74 @@ fn test_prerequisites() -> Result<()> {
 /// a time (each checks what is loaded in the kernel).
 const ROOT_TESTS: &[&str] = &["live", "demo", "hostile"];
 
+/// Clippy on the host crates, every target (tests included).
+const CLIPPY_WORKSPACE: &[&str] = &[
+    "clippy",
+    "--workspace",
+    "--exclude",
+    "tracer-ebpf",
+    "--all-targets",
+];
+
+/// Clippy on the eBPF crate with nightly, built as aya-build builds it.
+const CLIPPY_EBPF: &[&str] = &[
+    "clippy",
+    "--package",
+    "tracer-ebpf",
+    "--bins",
+    "--release",
+    "--target",
+    "bpfel-unknown-none",
+    "-Z",
+    "build-std=core",
+];
+
+/// The gates before the tests: formatting, then clippy with `-D warnings` on the host
+/// crates and on the eBPF crate. A failure names the command that shows or fixes it.
+fn gates(root: &Path, path: &OsStr) -> Result<()> {
+    eprintln!("== gates: rustfmt, clippy -D warnings (workspace, then the eBPF crate)");
+    status(cargo().current_dir(root).args(["fmt", "--all", "--check"])).context(
+        "the rustfmt gate failed: run `cargo fmt --all` to fix it \
+         (`cargo fmt --all --check` shows the diff)",
+    )?;
+    status(
+        cargo()
+            .current_dir(root)
+            .args(CLIPPY_WORKSPACE)
+            .args(["--", "-D", "warnings"])
+            .env("PATH", path),
+    )
+    .with_context(|| {
+        format!(
+            "the clippy gate failed on the workspace: run `cargo {}` to see the warnings",
+            CLIPPY_WORKSPACE.join(" ")
+        )
+    })?;
+    // Through rustup, as aya-build does: CARGO names the stable cargo, which has no +nightly.
+    status(
+        Command::new("rustup")
+            .args(["run", "nightly", "cargo"])
+            .current_dir(root)
+            .args(CLIPPY_EBPF)
+            .args(["--", "-D", "warnings"])
+            .env("PATH", path)
+            .env_remove("RUSTC")
+            .env_remove("RUSTC_WORKSPACE_WRAPPER"),
+    )
+    .with_context(|| {
+        format!(
+            "the clippy gate failed on the eBPF crate: run `cargo +nightly {}` to see the warnings",
+            CLIPPY_EBPF.join(" ")
+        )
+    })
+}
+
 fn test() -> Result<()> {
     setup(Verbosity::Quiet)?;
-    test_prerequisites()?;
     let root = workspace_root();
     let path = path_with_cargo_bin()?;
+    gates(&root, &path)?;
+    test_prerequisites()?;
     eprintln!("== unit tests (no root, no eBPF)");
     status(
         cargo()
