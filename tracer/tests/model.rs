@@ -216,8 +216,8 @@ fn check(method: Method, cache: &str, f: impl Fn(&Ledger)) -> Run {
     }
     // Every difference from the article's model has a reason the model accounts for.
     for d in &r.differences {
-        assert!(d.explained, "{method:?} {cache}: {d:?}");
-        assert!(!d.reason.is_empty());
+        assert!(d.explained(), "{method:?} {cache}: {d:?}");
+        assert!(!d.reasons.is_empty());
     }
     check_switches(&run, method, cache);
     run

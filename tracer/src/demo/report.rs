@@ -160,10 +160,12 @@ pub fn report_text(r: &MethodResult) -> String {
     s
 }
 
-/// One line per reason: fields that differ for the same reason share it.
+/// One line per reason: fields whose reasons read the same share it (the sentence decides,
+/// as in the TUI's "why they differ" pane: it leaves the field to the cells).
 fn difference_lines(diffs: &[Difference]) -> Vec<String> {
-    let mut lines: Vec<(String, &str)> = Vec::new();
+    let mut lines: Vec<(String, String)> = Vec::new();
     for d in diffs {
+        let reason = d.reasons.to_string();
         let cell = format!(
             "{} {}/{}",
             label(d.field),
@@ -171,11 +173,11 @@ fn difference_lines(diffs: &[Difference]) -> Vec<String> {
             fmt_field(d.field, d.textbook)
         );
         match lines.last_mut() {
-            Some((cells, reason)) if *reason == d.reason => {
+            Some((cells, last)) if *last == reason => {
                 cells.push_str(", ");
                 cells.push_str(&cell);
             }
-            _ => lines.push((cell, &d.reason)),
+            _ => lines.push((cell, reason)),
         }
     }
     lines
@@ -293,7 +295,7 @@ fn verdict(r: &MethodResult) -> String {
         .iter()
         .filter(|d| r.sender.textbook_here.get(d.field) != Some(d.observed))
         .collect();
-    let unexplained = here_diffs.iter().filter(|d| !d.explained).count();
+    let unexplained = here_diffs.iter().filter(|d| !d.explained()).count();
     if here_diffs.is_empty() {
         "matches".to_string()
     } else if unexplained == 0 {

@@ -1,12 +1,15 @@
-//! Observed ledger vs textbook: every difference with its reason.
+//! Observed ledger vs textbook: every difference with its reasons, as types.
 //!
 //! Two textbook ledgers are involved: the article's (cold cache, a real NIC), which is the
 //! column people compare against, and the same model under the run's own conditions (the
 //! cache state the probes saw, loopback). A difference the conditions account for gets the
-//! condition as its reason ("disk DMA skipped: page cache hit"); what is left is explained
-//! from what the probes saw, or reported as not explained by the model.
+//! condition as its reason (`Reason::DiskDmaSkipped`); what is left is explained from what
+//! the probes saw, or reported as `Reason::NotExplained`. Code decides on the variants;
+//! reports print their `Display`.
 
-use serde::Serialize;
+use std::fmt;
+
+use serde::{Serialize, Serializer, ser::SerializeStruct as _};
 
 use super::Method;
 use super::{
@@ -15,14 +18,243 @@ use super::{
     textbook::{Cache, Conditions, Link, PAGE},
 };
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// One ledger field that differs from the article's model, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Difference {
     pub field: &'static str,
     pub observed: u64,
     pub textbook: u64,
-    pub reason: String,
+    /// The run's conditions first, then what the probes saw (or that nothing did).
+    pub reasons: Reasons,
+}
+
+impl Difference {
     /// False when neither the run's conditions nor what the probes saw account for it.
-    pub explained: bool,
+    pub fn explained(&self) -> bool {
+        self.reasons.explained()
+    }
+}
+
+impl Serialize for Difference {
+    /// The reasons as one sentence (`reason`), and whether the model explains them
+    /// (`explained`).
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut d = s.serialize_struct("Difference", 5)?;
+        d.serialize_field("field", self.field)?;
+        d.serialize_field("observed", &self.observed)?;
+        d.serialize_field("textbook", &self.textbook)?;
+        d.serialize_field("reason", &self.reasons.to_string())?;
+        d.serialize_field("explained", &self.explained())?;
+        d.end()
+    }
+}
+
+/// The reasons of one difference, in order; `Display` joins them with "; ".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reasons(pub Vec<Reason>);
+
+impl Reasons {
+    /// False when one of them is `NotExplained`.
+    pub fn explained(&self) -> bool {
+        !self
+            .0
+            .iter()
+            .any(|r| matches!(r, Reason::NotExplained { .. }))
+    }
+
+    /// True when the difference has no reason (the conditions move it without naming one).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for Reasons {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, reason) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{reason}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The zero-copy send a method makes, as the reasons name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ZeroCopySend {
+    MsgZerocopy,
+    SendZc,
+}
+
+impl fmt::Display for ZeroCopySend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::MsgZerocopy => "MSG_ZEROCOPY",
+            Self::SendZc => "SEND_ZC",
+        })
+    }
+}
+
+/// Why a ledger field differs: a condition of the run the article does not assume, a fact
+/// the probes saw (with its numbers), or nothing the model accounts for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reason {
+    // The run's conditions.
+    /// The file was cached: no disk DMA.
+    DiskDmaSkipped,
+    /// No page-cache lookups and no disk read: tmpfs, or O_DIRECT.
+    NoDiskRead,
+    /// Loopback: no NIC DMA.
+    NoNicDma,
+    /// The file was cached: lookups hit.
+    PageCacheHit,
+    /// A warm run with no page-cache lookups at all.
+    NoLookups,
+    /// Loopback copies the pinned pages of a zero-copy send before local delivery.
+    ZeroCopyFellBack { send: ZeroCopySend },
+    /// No io_uring SEND_ZC on this kernel: SEND copies.
+    NoSendZcCopies,
+    /// No io_uring SEND_ZC on this kernel: no pinned pages.
+    NoSendZcPins,
+
+    // What the probes saw.
+    /// Mostly cached: `misses` of `pages` read from disk.
+    PagesReadFromDisk {
+        misses: u64,
+        pages: u64,
+        block_requests: u64,
+    },
+    /// Readahead made fewer block requests than chunks.
+    ReadaheadBatched { block_requests: u64, chunks: u64 },
+    /// The device split the reads into more block requests than chunks.
+    ReadsSplit { block_requests: u64, chunks: u64 },
+    /// Readahead read `bytes` beyond the transfer.
+    ReadaheadBeyond { bytes: u64 },
+    /// A cold run partly warm: `bytes` came from the page cache.
+    PartlyCached { bytes: u64 },
+    /// Transmits on real devices: segments, not chunks, set the DMA count.
+    NicTransmits { xmits: u64, devices: Vec<String> },
+    /// Page-cache lookups split into hits and misses.
+    HitsAndMisses { hits: u64, misses: u64 },
+    /// No page-cache lookups were seen.
+    LookupsMissing,
+    /// Loopback's deferred copies of zero-copy skbs, a retransmitted one again.
+    CopiedAgain { bytes: u64 },
+    /// Loopback's deferred copies, one per skb rather than per chunk.
+    DeferredPerSkb { skbs: u64, bytes: u64 },
+    /// MSG_ZEROCOPY sends the kernel copied anyway.
+    ZerocopyIgnored { sends: u64 },
+    /// More TCP sends than calls.
+    SentInPieces { sends: u64, calls: u64 },
+    /// MSG_ZEROCOPY completion reaps, EAGAIN retries included.
+    CompletionReaps { calls: u64, chunks: u64 },
+    /// io_uring_enter calls, waits for the zero-copy notification included.
+    UringWaits { calls: u64, chunks: u64 },
+
+    /// Nothing the model knows accounts for `field`; it expected `expected` here.
+    NotExplained { field: &'static str, expected: u64 },
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::DiskDmaSkipped => f.write_str("disk DMA skipped: page cache hit"),
+            Self::NoDiskRead => f.write_str(
+                "no disk read seen: the file lives in memory (tmpfs), or O_DIRECT bypassed the page cache",
+            ),
+            Self::NoNicDma => {
+                f.write_str("no NIC DMA: loopback hands the socket buffer to the receiver")
+            }
+            Self::PageCacheHit => f.write_str("page cache hit: the file was already in memory"),
+            Self::NoLookups => f.write_str(
+                "no page-cache lookups seen (tmpfs keeps files in memory, O_DIRECT bypasses the cache, or this kernel lacks the mm_filemap tracepoints)",
+            ),
+            Self::ZeroCopyFellBack { send } => write!(
+                f,
+                "{send} fell back to a copy: loopback (the kernel copies pinned pages before local delivery)"
+            ),
+            Self::NoSendZcCopies => f.write_str("this kernel has no io_uring SEND_ZC: SEND copies"),
+            Self::NoSendZcPins => {
+                f.write_str("this kernel has no io_uring SEND_ZC: no pinned pages")
+            }
+            Self::PagesReadFromDisk {
+                misses,
+                pages,
+                block_requests,
+            } => write!(
+                f,
+                "{misses} of {pages} pages were not cached and were read from disk ({block_requests} block requests)"
+            ),
+            Self::ReadaheadBatched {
+                block_requests,
+                chunks,
+            } => write!(
+                f,
+                "disk reads batched by readahead: {block_requests} block requests for {chunks} chunks"
+            ),
+            Self::ReadsSplit {
+                block_requests,
+                chunks,
+            } => write!(
+                f,
+                "disk reads split into {block_requests} block requests for {chunks} chunks (device request size)"
+            ),
+            Self::ReadaheadBeyond { bytes } => write!(
+                f,
+                "readahead read {} more than this transfer's chunks needed",
+                human_bytes(*bytes)
+            ),
+            Self::PartlyCached { bytes } => write!(
+                f,
+                "{} of the file came from the page cache: partly cached before the run",
+                human_bytes(*bytes)
+            ),
+            Self::NicTransmits { xmits, devices } => write!(
+                f,
+                "{xmits} transmits on {} (segment sizes, not chunks, set the DMA count)",
+                devices.join(", ")
+            ),
+            Self::HitsAndMisses { hits, misses } => write!(
+                f,
+                "{hits} pages were already cached and {misses} were read from disk"
+            ),
+            Self::LookupsMissing => f.write_str(
+                "no page-cache lookups seen (tmpfs, O_DIRECT, or mm_filemap tracepoints missing)",
+            ),
+            Self::CopiedAgain { bytes } => write!(
+                f,
+                "loopback copied {} of zero-copy skbs before delivery (a retransmitted skb is copied again)",
+                human_bytes(*bytes)
+            ),
+            Self::DeferredPerSkb { skbs, bytes } => write!(
+                f,
+                "loopback copied {skbs} zero-copy skbs ({}) before delivery: per skb, not per chunk",
+                human_bytes(*bytes)
+            ),
+            Self::ZerocopyIgnored { sends } => write!(
+                f,
+                "{sends} MSG_ZEROCOPY sends went out copied (SO_ZEROCOPY off, or no scatter-gather)"
+            ),
+            Self::SentInPieces { sends, calls } => write!(
+                f,
+                "the kernel sent each call in pieces: {sends} TCP sends for {calls} calls (sendfile and splice move at most one pipe, 64 KiB, per round)"
+            ),
+            Self::CompletionReaps { calls, chunks } => write!(
+                f,
+                "{calls} recvmsg(MSG_ERRQUEUE) calls to reap completions (an empty error queue answers EAGAIN, then the sender waits and asks again) for {chunks} chunks"
+            ),
+            Self::UringWaits { calls, chunks } => write!(
+                f,
+                "{calls} io_uring_enter calls (waiting for the zero-copy notification can take a second call) for {chunks} chunks"
+            ),
+            Self::NotExplained { field, expected } => write!(
+                f,
+                "not explained by the model: {} expected under this run's conditions",
+                fmt_field(field, *expected)
+            ),
+        }
+    }
 }
 
 /// What the comparison needs to know about the run.
@@ -55,25 +287,19 @@ pub fn differences(run: &Run<'_>) -> Vec<Difference> {
         if here != textbook {
             reasons.extend(condition_reasons(run, field));
         }
-        let mut explained = true;
         if observed != here {
-            match fact_reason(run, field, here) {
-                Some(r) => reasons.push(r),
-                None => {
-                    explained = false;
-                    let expected = fmt_field(field, here);
-                    reasons.push(format!(
-                        "not explained by the model: {expected} expected under this run's conditions"
-                    ));
-                }
-            }
+            reasons.push(
+                fact_reason(run, field, here).unwrap_or(Reason::NotExplained {
+                    field,
+                    expected: here,
+                }),
+            );
         }
         out.push(Difference {
             field,
             observed,
             textbook,
-            reason: reasons.join("; "),
-            explained,
+            reasons: Reasons(reasons),
         });
     }
     out
@@ -84,7 +310,7 @@ fn zc_method(m: Method) -> bool {
 }
 
 /// Why the run's conditions move `field` away from the article's assumptions.
-fn condition_reasons(run: &Run<'_>, field: &str) -> Vec<String> {
+fn condition_reasons(run: &Run<'_>, field: &str) -> Vec<Reason> {
     let c = run.here_conditions;
     // tmpfs (and O_DIRECT) show no page-cache lookups at all: "hit" would be untrue there.
     let lookups_seen = run.observed.cache_hits + run.observed.cache_misses > 0;
@@ -93,41 +319,38 @@ fn condition_reasons(run: &Run<'_>, field: &str) -> Vec<String> {
         "dma_copies" | "dma_bytes" => {
             if c.cache == Cache::Warm {
                 r.push(if lookups_seen {
-                    "disk DMA skipped: page cache hit".to_string()
+                    Reason::DiskDmaSkipped
                 } else {
-                    "no disk read seen: the file lives in memory (tmpfs), or O_DIRECT bypassed the page cache"
-                        .to_string()
+                    Reason::NoDiskRead
                 });
             }
             if c.link == Link::Loopback && run.method != Method::CopyFileRange {
-                r.push("no NIC DMA: loopback hands the socket buffer to the receiver".to_string());
+                r.push(Reason::NoNicDma);
             }
         }
         "cache_hits" | "cache_misses" if c.cache == Cache::Warm => {
             r.push(if lookups_seen {
-                "page cache hit: the file was already in memory".to_string()
+                Reason::PageCacheHit
             } else {
-                "no page-cache lookups seen (tmpfs keeps files in memory, O_DIRECT bypasses the cache, or this kernel lacks the mm_filemap tracepoints)"
-                    .to_string()
+                Reason::NoLookups
             });
         }
         "cpu_copies" | "cpu_copy_bytes" => {
             if c.link == Link::Loopback && zc_method(run.method) && c.zc_send {
-                r.push(format!(
-                    "{} fell back to a copy: loopback (the kernel copies pinned pages before local delivery)",
-                    if run.method == Method::IoUring {
-                        "SEND_ZC"
+                r.push(Reason::ZeroCopyFellBack {
+                    send: if run.method == Method::IoUring {
+                        ZeroCopySend::SendZc
                     } else {
-                        "MSG_ZEROCOPY"
-                    }
-                ));
+                        ZeroCopySend::MsgZerocopy
+                    },
+                });
             }
             if run.method == Method::IoUring && !c.zc_send {
-                r.push("this kernel has no io_uring SEND_ZC: SEND copies".to_string());
+                r.push(Reason::NoSendZcCopies);
             }
         }
         "page_refs" | "page_ref_bytes" if run.method == Method::IoUring && !c.zc_send => {
-            r.push("this kernel has no io_uring SEND_ZC: no pinned pages".to_string());
+            r.push(Reason::NoSendZcPins);
         }
         _ => {}
     }
@@ -136,7 +359,7 @@ fn condition_reasons(run: &Run<'_>, field: &str) -> Vec<String> {
 
 /// Why the observed value differs from the model under the run's conditions, from what
 /// the probes saw; `None` when nothing they saw accounts for it.
-fn fact_reason(run: &Run<'_>, field: &str, here: u64) -> Option<String> {
+fn fact_reason(run: &Run<'_>, field: &str, here: u64) -> Option<Reason> {
     let f = run.facts;
     let o = run.observed;
     // Each reason below is given only when the numbers it names account for the
@@ -149,12 +372,11 @@ fn fact_reason(run: &Run<'_>, field: &str, here: u64) -> Option<String> {
         "dma_copies" | "dma_bytes"
             if disk_dma_only && here == 0 && o.cache_misses > 0 && f.block_requests > 0 =>
         {
-            Some(format!(
-                "{} of {} pages were not cached and were read from disk ({} block requests)",
-                o.cache_misses,
-                o.cache_hits + o.cache_misses,
-                f.block_requests
-            ))
+            Some(Reason::PagesReadFromDisk {
+                misses: o.cache_misses,
+                pages: o.cache_hits + o.cache_misses,
+                block_requests: f.block_requests,
+            })
         }
         // Every missed page read from disk, in fewer (or more) requests than chunks.
         "dma_copies"
@@ -162,98 +384,100 @@ fn fact_reason(run: &Run<'_>, field: &str, here: u64) -> Option<String> {
                 && f.block_requests > 0
                 && (o.dma_bytes == run.here.dma_bytes || o.dma_bytes == o.cache_misses * PAGE) =>
         {
-            Some(if f.block_requests < run.chunks {
-                format!(
-                    "disk reads batched by readahead: {} block requests for {} chunks",
-                    f.block_requests, run.chunks
-                )
+            let (block_requests, chunks) = (f.block_requests, run.chunks);
+            Some(if block_requests < chunks {
+                Reason::ReadaheadBatched {
+                    block_requests,
+                    chunks,
+                }
             } else {
-                format!(
-                    "disk reads split into {} block requests for {} chunks (device request size)",
-                    f.block_requests, run.chunks
-                )
+                Reason::ReadsSplit {
+                    block_requests,
+                    chunks,
+                }
             })
         }
         "dma_bytes" if f.block_requests > 0 && disk_dma_only && o.dma_bytes > here => {
-            Some(format!(
-                "readahead read {} more than this transfer's chunks needed",
-                human_bytes(o.dma_bytes - here)
-            ))
+            Some(Reason::ReadaheadBeyond {
+                bytes: o.dma_bytes - here,
+            })
         }
-        "dma_bytes" if f.block_requests > 0 && disk_dma_only && o.cache_hits > 0 => Some(format!(
-            "{} of the file came from the page cache: partly cached before the run",
-            human_bytes(here - o.dma_bytes)
-        )),
-        "dma_copies" | "dma_bytes" if f.nic_xmits > 0 => Some(format!(
-            "{} transmits on {} (segment sizes, not chunks, set the DMA count)",
-            f.nic_xmits,
-            f.devices.iter().cloned().collect::<Vec<_>>().join(", ")
-        )),
+        "dma_bytes" if f.block_requests > 0 && disk_dma_only && o.cache_hits > 0 => {
+            Some(Reason::PartlyCached {
+                bytes: here - o.dma_bytes,
+            })
+        }
+        "dma_copies" | "dma_bytes" if f.nic_xmits > 0 => Some(Reason::NicTransmits {
+            xmits: f.nic_xmits,
+            devices: f.devices.iter().cloned().collect(),
+        }),
         "cache_hits" | "cache_misses"
             if o.cache_hits + o.cache_misses == run.here.cache_hits + run.here.cache_misses =>
         {
-            Some(format!(
-                "{} pages were already cached and {} were read from disk",
-                o.cache_hits, o.cache_misses
-            ))
+            Some(Reason::HitsAndMisses {
+                hits: o.cache_hits,
+                misses: o.cache_misses,
+            })
         }
-        "cache_hits" | "cache_misses" if o.cache_hits + o.cache_misses == 0 => Some(
-            "no page-cache lookups seen (tmpfs, O_DIRECT, or mm_filemap tracepoints missing)"
-                .to_string(),
-        ),
+        "cache_hits" | "cache_misses" if o.cache_hits + o.cache_misses == 0 => {
+            Some(Reason::LookupsMissing)
+        }
         // The model's deferred copy covers the pinned bytes once; loopback copies what it
         // delivers, and a retransmitted zero-copy skb is delivered (and copied) again.
         "cpu_copy_bytes"
             if f.deferred_copies > 0
                 && o.cpu_copy_bytes + run.here.page_ref_bytes == here + f.deferred_copy_bytes =>
         {
-            Some(format!(
-                "loopback copied {} of zero-copy skbs before delivery (a retransmitted skb is copied again)",
-                human_bytes(f.deferred_copy_bytes)
-            ))
+            Some(Reason::CopiedAgain {
+                bytes: f.deferred_copy_bytes,
+            })
         }
         // The model counts one deferred copy per chunk; loopback makes one per skb.
         "cpu_copies"
             if f.deferred_copies > 0 && o.cpu_copies + run.chunks == here + f.deferred_copies =>
         {
-            Some(format!(
-                "loopback copied {} zero-copy skbs ({}) before delivery: per skb, not per chunk",
-                f.deferred_copies,
-                human_bytes(f.deferred_copy_bytes)
-            ))
+            Some(Reason::DeferredPerSkb {
+                skbs: f.deferred_copies,
+                bytes: f.deferred_copy_bytes,
+            })
         }
         "cpu_copies" | "cpu_copy_bytes" | "page_refs" | "page_ref_bytes"
             if f.zerocopy_ignored > 0 =>
         {
-            Some(format!(
-                "{} MSG_ZEROCOPY sends went out copied (SO_ZEROCOPY off, or no scatter-gather)",
-                f.zerocopy_ignored
-            ))
+            Some(Reason::ZerocopyIgnored {
+                sends: f.zerocopy_ignored,
+            })
         }
         "cpu_copies" | "page_refs"
             if f.sends > run.chunks && o.get(field)? + run.chunks == here + f.sends =>
         {
-            Some(format!(
-                "the kernel sent each call in pieces: {} TCP sends for {} calls (sendfile and splice move at most one pipe, 64 KiB, per round)",
-                f.sends, run.chunks
-            ))
+            Some(Reason::SentInPieces {
+                sends: f.sends,
+                calls: run.chunks,
+            })
         }
         // The model has one completion reap (MSG_ZEROCOPY) or one io_uring_enter per chunk.
         "mode_switches" | "syscalls" if zc_method(run.method) => {
-            let (calls, what) = if run.method == Method::MsgZerocopy {
+            let chunks = run.chunks;
+            let (calls, reason) = if run.method == Method::MsgZerocopy {
                 (
                     reaps,
-                    "recvmsg(MSG_ERRQUEUE) calls to reap completions (an empty error queue answers EAGAIN, then the sender waits and asks again)",
+                    Reason::CompletionReaps {
+                        calls: reaps,
+                        chunks,
+                    },
                 )
             } else {
                 (
                     enters,
-                    "io_uring_enter calls (waiting for the zero-copy notification can take a second call)",
+                    Reason::UringWaits {
+                        calls: enters,
+                        chunks,
+                    },
                 )
             };
             let per = if field == "mode_switches" { 2 } else { 1 };
-            (o.get(field)? + per * run.chunks == here + per * calls)
-                .then(|| format!("{calls} {what} for {} chunks", run.chunks))
+            (o.get(field)? + per * chunks == here + per * calls).then_some(reason)
         }
         _ => None,
     }
@@ -291,9 +515,13 @@ mod tests {
             fields,
             ["dma_copies", "dma_bytes", "cache_hits", "cache_misses"]
         );
-        assert!(d.iter().all(|d| d.explained));
+        assert!(d.iter().all(Difference::explained));
         assert_eq!(
-            d[0].reason,
+            d[0].reasons,
+            Reasons(vec![Reason::DiskDmaSkipped, Reason::NoNicDma])
+        );
+        assert_eq!(
+            d[0].reasons.to_string(),
             "disk DMA skipped: page cache hit; no NIC DMA: loopback hands the socket buffer to the receiver"
         );
         assert_eq!((d[0].observed, d[0].textbook), (0, 32));
@@ -322,8 +550,19 @@ mod tests {
             here_conditions: here_c,
         });
         let cpu = d.iter().find(|d| d.field == "cpu_copies").unwrap();
-        assert!(!cpu.explained);
-        assert!(cpu.reason.contains("not explained"), "{}", cpu.reason);
+        assert!(!cpu.explained());
+        assert_eq!(
+            cpu.reasons,
+            Reasons(vec![Reason::NotExplained {
+                field: "cpu_copies",
+                expected: 0
+            }])
+        );
+        // The JSON: the reasons as one sentence, and whether the model explains them.
+        assert_eq!(
+            serde_json::to_string(cpu).unwrap(),
+            r#"{"field":"cpu_copies","observed":1,"textbook":0,"reason":"not explained by the model: 0 expected under this run's conditions","explained":false}"#
+        );
     }
 
     #[test]
@@ -355,8 +594,16 @@ mod tests {
             here_conditions: here_c,
         });
         let bytes_diff = d.iter().find(|d| d.field == "cpu_copy_bytes").unwrap();
-        assert!(bytes_diff.explained, "{bytes_diff:?}");
-        assert!(bytes_diff.reason.contains("copied again"), "{bytes_diff:?}");
-        assert!(d.iter().all(|d| d.explained), "{d:?}");
+        assert!(bytes_diff.explained(), "{bytes_diff:?}");
+        assert_eq!(
+            bytes_diff.reasons,
+            Reasons(vec![
+                Reason::ZeroCopyFellBack {
+                    send: ZeroCopySend::MsgZerocopy
+                },
+                Reason::CopiedAgain { bytes: bytes + 53 },
+            ])
+        );
+        assert!(d.iter().all(Difference::explained), "{d:?}");
     }
 }

@@ -147,7 +147,7 @@ fn the_ledger_pane_marks_observed_values_that_differ() {
 
 #[test]
 fn a_live_runs_last_step_explains_the_differences() {
-    use crate::model::compare::Difference;
+    use crate::model::compare::{Difference, Reason, Reasons};
     let mut app = App::new(
         Kind::Live,
         Some(Method::ReadWrite),
@@ -163,8 +163,7 @@ fn a_live_runs_last_step_explains_the_differences() {
         field: "dma_copies",
         observed: 0,
         textbook: 32,
-        reason: "disk DMA skipped: page cache hit; no NIC DMA: loopback hands the socket buffer to the receiver".into(),
-        explained: true,
+        reasons: Reasons(vec![Reason::DiskDmaSkipped, Reason::NoNicDma]),
     }];
     app.queue.push(super::app::Shown {
         number: None,

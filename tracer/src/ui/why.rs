@@ -26,16 +26,19 @@ impl Widget for Why<'_> {
         if app.differences.is_empty() {
             lines.push(Line::raw("Every count matches the textbook."));
         }
-        // Fields that differ for the same reason share a line.
-        let mut last: Option<&str> = None;
+        // Fields whose reasons read the same share a line. The sentence decides, not the
+        // typed reasons: it leaves the field to the cells, so two fields not explained,
+        // each expecting 3, read alike.
+        let mut last: Option<String> = None;
         for d in &app.differences {
+            let reason = d.reasons.to_string();
             let cell = format!(
                 "{} {}/{}",
                 d.field,
                 fmt_field(d.field, d.observed),
                 fmt_field(d.field, d.textbook)
             );
-            if last == Some(d.reason.as_str()) {
+            if last.as_ref() == Some(&reason) {
                 if let Some(Line { spans, .. }) = lines.last_mut() {
                     // After the cells so far, before the reason (the last span).
                     let at = spans.len() - 1;
@@ -45,9 +48,9 @@ impl Widget for Why<'_> {
             }
             lines.push(Line::from(vec![
                 Span::styled(format!("≠ {cell}"), THEME.warn),
-                Span::raw(format!(": {}", d.reason)),
+                Span::raw(format!(": {reason}")),
             ]));
-            last = Some(&d.reason);
+            last = Some(reason);
         }
         Paragraph::new(lines)
             .block(block)
