@@ -2,6 +2,8 @@
 //! here: keys, ticks, steps from the kernel (or from the textbook, in a lesson) all come in
 //! as messages, and what needs doing outside (start a run, quit) goes out as an `Action`.
 
+use std::fmt;
+
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::{
@@ -21,6 +23,25 @@ pub enum Kind {
     Lesson,
     /// A built-in transfer, traced.
     Live,
+}
+
+/// The probes a run reads, as the status line names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Probes {
+    /// A lesson: none, the textbook model.
+    Model,
+    /// Tracepoints (tp_btf), and fexit programs where the kernel allows them.
+    Tracepoints { fexit: bool },
+}
+
+impl fmt::Display for Probes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Model => "none (model)",
+            Self::Tracepoints { fexit: false } => "tracepoints (tp_btf)",
+            Self::Tracepoints { fexit: true } => "tracepoints (tp_btf) + fexit",
+        })
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,8 +88,8 @@ pub struct App {
     /// Highlighted line of the method picker.
     pub picker: usize,
     pub kernel: String,
-    /// The probe tier in use ("tracepoints (tp_btf)"), or what replaces it in a lesson.
-    pub tier: String,
+    /// The probes in use, or what replaces them in a lesson.
+    pub probes: Probes,
     pub bytes: u64,
     pub chunk: u64,
     /// Evict the file before each live run, so the disk DMA is real.
@@ -157,9 +178,9 @@ impl App {
             method,
             picker: picker_index(method),
             kernel: kernel.to_string(),
-            tier: match kind {
-                Kind::Lesson => "none (model)".into(),
-                Kind::Live => "tracepoints (tp_btf)".into(),
+            probes: match kind {
+                Kind::Lesson => Probes::Model,
+                Kind::Live => Probes::Tracepoints { fexit: false },
             },
             bytes,
             chunk: chunk.max(1),

@@ -23,7 +23,7 @@ use ratatui::{Terminal, backend::CrosstermBackend};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use super::{
-    app::{Action, App, Kind, Msg, initial_action, update},
+    app::{Action, App, Kind, Msg, Probes, initial_action, update},
     view,
 };
 use crate::{
@@ -183,16 +183,12 @@ pub async fn run(opts: TuiOptions) -> Result<i32> {
     let kernel = lab
         .as_ref()
         .map_or_else(crate::probe::kernel_release, |l| l.kernel.clone());
-    let tier = lab.as_ref().map(|l| {
-        if l.session
+    let probes = lab.as_ref().map(|l| Probes::Tracepoints {
+        fexit: l
+            .session
             .attached()
             .iter()
-            .any(|h| h.tier == crate::probe::hooks::Tier::Fentry)
-        {
-            "tracepoints (tp_btf) + fexit".to_string()
-        } else {
-            "tracepoints (tp_btf)".to_string()
-        }
+            .any(|h| h.tier == crate::probe::hooks::Tier::Fentry),
     });
     let mut app = App::new(
         opts.kind,
@@ -202,8 +198,8 @@ pub async fn run(opts: TuiOptions) -> Result<i32> {
         opts.chunk,
         opts.cold,
     );
-    if let Some(tier) = tier {
-        app.tier = tier;
+    if let Some(probes) = probes {
+        app.probes = probes;
     }
     let (tx, mut rx) = unbounded_channel::<Msg>();
     // Measured once, in the background (it tries an fentry program, as root): the screen

@@ -8,7 +8,7 @@ use ratatui::{
 };
 
 use super::{
-    app::{App, Kind, SPEEDS, Screen},
+    app::{App, Kind, Probes, SPEEDS, Screen},
     theme::THEME,
 };
 
@@ -55,10 +55,10 @@ impl Widget for Status<'_> {
         };
         spans.push(Span::raw(format!("{sep}{kernel}")));
         match (app.kind, wide) {
-            (_, true) => spans.push(Span::raw(format!("{sep}probes: {}", app.tier))),
+            (_, true) => spans.push(Span::raw(format!("{sep}probes: {}", app.probes))),
             (Kind::Live, false) => spans.push(Span::raw(format!(
                 "{sep}{}",
-                if app.tier.contains("fexit") {
+                if matches!(app.probes, Probes::Tracepoints { fexit: true }) {
                     "tp_btf+fexit"
                 } else {
                     "tp_btf"
@@ -142,5 +142,31 @@ mod tests {
         app.kernel = "6.18\u{1b}[2J".into();
         let (text, _) = line(&app, 140);
         assert!(text.contains("kernel 6.18\\x1b[2J"), "{text:?}");
+    }
+
+    #[test]
+    fn the_probes_in_use_are_named_wide_and_narrow() {
+        let mut app = App::new(
+            Kind::Live,
+            Some(Method::Sendfile),
+            "6.18.0",
+            8 << 20,
+            65536,
+            true,
+        );
+        for (fexit, wide, narrow) in [
+            (false, "│ probes: tracepoints (tp_btf) │", "│tp_btf│"),
+            (
+                true,
+                "│ probes: tracepoints (tp_btf) + fexit │",
+                "│tp_btf+fexit│",
+            ),
+        ] {
+            app.probes = Probes::Tracepoints { fexit };
+            let (text, _) = line(&app, 140);
+            assert!(text.contains(wide), "{text}");
+            let (text, _) = line(&app, 80);
+            assert!(text.contains(narrow), "{text}");
+        }
     }
 }
