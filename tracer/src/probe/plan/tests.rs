@@ -73,13 +73,21 @@ fn a_tracepoint_only_kernel_uses_tracepoints_and_says_why_not_better() {
     let send = chosen(&p, "copy / reference / pin decision");
     assert_eq!(send.hook.map(|c| c.hook.tier), Some(Tier::Tracepoint));
     assert_eq!(send.not_used.len(), 2);
-    assert!(
-        send.not_used[0].1.to_string().contains("EPERM"),
+    assert_eq!(
+        send.not_used[0].1,
+        Unused::Tier {
+            tier: Tier::Fentry,
+            lack: Lack::Refused(refused(libc::EPERM, Stage::ProgramLoad)),
+        },
         "{:?}",
         send.not_used
     );
-    assert!(
-        send.not_used[1].1.to_string().contains("not built into"),
+    assert_eq!(
+        send.not_used[1].1,
+        Unused::Tier {
+            tier: Tier::Kprobe,
+            lack: not_built_in(),
+        },
         "{:?}",
         send.not_used
     );
@@ -139,7 +147,12 @@ fn a_distro_kernel_with_fentry_observes_the_copies() {
     assert!(!send.methods.contains(&"sendfile") && send.methods.contains(&"read-write"));
     let refs = chosen(&p, "page references into the skb");
     assert_eq!(used(refs), Some((Tier::Kprobe, "do_tcp_sendpages", None)));
-    assert!(refs.not_used[0].1.to_string().contains("before 6.5"));
+    assert_eq!(
+        refs.not_used[0].1,
+        Unused::Function(FunctionLack::NotInBtf {
+            era: Some("before 6.5")
+        })
+    );
     // Before 6.5 a splice read goes through filemap_read into the pipe.
     assert_eq!(
         used(chosen(&p, "page references into a pipe")),
@@ -156,7 +169,7 @@ fn a_distro_kernel_with_fentry_observes_the_copies() {
         helpers
             .not_used
             .iter()
-            .all(|(_, why)| why.to_string().contains("notrace"))
+            .all(|(_, why)| *why == Unused::Function(FunctionLack::Notrace))
     );
 }
 
@@ -242,11 +255,12 @@ fn filemap_read_does_not_see_splice_reads_where_filemap_splice_read_exists() {
         pipe.hook.map(|c| (c.hook.target, c.observes)),
         Some(("sys_exit", false))
     );
-    assert!(
-        pipe.not_used[2]
-            .1
-            .to_string()
-            .contains("filemap_splice_read is in this kernel"),
+    assert_eq!(
+        pipe.not_used[2].1,
+        Unused::GoesThrough {
+            function: "filemap_splice_read",
+            target: "filemap_read",
+        },
         "{:?}",
         pipe.not_used
     );
@@ -272,11 +286,12 @@ fn a_6_8_kernel_without_the_send_tracepoint_infers_the_decision() {
         "{}",
         send.evidence
     );
-    assert!(
-        send.not_used[2]
-            .1
-            .to_string()
-            .contains("no tcp_sendmsg_locked tracepoint")
+    assert_eq!(
+        send.not_used[2].1,
+        Unused::TracepointMissing {
+            tracepoint: "tcp_sendmsg_locked",
+            note: Some("added in 6.16"),
+        }
     );
     // The bytes still come from sock_send_length.
     assert_eq!(
@@ -298,7 +313,11 @@ fn without_btf_fentry_is_out_and_says_so() {
         assert_eq!(s.hook, None, "{}", s.step);
         for (c, why) in &s.not_used {
             if c.hook.tier == Tier::Fentry {
-                assert!(why.to_string().contains("needs BTF"), "{why}");
+                assert_eq!(
+                    *why,
+                    Unused::NoBtf(NoBtf("no /sys/kernel/btf/vmlinux".into())),
+                    "{why}"
+                );
             }
         }
     }
@@ -317,12 +336,7 @@ fn a_hook_the_kernel_allows_but_this_build_lacks_is_named_as_such() {
     );
     let send = chosen(&p, "copy / reference / pin decision");
     assert_eq!(used(send), t("tcp_sendmsg_locked"));
-    assert!(
-        send.not_used[0]
-            .1
-            .to_string()
-            .contains("this build has no fentry program")
-    );
+    assert_eq!(send.not_used[0].1, Unused::NoProgram(Tier::Fentry));
 }
 
 /// The loader's view of a kernel with every tracepoint where fentry works.
