@@ -4,7 +4,10 @@
 //! every better hook not used why not. `tracer doctor` prints the plan; the loader
 //! attaches what it chooses ([`attach_choice`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt,
+};
 
 use serde::{Serialize, Serializer, ser::SerializeStruct as _};
 
@@ -141,10 +144,41 @@ pub struct Planned {
     /// The hook used, if any.
     pub hook: Option<Candidate>,
     /// `observed` or `inferred`, and how.
-    pub evidence: String,
+    #[serde(serialize_with = "as_text")]
+    pub evidence: PlanEvidence,
     /// Every better hook not used, and why.
     #[serde(serialize_with = "not_used_json")]
     pub not_used: Vec<(Candidate, Unused)>,
+}
+
+/// How a step is known with the hook the plan chose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlanEvidence {
+    /// The hook sees the step itself.
+    Observed,
+    /// The hook lets the step be inferred, as the step's fallback says.
+    Inferred(Fallback),
+    /// No hook: the step is known only as its fallback says, or not at all.
+    NoHook(Fallback),
+}
+
+impl fmt::Display for PlanEvidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Observed => f.write_str("observed"),
+            Self::Inferred(fallback @ Fallback::Inferred(_)) => write!(f, "{fallback}"),
+            Self::Inferred(Fallback::Otherwise(how)) => write!(f, "inferred: {how}"),
+            Self::NoHook(fallback) => write!(f, "no hook: {fallback}"),
+        }
+    }
+}
+
+/// A value in JSON as its text (`Display`).
+pub(crate) fn as_text<T: fmt::Display, S: Serializer>(
+    v: &T,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
 }
 
 /// `not_used` in JSON: `[{"tier", "target", "why"}]`.
@@ -269,12 +303,9 @@ pub fn plan(caps: &Caps, build: &Build) -> Vec<Planned> {
                 }
             }
             let evidence = match chosen {
-                Some(c) if c.observes => "observed".to_string(),
-                Some(_) => match spec.fallback {
-                    Fallback::Inferred(_) => spec.fallback.to_string(),
-                    Fallback::Otherwise(how) => format!("inferred: {how}"),
-                },
-                None => format!("no hook: {}", spec.fallback),
+                Some(c) if c.observes => PlanEvidence::Observed,
+                Some(_) => PlanEvidence::Inferred(spec.fallback),
+                None => PlanEvidence::NoHook(spec.fallback),
             };
             let through_sendmsg =
                 hooks::candidates(spec.step).any(|(h, _)| h.target == "tcp_sendmsg_locked");
