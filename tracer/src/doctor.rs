@@ -137,7 +137,7 @@ pub fn text(
     for p in plan {
         if let Some(m) = method
             && !p.methods.is_empty()
-            && !p.methods.contains(&m.name())
+            && !p.methods.contains(&m)
         {
             continue;
         }
@@ -184,9 +184,7 @@ pub fn json_text(
         caps,
         plan: plan
             .iter()
-            .filter(|p| {
-                method.is_none_or(|m| p.methods.is_empty() || p.methods.contains(&m.name()))
-            })
+            .filter(|p| method.is_none_or(|m| p.methods.is_empty() || p.methods.contains(&m)))
             .collect(),
     };
     Ok(serde_json::to_string_pretty(&report)?)

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::model::Method;
+
 /// A step of the data path (KERNEL_PATHS.md §3 and §7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Step {
@@ -31,7 +33,7 @@ pub struct StepSpec {
     pub step: Step,
     pub name: &'static str,
     /// Methods it matters for (all when empty).
-    pub methods: &'static [&'static str],
+    pub methods: &'static [Method],
     /// How the step is known when no hook attaches.
     pub fallback: Fallback,
 }
@@ -55,14 +57,14 @@ impl fmt::Display for Fallback {
 }
 
 /// Every method that sends over a socket (all but copy-file-range).
-pub const SOCKET_METHODS: &[&str] = &[
-    "read-write",
-    "read-send",
-    "mmap-write",
-    "sendfile",
-    "splice",
-    "msg-zerocopy",
-    "io-uring",
+pub const SOCKET_METHODS: &[Method] = &[
+    Method::ReadWrite,
+    Method::ReadSend,
+    Method::MmapWrite,
+    Method::Sendfile,
+    Method::Splice,
+    Method::MsgZerocopy,
+    Method::IoUring,
 ];
 
 /// The steps, in the order the plan reports them.
@@ -94,7 +96,12 @@ pub const STEPS: &[StepSpec] = &[
     StepSpec {
         step: Step::ReadCopy,
         name: "CPU copy page cache -> user (read)",
-        methods: &["read-write", "read-send", "msg-zerocopy", "io-uring"],
+        methods: &[
+            Method::ReadWrite,
+            Method::ReadSend,
+            Method::MsgZerocopy,
+            Method::IoUring,
+        ],
         fallback: Fallback::Inferred("from read()'s return value"),
     },
     StepSpec {
@@ -114,13 +121,13 @@ pub const STEPS: &[StepSpec] = &[
     StepSpec {
         step: Step::SkbPageRefs,
         name: "page references into the skb (sendfile, splice)",
-        methods: &["sendfile", "splice"],
+        methods: &[Method::Sendfile, Method::Splice],
         fallback: Fallback::Inferred("from the skb's SHARED_FRAG flag at transmit"),
     },
     StepSpec {
         step: Step::SkbPins,
         name: "pinned user pages into the skb (MSG_ZEROCOPY, SEND_ZC)",
-        methods: &["msg-zerocopy", "io-uring"],
+        methods: &[Method::MsgZerocopy, Method::IoUring],
         fallback: Fallback::Inferred("from the skb's zero-copy flag at transmit"),
     },
     StepSpec {
@@ -132,7 +139,7 @@ pub const STEPS: &[StepSpec] = &[
     StepSpec {
         step: Step::LoopbackCopy,
         name: "loopback's deferred copy of pinned pages",
-        methods: &["msg-zerocopy", "io-uring"],
+        methods: &[Method::MsgZerocopy, Method::IoUring],
         fallback: Fallback::Otherwise(
             "a zero-copy skb reaching netif_receive_skb is copied (skb_copy_ubufs)",
         ),
@@ -146,31 +153,31 @@ pub const STEPS: &[StepSpec] = &[
     StepSpec {
         step: Step::PipePageRefs,
         name: "page references into a pipe (splice)",
-        methods: &["splice"],
+        methods: &[Method::Splice],
         fallback: Fallback::Inferred("from splice()'s return value"),
     },
     StepSpec {
         step: Step::CopyFileRange,
         name: "CPU copy page cache -> page cache (copy_file_range)",
-        methods: &["copy-file-range"],
+        methods: &[Method::CopyFileRange],
         fallback: Fallback::Inferred("from the syscall's return value"),
     },
     StepSpec {
         step: Step::MmapFaults,
         name: "mmap faults mapping page-cache pages",
-        methods: &["mmap-write"],
+        methods: &[Method::MmapWrite],
         fallback: Fallback::Otherwise("not seen: hits and misses of the mapping are not counted"),
     },
     StepSpec {
         step: Step::IoUringRequests,
         name: "io_uring requests",
-        methods: &["io-uring"],
+        methods: &[Method::IoUring],
         fallback: Fallback::Otherwise("not seen: io_uring cannot be traced"),
     },
     StepSpec {
         step: Step::IoUringCompletions,
         name: "io_uring completions (and SEND_ZC's notifications)",
-        methods: &["io-uring"],
+        methods: &[Method::IoUring],
         fallback: Fallback::Otherwise("not seen: io_uring cannot be traced"),
     },
     StepSpec {

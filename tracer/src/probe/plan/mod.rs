@@ -11,6 +11,8 @@ use std::{
 
 use serde::{Serialize, Serializer, ser::SerializeStruct as _};
 
+use crate::model::Method;
+
 use super::{
     hooks::{self, Hook, Role, Tier},
     steps::{Fallback, STEPS, Step},
@@ -140,7 +142,7 @@ pub struct Planned {
     #[serde(skip)]
     pub id: Step,
     pub step: &'static str,
-    pub methods: Vec<&'static str>,
+    pub methods: Vec<Method>,
     /// The hook used, if any.
     pub hook: Option<Candidate>,
     /// `observed` or `inferred`, and how.
@@ -174,10 +176,7 @@ impl fmt::Display for PlanEvidence {
 }
 
 /// A value in JSON as its text (`Display`).
-pub(crate) fn as_text<T: fmt::Display, S: Serializer>(
-    v: &T,
-    s: S,
-) -> Result<S::Ok, S::Error> {
+pub(crate) fn as_text<T: fmt::Display, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(v)
 }
 
@@ -314,7 +313,9 @@ pub fn plan(caps: &Caps, build: &Build) -> Vec<Planned> {
                 .iter()
                 .copied()
                 .filter(|m| {
-                    !(sendpage_era && through_sendmsg && matches!(*m, "sendfile" | "splice"))
+                    !(sendpage_era
+                        && through_sendmsg
+                        && matches!(*m, Method::Sendfile | Method::Splice))
                 })
                 .collect();
             Planned {
