@@ -89,7 +89,11 @@ pub enum StepKind {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Step {
     pub ts_ns: u64,
+    /// The process the step is for: the task's, or for what the kernel does on a process's
+    /// behalf in whatever task is current (a transmit in softirq, a disk read a kernel
+    /// worker issues, loopback's copy of a zero-copy skb), the owner's.
     pub pid: u32,
+    /// The thread the probe ran in (for a step done on an owner's behalf, that task's).
     pub tid: u32,
     /// The step's transfer; `None` only while the model does not know it yet (every step
     /// it emits has one, serialized as the transfer's index).

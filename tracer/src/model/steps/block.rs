@@ -50,7 +50,7 @@ impl Model {
         if !self.block.issued.insert(rq.rq) {
             return;
         }
-        let s = step_of(
+        let mut s = step_of(
             ev,
             StepKind::Copy {
                 engine: Engine::Dma,
@@ -61,11 +61,9 @@ impl Model {
             Evidence::Observed(Seen::BlockRqIssue),
         );
         // A kernel worker may issue it: the owner is the process reading.
-        let pid = if rq.owner_pid != 0 {
-            rq.owner_pid
-        } else {
-            ev.pid
-        };
-        self.route(pid, ev.tid, Some(rq.ino), None, s, out);
+        if rq.owner_pid != 0 {
+            s.pid = rq.owner_pid;
+        }
+        self.route(s.pid, ev.tid, Some(rq.ino), None, s, out);
     }
 }

@@ -331,6 +331,66 @@ fn a_transmit_in_another_threads_syscall_keeps_its_own_transfer() {
 }
 
 #[test]
+fn a_transmit_or_disk_read_done_in_another_task_is_its_owners_step() {
+    let mut f = Feed::new();
+    f.syscall(
+        1,
+        sysno::READ,
+        [3, BUF, 4096, 0, 0, 0],
+        [FILE_A, NONE],
+        4096,
+        vec![],
+    );
+    f.send(sysno::WRITE, BUF, 4096, 0, 0);
+    // Softirq transmits the sender's data while another process (pid 7) is current, and
+    // a kernel worker (pid 9) reads more of the file for it.
+    let other = |pid, payload| Event {
+        ts_ns: 5000,
+        cpu: 1,
+        pid,
+        tid: pid,
+        comm: "swapper/1".into(),
+        payload,
+    };
+    let mut out = Vec::new();
+    f.model.push(
+        &other(
+            7,
+            Payload::NetDevStartXmit {
+                skb: 0x1,
+                sk: SK_X,
+                len: 4162,
+                data_len: 4096,
+                shinfo_flags: 0,
+                nr_frags: 1,
+                ifindex: 1,
+                dev_flags: 0x8,
+                dev: "lo".into(),
+                owner_pid: PID,
+            },
+        ),
+        &mut out,
+    );
+    f.model.push(
+        &other(
+            9,
+            Payload::BlockRqIssue {
+                rq: 0x2,
+                bytes: 4096,
+                sector: 0,
+                op: 0,
+                ino: FILE_A.ino,
+                dev: 1,
+                owner_pid: PID,
+            },
+        ),
+        &mut out,
+    );
+    let pids: Vec<_> = out.iter().map(|s| (s.pid, s.tid)).collect();
+    assert_eq!(pids, [(PID, 7), (PID, 9)], "{out:?}");
+}
+
+#[test]
 fn without_send_tracepoints_the_syscall_says_how_many_bytes_and_the_method_how() {
     // Debian's 6.1: no tcp_sendmsg_locked, no sock_send_length tracepoint.
     let mut f = Feed::new();

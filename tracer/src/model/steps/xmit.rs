@@ -134,10 +134,12 @@ impl Model {
     }
 
     /// A step of transfer `id` seen in whatever task the kernel ran (a transmit, a
-    /// loopback delivery): in the owner's own syscall on this thread it joins that call's
+    /// loopback delivery), named by its owner `owner`: in the owner's own syscall on this thread it joins that call's
     /// steps and keeps its place among them; in any other task it is emitted at once.
     fn place(&mut self, ev: &Event, owner: Pid, id: TransferId, mut s: Step, out: &mut Vec<Step>) {
         s.transfer = Some(id);
+        // The owner's step, whichever task the kernel ran it in.
+        s.pid = owner;
         match self.syscalls.get_mut(ev.tid) {
             Some(sys) if ev.pid == owner => sys.steps.push(s),
             _ => self.transfers.emit(id, s, out),
