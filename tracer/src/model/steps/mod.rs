@@ -253,6 +253,16 @@ fn step_of(ev: &Event, kind: StepKind, evidence: Evidence) -> Step {
     }
 }
 
+/// A step of a source file waiting for the transfer its bytes go to.
+struct Waiting {
+    step: Step,
+    /// A step of a read() of the file into the application's memory: it belongs only to a
+    /// transfer whose bytes go through that memory (a write or send of a buffer read from
+    /// the file), not to one that reads the file in the kernel (sendfile, splice,
+    /// copy_file_range, a mapping).
+    into_user: bool,
+}
+
 /// The event -> step state machine. Feed it events in ring-buffer order with
 /// [`Model::push`], then call [`Model::finish`].
 #[derive(Default)]
@@ -266,7 +276,7 @@ pub struct Model {
     /// (owning pid, `sk`) -> the transfer sending through that socket.
     transfer_by_sk: HashMap<(Pid, Sk), TransferId>,
     /// (pid, source file ino) -> that file's steps whose destination is not known yet.
-    awaiting_destination: HashMap<(Pid, Ino), Vec<Step>>,
+    awaiting_destination: HashMap<(Pid, Ino), Vec<Waiting>>,
     // The parts, each with the state of its domain.
     syscalls: syscall::Syscalls,
     sources: mapping::Sources,
@@ -470,9 +480,9 @@ impl Model {
             // A file whose data went nowhere the model saw becomes a transfer to the
             // application when bytes moved (a plain read); an mmap that was never sent
             // from, or a library mapped by the loader, does not.
-            let moved = self.awaiting_destination[&(pid, ino)].iter().any(|s| {
+            let moved = self.awaiting_destination[&(pid, ino)].iter().any(|w| {
                 matches!(
-                    s.kind,
+                    w.step.kind,
                     StepKind::Copy {
                         engine: Engine::Cpu,
                         ..
@@ -483,7 +493,7 @@ impl Model {
                 let id = self
                     .transfers
                     .find_or_create(pid, Endpoint::File { ino }, Endpoint::User);
-                self.attach_source(pid, ino, id, out);
+                self.attach_source(pid, ino, id, true, out);
             } else {
                 self.awaiting_destination.remove(&(pid, ino));
             }
@@ -491,16 +501,31 @@ impl Model {
     }
 
     /// Makes `id` the current transfer of source file `ino` and hands it the steps that
-    /// waited for it.
-    fn attach_source(&mut self, pid: Pid, ino: Ino, id: TransferId, out: &mut Vec<Step>) {
+    /// waited for it: those of earlier reads into the application's memory only when its
+    /// bytes go `through_user` memory (the others wait on, for a transfer of their own).
+    fn attach_source(
+        &mut self,
+        pid: Pid,
+        ino: Ino,
+        id: TransferId,
+        through_user: bool,
+        out: &mut Vec<Step>,
+    ) {
         self.transfer_by_source_file.insert((pid, ino), id);
         if let Endpoint::Socket { ino: sock } = self.transfers[id].dst {
             self.transfer_by_dest_socket.insert((pid, sock), id);
         }
-        if let Some(steps) = self.awaiting_destination.remove(&(pid, ino)) {
-            for s in steps {
-                self.transfers.emit(id, s, out);
-            }
+        let Some(waiting) = self.awaiting_destination.remove(&(pid, ino)) else {
+            return;
+        };
+        let (taken, left): (Vec<_>, Vec<_>) = waiting
+            .into_iter()
+            .partition(|w| through_user || !w.into_user);
+        for w in taken {
+            self.transfers.emit(id, w.step, out);
+        }
+        if !left.is_empty() {
+            self.awaiting_destination.insert((pid, ino), left);
         }
     }
 
@@ -532,11 +557,15 @@ impl Model {
         });
         match (id, ino) {
             (Some(id), _) => self.transfers.emit(id, s, out),
-            (None, Some(i)) => self
-                .awaiting_destination
-                .entry((pid, i))
-                .or_default()
-                .push(s),
+            (None, Some(i)) => {
+                self.awaiting_destination
+                    .entry((pid, i))
+                    .or_default()
+                    .push(Waiting {
+                        step: s,
+                        into_user: false,
+                    })
+            }
             (None, None) => {}
         }
     }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::{
-    Endpoint, Ino, Model, Pid, Sk, Tid, TransferId,
+    Endpoint, Ino, Model, Pid, Sk, Tid, TransferId, Waiting,
     mapping::{Sources, Src},
     send, step_of,
 };
@@ -538,10 +538,11 @@ impl Model {
             let Some(src) = sys.role.source_file().or(sys.iou_src) else {
                 return;
             };
+            let into_user = matches!(sys.role, Role::FileRead { .. });
             self.awaiting_destination
                 .entry((pid, src))
                 .or_default()
-                .extend(rest);
+                .extend(rest.into_iter().map(|step| Waiting { step, into_user }));
             return;
         };
         let t = &mut self.transfers[id];
@@ -553,8 +554,11 @@ impl Model {
             t.facts.zerocopy_ignored += copied as u64;
         }
         if let Some(src) = sys.role.source_file().or(sys.iou_src) {
+            // sendfile, splice, copy_file_range and mappings read the file in the kernel:
+            // an earlier read() of it into the application's memory is not on their path.
             if matches!(t.src, Endpoint::File { ino } if ino == src) {
-                self.attach_source(pid, src, id, out);
+                let through_user = matches!(sys.role, Role::FileRead { .. });
+                self.attach_source(pid, src, id, through_user, out);
             }
         } else if let Role::Send {
             src: Src::ReadFrom(ino),
@@ -565,11 +569,11 @@ impl Model {
             ..
         } = sys.role
         {
-            self.attach_source(pid, ino, id, out);
+            self.attach_source(pid, ino, id, true, out);
         } else if let Role::SpliceOut { pipe, .. } = sys.role
             && let Some(ino) = self.sources.pipe_source(pid, pipe)
         {
-            self.attach_source(pid, ino, id, out);
+            self.attach_source(pid, ino, id, false, out);
         }
         for s in sys.steps {
             self.transfers.emit(s.transfer.unwrap_or(id), s, out);

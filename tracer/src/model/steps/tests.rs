@@ -391,6 +391,56 @@ fn a_transmit_or_disk_read_done_in_another_task_is_its_owners_step() {
 }
 
 #[test]
+fn a_read_into_memory_before_sendfile_is_not_on_its_path() {
+    // A server reads the start of a file (to check it), then sendfile()s the file.
+    let mut f = Feed::new();
+    f.syscall(
+        1,
+        sysno::PREAD64,
+        [3, BUF, 4096, 0, 0, 0],
+        [FILE_A, NONE],
+        4096,
+        vec![],
+    );
+    let sendfile = |f: &mut Feed| {
+        f.syscall(
+            1,
+            sysno::SENDFILE,
+            [5, 3, 0, 8192, 0, 0],
+            [SOCK_X, FILE_A],
+            8192,
+            tcp_send(SK_X, event::MSG_SPLICE_PAGES, 0, 8192),
+        )
+    };
+    sendfile(&mut f);
+    sendfile(&mut f);
+    let l = f.ledger(A, X);
+    assert_eq!(
+        (l.syscalls, l.cpu_copies, l.page_refs, l.page_ref_bytes),
+        (2, 0, 2, 16384),
+        "{l:?}"
+    );
+    // The read is a transfer of its own, into the application's memory.
+    f.model.finish(&mut f.out);
+    let read = f.ledger(A, Endpoint::User);
+    assert_eq!((read.syscalls, read.cpu_copy_bytes), (1, 4096), "{read:?}");
+    // A write of a buffer read from the file still takes the reads before it.
+    let mut f = Feed::new();
+    for _ in 0..2 {
+        f.syscall(
+            1,
+            sysno::READ,
+            [3, BUF, 4096, 0, 0, 0],
+            [FILE_A, NONE],
+            4096,
+            vec![],
+        );
+    }
+    f.send(sysno::WRITE, BUF, 4096, 0, 0);
+    assert_eq!(f.ledger(A, X).syscalls, 3);
+}
+
+#[test]
 fn without_send_tracepoints_the_syscall_says_how_many_bytes_and_the_method_how() {
     // Debian's 6.1: no tcp_sendmsg_locked, no sock_send_length tracepoint.
     let mut f = Feed::new();
