@@ -6,10 +6,10 @@ use serde::Serialize;
 
 use crate::{
     model::{
-        Ledger, Method, Model, Transfer,
+        Ledger, Method, Model, Transfer, classify,
         compare::{self, Difference},
         steps::{Endpoint, Facts},
-        textbook::{self, Cache, Conditions, Link},
+        textbook::{self, Conditions},
     },
     workload::{self, Report},
 };
@@ -154,27 +154,7 @@ pub fn summarize(
     })
 }
 
-/// The conditions the run had, from what the probes saw.
-///
-/// The cache is cold when most pages came from disk; a few misses in a cached file (or a
-/// few hits in an evicted one) are explained as such in the differences. No lookups at
-/// all (tmpfs keeps files in memory; O_DIRECT bypasses the cache) means no disk reads.
+/// The conditions the run had, from what the probes saw (see [`classify::conditions`]).
 pub fn conditions_of(l: &Ledger, f: &Facts, report: &Report) -> Conditions {
-    // Without the lookup tracepoints (before ~6.11) the disk reads still tell.
-    let no_lookups = l.cache_hits + l.cache_misses == 0;
-    let cache = if l.cache_misses > l.cache_hits || (no_lookups && f.block_requests > 0) {
-        Cache::Cold
-    } else {
-        Cache::Warm
-    };
-    let link = if f.nic_xmits > 0 {
-        Link::Nic
-    } else {
-        Link::Loopback
-    };
-    Conditions {
-        cache,
-        link,
-        zc_send: report.io_uring_send_zc.unwrap_or(true),
-    }
+    classify::conditions(l, f, report.io_uring_send_zc.unwrap_or(true))
 }

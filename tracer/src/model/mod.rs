@@ -5,6 +5,7 @@
 //! Nothing here does I/O or reads a clock: time comes from event timestamps, so a replay
 //! or a test gives the same steps as the live run did.
 
+pub mod classify;
 pub mod compare;
 mod evidence;
 mod method;
