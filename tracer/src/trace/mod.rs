@@ -388,13 +388,20 @@ impl Targets {
                 for pid in &pids {
                     session.trace_pid(*pid)?;
                 }
-                crate::say!(
-                    "tracer: tracing pid {}",
-                    pids.iter()
-                        .map(|p| p.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
+                match &args.target {
+                    Target::Comm(name) if pids.is_empty() => crate::say!(
+                        "tracer: no process named {:?} is running: waiting for one to start \
+                         (names are the kernel's comm, see `ps -e -o comm`; Ctrl-C ends)",
+                        crate::ui::escape::escape(name)
+                    ),
+                    _ => crate::say!(
+                        "tracer: tracing pid {}",
+                        pids.iter()
+                            .map(|p| p.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                }
                 if matches!(args.target, Target::Pid(_)) {
                     targets.watch_pids = pids;
                 }
