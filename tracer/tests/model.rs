@@ -48,7 +48,7 @@ fn replay(method: Method, cache: &str) -> Run {
         match line {
             RecordLine::Header { kernel: k, .. } => kernel = k,
             RecordLine::Event { method: m, event } => {
-                assert_eq!(m, method);
+                assert_eq!(m, Some(method));
                 model.push(&event, &mut steps);
                 events.push(event);
             }

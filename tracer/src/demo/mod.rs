@@ -25,6 +25,7 @@ use anyhow::Result;
 pub use args::{DEFAULT_SIZE, DemoArgs, check_input, parse_chunk, parse_size};
 pub use expect::{Expect, Op, parse_expect};
 pub use lab::Lab;
+pub(crate) use record::open_recording;
 pub use record::{RecordLine, Recorder};
 pub(crate) use report::plural;
 pub use report::{report_text, table};
@@ -35,7 +36,7 @@ pub use result::{
 pub use signals::Signals;
 pub use window::Counts;
 
-use self::{record::open_recording, signals::Interrupted};
+use self::signals::Interrupted;
 use crate::{model::human_bytes, trace::output, workload::WorkloadError};
 
 /// Runs the demo; returns the exit code (1 when an `--expect` comparison failed).

@@ -15,7 +15,7 @@ use crate::{
 
 /// Opens `--record`'s file ([`output::create`]), refusing the `--file` input itself
 /// (same device and inode, whatever the path): truncating it would destroy the input.
-pub(super) fn open_recording(
+pub(crate) fn open_recording(
     path: &Path,
     input: Option<&Path>,
     force: bool,
@@ -35,7 +35,8 @@ pub(super) fn open_recording(
 }
 
 /// Writes the events of the runs as JSON lines: a header, then per method its events and
-/// the workload's report. Fixtures for the model's tests are such recordings.
+/// the workload's report. Fixtures for the model's tests are such recordings. `watch`
+/// records the same lines without a method (and without a report).
 ///
 /// A failed write stops the recording, not the run: the error is kept for
 /// [`Recorder::finish`], and the lines before it stay whole (see [`output::Lines`]).
@@ -54,7 +55,9 @@ pub enum RecordLine {
         consts: KernelConsts,
     },
     Event {
-        method: Method,
+        /// The demo's method whose run this event is of (`None` under `watch`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        method: Option<Method>,
         event: Event,
     },
     Report {
@@ -63,7 +66,8 @@ pub enum RecordLine {
     /// Events the kernel dropped here, between two readings of its counter (see
     /// [`crate::trace::lost`]).
     Lost {
-        method: Method,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        method: Option<Method>,
         count: u64,
         since_ns: u64,
         until_ns: u64,
@@ -71,7 +75,7 @@ pub enum RecordLine {
 }
 
 impl Recorder {
-    pub(super) fn create(
+    pub(crate) fn create(
         path: &Path,
         file: std::fs::File,
         session: &Session,
@@ -96,14 +100,14 @@ impl Recorder {
         self.out.end_line(true);
     }
 
-    pub(super) fn event(&mut self, method: Method, event: &Event) {
+    pub(crate) fn event(&mut self, method: Option<Method>, event: &Event) {
         self.line(&RecordLine::Event {
             method,
             event: event.clone(),
         })
     }
 
-    pub(super) fn lost(&mut self, method: Method, lost: Lost) {
+    pub(crate) fn lost(&mut self, method: Option<Method>, lost: Lost) {
         self.line(&RecordLine::Lost {
             method,
             count: lost.count,
@@ -119,7 +123,7 @@ impl Recorder {
     }
 
     /// Writes the lines so far (after each batch); keeps the first error.
-    pub(super) fn flush(&mut self) {
+    pub(crate) fn flush(&mut self) {
         if let Err(e) = self.out.flush()
             && self.error.is_none()
         {
@@ -127,7 +131,8 @@ impl Recorder {
         }
     }
 
-    pub(super) fn finish(&mut self) -> Result<(), output::OutputError> {
+    /// Writes what is left; the first error of the recording, if any.
+    pub(crate) fn finish(&mut self) -> Result<(), output::OutputError> {
         self.flush();
         self.error.take().map_or(Ok(()), Err)
     }
@@ -140,7 +145,7 @@ mod tests {
     #[test]
     fn a_gap_is_a_line_of_the_recording() {
         let line = RecordLine::Lost {
-            method: Method::Sendfile,
+            method: Some(Method::Sendfile),
             count: 7,
             since_ns: 10,
             until_ns: 20,
@@ -150,6 +155,22 @@ mod tests {
             text,
             r#"{"type":"lost","method":"sendfile","count":7,"since_ns":10,"until_ns":20}"#
         );
+        // watch's lines have no method.
+        let watched = RecordLine::Lost {
+            method: None,
+            count: 7,
+            since_ns: 10,
+            until_ns: 20,
+        };
+        let text = serde_json::to_string(&watched).unwrap();
+        assert_eq!(
+            text,
+            r#"{"type":"lost","count":7,"since_ns":10,"until_ns":20}"#
+        );
+        assert!(matches!(
+            serde_json::from_str(&text).unwrap(),
+            RecordLine::Lost { method: None, .. }
+        ));
         assert!(matches!(
             serde_json::from_str(&text).unwrap(),
             RecordLine::Lost { count: 7, .. }

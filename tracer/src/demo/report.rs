@@ -30,7 +30,8 @@ pub(super) fn render(outcomes: &[Outcome], json: bool, all: bool) -> Result<Stri
     Ok(out)
 }
 
-fn label(field: &str) -> &'static str {
+/// How the reports name a ledger field.
+pub(crate) fn label(field: &str) -> &'static str {
     match field {
         "mode_switches" => "mode switches",
         "syscalls" => "syscalls",
@@ -162,7 +163,7 @@ pub fn report_text(r: &MethodResult) -> String {
 
 /// One line per reason: fields whose reasons read the same share it (the sentence decides,
 /// as in the TUI's "why they differ" pane: it leaves the field to the cells).
-fn difference_lines(diffs: &[Difference]) -> Vec<String> {
+pub(crate) fn difference_lines(diffs: &[Difference]) -> Vec<String> {
     let mut lines: Vec<(String, String)> = Vec::new();
     for d in diffs {
         let reason = d.reasons.to_string();

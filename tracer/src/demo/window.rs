@@ -123,14 +123,14 @@ impl<'o> Feed<'o> {
         }
         for ev in self.window.pass(batch) {
             if let Some(r) = recorder.as_deref_mut() {
-                r.event(self.method, &ev);
+                r.event(Some(self.method), &ev);
             }
             self.model.push(&ev, &mut self.steps);
             self.fed += 1;
         }
         if let Some(r) = recorder {
             if let Some(l) = lost {
-                r.lost(self.method, l);
+                r.lost(Some(self.method), l);
             }
             r.flush();
         }
