@@ -101,12 +101,13 @@ pub struct TraceArgs {
 }
 
 /// The resolved target: pids to trace now, and a command to start.
-enum Plan {
+pub(crate) enum Plan {
     Pids(Vec<u32>),
     Command(Vec<OsString>, Option<spawn::RunAs>),
 }
 
-fn plan(target: &Target, user: Option<&str>) -> Result<Plan> {
+/// Resolves `target` before anything is loaded, so that a typo fails early.
+pub(crate) fn plan(target: &Target, user: Option<&str>) -> Result<Plan> {
     let proc_root = Path::new("/proc");
     let me = std::process::id();
     Ok(match target {
@@ -139,7 +140,7 @@ fn plan(target: &Target, user: Option<&str>) -> Result<Plan> {
 }
 
 /// tracefs, mounted by this trace: unmounted when dropped, or said to stay mounted.
-struct MountedTracefs;
+pub(crate) struct MountedTracefs;
 
 impl Drop for MountedTracefs {
     fn drop(&mut self) {
@@ -158,8 +159,8 @@ impl Drop for MountedTracefs {
 }
 
 /// The command `trace` started: its pid, and where its exit status arrives.
-struct Started {
-    pid: u32,
+pub(crate) struct Started {
+    pub(crate) pid: u32,
     exit: tokio::sync::oneshot::Receiver<i32>,
 }
 
@@ -169,8 +170,9 @@ impl Started {
         session: &mut Session,
         argv: &[OsString],
         run_as: Option<&spawn::RunAs>,
+        quiet: bool,
     ) -> Result<Self> {
-        let held = spawn::spawn_held(argv, run_as)?;
+        let held = spawn::spawn_held(argv, run_as, quiet)?;
         session.trace_pid_from_exec(held.pid)?;
         let pid = held.release()?;
         let (tx, exit) = tokio::sync::oneshot::channel();
@@ -181,14 +183,14 @@ impl Started {
         Ok(Self { pid, exit })
     }
 
-    fn signal(&self, sig: libc::c_int) {
+    pub(crate) fn signal(&self, sig: libc::c_int) {
         // SAFETY: signalling the child we started (not yet reaped: its waiter holds it).
         unsafe { libc::kill(self.pid as i32, sig) };
     }
 
     /// Stops the command as Ctrl-C would (SIGINT), or kills it when it does not stop
     /// within 5 s; says so, and returns its exit status.
-    async fn stop(&mut self) -> i32 {
+    pub(crate) async fn stop(&mut self) -> i32 {
         crate::say!(
             "tracer: stopping the command (pid {}) with SIGINT, as Ctrl-C would",
             self.pid
@@ -255,7 +257,13 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
     // Before the session, so that it is unmounted after the probes are detached.
     let _tracefs = mount_tracefs();
     let mut session = load(&args)?;
-    let mut targets = Targets::start(&mut session, plan, &args)?;
+    let mut targets = Targets::start(
+        &mut session,
+        plan,
+        &args.target,
+        args.user.as_deref(),
+        false,
+    )?;
     let end = follow(
         &mut session,
         &mut out,
@@ -301,14 +309,14 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
 }
 
 /// SIGINT, SIGTERM and SIGHUP, caught for the whole trace.
-struct Signals {
-    int: tokio::signal::unix::Signal,
-    term: tokio::signal::unix::Signal,
-    hup: tokio::signal::unix::Signal,
+pub(crate) struct Signals {
+    pub(crate) int: tokio::signal::unix::Signal,
+    pub(crate) term: tokio::signal::unix::Signal,
+    pub(crate) hup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
-    fn new() -> Result<Self> {
+    pub(crate) fn new() -> Result<Self> {
         Ok(Self {
             int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
             term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
@@ -320,7 +328,10 @@ impl Signals {
 }
 
 /// SIGTERM or SIGHUP (the fields of [`Signals`], borrowed apart from its SIGINT).
-async fn terminated(term: &mut tokio::signal::unix::Signal, hup: &mut tokio::signal::unix::Signal) {
+pub(crate) async fn terminated(
+    term: &mut tokio::signal::unix::Signal,
+    hup: &mut tokio::signal::unix::Signal,
+) {
     tokio::select! {
         _ = term.recv() => {}
         _ = hup.recv() => {}
@@ -328,7 +339,7 @@ async fn terminated(term: &mut tokio::signal::unix::Signal, hup: &mut tokio::sig
 }
 
 /// Mounts tracefs if it is not; the guard unmounts it.
-fn mount_tracefs() -> Option<MountedTracefs> {
+pub(crate) fn mount_tracefs() -> Option<MountedTracefs> {
     match probe::ensure_tracefs() {
         Ok(true) => {
             crate::say!("tracer: mounted tracefs at {}", probe::TRACEFS);
@@ -371,14 +382,22 @@ fn load(args: &TraceArgs) -> Result<Session> {
 }
 
 /// What is traced: the command we started, or the processes whose end ends the trace.
-struct Targets {
-    command: Option<Started>,
+pub(crate) struct Targets {
+    pub(crate) command: Option<Started>,
     /// `--pid`: the trace ends when these are gone.
-    watch_pids: Vec<u32>,
+    pub(crate) watch_pids: Vec<u32>,
 }
 
 impl Targets {
-    fn start(session: &mut Session, plan: Plan, args: &TraceArgs) -> Result<Self> {
+    /// Traces the planned pids, or starts the command traced from its exec (`quiet`: with
+    /// /dev/null for its standard input and outputs).
+    pub(crate) fn start(
+        session: &mut Session,
+        plan: Plan,
+        target: &Target,
+        user: Option<&str>,
+        quiet: bool,
+    ) -> Result<Self> {
         let mut targets = Self {
             command: None,
             watch_pids: Vec::new(),
@@ -388,7 +407,7 @@ impl Targets {
                 for pid in &pids {
                     session.trace_pid(*pid)?;
                 }
-                match &args.target {
+                match target {
                     Target::Comm(name) if pids.is_empty() => crate::say!(
                         "tracer: no process named {:?} is running: waiting for one to start \
                          (names are the kernel's comm, see `ps -e -o comm`; Ctrl-C ends)",
@@ -402,13 +421,13 @@ impl Targets {
                             .join(", ")
                     ),
                 }
-                if matches!(args.target, Target::Pid(_)) {
+                if matches!(target, Target::Pid(_)) {
                     targets.watch_pids = pids;
                 }
             }
             Plan::Command(argv, run_as) => {
                 if let Some(r) = &run_as
-                    && args.user.is_none()
+                    && user.is_none()
                 {
                     crate::say!(
                         "tracer: running the command as {} (uid {}, from SUDO_UID; -u root runs it as root)",
@@ -416,7 +435,7 @@ impl Targets {
                         r.uid
                     );
                 }
-                targets.command = Some(Started::spawn(session, &argv, run_as.as_ref())?);
+                targets.command = Some(Started::spawn(session, &argv, run_as.as_ref(), quiet)?);
             }
         }
         Ok(targets)
@@ -510,7 +529,7 @@ async fn follow(
 }
 
 /// The exit status of the command, when there is one (else never).
-async fn exit_of(command: &mut Option<Started>) -> i32 {
+pub(crate) async fn exit_of(command: &mut Option<Started>) -> i32 {
     match command {
         Some(c) => (&mut c.exit).await.unwrap_or(1),
         None => std::future::pending().await,

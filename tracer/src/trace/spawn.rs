@@ -218,8 +218,10 @@ const STAGE_SETGID: i32 = 2;
 const STAGE_SETUID: i32 = 3;
 
 /// Forks a child that will exec `argv` (argv[0] resolved on PATH) once released, as
-/// `run_as` when given (its groups, gid and uid are set, in that order, before the exec).
-pub fn spawn_held(argv: &[OsString], run_as: Option<&RunAs>) -> Result<HeldChild> {
+/// `run_as` when given (its groups, gid and uid are set, in that order, before the exec);
+/// `quiet`: with /dev/null as its standard input, output and error (the tracer's TUI has
+/// the terminal).
+pub fn spawn_held(argv: &[OsString], run_as: Option<&RunAs>, quiet: bool) -> Result<HeldChild> {
     let program = argv
         .first()
         .ok_or_else(|| anyhow!("no command given after --"))?;
@@ -246,6 +248,19 @@ pub fn spawn_held(argv: &[OsString], run_as: Option<&RunAs>) -> Result<HeldChild
         (r.uid, r.gid, groups)
     });
 
+    // Opened before the fork: the child only dup2()s it.
+    let null = if quiet {
+        Some(
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/null")
+                .context("opening /dev/null for the command")?,
+        )
+    } else {
+        None
+    };
+    let null_fd = null.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
     let mut go = [0; 2];
     let mut err = [0; 2];
     // SAFETY: pipe2 writes two fds into the arrays.
@@ -277,6 +292,11 @@ pub fn spawn_held(argv: &[OsString], run_as: Option<&RunAs>) -> Result<HeldChild
             let mut none: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut none);
             libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+            if let Some(fd) = null_fd {
+                for std_fd in 0..3 {
+                    libc::dup2(fd, std_fd);
+                }
+            }
             let fail = |stage: i32| {
                 let report = [stage, *libc::__errno_location()];
                 libc::write(err[1], report.as_ptr().cast(), 8);
@@ -458,7 +478,7 @@ mod tests {
         // or `yes | head` style pipelines would not end the way they do in a shell.
         let out = std::env::temp_dir().join(format!("tracer-sigign-{}", std::process::id()));
         let script = format!("grep SigIgn /proc/self/status > {}", out.display());
-        let child = spawn_held(&["sh".into(), "-c".into(), script.into()], None).unwrap();
+        let child = spawn_held(&["sh".into(), "-c".into(), script.into()], None, false).unwrap();
         let pid = child.release().unwrap();
         assert_eq!(wait_exit_code(pid), 0);
         let line = std::fs::read_to_string(&out).unwrap();
@@ -473,12 +493,21 @@ mod tests {
     }
 
     #[test]
+    fn a_quiet_command_has_dev_null_for_its_standard_files() {
+        let script =
+            r#"for fd in 0 1 2; do [ "$(readlink /proc/$$/fd/$fd)" = /dev/null ] || exit 3; done"#;
+        let child = spawn_held(&["sh".into(), "-c".into(), script.into()], None, true).unwrap();
+        let pid = child.release().unwrap();
+        assert_eq!(wait_exit_code(pid), 0);
+    }
+
+    #[test]
     fn held_child_runs_only_when_released() {
         let dir = std::env::temp_dir().join(format!("tracer-spawn-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let marker = dir.join("ran");
         let script = format!("touch {}; exit 7", marker.display());
-        let child = spawn_held(&["sh".into(), "-c".into(), script.into()], None).unwrap();
+        let child = spawn_held(&["sh".into(), "-c".into(), script.into()], None, false).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(100));
         assert!(!marker.exists(), "the child must wait to be released");
         let pid = child.release().unwrap();
@@ -488,7 +517,7 @@ mod tests {
         // Dropped without release: nothing runs.
         std::fs::remove_file(&marker).unwrap();
         let script = format!("touch {}", marker.display());
-        drop(spawn_held(&["sh".into(), "-c".into(), script.into()], None).unwrap());
+        drop(spawn_held(&["sh".into(), "-c".into(), script.into()], None, false).unwrap());
         assert!(!marker.exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
