@@ -2,7 +2,7 @@
 //!
 //! Data flows one way: kernel programs -> ring buffer ([`source`]) -> [`event::decode`] ->
 //! consumers: the `trace` command's lines, and the model (`model`) behind the demo's
-//! reports and the TUI (`ui`).
+//! reports, `watch`'s ledgers and the TUI (`ui`).
 
 pub mod demo;
 pub mod doctor;
@@ -13,4 +13,5 @@ pub mod source;
 pub mod syscalls;
 pub mod trace;
 pub mod ui;
+pub mod watch;
 pub mod workload;
