@@ -47,6 +47,13 @@ impl Op {
     }
 }
 
+impl Expect {
+    /// Whether `value` of the field passes the comparison.
+    pub fn holds(&self, value: u64) -> bool {
+        self.op.holds(value, self.value)
+    }
+}
+
 impl std::fmt::Display for Expect {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}{}{}", self.field, self.op.symbol(), self.value)

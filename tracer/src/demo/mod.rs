@@ -27,7 +27,7 @@ pub use expect::{Expect, Op, parse_expect};
 pub use lab::Lab;
 pub(crate) use record::open_recording;
 pub use record::{RecordLine, Recorder};
-pub(crate) use report::plural;
+pub(crate) use report::{difference_lines, label, plural};
 pub use report::{report_text, table};
 pub use result::{
     ColdResult, MethodResult, NotRun, Outcome, ReceiverResult, SenderResult, conditions_of, pick,
