@@ -55,7 +55,7 @@ impl Lost {
 }
 
 /// `clock_gettime(CLOCK_MONOTONIC)` in nanoseconds: the clock `bpf_ktime_get_ns` reads.
-fn monotonic_ns() -> u64 {
+pub fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
