@@ -25,6 +25,9 @@ enum Command {
     /// Stream the kernel events of a process: syscalls (mode switches), TCP sends,
     /// page-cache lookups, transmits, block I/O.
     Trace(TraceCmd),
+    /// Watch the transfers of running processes (TUI, or printed with --headless): each
+    /// one's ledger, the textbook method it behaves like, and why.
+    Watch(WatchCmd),
     /// Run one built-in transfer untraced: a file sent over loopback TCP to a receiver in
     /// this process. A known workload for `trace` and for benchmarks.
     Transfer(TransferCmd),
@@ -36,6 +39,78 @@ enum Command {
     /// What this kernel lets the tracer see, step by step: the hook used for each step, its
     /// tier, and why every better hook is not used.
     Doctor(DoctorCmd),
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["pid", "comm", "command"])))]
+struct WatchCmd {
+    /// Watch this running process (and the children it forks from now on).
+    #[arg(long, value_name = "PID")]
+    pid: Option<u32>,
+    /// Watch every process with this name, running or started later.
+    #[arg(long, value_name = "NAME")]
+    comm: Option<String>,
+    /// Print the ledgers at the end (Ctrl-C, SIGTERM, or the command's exit) instead of
+    /// opening the TUI.
+    #[arg(long)]
+    headless: bool,
+    /// Print one JSON object (one per line with --interval).
+    #[arg(long)]
+    json: bool,
+    /// Also print the ledgers every SECS seconds.
+    #[arg(long, value_name = "SECS")]
+    interval: Option<String>,
+    /// Checks on every transfer that sends a file, e.g. 'method=sendfile,cpu_copy_bytes<=64K':
+    /// exit with status 1 and name the failing one when a transfer violates it.
+    #[arg(long, value_name = "CHECKS")]
+    expect: Option<String>,
+    /// Record every kernel event to this new file (JSON lines, mode 0600), as demo --record.
+    #[arg(long, value_name = "FILE")]
+    record: Option<std::path::PathBuf>,
+    /// Overwrite the --record FILE if it exists (never through a symbolic link).
+    #[arg(long, requires = "record")]
+    force: bool,
+    /// Run the command as USER (a name or a uid), as trace -u does.
+    #[arg(long, short = 'u', value_name = "USER", conflicts_with_all = ["pid", "comm"])]
+    user: Option<String>,
+    /// Run this command watched from its first instruction (after `--`).
+    #[arg(last = true, value_name = "CMD")]
+    command: Vec<OsString>,
+}
+
+/// `tracer watch`: the TUI, or the printed ledgers (`--headless`, implied by `--json`,
+/// `--interval` and `--expect`).
+async fn watch(cmd: WatchCmd) -> anyhow::Result<i32> {
+    let interval = cmd
+        .interval
+        .as_deref()
+        .map(tracer::watch::parse_interval)
+        .transpose()?;
+    let expect = match &cmd.expect {
+        Some(e) => tracer::watch::expect::parse(e)?,
+        None => tracer::watch::Expectations::default(),
+    };
+    let headless = cmd.headless || cmd.json || interval.is_some() || !expect.is_empty();
+    tracer::watch::run(tracer::watch::WatchArgs {
+        target: target_of(cmd.pid, cmd.comm, cmd.command),
+        user: cmd.user,
+        headless,
+        json: cmd.json,
+        interval,
+        expect,
+        record: cmd.record,
+        force: cmd.force,
+    })
+    .await
+}
+
+/// The target of `trace` or `watch`: a pid, a name, or a command.
+fn target_of(pid: Option<u32>, comm: Option<String>, command: Vec<OsString>) -> Target {
+    match (pid, comm) {
+        (Some(pid), _) => Target::Pid(pid),
+        (None, Some(name)) => Target::Comm(name),
+        (None, None) => Target::Command(command),
+    }
 }
 
 #[derive(Args)]
@@ -277,11 +352,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Trace(cmd) => {
-            let target = match (cmd.pid, cmd.comm) {
-                (Some(pid), _) => Target::Pid(pid),
-                (None, Some(name)) => Target::Comm(name),
-                (None, None) => Target::Command(cmd.command),
-            };
+            let target = target_of(cmd.pid, cmd.comm, cmd.command);
             runtime.block_on(trace::run(TraceArgs {
                 target,
                 json: cmd.json,
@@ -292,6 +363,7 @@ fn main() -> ExitCode {
             }))
         }
         Command::Demo(cmd) => runtime.block_on(demo(cmd)),
+        Command::Watch(cmd) => runtime.block_on(watch(cmd)),
         Command::Lesson(cmd) => runtime.block_on(lesson(cmd)),
         Command::Doctor(cmd) => cmd
             .method

@@ -191,3 +191,57 @@ fn transfer_refuses_a_fifo_instead_of_waiting_for_a_writer() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("is not a regular file"), "{stderr}");
 }
+
+#[test]
+fn watch_bad_inputs() {
+    let (code, stderr) = run(&["watch", "--headless"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("required"), "{stderr}");
+    let (code, stderr) = run(&["watch", "--pid", "1", "--comm", "x"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+    one_line_error(
+        &["watch", "--headless", "--pid", "4194305"],
+        "no process with pid 4194305",
+    );
+    one_line_error(
+        &["watch", "--json", "--", "no-such-command-zz"],
+        "command not found: no-such-command-zz",
+    );
+    one_line_error(
+        &["watch", "--headless", "--comm", ""],
+        "--comm needs a process name",
+    );
+    one_line_error(
+        &["watch", "--pid", "1", "--interval", "0"],
+        "--interval \"0\": at least 0.1 seconds",
+    );
+    one_line_error(
+        &["watch", "--pid", "1", "--interval", "soon"],
+        "not a number of seconds",
+    );
+    one_line_error(
+        &["watch", "--pid", "1", "--expect", "method=zero-copy"],
+        "unknown method \"zero-copy\": choose one of read-write",
+    );
+    one_line_error(
+        &["watch", "--pid", "1", "--expect", "copies=0"],
+        "unknown field \"copies\"",
+    );
+    one_line_error(
+        &[
+            "watch",
+            "--headless",
+            "--record",
+            "/nonexistent-dir/x.jsonl",
+            "--pid",
+            "1",
+        ],
+        "cannot create the recording /nonexistent-dir/x.jsonl",
+    );
+    // Standard output here is a pipe, not a terminal.
+    one_line_error(
+        &["watch", "--pid", "1"],
+        "the TUI needs a terminal on standard output: add --headless (or --json) for text",
+    );
+}

@@ -23,6 +23,8 @@ pub enum Kind {
     Lesson,
     /// A built-in transfer, traced.
     Live,
+    /// The transfers of watched processes (`tracer watch`), one on screen at a time.
+    Watch,
 }
 
 /// The probes a run reads, as the status line names them.
@@ -118,19 +120,23 @@ pub struct App {
     pub doctor: Vec<(Method, String)>,
     pub doctor_shown: bool,
     pub doctor_scroll: u16,
+    /// Watch: the transfers, and which one is on screen.
+    pub watching: super::watching::Watching,
     /// Live runs: how many more syscall returns of the sender are shown step by step
     /// (the first chunk); the rest is summarised.
-    returns_left: usize,
+    pub(super) returns_left: usize,
     /// The first chunk's textbook steps, to number observed steps like the article.
-    numbering: Vec<(u32, StepKind)>,
+    pub(super) numbering: Vec<(u32, StepKind)>,
     /// Steps left out of the paced selection (counted in the ledger all the same).
-    skipped: u64,
+    pub(super) skipped: u64,
 }
 
 /// What `update` asks the runner to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     Start(Method),
+    /// Watch: this transfer is on screen (its full report is wanted).
+    Select(crate::model::TransferId),
     Quit,
 }
 
@@ -154,6 +160,8 @@ pub enum Msg {
     Failed(String),
     /// `tracer doctor`'s report for this kernel, per method (for the `d` page).
     Doctor(Vec<(Method, String)>),
+    /// Watch: every transfer so far, with the counters of the watch.
+    Watch(Box<super::watching::WatchFrame>),
     Quit,
 }
 
@@ -180,7 +188,7 @@ impl App {
             kernel: kernel.to_string(),
             probes: match kind {
                 Kind::Lesson => Probes::Model,
-                Kind::Live => Probes::Tracepoints { fexit: false },
+                Kind::Live | Kind::Watch => Probes::Tracepoints { fexit: false },
             },
             bytes,
             chunk: chunk.max(1),
@@ -203,6 +211,7 @@ impl App {
             doctor: Vec::new(),
             doctor_shown: false,
             doctor_scroll: 0,
+            watching: Default::default(),
             returns_left: 0,
             numbering: Vec::new(),
             skipped: 0,
@@ -212,13 +221,28 @@ impl App {
     /// The conditions the pictures assume: a lesson tells the article's story (data read
     /// from disk, sent by a NIC); a live run here is on loopback, cold unless `--warm`.
     pub fn conditions(&self) -> Conditions {
+        let live = Conditions {
+            cache: if self.cold { Cache::Cold } else { Cache::Warm },
+            link: Link::Loopback,
+            zc_send: true,
+        };
         match self.kind {
             Kind::Lesson => Conditions::ARTICLE,
-            Kind::Live => Conditions {
-                cache: if self.cold { Cache::Cold } else { Cache::Warm },
-                link: Link::Loopback,
-                zc_send: true,
-            },
+            Kind::Live => live,
+            // The conditions the probes saw for the transfer on screen.
+            Kind::Watch => self
+                .watching
+                .selected_row()
+                .and_then(|r| r.report.conditions)
+                .unwrap_or(live),
+        }
+    }
+
+    /// Whether the NIC has no part in the transfer on screen (loopback).
+    pub fn nic_unused(&self) -> bool {
+        match self.kind {
+            Kind::Lesson => false,
+            Kind::Live | Kind::Watch => self.conditions().link == Link::Loopback,
         }
     }
 
@@ -286,13 +310,13 @@ impl App {
                 queue.push(self.summary(&self.textbook));
                 self.queue = queue;
             }
-            Kind::Live => self.state = RunState::Running,
+            Kind::Live | Kind::Watch => self.state = RunState::Running,
         }
     }
 
     /// The article number of an observed step: the first unused textbook step of the
     /// first chunk with the same shape.
-    fn number_of(&mut self, kind: &StepKind) -> Option<u32> {
+    pub(super) fn number_of(&mut self, kind: &StepKind) -> Option<u32> {
         let same = |t: &StepKind| match (t, kind) {
             (
                 StepKind::ModeSwitch { to: a, syscall: x },
@@ -329,7 +353,7 @@ impl App {
     }
 
     /// Takes live steps into the paced selection while the first chunk lasts.
-    fn take_steps(&mut self, steps: Vec<Step>) {
+    pub(super) fn take_steps(&mut self, steps: Vec<Step>) {
         for s in steps {
             if self.returns_left == 0 {
                 self.skipped += 1;
@@ -377,7 +401,7 @@ impl App {
             text,
             evidence: match self.kind {
                 Kind::Lesson => "the textbook model, not a measurement".into(),
-                Kind::Live => format!(
+                Kind::Live | Kind::Watch => format!(
                     "summary: {} more steps were counted, not animated",
                     self.skipped
                 ),
@@ -412,6 +436,9 @@ pub fn update(app: &mut App, msg: Msg) -> Option<Action> {
             }
             if app.interval_ms() == 0 {
                 app.shown = app.queue.len();
+                if app.kind == Kind::Watch {
+                    app.watch_tick();
+                }
                 return None;
             }
             app.step_ms += ms;
@@ -421,6 +448,9 @@ pub fn update(app: &mut App, msg: Msg) -> Option<Action> {
             } else if app.step_ms >= app.interval_ms() && app.shown < app.queue.len() {
                 app.shown += 1;
                 app.step_ms = 0;
+            }
+            if app.kind == Kind::Watch {
+                app.watch_tick();
             }
             None
         }
@@ -462,6 +492,7 @@ pub fn update(app: &mut App, msg: Msg) -> Option<Action> {
             app.doctor = texts;
             None
         }
+        Msg::Watch(frame) => app.watch_frame(*frame),
     }
 }
 
@@ -537,6 +568,20 @@ fn on_key(app: &mut App, key: KeyEvent) -> Option<Action> {
             start(app)
         }
         (Screen::Picker, KeyCode::Enter) => start(app),
+        (Screen::Run, KeyCode::Up | KeyCode::Char('k')) if app.kind == Kind::Watch => {
+            app.select_next(-1)
+        }
+        (Screen::Run, KeyCode::Down | KeyCode::Char('j')) if app.kind == Kind::Watch => {
+            app.select_next(1)
+        }
+        (Screen::Run, KeyCode::Char('r')) if app.kind == Kind::Watch => {
+            app.load_chunk();
+            None
+        }
+        (Screen::Run, KeyCode::Char('m')) if app.kind == Kind::Watch => {
+            app.notice = Some("watch follows the processes: ↑↓ picks a transfer".into());
+            None
+        }
         (Screen::Run, KeyCode::Char('m')) => {
             app.screen = Screen::Picker;
             app.picker = picker_index(app.method);
@@ -588,8 +633,14 @@ fn start(app: &mut App) -> Option<Action> {
     Some(Action::Start(m))
 }
 
-/// Starts the method the app was opened with (when `--method` was given).
+/// Starts the method the app was opened with (when `--method` was given). Watch starts
+/// nothing: the processes run on their own.
 pub fn initial_action(app: &mut App) -> Option<Action> {
+    if app.kind == Kind::Watch {
+        app.screen = Screen::Run;
+        app.state = RunState::Running;
+        return None;
+    }
     (app.screen == Screen::Run).then(|| {
         let m = app.method;
         app.begin(m);

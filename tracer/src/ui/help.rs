@@ -28,12 +28,30 @@ const KEYS: [(&str, &str); 13] = [
     ),
 ];
 
-pub(super) struct Help;
+/// Watch's keys in place of `r` and `m`.
+const WATCH_KEYS: [(&str, &str); 2] = [
+    ("↑↓ or k j", "pick a transfer: its newest chunk plays"),
+    ("r", "play the newest chunk of this transfer now"),
+];
+
+/// The keys; `watch`: watch's (no method picker, a list of transfers).
+pub(super) struct Help {
+    pub watch: bool,
+}
 
 impl Widget for Help {
     fn render(self, area: Rect, buf: &mut Buffer) {
+        let keys: Vec<(&str, &str)> = if self.watch {
+            WATCH_KEYS
+                .iter()
+                .chain(KEYS.iter().filter(|(k, _)| !matches!(*k, "r" | "m")))
+                .copied()
+                .collect()
+        } else {
+            KEYS.to_vec()
+        };
         let w = 74.min(area.width);
-        let h = (KEYS.len() as u16 + 2).min(area.height);
+        let h = (keys.len() as u16 + 2).min(area.height);
         let r = Rect {
             x: area.x + (area.width - w) / 2,
             y: area.y + (area.height - h) / 2,
@@ -41,7 +59,7 @@ impl Widget for Help {
             height: h,
         };
         Clear.render(r, buf);
-        let lines: Vec<Line<'_>> = KEYS
+        let lines: Vec<Line<'_>> = keys
             .iter()
             .map(|(k, what)| {
                 Line::from(vec![

@@ -60,19 +60,31 @@ impl Widget for LedgerPane<'_> {
         let app = self.app;
         let title = match app.kind {
             Kind::Lesson => " ledger (model) ",
-            Kind::Live => " ledger ",
+            Kind::Live | Kind::Watch => " ledger ",
         };
         let block = pane(title);
         let inner = block.inner(area);
         block.render(area, buf);
         let vw = ((inner.width as usize).saturating_sub(12) / 2).clamp(7, 14);
-        let tb = rows(&app.textbook, vw);
+        // A watched transfer that behaves like no method has no textbook column.
+        let no_textbook = app.kind == Kind::Watch
+            && app
+                .watching
+                .selected_row()
+                .is_none_or(|r| r.report.textbook.is_none());
+        let mut tb = rows(&app.textbook, vw);
+        if no_textbook {
+            for (_, v) in tb.iter_mut() {
+                *v = "-".into();
+            }
+        }
         let obs = app.observed.as_ref().map(|l| rows(l, vw));
-        // Partial counts differ from the whole-file model until the run is done.
-        let done = app.state == RunState::Done;
+        // Partial counts differ from the whole-file model until the run is done; a
+        // watched transfer's textbook is for the bytes so far.
+        let done = app.state == RunState::Done || (app.kind == Kind::Watch && !no_textbook);
         let mut lines = Vec::new();
         match app.kind {
-            Kind::Live => lines.push(Line::from(Span::styled(
+            Kind::Live | Kind::Watch => lines.push(Line::from(Span::styled(
                 format!("{:<10} {:>vw$} {:>vw$}", "", "observed", "textbook"),
                 THEME.dim,
             ))),
@@ -83,7 +95,7 @@ impl Widget for LedgerPane<'_> {
         }
         for (i, (name, t)) in tb.iter().enumerate() {
             let mut spans = vec![Span::styled(format!("{name:<10} "), THEME.band)];
-            if app.kind == Kind::Live {
+            if app.kind != Kind::Lesson {
                 let o = obs
                     .as_ref()
                     .map_or_else(|| "…".to_string(), |o| o[i].1.clone());
@@ -121,6 +133,9 @@ impl Widget for LedgerPane<'_> {
             ))),
             (RunState::Done, Kind::Live) if !app.differences.is_empty() => lines.push(Line::from(
                 Span::styled("≠: why, at the last step", THEME.dim),
+            )),
+            (_, Kind::Watch) if !app.differences.is_empty() => lines.push(Line::from(
+                Span::styled("≠: why, at the chunk's end", THEME.dim),
             )),
             _ => {}
         }

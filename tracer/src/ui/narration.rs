@@ -36,8 +36,9 @@ impl Widget for Narration<'_> {
         let lines = match app.current() {
             Some(s) => vec![Line::from(Span::styled(s.text.clone(), THEME.key))],
             None => vec![Line::from(Span::styled(
-                match app.state {
-                    super::app::RunState::Running => "running the transfer…",
+                match (app.kind, &app.state) {
+                    (super::app::Kind::Watch, _) => "waiting for a transfer's first chunk…",
+                    (_, super::app::RunState::Running) => "running the transfer…",
                     _ => "press space to play, n for one step",
                 },
                 THEME.dim,

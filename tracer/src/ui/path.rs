@@ -13,7 +13,7 @@ use ratatui::{
 };
 
 use super::{
-    app::{App, Kind},
+    app::App,
     theme::{THEME, pane},
 };
 use crate::model::{Buffer as Buf, Engine, Mode, StepKind, human_bytes};
@@ -104,7 +104,7 @@ impl Widget for PathDiagram<'_> {
                 };
             buf.set_stringn(inner.x, y, &text, label_w as usize, style);
         }
-        let nic_unused = app.kind == Kind::Live;
+        let nic_unused = app.nic_unused();
         for b in [
             Buf::User,
             Buf::PageCache,

@@ -52,7 +52,7 @@ impl Widget for Picker<'_> {
                     Kind::Lesson => {
                         "Lesson: the textbook model's steps (read from disk, sent by a NIC). No probes."
                     }
-                    Kind::Live => {
+                    Kind::Live | Kind::Watch => {
                         "Live: the transfer runs here, traced; the steps are what the kernel did."
                     }
                 },

@@ -139,7 +139,7 @@ pub async fn run(opts: TuiOptions) -> Result<i32> {
     // plain lines on a normal terminal.
     if !stdout().is_terminal() {
         bail!(match opts.kind {
-            Kind::Live => {
+            Kind::Live | Kind::Watch => {
                 "the TUI needs a terminal on standard output: add --headless (or --json) for text"
             }
             Kind::Lesson => {
@@ -178,7 +178,7 @@ pub async fn run(opts: TuiOptions) -> Result<i32> {
             }
             Some(lab)
         }
-        Kind::Lesson => None,
+        Kind::Lesson | Kind::Watch => None,
     };
     let kernel = lab
         .as_ref()
@@ -211,7 +211,12 @@ pub async fn run(opts: TuiOptions) -> Result<i32> {
     let (start_tx, start_rx) = unbounded_channel::<Method>();
     let runner = lab.map(|lab| tokio::spawn(live_runner(lab, start_rx, tx.clone(), opts.cold)));
     let mut screen = Screen::enter()?;
-    let result = event_loop(&mut screen, &mut app, &mut rx, &start_tx).await;
+    let mut dispatch = |action| {
+        if let Action::Start(m) = action {
+            let _ = start_tx.send(m);
+        }
+    };
+    let result = event_loop(&mut screen, &mut app, &mut rx, &mut dispatch).await;
     drop(screen);
     if let Some(r) = runner {
         // Dropping the runner's future detaches the probes and removes the scratch files.
@@ -221,11 +226,13 @@ pub async fn run(opts: TuiOptions) -> Result<i32> {
     result.map(|()| 0)
 }
 
+/// Draws frames and turns keys, ticks, signals and the runner's messages into `update`s
+/// until the app quits; `dispatch` carries out every other action.
 async fn event_loop(
     screen: &mut Screen,
     app: &mut App,
     rx: &mut UnboundedReceiver<Msg>,
-    start: &UnboundedSender<Method>,
+    dispatch: &mut (dyn FnMut(Action) + Send),
 ) -> Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -237,11 +244,11 @@ async fn event_loop(
     // the channel and are drawn at the next frame).
     let mut frames = tokio::time::interval(Duration::from_millis(50));
     let mut last = Instant::now();
-    let dispatch = |action: Option<Action>| -> bool {
+    let mut dispatch = |action: Option<Action>| -> bool {
         match action {
             Some(Action::Quit) => false,
-            Some(Action::Start(m)) => {
-                let _ = start.send(m);
+            Some(a) => {
+                dispatch(a);
                 true
             }
             None => true,
@@ -282,4 +289,139 @@ async fn event_loop(
             return Ok(());
         }
     }
+}
+
+/// Opens `tracer watch`'s TUI: the list of the watched processes' transfers and the
+/// panes of a run for the one selected; returns the exit status (the command's, when it
+/// exited).
+pub async fn watch(args: crate::watch::WatchArgs) -> Result<i32> {
+    use crate::{demo::open_recording, trace, watch::Live};
+    // The terminal, the target, privileges and the recording first, so that their errors
+    // are plain lines on a normal terminal.
+    if !stdout().is_terminal() {
+        bail!("the TUI needs a terminal on standard output: add --headless (or --json) for text");
+    }
+    let mut signals = trace::Signals::new()?;
+    let plan = trace::plan(&args.target, args.user.as_deref())?;
+    if !crate::probe::has_bpf_privileges() {
+        return Err(crate::probe::loader::ProbeError::Permission.into());
+    }
+    let recording = match &args.record {
+        Some(p) => Some((p.clone(), open_recording(p, None, args.force)?)),
+        None => None,
+    };
+    // Before the probes, so that it is unmounted after they are detached.
+    let _tracefs = trace::mount_tracefs();
+    crate::say!("tracer: loading the probes…");
+    if matches!(args.target, trace::Target::Command(_)) {
+        crate::say!(
+            "tracer: the command gets /dev/null for its input and output while the TUI has the terminal"
+        );
+    }
+    let (live, mut targets) = Live::start(&args, plan, recording, true)?;
+    // A signal that came while the probes loaded: honour it now.
+    let early = tokio::select! {
+        biased;
+        _ = signals.int.recv() => Some(130),
+        _ = trace::terminated(&mut signals.term, &mut signals.hup) => Some(143),
+        _ = std::future::ready(()) => None,
+    };
+    if let Some(code) = early {
+        if let Some(c) = targets.command.as_mut() {
+            c.stop().await;
+        }
+        return Ok(code);
+    }
+    let mut app = App::new(Kind::Watch, None, &live.kernel, 0, 1, false);
+    app.tier = live.tier();
+    let (tx, mut rx) = unbounded_channel::<Msg>();
+    let doctor_tx = tx.clone();
+    tokio::task::spawn_blocking(move || {
+        drop(doctor_tx.send(Msg::Doctor(crate::doctor::report_texts())));
+    });
+    let (select_tx, select_rx) = unbounded_channel();
+    let (quit_tx, quit_rx) = tokio::sync::oneshot::channel();
+    let runner = tokio::spawn(watch_runner(live, targets, tx, select_rx, quit_rx));
+    let mut screen = Screen::enter()?;
+    let mut dispatch = |action| {
+        if let Action::Select(id) = action {
+            let _ = select_tx.send(id);
+        }
+    };
+    let result = event_loop(&mut screen, &mut app, &mut rx, &mut dispatch).await;
+    drop(screen);
+    // The runner stops a command still running (SIGINT, then SIGKILL after 5 s) and
+    // detaches the probes.
+    let _ = quit_tx.send(());
+    let (recorded, code) = match runner.await {
+        Ok(done) => done,
+        Err(e) => bail!("the watch's runner failed: {e}"),
+    };
+    result?;
+    recorded?;
+    Ok(code)
+}
+
+/// Feeds the board from the probes and sends the rows a few times a second, with the full
+/// report (textbook, differences) of the transfer the screen shows; at the end of the
+/// watch (the command exited, the processes are gone) a last frame that says so. Returns
+/// when the user quits: how the recording went, and the command's exit status.
+async fn watch_runner(
+    mut live: crate::watch::Live,
+    mut targets: crate::trace::Targets,
+    tx: UnboundedSender<Msg>,
+    mut select: UnboundedReceiver<crate::model::TransferId>,
+    mut quit: tokio::sync::oneshot::Receiver<()>,
+) -> (Result<(), crate::trace::OutputError>, i32) {
+    use crate::{trace, ui::watching::WatchFrame};
+    let mut frames = tokio::time::interval(Duration::from_millis(250));
+    let mut poll = tokio::time::interval(Duration::from_millis(200));
+    let mut selected = None;
+    let mut code = 0;
+    let send = |live: &mut crate::watch::Live, selected, ended| {
+        drop(tx.send(Msg::Watch(Box::new(WatchFrame {
+            rows: live.rows(selected),
+            events_per_s: live.events_per_s(),
+            drops: live.drops(),
+            ended,
+        }))));
+    };
+    let ended = loop {
+        tokio::select! {
+            r = live.next_batch() => {
+                if let Err(e) = r {
+                    break format!("reading the event ring buffer failed: {e}");
+                }
+            }
+            _ = frames.tick() => send(&mut live, selected, None),
+            Some(id) = select.recv() => {
+                selected = Some(id);
+                send(&mut live, selected, None);
+            }
+            c = trace::exit_of(&mut targets.command) => {
+                targets.command = None;
+                code = c;
+                break format!("the command exited with status {c}");
+            }
+            _ = poll.tick(), if !targets.watch_pids.is_empty() => {
+                if targets.watch_pids.iter().all(|p| !trace::target::alive(std::path::Path::new("/proc"), *p)) {
+                    break "the process exited".to_string();
+                }
+            }
+            _ = &mut quit => {
+                if let Some(c) = targets.command.as_mut() {
+                    code = c.stop().await;
+                }
+                live.finish();
+                return (live.finish_recording(), code);
+            }
+        }
+    };
+    live.finish();
+    send(&mut live, selected, Some(ended));
+    let recorded = live.finish_recording();
+    // The watch is over: the probes go, the screen stays until the user quits.
+    drop(live);
+    drop(quit.await);
+    (recorded, code)
 }

@@ -45,7 +45,14 @@ impl Widget for Status<'_> {
             buf.set_line(area.x, area.y, &Line::from(spans), area.width);
             return;
         }
-        spans.push(Span::styled(app.method.name(), THEME.key));
+        match app.kind {
+            // The method of the transfer on screen (or `other`).
+            Kind::Watch => {
+                let method = app.watching.selected_row().map_or("-", |r| r.report.method);
+                spans.push(Span::styled(format!("watch {method}"), THEME.key));
+            }
+            _ => spans.push(Span::styled(app.method.name(), THEME.key)),
+        }
         // The release is the kernel's string (uname -r).
         let release = super::escape::escape(&app.kernel);
         let kernel = if wide {
@@ -56,7 +63,7 @@ impl Widget for Status<'_> {
         spans.push(Span::raw(format!("{sep}{kernel}")));
         match (app.kind, wide) {
             (_, true) => spans.push(Span::raw(format!("{sep}probes: {}", app.probes))),
-            (Kind::Live, false) => spans.push(Span::raw(format!(
+            (Kind::Live | Kind::Watch, false) => spans.push(Span::raw(format!(
                 "{sep}{}",
                 if matches!(app.probes, Probes::Tracepoints { fexit: true }) {
                     "tp_btf+fexit"
@@ -66,7 +73,7 @@ impl Widget for Status<'_> {
             ))),
             (Kind::Lesson, false) => {}
         }
-        if app.kind == Kind::Live {
+        if app.kind != Kind::Lesson {
             let rate = if app.events_per_s >= 10_000 {
                 format!("{:.1}k", app.events_per_s as f64 / 1000.0)
             } else {

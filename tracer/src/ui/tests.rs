@@ -413,3 +413,154 @@ fn finished_live_runs_at_their_last_step() {
         }
     }
 }
+
+/// `tracer watch`'s screen fed as its runner feeds it, from the recorded run
+/// `tests/fixtures/<method>-hit.jsonl`: the board takes the events in batches, and after
+/// each the rows go to the app (the selected one in full), then a last frame at the end.
+fn replayed_watch(method: Method) -> App {
+    use crate::{
+        demo::RecordLine,
+        model::TransferId,
+        ui::{app::Action, watching::WatchFrame},
+        watch::Board,
+    };
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(format!("{}-hit.jsonl", method.name()));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut kernel = String::new();
+    let mut events = Vec::new();
+    for line in text.lines() {
+        match serde_json::from_str(line).unwrap() {
+            RecordLine::Header { kernel: k, .. } => kernel = k,
+            RecordLine::Event { event, .. } => events.push(event),
+            RecordLine::Report { .. } | RecordLine::Lost { .. } => {}
+        }
+    }
+    let mut app = App::new(Kind::Watch, None, &kernel, 0, 1, false);
+    assert_eq!(initial_action(&mut app), None);
+    let mut board = Board::new();
+    let mut selected: Option<TransferId> = None;
+    let mut frame = |app: &mut App, board: &mut Board, now: u64, ended: Option<String>| {
+        let rows = board.rows(now, selected);
+        let action = update(
+            app,
+            Msg::Watch(Box::new(WatchFrame {
+                rows,
+                events_per_s: 20_000,
+                drops: 0,
+                ended,
+            })),
+        );
+        if let Some(Action::Select(id)) = action {
+            selected = Some(id);
+        }
+    };
+    for batch in events.chunks(64) {
+        for e in batch {
+            board.push(e);
+        }
+        frame(&mut app, &mut board, batch[batch.len() - 1].ts_ns, None);
+    }
+    board.finish();
+    let last = events.last().map_or(0, |e| e.ts_ns);
+    // Once more with the selection known, then the end.
+    frame(&mut app, &mut board, last, None);
+    frame(
+        &mut app,
+        &mut board,
+        last,
+        Some("the command exited with status 0".into()),
+    );
+    app
+}
+
+#[test]
+fn the_watch_screen_plays_the_selected_transfers_newest_chunk() {
+    for method in [Method::Sendfile, Method::ReadSend] {
+        let mut app = replayed_watch(method);
+        assert_eq!(app.watching.rows.len(), 2);
+        // The sender is on screen, its textbook known.
+        let row = app.watching.selected_row().unwrap();
+        assert_eq!(row.report.method, method.name());
+        assert!(row.report.textbook.is_some());
+        app.playing = false;
+        // Its first step, half-way, then the end of the chunk (the reasons).
+        app.shown = 1;
+        app.step_ms = app.interval_ms() / 2;
+        for (w, h) in [(80, 24), (120, 40)] {
+            let t = screen(&app, w, h);
+            insta::assert_snapshot!(
+                format!("watch_{}_{w}x{h}_first", method.name()),
+                t.backend()
+            );
+        }
+        app.shown = app.queue.len();
+        for (w, h) in [(80, 24), (120, 40)] {
+            let t = screen(&app, w, h);
+            insta::assert_snapshot!(format!("watch_{}_{w}x{h}_last", method.name()), t.backend());
+        }
+    }
+}
+
+#[test]
+fn up_and_down_pick_a_transfer_and_its_chunk_plays() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut app = replayed_watch(Method::Sendfile);
+    let sender = app.watching.selected.unwrap();
+    let key = |code| Msg::Key(KeyEvent::new(code, KeyModifiers::NONE));
+    let action = update(&mut app, key(KeyCode::Down));
+    let receiver = app.watching.selected.unwrap();
+    assert_ne!(receiver, sender);
+    assert_eq!(action, Some(super::app::Action::Select(receiver)));
+    // The receiver's newest read, numbered by nothing (a receive is no method), then the
+    // summary.
+    assert!(app.queue.len() >= 3, "{:?}", app.queue);
+    assert!(
+        app.queue[0].text.starts_with("read() switches the CPU"),
+        "{:?}",
+        app.queue[0]
+    );
+    assert!(
+        app.queue
+            .last()
+            .unwrap()
+            .text
+            .starts_with("That was the newest chunk. So far")
+    );
+    assert_eq!(app.shown, 0);
+    // Wrapping back up; `m` says what watch does instead.
+    update(&mut app, key(KeyCode::Down));
+    assert_eq!(app.watching.selected, Some(sender));
+    update(&mut app, key(KeyCode::Char('m')));
+    assert!(
+        app.notice
+            .as_deref()
+            .unwrap()
+            .contains("↑↓ picks a transfer")
+    );
+    assert_eq!(app.screen, super::app::Screen::Run);
+    // The help lists watch's keys.
+    update(&mut app, key(KeyCode::Char('?')));
+    let all = text(screen(&app, 80, 24).backend().buffer());
+    assert!(all.contains("pick a transfer"), "{all}");
+    assert!(!all.contains("method picker"), "{all}");
+}
+
+#[test]
+fn a_newer_chunk_takes_the_place_of_one_that_has_played() {
+    let mut app = replayed_watch(Method::Sendfile);
+    let loaded = app.watching.loaded_seq;
+    // Pretend the selected transfer made more calls since its chunk was loaded.
+    let at = app.watching.selected_index().unwrap();
+    app.watching.rows[at].seq += 1;
+    // Not while it plays ...
+    update(&mut app, Msg::Tick(10));
+    assert_eq!(app.watching.loaded_seq, loaded);
+    // ... but once its summary has been on screen for a step's time.
+    app.shown = app.queue.len();
+    app.step_ms = app.interval_ms();
+    update(&mut app, Msg::Tick(10));
+    assert_eq!(app.watching.loaded_seq, Some(app.watching.rows[at].seq));
+    assert_eq!(app.shown, 0);
+}

@@ -19,6 +19,7 @@ use super::{
     status::Status,
     theme::THEME,
     timeline::Timeline,
+    transfers::Transfers,
     why::Why,
 };
 
@@ -42,10 +43,16 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
     frame.render_widget(Status { app }, status);
     match app.screen {
         Screen::Picker => frame.render_widget(Picker { app }, main),
+        Screen::Run if app.kind == Kind::Watch => watch_screen(frame, app, main),
         Screen::Run => run_screen(frame, app, main),
     }
     if app.help {
-        frame.render_widget(Help, main);
+        frame.render_widget(
+            Help {
+                watch: app.kind == Kind::Watch,
+            },
+            main,
+        );
     }
     if app.doctor_shown {
         frame.render_widget(
@@ -74,14 +81,59 @@ fn run_screen(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let ledger_w = if area.width >= 120 { 52 } else { 30 };
     let [path, ledger] =
         Layout::horizontal([Constraint::Min(48), Constraint::Length(ledger_w)]).areas(top);
+    path_and_ledger(frame, app, path, ledger);
+    frame.render_widget(Narration { app }, narration);
+    frame.render_widget(Timeline { app }, timeline);
+}
+
+fn path_and_ledger(frame: &mut Frame<'_>, app: &App, path: Rect, ledger: Rect) {
     // The summary has no arrow: the live run's reasons take the diagram's place.
     let summary = app.current().is_some_and(|s| s.kind.is_none());
-    if summary && app.kind == Kind::Live && app.state == RunState::Done {
+    let why = match app.kind {
+        Kind::Live => app.state == RunState::Done,
+        Kind::Watch => true,
+        Kind::Lesson => false,
+    };
+    if summary && why {
         frame.render_widget(Why { app }, path);
     } else {
         frame.render_widget(PathDiagram { app }, path);
     }
     frame.render_widget(LedgerPane { app }, ledger);
+}
+
+/// Watch: the list of transfers on top, then the panes of a run for the one selected. At
+/// 24 rows the timeline gives way to the list; from 28 both, and taller terminals get the
+/// steps so far too.
+fn watch_screen(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let timeline_h = if area.height >= 28 { 5 } else { 0 };
+    let top_h = if area.height >= 30 { 14 } else { 13 };
+    let mut narration_h = 4;
+    let rest = area.height.saturating_sub(timeline_h + top_h + narration_h);
+    let list_h = (app.watching.rows.len() as u16 + 2).clamp(3, 12).min(rest);
+    // What the list leaves goes to the steps so far when that is enough for a few, else
+    // to the narration.
+    if rest - list_h < 4 {
+        narration_h += rest - list_h;
+    }
+    let [list, top, history, narration, timeline] = Layout::vertical([
+        Constraint::Length(list_h),
+        Constraint::Length(top_h),
+        Constraint::Min(0),
+        Constraint::Length(narration_h),
+        Constraint::Length(timeline_h),
+    ])
+    .areas(area);
+    frame.render_widget(Transfers { app }, list);
+    let ledger_w = if area.width >= 120 { 52 } else { 30 };
+    let [path, ledger] =
+        Layout::horizontal([Constraint::Min(48), Constraint::Length(ledger_w)]).areas(top);
+    path_and_ledger(frame, app, path, ledger);
+    if history.height >= 3 {
+        frame.render_widget(History { app }, history);
+    }
     frame.render_widget(Narration { app }, narration);
-    frame.render_widget(Timeline { app }, timeline);
+    if timeline_h > 0 {
+        frame.render_widget(Timeline { app }, timeline);
+    }
 }

@@ -1,5 +1,6 @@
 //! Why the observed ledger differs from the textbook: shown in place of the path diagram
-//! at a live run's summary step (the last), where there is no arrow to draw.
+//! at a live run's summary step (the last), where there is no arrow to draw; under watch,
+//! after what the transfer behaves like and the evidence.
 
 use ratatui::{
     buffer::Buffer,
@@ -9,7 +10,7 @@ use ratatui::{
 };
 
 use super::{
-    app::App,
+    app::{App, Kind},
     theme::{THEME, pane},
 };
 use crate::model::fmt_field;
@@ -21,9 +22,29 @@ pub(super) struct Why<'a> {
 impl Widget for Why<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let app = self.app;
-        let block = pane(" why they differ from the textbook ");
         let mut lines = Vec::new();
-        if app.differences.is_empty() {
+        // Watch: first what the transfer behaves like, and why the model says so.
+        let watched = match app.kind {
+            Kind::Watch => app.watching.selected_row().map(|r| &r.report),
+            _ => None,
+        };
+        let block = match watched {
+            Some(_) => pane(" what it behaves like, and why it differs "),
+            None => pane(" why they differ from the textbook "),
+        };
+        if let Some(r) = watched {
+            lines.push(Line::from(Span::styled(
+                match &r.reason {
+                    Some(why) => format!("other: {why}"),
+                    None => format!("behaves like {}", r.method),
+                },
+                THEME.key,
+            )));
+            for e in &r.evidence {
+                lines.push(Line::from(Span::styled(format!("· {e}"), THEME.dim)));
+            }
+        }
+        if app.differences.is_empty() && watched.is_none_or(|r| r.textbook.is_some()) {
             lines.push(Line::raw("Every count matches the textbook."));
         }
         // Fields whose reasons read the same share a line. The sentence decides, not the

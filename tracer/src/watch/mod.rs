@@ -55,6 +55,15 @@ pub fn parse_interval(text: &str) -> Result<Duration> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// Runs `tracer watch`: the TUI, or the printed ledgers; returns the exit status.
+pub async fn run(args: WatchArgs) -> Result<i32> {
+    if args.headless {
+        live::headless(args).await
+    } else {
+        crate::ui::run::watch(args).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
