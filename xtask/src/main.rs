@@ -522,7 +522,7 @@ fn test_prerequisites() -> Result<()> {
 
 /// Test targets whose `#[ignore]`d tests need root and the eBPF programs; they run one at
 /// a time (each checks what is loaded in the kernel).
-const ROOT_TESTS: &[&str] = &["live", "demo", "hostile"];
+const ROOT_TESTS: &[&str] = &["live", "demo", "hostile", "watch"];
 
 /// Clippy on the host crates, every target (tests included).
 const CLIPPY_WORKSPACE: &[&str] = &[
