@@ -52,6 +52,9 @@ impl App {
     pub(super) fn watch_frame(&mut self, frame: WatchFrame) -> Option<Action> {
         let w = &mut self.watching;
         w.rows = frame.rows;
+        // Transfers that send a file first (a program's loader and imports read dozens of
+        // files into memory), each group in the order they appeared.
+        w.rows.sort_by_key(|r| (!r.report.sends_file, r.report.id));
         w.ended = frame.ended;
         self.events_per_s = frame.events_per_s;
         self.drops = frame.drops;
