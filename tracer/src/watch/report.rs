@@ -109,8 +109,9 @@ fn transfer_text(s: &mut String, t: &TransferReport) {
                 s,
                 "  differences from the textbook (observed/textbook: why):"
             );
+            // A reason may name a network device, whose name is the kernel's.
             for line in difference_lines(&t.differences) {
-                let _ = writeln!(s, "  - {line}");
+                let _ = writeln!(s, "  - {}", escape(&line));
             }
         }
     }
