@@ -133,7 +133,7 @@ impl Widget for Transfers<'_> {
             let t = &r.report;
             block = block.title_bottom(Line::from(Span::styled(
                 format!(
-                    " pid {}: {} so far; per MiB: {} CPU copies, {} mode switches ",
+                    " pid {}: {} so far; per MiB {:.1} CPU copies, {:.1} switches ",
                     t.pid,
                     human_bytes(t.bytes),
                     t.per_mib.cpu_copies,
