@@ -333,7 +333,7 @@ pub async fn watch(args: crate::watch::WatchArgs) -> Result<i32> {
         return Ok(code);
     }
     let mut app = App::new(Kind::Watch, None, &live.kernel, 0, 1, false);
-    app.tier = live.tier();
+    app.probes = live.probes();
     let (tx, mut rx) = unbounded_channel::<Msg>();
     let doctor_tx = tx.clone();
     tokio::task::spawn_blocking(move || {

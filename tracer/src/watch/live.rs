@@ -21,6 +21,7 @@ use crate::{
         lost::{DropWatch, monotonic_ns},
         output,
     },
+    ui::app::Probes,
 };
 
 /// How the probes are loaded for `watch`: the one place its event source is chosen.
@@ -146,16 +147,13 @@ impl Live {
     }
 
     /// The probe tier in use, as the status line says it.
-    pub fn tier(&self) -> String {
-        if self
-            .session
-            .attached()
-            .iter()
-            .any(|h| h.tier == Tier::Fentry)
-        {
-            "tracepoints (tp_btf) + fexit".into()
-        } else {
-            "tracepoints (tp_btf)".into()
+    pub fn probes(&self) -> Probes {
+        Probes::Tracepoints {
+            fexit: self
+                .session
+                .attached()
+                .iter()
+                .any(|h| h.tier == Tier::Fentry),
         }
     }
 
