@@ -9,7 +9,7 @@
 //! them fail).
 
 use std::{
-    os::unix::fs::{MetadataExt as _, PermissionsExt as _},
+    os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _},
     path::{Path, PathBuf},
     process::{Command, Stdio},
     time::{Duration, Instant},
@@ -785,4 +785,219 @@ fn the_small_things_are_said() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("mounted tracefs at"), "{text}");
     assert!(text.trim_end().ends_with("unmounted"), "{text}");
+}
+
+/// `args` run as nobody (uid and gid 65534, no supplementary groups).
+fn as_nobody(args: &[&str]) -> Command {
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .args(args);
+    cmd
+}
+
+/// Runs `cmd` to its end, or for `timeout` at most (then kills it and panics: `what`).
+fn output_within(cmd: &mut Command, timeout: Duration, what: &str) -> std::process::Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + timeout;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            // SAFETY: signalling our own child, first as a user would.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            std::thread::sleep(Duration::from_secs(2));
+            let deaf = child.try_wait().unwrap().is_none();
+            kill9(&mut child);
+            panic!("{what}: still running after {timeout:?} (deaf to SIGTERM: {deaf})");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn outputs_another_user_planted_are_refused_and_left_as_they_were() {
+    assert_root();
+    // A directory everyone may write to, as /tmp.
+    let dir = TempDir::new("planted");
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+
+    // nobody's FIFO, with a reader: the trace never reaches it.
+    let fifo = path("fifo");
+    assert!(as_nobody(&["mkfifo", &fifo]).status().unwrap().success());
+    let mut reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    let out = output_within(
+        tracer().args(["trace", "-o", &fifo, "--", "true"]),
+        Duration::from_secs(20),
+        "trace -o a FIFO with a reader",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut stolen = Vec::new();
+    drop(std::io::Read::read_to_end(&mut reader, &mut stolen));
+    assert!(
+        stolen.is_empty(),
+        "the FIFO's reader got {} bytes",
+        stolen.len()
+    );
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("named pipe"), "{stderr}");
+    drop(reader);
+    // Without a reader: refused at once, not waited on (forever, deaf to signals).
+    let out = output_within(
+        tracer().args(["trace", "-o", &fifo, "--", "true"]),
+        Duration::from_secs(10),
+        "trace -o a FIFO nobody reads",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("named pipe"), "{stderr}");
+
+    // nobody's 0666 file, even with --force: nobody would keep reading the trace.
+    let theirs = dir.join("theirs");
+    assert!(
+        as_nobody(&[
+            "sh",
+            "-c",
+            &format!("echo theirs > {0}; chmod 666 {0}", theirs.display())
+        ])
+        .status()
+        .unwrap()
+        .success()
+    );
+    let mut demo = tracer();
+    demo.args(["demo", "--method", "sendfile", "--size", "64K", "--force"])
+        .arg("--record")
+        .arg(&theirs);
+    let mut trace = tracer();
+    trace
+        .args(["trace", "--force", "-o"])
+        .arg(&theirs)
+        .args(["--", "true"]);
+    for cmd in [&mut trace, &mut demo] {
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("belongs to uid 65534"), "{stderr}");
+        let meta = std::fs::metadata(&theirs).unwrap();
+        assert_eq!((meta.uid(), meta.mode() & 0o777), (65534, 0o666));
+        assert_eq!(std::fs::read(&theirs).unwrap(), b"theirs\n");
+    }
+
+    // A second name of root's own file: writing it would show the trace there too.
+    let precious = dir.join("precious");
+    std::fs::write(&precious, b"precious").unwrap();
+    let linked = dir.join("linked");
+    std::fs::hard_link(&precious, &linked).unwrap();
+    let out = tracer()
+        .args(["trace", "--force", "-o"])
+        .arg(&linked)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("2 hard links"), "{stderr}");
+    assert_eq!(std::fs::read(&precious).unwrap(), b"precious");
+}
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn the_descriptors_the_tracer_was_given_are_outputs() {
+    assert_root();
+    // -o /dev/stdout: the events on standard output, as without -o.
+    let out = tracer()
+        .args(["trace", "--json", "-o", "/dev/stdout", "--", "true"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.lines().count() > 0, "{stderr}");
+    for line in text.lines() {
+        serde_json::from_str::<serde_json::Value>(line).unwrap();
+    }
+
+    // A recording into a pipe whose reader went away: an error naming it (not the quiet
+    // end of a closed standard output).
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = tracer()
+        .args([
+            "demo",
+            "--method",
+            "sendfile",
+            "--size",
+            "64K",
+            "--headless",
+            "--record",
+            "/proc/self/fd/0",
+        ])
+        .stdin(writer)
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot write to the recording /proc/self/fd/0: Broken pipe"),
+        "{stderr}"
+    );
+}
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn a_failed_run_leaves_no_empty_output_behind() {
+    assert_root();
+    let dir = TempDir::new("failed-run");
+    // A program nobody may run: in a directory only root may enter.
+    let private = dir.join("private");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let program = private.join("x");
+    std::fs::write(&program, "#!/bin/sh\ntrue\n").unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let events = dir.join("t2.txt");
+    for attempt in 0..2 {
+        let out = tracer()
+            .args(["trace", "-u", "nobody", "-o"])
+            .arg(&events)
+            .arg("--")
+            .arg(&program)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("cannot run the command as nobody: Permission denied"),
+            "attempt {attempt}: {stderr}"
+        );
+        assert!(
+            !events.exists(),
+            "attempt {attempt} left {}",
+            events.display()
+        );
+    }
+
+    // A demo whose input does not fit: its recording goes too.
+    let fs = Tmpfs::new("full-for-record", "1m");
+    let rec = dir.join("rec.jsonl");
+    let out = tracer()
+        .args(["demo", "--method", "sendfile", "--size", "8M", "--headless"])
+        .arg("--record")
+        .arg(&rec)
+        .env("TMPDIR", &fs.0.0)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("has only"), "{stderr}");
+    assert!(!rec.exists(), "the failed demo left {}", rec.display());
 }

@@ -93,7 +93,7 @@ impl Lab {
         Ok(Ok(Self::start(input, chunk)?))
     }
 
-    pub(super) fn record(&mut self, path: &Path, file: std::fs::File) {
+    pub(super) fn record(&mut self, path: &Path, file: output::Output) {
         self.recorder = Some(Recorder::create(path, file, &self.session, &self.kernel));
     }
 

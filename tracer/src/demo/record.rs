@@ -19,7 +19,7 @@ pub(crate) fn open_recording(
     path: &Path,
     input: Option<&Path>,
     force: bool,
-) -> Result<std::fs::File> {
+) -> Result<output::Output> {
     use std::os::unix::fs::MetadataExt as _;
     if let (Some(input), Ok(rec)) = (input, std::fs::symlink_metadata(path))
         && let Ok(inp) = std::fs::metadata(input)
@@ -77,7 +77,7 @@ pub enum RecordLine {
 impl Recorder {
     pub(crate) fn create(
         path: &Path,
-        file: std::fs::File,
+        file: output::Output,
         session: &Session,
         kernel: &str,
     ) -> Self {
@@ -131,10 +131,16 @@ impl Recorder {
         }
     }
 
-    /// Writes what is left; the first error of the recording, if any.
+    /// Writes what is left; the first error, if any. A recording without a line in it
+    /// (its header could not be written) is removed when the run fails (see
+    /// [`output::Lines::keep`]).
     pub(crate) fn finish(&mut self) -> Result<(), output::OutputError> {
         self.flush();
-        self.error.take().map_or(Ok(()), Err)
+        let result = self.error.take().map_or(Ok(()), Err);
+        if result.is_ok() {
+            self.out.keep();
+        }
+        result
     }
 }
 

@@ -240,12 +240,12 @@ impl End {
 /// started one). A failed write of the events is an error (after the counts are printed
 /// and the command is stopped); [`OutputError::Closed`] is one the caller keeps quiet.
 pub async fn run(args: TraceArgs) -> Result<i32> {
-    // First, so that a signal during loading still ends the trace cleanly.
-    let mut signals = Signals::new()?;
     let plan = plan(&args.target, args.user.as_deref())?;
     if !probe::has_bpf_privileges() {
         return Err(ProbeError::Permission.into());
     }
+    // Before the signal handlers: should opening it ever block, a signal still ends the
+    // tracer (it never waits for a FIFO's reader: see output::create).
     let mut out = match &args.output {
         Some(path) => Lines::file(
             output::create(path, args.force)
@@ -254,6 +254,8 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
         ),
         None => Lines::stdout().context("standard output")?,
     };
+    // Before the probes, so that a signal during loading still ends the trace cleanly.
+    let mut signals = Signals::new()?;
     // Before the session, so that it is unmounted after the probes are detached.
     let _tracefs = mount_tracefs();
     let mut session = load(&args)?;
@@ -300,6 +302,9 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
             String::new()
         }
     );
+    if !matches!(end.why, End::Output(_)) {
+        out.keep();
+    }
     match end.why {
         End::Output(e) => Err(e.into()),
         End::RingError => Ok(1),

@@ -3,7 +3,6 @@
 //! that prints the ledgers at the end and every interval.
 
 use std::{
-    fs::File,
     io,
     path::{Path, PathBuf},
     time::{Duration, Instant},
@@ -61,7 +60,7 @@ impl Live {
     pub(crate) fn start(
         args: &WatchArgs,
         plan: Plan,
-        recording: Option<(PathBuf, File)>,
+        recording: Option<(PathBuf, output::Output)>,
         quiet: bool,
     ) -> Result<(Self, Targets)> {
         let mut session = Session::start(&load_options(&args.target))?;
