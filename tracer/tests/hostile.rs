@@ -1001,3 +1001,150 @@ fn a_failed_run_leaves_no_empty_output_behind() {
     assert!(stderr.contains("has only"), "{stderr}");
     assert!(!rec.exists(), "the failed demo left {}", rec.display());
 }
+
+/// A python3 that any user may run (the first on root's PATH may be under /root).
+const SYSTEM_PYTHON: &str = "/usr/bin/python3";
+
+/// A sysctl set for the length of a test, then put back.
+struct Sysctl {
+    path: &'static str,
+    old: Option<String>,
+}
+
+impl Sysctl {
+    fn set(path: &'static str, value: &str) -> Self {
+        let old = std::fs::read_to_string(path).ok();
+        if old.is_some() {
+            std::fs::write(path, value).unwrap();
+        }
+        Self { path, old }
+    }
+}
+
+impl Drop for Sysctl {
+    fn drop(&mut self) {
+        if let Some(old) = &self.old {
+            drop(std::fs::write(self.path, old));
+        }
+    }
+}
+
+/// A command run as nobody on root's terminal pushes a command line into root's shell
+/// with ioctl(TIOCSTI), byte by byte, and says whether the kernel let it.
+const TIOCSTI: &str = r#"
+import errno, fcntl, termios
+try:
+    for c in b"id -un > pwned\n":
+        fcntl.ioctl(0, termios.TIOCSTI, bytes([c]))
+    print("injected")
+except OSError as e:
+    print("refused:", errno.errorcode[e.errno])
+"#;
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn a_command_run_as_another_user_cannot_push_input_into_roots_terminal() {
+    assert_root();
+    assert!(Path::new(SYSTEM_PYTHON).exists(), "needs {SYSTEM_PYTHON}");
+    // As on kernels before 6.2 and where distributions keep it: TIOCSTI works on one's
+    // own controlling terminal.
+    let _legacy = Sysctl::set("/proc/sys/dev/tty/legacy_tiocsti", "1");
+    let bin =
+        std::env::var("HOSTILE_TRACER").unwrap_or_else(|_| env!("CARGO_BIN_EXE_tracer").into());
+    // The tracer on a terminal of its own (a pty that is its controlling terminal), as
+    // root's shell runs it.
+    let on_a_terminal = "import pty, sys\npty.spawn(sys.argv[1:])";
+    let mut cmd = Command::new(SYSTEM_PYTHON);
+    cmd.args(["-c", on_a_terminal, &bin, "trace", "-o", "/dev/null"]);
+    let as_nobody_sudo = [("SUDO_UID", "65534"), ("SUDO_GID", "65534")];
+    for (args, env) in [
+        (&["-u", "nobody"][..], &[][..]),
+        (&[][..], &as_nobody_sudo[..]),
+    ] {
+        let out = Command::new(SYSTEM_PYTHON)
+            .args(["-c", on_a_terminal, &bin, "trace", "-o", "/dev/null"])
+            .args(args)
+            .args(["--", SYSTEM_PYTHON, "-c", TIOCSTI])
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("refused: EPERM"), "{args:?} {env:?}: {text}");
+    }
+    // Root's own command keeps root's terminal (as root, it could do anything anyway).
+    let has_terminal = "import os\ntry:\n    os.close(os.open('/dev/tty', os.O_RDWR))\n    \
+                        print('has a terminal')\nexcept OSError as e:\n    print(e)";
+    let out = cmd
+        .args(["--", SYSTEM_PYTHON, "-c", has_terminal])
+        .env_remove("SUDO_UID")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("has a terminal"), "{text}");
+}
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn a_command_run_as_another_user_gets_its_own_environment() {
+    assert_root();
+    let script = "echo $HOME $USER $LOGNAME; env";
+    let planted = [
+        ("SECRET_TOKEN", "hunter2"),
+        ("HOME", "/root"),
+        ("USER", "root"),
+        ("LOGNAME", "root"),
+        ("SUDO_USER", "nobody"),
+        ("SUDO_COMMAND", "/usr/bin/tracer"),
+        ("TERM", "xterm-test"),
+        ("LC_TIME", "C.UTF-8"),
+    ];
+    // -u nobody, and through sudo (SUDO_UID): the same.
+    let sudo = [("SUDO_UID", "65534"), ("SUDO_GID", "65534")];
+    for (args, env) in [(&["-u", "nobody"][..], &[][..]), (&[][..], &sudo[..])] {
+        let out = tracer()
+            .args(["trace", "-o", "/dev/null"])
+            .args(args)
+            .args(["--", "sh", "-c", script])
+            .envs(planted.iter().chain(env).copied())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("/nonexistent nobody nobody"), "{text}");
+        let vars: Vec<&str> = lines.collect();
+        for gone in ["SUDO_", "SECRET_TOKEN="] {
+            assert!(
+                !vars.iter().any(|v| v.starts_with(gone)),
+                "{gone}: {vars:?}"
+            );
+        }
+        for kept in [
+            "TERM=xterm-test",
+            "LC_TIME=C.UTF-8",
+            "SHELL=/usr/sbin/nologin",
+        ] {
+            assert!(vars.contains(&kept), "{kept}: {vars:?}");
+        }
+        assert!(vars.iter().any(|v| v.starts_with("PATH=")), "{vars:?}");
+    }
+    // Root's own command keeps root's environment.
+    let out = tracer()
+        .args([
+            "trace",
+            "-o",
+            "/dev/null",
+            "--",
+            "sh",
+            "-c",
+            "echo $SECRET_TOKEN",
+        ])
+        .env_remove("SUDO_UID")
+        .env("SECRET_TOKEN", "hunter2")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hunter2\n");
+}

@@ -52,10 +52,31 @@ pub struct RunAs {
     pub groups: Vec<u32>,
     /// The user's name (the uid when it has none), for messages.
     pub name: String,
+    /// The user's home directory and login shell, from its passwd entry (none for a bare
+    /// uid): the command's HOME and SHELL.
+    pub home: Option<OsString>,
+    pub shell: Option<OsString>,
 }
 
-/// A user's entry in the password database: (name, uid, primary gid).
-fn passwd_entry(by: PasswdKey) -> Result<Option<(String, u32, u32)>> {
+impl RunAs {
+    /// Whether the command runs with less than root's rights. Such a command gets a
+    /// session of its own (no controlling terminal) and an environment of its own.
+    pub fn drops_privileges(&self) -> bool {
+        self.uid != 0
+    }
+}
+
+/// A user's entry in the password database.
+struct Passwd {
+    name: String,
+    uid: u32,
+    gid: u32,
+    dir: OsString,
+    shell: OsString,
+}
+
+/// A user's entry in the password database.
+fn passwd_entry(by: PasswdKey) -> Result<Option<Passwd>> {
     let mut pw = std::mem::MaybeUninit::<libc::passwd>::zeroed();
     let mut found: *mut libc::passwd = std::ptr::null_mut();
     let mut buf: Vec<libc::c_char> = vec![0; 16 << 10];
@@ -87,13 +108,23 @@ fn passwd_entry(by: PasswdKey) -> Result<Option<(String, u32, u32)>> {
     if found.is_null() {
         return Ok(None);
     }
-    // SAFETY: getpwnam_r/getpwuid_r filled pw (found points to it); pw_name points into buf.
+    // SAFETY: getpwnam_r/getpwuid_r filled pw (found points to it); its strings point
+    // into buf.
     let pw = unsafe { pw.assume_init() };
-    // SAFETY: pw_name is a NUL-terminated string in buf.
-    let name = unsafe { std::ffi::CStr::from_ptr(pw.pw_name) }
-        .to_string_lossy()
-        .into_owned();
-    Ok(Some((name, pw.pw_uid, pw.pw_gid)))
+    let text = |p: *const libc::c_char| {
+        if p.is_null() {
+            return OsString::new();
+        }
+        // SAFETY: a NUL-terminated string of the entry, in buf.
+        OsStr::from_bytes(unsafe { std::ffi::CStr::from_ptr(p) }.to_bytes()).to_os_string()
+    };
+    Ok(Some(Passwd {
+        name: text(pw.pw_name).to_string_lossy().into_owned(),
+        uid: pw.pw_uid,
+        gid: pw.pw_gid,
+        dir: text(pw.pw_dir),
+        shell: text(pw.pw_shell),
+    }))
 }
 
 enum PasswdKey {
@@ -146,15 +177,13 @@ fn run_as_from(
     sudo_gid: Option<&str>,
 ) -> Result<Option<RunAs>> {
     let (name, uid, gid) = match user {
-        Some(user) => {
-            let entry = match user.parse::<u32>() {
-                Ok(uid) => {
-                    passwd_entry(PasswdKey::Uid(uid))?.or_else(|| Some((uid.to_string(), uid, uid)))
-                }
-                Err(_) => passwd_entry(PasswdKey::Name(cstring(user)?))?,
-            };
-            entry.ok_or_else(|| anyhow!("-u {user}: no such user (see `getent passwd`)"))?
-        }
+        Some(user) => match user.parse::<u32>() {
+            Ok(uid) => passwd_entry(PasswdKey::Uid(uid))?
+                .map_or_else(|| (uid.to_string(), uid, uid), |e| (e.name, e.uid, e.gid)),
+            Err(_) => passwd_entry(PasswdKey::Name(cstring(user)?))?
+                .map(|e| (e.name, e.uid, e.gid))
+                .ok_or_else(|| anyhow!("-u {user}: no such user (see `getent passwd`)"))?,
+        },
         None => {
             let Some(sudo_uid) = sudo_uid.filter(|_| euid == 0) else {
                 return Ok(None);
@@ -167,9 +196,9 @@ fn run_as_from(
                 Some(g) => g.parse().map_err(|_not_a_number| {
                     anyhow!("SUDO_GID={g:?} is not a gid: unset it, or give -u USER")
                 })?,
-                None => entry.as_ref().map_or(uid, |e| e.2),
+                None => entry.as_ref().map_or(uid, |e| e.gid),
             };
-            let name = entry.map_or_else(|| uid.to_string(), |e| e.0);
+            let name = entry.map_or_else(|| uid.to_string(), |e| e.name);
             (name, uid, gid)
         }
     };
@@ -185,9 +214,10 @@ fn run_as_from(
     if uid == 0 && user.is_none() {
         return Ok(None);
     }
-    // A user with no passwd entry (a bare uid) gets its group only.
-    let groups = match passwd_entry(PasswdKey::Uid(uid))? {
-        Some((entry_name, _, _)) => groups_of(&entry_name, gid)?,
+    // A user with no passwd entry (a bare uid) gets its group only, and no HOME.
+    let entry = passwd_entry(PasswdKey::Uid(uid))?;
+    let groups = match &entry {
+        Some(e) => groups_of(&e.name, gid)?,
         None => vec![gid],
     };
     Ok(Some(RunAs {
@@ -195,7 +225,57 @@ fn run_as_from(
         gid,
         groups,
         name,
+        home: entry.as_ref().map(|e| e.dir.clone()),
+        shell: entry.map(|e| e.shell),
     }))
+}
+
+/// What a command run as another user keeps of the tracer's environment, as sudo's
+/// `env_reset` keeps it: the search path, the terminal, the locale (and `LC_*`), the time
+/// zone and the display. Anything else (a secret in root's environment, `SUDO_*`) would
+/// be readable by that user in /proc/PID/environ.
+const KEPT_ENV: &[&str] = &[
+    "PATH",
+    "TERM",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "COLORS",
+    "LS_COLORS",
+    "DISPLAY",
+    "XAUTHORITY",
+];
+
+/// The command's environment: the tracer's, unless the command drops privileges; then,
+/// as runuser sets it, HOME, SHELL, USER and LOGNAME of the target user, and of the
+/// tracer's only what [`KEPT_ENV`] names (no `SUDO_*`).
+fn command_env(
+    vars: impl IntoIterator<Item = (OsString, OsString)>,
+    run_as: Option<&RunAs>,
+) -> Vec<(OsString, OsString)> {
+    let Some(r) = run_as.filter(|r| r.drops_privileges()) else {
+        return vars.into_iter().collect();
+    };
+    let mut env: Vec<(OsString, OsString)> = vars
+        .into_iter()
+        .filter(|(k, _)| {
+            let k = k.as_bytes();
+            KEPT_ENV.iter().any(|kept| k == kept.as_bytes()) || k.starts_with(b"LC_")
+        })
+        .collect();
+    let user = OsString::from(&r.name);
+    let own = [
+        ("HOME", r.home.clone()),
+        ("SHELL", r.shell.clone()),
+        ("USER", Some(user.clone())),
+        ("LOGNAME", Some(user)),
+    ];
+    for (k, v) in own {
+        if let Some(v) = v.filter(|v| !v.is_empty()) {
+            env.push((k.into(), v));
+        }
+    }
+    env
 }
 
 fn cstring(s: impl Into<Vec<u8>>) -> Result<CString> {
@@ -205,6 +285,8 @@ fn cstring(s: impl Into<Vec<u8>>) -> Result<CString> {
 /// A forked child waiting for [`HeldChild::release`] before it execs the command.
 pub struct HeldChild {
     pub pid: u32,
+    /// It leads a session (and a process group) of its own: see [`spawn_held`].
+    pub new_session: bool,
     go_write: libc::c_int,
     err_read: libc::c_int,
     /// The user it switches to, for messages.
@@ -216,11 +298,19 @@ const STAGE_EXEC: i32 = 0;
 const STAGE_SETGROUPS: i32 = 1;
 const STAGE_SETGID: i32 = 2;
 const STAGE_SETUID: i32 = 3;
+const STAGE_SETSID: i32 = 4;
 
 /// Forks a child that will exec `argv` (argv[0] resolved on PATH) once released, as
 /// `run_as` when given (its groups, gid and uid are set, in that order, before the exec);
 /// `quiet`: with /dev/null as its standard input, output and error (the tracer's TUI has
 /// the terminal).
+///
+/// A command that drops privileges ([`RunAs::drops_privileges`]) first calls setsid():
+/// it has no controlling terminal, so it cannot push input into root's shell with
+/// ioctl(TIOCSTI) (which then needs CAP_SYS_ADMIN), though it keeps the terminal's open
+/// descriptors, as under `sudo` without `use_pty` or `strace -u`. Its process group is
+/// its pid, and the terminal's signals no longer reach it: the tracer passes them on.
+/// It also gets its own environment ([`command_env`]).
 pub fn spawn_held(argv: &[OsString], run_as: Option<&RunAs>, quiet: bool) -> Result<HeldChild> {
     let program = argv
         .first()
@@ -230,7 +320,9 @@ pub fn spawn_held(argv: &[OsString], run_as: Option<&RunAs>, quiet: bool) -> Res
         .iter()
         .map(|a| cstring(a.clone().into_vec()))
         .collect::<Result<_>>()?;
-    let envs: Vec<CString> = std::env::vars_os()
+    let new_session = run_as.is_some_and(RunAs::drops_privileges);
+    let envs: Vec<CString> = command_env(std::env::vars_os(), run_as)
+        .into_iter()
         .map(|(k, v)| {
             let mut kv = k.into_vec();
             kv.push(b'=');
@@ -302,6 +394,9 @@ pub fn spawn_held(argv: &[OsString], run_as: Option<&RunAs>, quiet: bool) -> Res
                 libc::write(err[1], report.as_ptr().cast(), 8);
                 libc::_exit(127);
             };
+            if new_session && libc::setsid() < 0 {
+                fail(STAGE_SETSID);
+            }
             if let Some((uid, gid, groups)) = &creds {
                 if libc::setgroups(groups.len(), groups.as_ptr()) != 0 {
                     fail(STAGE_SETGROUPS);
@@ -325,6 +420,7 @@ pub fn spawn_held(argv: &[OsString], run_as: Option<&RunAs>, quiet: bool) -> Res
     }
     Ok(HeldChild {
         pid: pid as u32,
+        new_session,
         go_write: go[1],
         err_read: err[0],
         user: run_as.map(|r| r.name.clone()),
@@ -358,6 +454,7 @@ impl HeldChild {
                 STAGE_SETGROUPS => "setgroups: ",
                 STAGE_SETGID => "setresgid: ",
                 STAGE_SETUID => "setresuid: ",
+                STAGE_SETSID => "setsid: ",
                 _ => "",
             };
             match user {
@@ -470,6 +567,58 @@ mod tests {
             e.to_string().starts_with("SUDO_UID=\"bob\" is not a uid"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_command_run_as_another_user_gets_that_users_environment() {
+        let vars = |pairs: &[(&str, &str)]| -> Vec<(OsString, OsString)> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect()
+        };
+        let roots = vars(&[
+            ("HOME", "/root"),
+            ("USER", "root"),
+            ("SUDO_USER", "alice"),
+            ("SUDO_UID", "1000"),
+            ("SECRET_TOKEN", "hunter2"),
+            ("PATH", "/usr/bin:/bin"),
+            ("TERM", "xterm"),
+            ("LC_ALL", "C.UTF-8"),
+        ]);
+        let mut nobody = RunAs {
+            uid: 65534,
+            gid: 65534,
+            groups: vec![65534],
+            name: "nobody".into(),
+            home: Some("/nonexistent".into()),
+            shell: Some("/usr/sbin/nologin".into()),
+        };
+        assert_eq!(
+            command_env(roots.clone(), Some(&nobody)),
+            vars(&[
+                ("PATH", "/usr/bin:/bin"),
+                ("TERM", "xterm"),
+                ("LC_ALL", "C.UTF-8"),
+                ("HOME", "/nonexistent"),
+                ("SHELL", "/usr/sbin/nologin"),
+                ("USER", "nobody"),
+                ("LOGNAME", "nobody"),
+            ])
+        );
+        // A bare uid: no HOME or SHELL of root's, none of its own.
+        nobody.home = None;
+        nobody.shell = None;
+        let env = command_env(roots.clone(), Some(&nobody));
+        assert!(
+            !env.iter().any(|(k, _)| k == "HOME" || k == "SHELL"),
+            "{env:?}"
+        );
+        // Root (without -u, or -u root): the tracer's environment as it is.
+        assert_eq!(command_env(roots.clone(), None), roots);
+        let root = RunAs { uid: 0, ..nobody };
+        assert_eq!(command_env(roots.clone(), Some(&root)), roots);
     }
 
     #[test]
