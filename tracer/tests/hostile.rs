@@ -1148,3 +1148,145 @@ fn a_command_run_as_another_user_gets_its_own_environment() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hunter2\n");
 }
+
+/// The pids of the processes whose command line is `sleep SECONDS`.
+fn sleeping(seconds: &str) -> Vec<u32> {
+    let want = format!("sleep\0{seconds}\0");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|pid: &u32| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == want.as_bytes())
+        })
+        .collect()
+}
+
+/// Waits up to `timeout` for every `sleep SECONDS` of `seconds` to be gone; kills those
+/// left (so that a failing test leaves nothing) and returns how many there were.
+fn left_running(seconds: &[&str], timeout: Duration) -> usize {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left: Vec<u32> = seconds.iter().flat_map(|s| sleeping(s)).collect();
+        if left.is_empty() {
+            return 0;
+        }
+        if Instant::now() > deadline {
+            for pid in &left {
+                // SAFETY: killing a test's own leftover sleep.
+                unsafe { libc::kill(*pid as i32, libc::SIGKILL) };
+            }
+            return left.len();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits up to `timeout` for `child` to exit; kills it past that (returning `None`).
+fn wait_within(child: &mut std::process::Child, timeout: Duration) -> Option<i32> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        if Instant::now() > deadline {
+            kill9(child);
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn stopping_the_command_stops_every_process_it_started() {
+    assert_root();
+    // The output fails while a shell's children run (in the background, where a shell
+    // ignores SIGINT for them): none runs on, untraced, with or without a session of its
+    // own.
+    for (user, sleeps) in [(None, ["8123", "8124"]), (Some("nobody"), ["8125", "8126"])] {
+        let fs = Tmpfs::new(&format!("stop-{}", sleeps[0]), "64k");
+        let file = fs.0.join("events.jsonl");
+        let script = format!(
+            "sleep {} >/dev/null 2>&1 & sleep {} >/dev/null 2>&1 & \
+             for i in $(seq 1 3000); do cat /etc/hostname; done >/dev/null; wait",
+            sleeps[0], sleeps[1]
+        );
+        let mut cmd = tracer();
+        cmd.args(["trace", "--json", "-o"]).arg(&file);
+        if let Some(user) = user {
+            cmd.args(["-u", user]);
+        }
+        let out = output_within(
+            cmd.args(["--", "sh", "-c", &script]),
+            Duration::from_secs(60),
+            "trace with a failing output",
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("stopping the command"), "{stderr}");
+        let left = left_running(&sleeps, Duration::from_secs(2));
+        assert_eq!(left, 0, "{user:?}: left running: {stderr}");
+    }
+
+    // Interrupted twice: the trace ends at once, and so does everything the command
+    // started. A signal ended it: 130.
+    let sleeps = ["8127", "8128"];
+    let script = format!("sleep {} & sleep {}", sleeps[0], sleeps[1]);
+    let (mut child, _) = started(&["trace", "-o", "/dev/null", "--", "sh", "-c", &script]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sleeps.iter().any(|s| sleeping(s).is_empty()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for _ in 0..2 {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let code = wait_within(&mut child, Duration::from_secs(15));
+    let left = left_running(&sleeps, Duration::from_secs(2));
+    assert_eq!(left, 0, "left running after a second Ctrl-C");
+    assert_eq!(code, Some(130));
+}
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn a_signal_reaches_the_command_and_its_status_or_the_signals_is_the_traces() {
+    assert_root();
+    // A command as another user has no terminal of its own: Ctrl-C is passed on to its
+    // process group by the tracer, and the command's own status wins.
+    // (Bounded: it ends by itself after 10 s should the SIGINT never come.)
+    let script = "trap 'exit 9' INT; for i in $(seq 1 100); do sleep 0.1; done";
+    let (mut child, _) = started(&[
+        "trace",
+        "-o",
+        "/dev/null",
+        "-u",
+        "nobody",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let code = wait_within(&mut child, Duration::from_secs(10));
+    assert_eq!(code, Some(9), "the command never got the SIGINT");
+
+    // A trace of running processes ended by a signal: 128 + its number, as the demo.
+    let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+    let pid = sleeper.id().to_string();
+    for (args, sig) in [
+        (&["--pid", pid.as_str()][..], libc::SIGINT),
+        (&["--comm", "sleep"][..], libc::SIGHUP),
+    ] {
+        let mut full = vec!["trace", "-o", "/dev/null"];
+        full.extend_from_slice(args);
+        let (mut child, _) = started(&full);
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, sig) };
+        let code = wait_within(&mut child, Duration::from_secs(10));
+        assert_eq!(code, Some(128 + sig), "{args:?}");
+    }
+    kill9(&mut sleeper);
+}

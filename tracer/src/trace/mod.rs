@@ -58,6 +58,11 @@ impl Session {
         self.source.drain(out)
     }
 
+    /// The processes traced now (see [`Probes::traced`]); none when the map cannot be read.
+    pub fn traced_pids(&self) -> Vec<u32> {
+        self.probes.traced().unwrap_or_default()
+    }
+
     /// Events lost in the kernel because the ring buffer was full.
     pub fn drops(&self) -> u64 {
         self.probes.drops().map(|d| d.0).unwrap_or(0)
@@ -161,6 +166,10 @@ impl Drop for MountedTracefs {
 /// The command `trace` started: its pid, and where its exit status arrives.
 pub(crate) struct Started {
     pub(crate) pid: u32,
+    /// It leads a session and a process group of its own (it dropped privileges, see
+    /// [`spawn::spawn_held`]): the terminal's signals do not reach it, the tracer passes
+    /// them on.
+    pub(crate) own_session: bool,
     exit: tokio::sync::oneshot::Receiver<i32>,
 }
 
@@ -173,6 +182,7 @@ impl Started {
         quiet: bool,
     ) -> Result<Self> {
         let held = spawn::spawn_held(argv, run_as, quiet)?;
+        let own_session = held.new_session;
         session.trace_pid_from_exec(held.pid)?;
         let pid = held.release()?;
         let (tx, exit) = tokio::sync::oneshot::channel();
@@ -180,40 +190,154 @@ impl Started {
         std::thread::spawn(move || {
             let _ = tx.send(spawn::wait_exit_code(pid));
         });
-        Ok(Self { pid, exit })
+        Ok(Self {
+            pid,
+            own_session,
+            exit,
+        })
     }
 
-    pub(crate) fn signal(&self, sig: libc::c_int) {
-        // SAFETY: signalling the child we started (not yet reaped: its waiter holds it).
-        unsafe { libc::kill(self.pid as i32, sig) };
+    /// Passes `sig` on as the terminal would: to the command's process group when it has
+    /// a session of its own, else to the command (the terminal's own signals reach it).
+    pub(crate) fn forward(&self, sig: libc::c_int) {
+        let target = if self.own_session {
+            -(self.pid as i32)
+        } else {
+            self.pid as i32
+        };
+        // SAFETY: signalling the command we started, or its process group.
+        unsafe { libc::kill(target, sig) };
     }
 
-    /// Stops the command as Ctrl-C would (SIGINT), or kills it when it does not stop
-    /// within 5 s; says so, and returns its exit status.
-    pub(crate) async fn stop(&mut self) -> i32 {
+    /// The session the command's processes are in: its own, or the tracer's.
+    fn session_id(&self) -> libc::pid_t {
+        if self.own_session {
+            self.pid as libc::pid_t
+        } else {
+            // SAFETY: getsid(0) has no preconditions.
+            unsafe { libc::getsid(0) }
+        }
+    }
+
+    /// Sends `sig` to every process of the trace: the command's process group (when it
+    /// has its own), the command, and every process the kernel traces for it (its
+    /// children, forked since, which may have left the group). A traced pid is signalled
+    /// only while it is in the command's session: on kernels where exited processes stay
+    /// in the traced map, a pid reused by another process outside it is left alone.
+    /// Returns whether any was there to signal.
+    fn signal_all(&self, session: &Session, sig: libc::c_int) -> bool {
+        let mut any = false;
+        if self.own_session {
+            // SAFETY: signalling the command's process group.
+            any |= unsafe { libc::kill(-(self.pid as i32), sig) } == 0;
+        }
+        let sid = self.session_id();
+        let me = std::process::id();
+        let mut pids = session.traced_pids();
+        pids.push(self.pid);
+        pids.sort_unstable();
+        pids.dedup();
+        for pid in pids.into_iter().filter(|p| *p != me) {
+            any |= signal_in_session(pid, sid, sig);
+        }
+        any
+    }
+
+    /// Stops the command and every process of the trace: `first` to all of them, then
+    /// SIGKILL to those still there after 5 s (a background child that ignores SIGINT, as
+    /// a shell's do, is not left running untraced). Says so; returns the command's exit
+    /// status.
+    pub(crate) async fn stop(&mut self, session: &Session, first: libc::c_int) -> i32 {
         crate::say!(
-            "tracer: stopping the command (pid {}) with SIGINT, as Ctrl-C would",
-            self.pid
+            "tracer: stopping the command (pid {}) and the processes it started with {}{}",
+            self.pid,
+            signal_name(first),
+            if first == libc::SIGINT {
+                ", as Ctrl-C would"
+            } else {
+                ""
+            }
         );
-        self.signal(libc::SIGINT);
-        match tokio::time::timeout(Duration::from_secs(5), &mut self.exit).await {
-            Ok(code) => code.unwrap_or(1),
-            Err(_) => {
+        self.signal_all(session, first);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let mut status = None;
+        loop {
+            let tick = tokio::time::sleep(Duration::from_millis(100));
+            match status {
+                None => tokio::select! {
+                    code = &mut self.exit => status = Some(code.unwrap_or(1)),
+                    () = tick => {}
+                },
+                Some(_) => tick.await,
+            }
+            // Signal 0: whether any process of the trace is left.
+            if status.is_some() && !self.signal_all(session, 0) {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
                 crate::say!(
-                    "tracer: the command (pid {}) did not stop within 5 s of SIGINT: killing it (SIGKILL)",
-                    self.pid
+                    "tracer: the command (pid {}) or its processes did not stop within 5 s of {}: killing them (SIGKILL)",
+                    self.pid,
+                    signal_name(first)
                 );
-                self.signal(libc::SIGKILL);
-                (&mut self.exit).await.unwrap_or(128 + libc::SIGKILL)
+                self.signal_all(session, libc::SIGKILL);
+                break;
             }
         }
+        match status {
+            Some(code) => code,
+            None => (&mut self.exit).await.unwrap_or(128 + libc::SIGKILL),
+        }
+    }
+}
+
+/// Sends `sig` to `pid` if it is in session `sid`, through a pidfd, so that the process
+/// checked is the one signalled even if `pid` is reused in between. Returns whether it
+/// was sent.
+fn signal_in_session(pid: u32, sid: libc::pid_t, sig: libc::c_int) -> bool {
+    let pid = pid as libc::pid_t;
+    // SAFETY: pidfd_open takes a pid and flags; it returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        // No pidfd (before 5.3): the same check, with the pid itself.
+        // SAFETY: getsid and kill take a pid.
+        return unsafe { libc::getsid(pid) == sid && libc::kill(pid, sig) == 0 };
+    }
+    // SAFETY: pidfd_open returned a new descriptor that nothing else owns.
+    let pidfd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+    // SAFETY: getsid takes a pid. Should the process have exited and its pid been reused
+    // since pidfd_open, the signal below fails (ESRCH): it goes to the process the pidfd
+    // names, never to the new one.
+    if unsafe { libc::getsid(pid) } != sid {
+        return false;
+    }
+    // SAFETY: a pidfd we own; no siginfo; no flags.
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            std::os::fd::AsRawFd::as_raw_fd(&pidfd),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        ) == 0
+    }
+}
+
+/// `SIGINT`, `SIGTERM`, ... for messages.
+fn signal_name(sig: libc::c_int) -> &'static str {
+    match sig {
+        libc::SIGINT => "SIGINT",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGKILL => "SIGKILL",
+        _ => "a signal",
     }
 }
 
 /// Why the trace ended.
 enum End {
-    Interrupted,
-    Terminated,
+    /// This signal (SIGINT, SIGTERM, SIGHUP) ended it.
+    Signalled(libc::c_int),
     /// The command we started exited with this status.
     CommandExited(i32),
     ProcessExited,
@@ -225,8 +349,8 @@ enum End {
 impl End {
     fn why(&self) -> &'static str {
         match self {
-            Self::Interrupted => "interrupted",
-            Self::Terminated => "terminated",
+            Self::Signalled(libc::SIGINT) => "interrupted",
+            Self::Signalled(_) => "terminated",
             Self::CommandExited(_) => "command exited",
             Self::ProcessExited => "process exited",
             Self::RingError => "ring buffer error",
@@ -236,9 +360,11 @@ impl End {
     }
 }
 
-/// Runs `tracer trace`; returns the process exit code (the traced command's, when we
-/// started one). A failed write of the events is an error (after the counts are printed
-/// and the command is stopped); [`OutputError::Closed`] is one the caller keeps quiet.
+/// Runs `tracer trace`; returns the process exit code: the traced command's when it
+/// exits by itself, 128 + the signal's number when a signal ends the trace (130 for
+/// SIGINT, 143 for SIGTERM, 129 for SIGHUP, as the demo and a shell). A failed write of
+/// the events is an error (after the counts are printed and the command is stopped);
+/// [`OutputError::Closed`] is one the caller keeps quiet.
 pub async fn run(args: TraceArgs) -> Result<i32> {
     let plan = plan(&args.target, args.user.as_deref())?;
     if !probe::has_bpf_privileges() {
@@ -276,12 +402,14 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
     .await;
     let (drops, read_failures, malformed) =
         (end.drops, session.read_failures(), session.malformed());
-    drop(session); // detaches and unloads every program
-    // The output failed while the command runs: it would run on untraced.
+    // The output failed, or a second signal came, while the command runs: it would run on
+    // untraced. (Before the probes go: they know its children.)
     let stopped = match (&end.why, targets.command.as_mut()) {
-        (End::Output(_), Some(c)) => Some(c.stop().await),
+        (End::Output(_), Some(c)) => Some(c.stop(&session, libc::SIGINT).await),
+        (End::Signalled(_), Some(c)) => Some(c.stop(&session, libc::SIGTERM).await),
         _ => None,
     };
+    drop(session); // detaches and unloads every program
     let mut lost = String::new();
     if read_failures > 0 {
         lost += &format!(", {read_failures} lost to failed kernel reads");
@@ -309,7 +437,8 @@ pub async fn run(args: TraceArgs) -> Result<i32> {
         End::Output(e) => Err(e.into()),
         End::RingError => Ok(1),
         End::CommandExited(code) => Ok(code),
-        _ => Ok(0),
+        End::Signalled(sig) => Ok(128 + sig),
+        End::ProcessExited => Ok(0),
     }
 }
 
@@ -329,6 +458,15 @@ impl Signals {
             // flushed and the counts printed.
             hup: signal(SignalKind::hangup()).context("installing the SIGHUP handler")?,
         })
+    }
+
+    /// Waits for one of them; its number.
+    async fn next(&mut self) -> libc::c_int {
+        tokio::select! {
+            _ = self.int.recv() => libc::SIGINT,
+            _ = self.term.recv() => libc::SIGTERM,
+            _ = self.hup.recv() => libc::SIGHUP,
+        }
     }
 }
 
@@ -465,8 +603,9 @@ async fn follow(
     let mut batch = Vec::with_capacity(4096);
     let consts = session.consts().clone();
     let mut drops = lost::DropWatch::new(session.drops());
-    // With a command of ours, the first SIGINT/SIGTERM goes to it (the terminal already
-    // sent it SIGINT) and the trace goes on until it exits; a second one ends the trace.
+    // With a command of ours, the first signal goes to it (from the terminal, or passed
+    // on by the tracer) and the trace goes on until it exits; a second one ends the trace
+    // and stops the command.
     let mut stopping = false;
     let mut end = loop {
         tokio::select! {
@@ -476,29 +615,21 @@ async fn follow(
                     break End::RingError;
                 }
             }
-            _ = signals.int.recv() => {
+            sig = signals.next() => {
                 match &targets.command {
                     Some(c) if !stopping => {
                         stopping = true;
-                        crate::say!(
-                            "tracer: interrupted: the trace ends when the command (pid {}) exits (Ctrl-C at a terminal interrupts it too); interrupt again to stop tracing now",
-                            c.pid
-                        );
+                        first_signal(c, sig);
                     }
                     Some(c) => {
-                        crate::say!("tracer: interrupted again: the command (pid {}) runs on untraced", c.pid);
-                        break End::Interrupted;
+                        crate::say!(
+                            "tracer: {} again: the trace ends now, and the command (pid {}) with it",
+                            if sig == libc::SIGINT { "interrupted" } else { "terminated" },
+                            c.pid
+                        );
+                        break End::Signalled(sig);
                     }
-                    None => break End::Interrupted,
-                }
-            }
-            _ = terminated(&mut signals.term, &mut signals.hup) => {
-                match &targets.command {
-                    Some(c) if !stopping => {
-                        stopping = true;
-                        c.signal(libc::SIGTERM);
-                    }
-                    _ => break End::Terminated,
+                    None => break End::Signalled(sig),
                 }
             }
             code = exit_of(&mut targets.command) => {
@@ -530,6 +661,28 @@ async fn follow(
     Ended {
         why: end,
         drops: total,
+    }
+}
+
+/// Passes the first signal of a trace on to its command, as the terminal would have; says
+/// so where the command did not get it from the terminal.
+fn first_signal(c: &Started, sig: libc::c_int) {
+    if c.own_session {
+        c.forward(sig);
+        if sig == libc::SIGINT {
+            crate::say!(
+                "tracer: interrupted: passed on to the command (pid {}), which has no terminal of its own; the trace ends when the command exits; interrupt again to stop it and the trace now",
+                c.pid
+            );
+        }
+    } else if sig == libc::SIGINT {
+        // Ctrl-C at the terminal reached the command too: not sent twice.
+        crate::say!(
+            "tracer: interrupted: the trace ends when the command (pid {}) exits (Ctrl-C at a terminal interrupts it too); interrupt again to stop it and the trace now",
+            c.pid
+        );
+    } else {
+        c.forward(sig);
     }
 }
 

@@ -328,7 +328,7 @@ pub async fn watch(args: crate::watch::WatchArgs) -> Result<i32> {
     };
     if let Some(code) = early {
         if let Some(c) = targets.command.as_mut() {
-            c.stop().await;
+            live.stop(c).await;
         }
         return Ok(code);
     }
@@ -410,7 +410,7 @@ async fn watch_runner(
             }
             _ = &mut quit => {
                 if let Some(c) = targets.command.as_mut() {
-                    code = c.stop().await;
+                    code = live.stop(c).await;
                 }
                 live.finish();
                 return (live.finish_recording(), code);

@@ -173,6 +173,12 @@ impl Live {
         self.board.rows(monotonic_ns(), full)
     }
 
+    /// Stops the command and every process it started ([`trace::Started::stop`]), with
+    /// SIGINT first; the probes, still loaded, know its children. Its exit status.
+    pub(crate) async fn stop(&self, command: &mut trace::Started) -> i32 {
+        command.stop(&self.session, libc::SIGINT).await
+    }
+
     /// Writes the rest of the recording; its first error, if any.
     pub fn finish_recording(&mut self) -> Result<(), OutputError> {
         match self.recorder.as_mut() {
@@ -240,18 +246,16 @@ pub async fn headless(args: WatchArgs) -> Result<i32> {
     let _tracefs = trace::mount_tracefs();
     let (mut live, mut targets) = Live::start(&args, plan, recording, false)?;
     let end = follow(&mut live, &mut targets, &mut signals, &args).await;
+    if let (End::Output(_), Some(c)) = (&end, targets.command.as_mut()) {
+        // The command would run on unwatched.
+        live.stop(c).await;
+    }
     live.finish();
     let report = live.report();
     let recorded = live.finish_recording();
     drop(live); // detaches and unloads every program
     let end = match end {
-        End::Output(e) => {
-            // The command would run on unwatched.
-            if let Some(c) = targets.command.as_mut() {
-                c.stop().await;
-            }
-            return Err(e.into());
-        }
+        End::Output(e) => return Err(e.into()),
         end => end,
     };
     let text = if args.json {
@@ -304,6 +308,10 @@ async fn follow(
             _ = signals.int.recv() => match &targets.command {
                 Some(c) if !stopping => {
                     stopping = true;
+                    // A command in a session of its own did not get the terminal's.
+                    if c.own_session {
+                        c.forward(libc::SIGINT);
+                    }
                     crate::say!(
                         "tracer: interrupted: the watch ends when the command (pid {}) exits (Ctrl-C at a terminal interrupts it too); interrupt again to stop watching now",
                         c.pid
@@ -318,7 +326,7 @@ async fn follow(
             _ = trace::terminated(&mut signals.term, &mut signals.hup) => match &targets.command {
                 Some(c) if !stopping => {
                     stopping = true;
-                    c.signal(libc::SIGTERM);
+                    c.forward(libc::SIGTERM);
                 }
                 _ => return End::Terminated,
             },

@@ -272,6 +272,19 @@ impl Probes {
         self.insert_traced(tgid, TRACED_FROM_EXEC)
     }
 
+    /// The processes (tgids) traced now: those given, and their children when forks are
+    /// followed. On kernels before 6.16 (no `group_dead` at exit) a process that exited
+    /// stays until the trace ends, and its pid may have been reused since.
+    pub fn traced(&self) -> anyhow::Result<Vec<u32>> {
+        let map = self
+            .ebpf
+            .map(TRACED_MAP)
+            .ok_or_else(|| anyhow::anyhow!("map {TRACED_MAP} missing"))?;
+        let traced: HashMap<_, u32, u32> = HashMap::try_from(map)?;
+        // A key the kernel removes while this reads is skipped, not an error.
+        Ok(traced.keys().filter_map(Result::ok).collect())
+    }
+
     fn insert_traced(&mut self, tgid: u32, flags: u32) -> anyhow::Result<()> {
         let map = self
             .ebpf
