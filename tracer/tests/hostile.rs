@@ -1290,3 +1290,28 @@ fn a_signal_reaches_the_command_and_its_status_or_the_signals_is_the_traces() {
     }
     kill9(&mut sleeper);
 }
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn copy_file_range_needs_room_for_its_copy_before_anything_is_written() {
+    assert_root();
+    // Room for the input, not for its copy too: one line, before anything is written,
+    // naming what the user knows (not /proc/self/fd/N).
+    let fs = Tmpfs::new("room-for-copy", "10m");
+    for method in ["copy-file-range", "all"] {
+        let out = tracer()
+            .args(["demo", "--method", method, "--size", "6M", "--headless"])
+            .env("TMPDIR", &fs.0.0)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{method}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{method}: {stderr}");
+        assert!(
+            stderr.contains("copy-file-range's copy") && stderr.contains("has only"),
+            "{method}: {stderr}"
+        );
+        assert!(!stderr.contains("/proc/self/fd"), "{method}: {stderr}");
+        assert_eq!(fs.0.entries(), Vec::<String>::new());
+    }
+}

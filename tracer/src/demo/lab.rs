@@ -50,11 +50,13 @@ impl Lab {
         })
     }
 
-    /// Makes the input (`size` bytes, unnamed) unless `file` is given, then starts.
+    /// Makes the input (`size` bytes, unnamed, where `room` bytes are free: see
+    /// [`workload::scratch::room_for`]) unless `file` is given, then starts.
     /// `Ok(Err(code))` when a signal came first.
     pub async fn prepare(
         file: Option<PathBuf>,
         size: u64,
+        room: u64,
         chunk: u64,
         signals: Option<&mut Signals>,
     ) -> Result<Result<Self, i32>> {
@@ -66,7 +68,7 @@ impl Lab {
                 _made: None,
             },
             None => {
-                let made = workload::scratch::unnamed_input(size)?;
+                let made = workload::scratch::unnamed_input(size, room)?;
                 let file = made.file;
                 let write = tokio::task::spawn_blocking(move || {
                     workload::write_pattern(&file, size).map(|()| file)

@@ -69,11 +69,19 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
         .unwrap_or(DEFAULT_SIZE)
         .div_ceil(args.chunk);
     let size = args.size.unwrap_or(DEFAULT_SIZE);
-    let mut lab =
-        match Lab::prepare(args.file.clone(), size, args.chunk, Some(&mut signals)).await? {
-            Ok(lab) => lab,
-            Err(code) => return Ok(code),
-        };
+    let room = crate::workload::scratch::room_for(&args.methods, size);
+    let mut lab = match Lab::prepare(
+        args.file.clone(),
+        size,
+        room,
+        args.chunk,
+        Some(&mut signals),
+    )
+    .await?
+    {
+        Ok(lab) => lab,
+        Err(code) => return Ok(code),
+    };
     if chunks > 1 << 20 {
         crate::say!(
             "tracer: note: {chunks} calls per method ({} chunks): this takes a while",

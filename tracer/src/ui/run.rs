@@ -163,13 +163,20 @@ pub async fn run(opts: TuiOptions) -> Result<i32> {
                 String::new()
             };
             crate::say!("tracer: loading the probes{making}…");
-            let lab =
-                match Lab::prepare(opts.file.clone(), opts.size, opts.chunk, Some(&mut signals))
-                    .await?
-                {
-                    Ok(lab) => lab,
-                    Err(code) => return Ok(code),
-                };
+            // Any method may be picked here, copy-file-range too.
+            let room = crate::workload::scratch::room_for(&Method::ALL, opts.size);
+            let lab = match Lab::prepare(
+                opts.file.clone(),
+                opts.size,
+                room,
+                opts.chunk,
+                Some(&mut signals),
+            )
+            .await?
+            {
+                Ok(lab) => lab,
+                Err(code) => return Ok(code),
+            };
             // A signal that came while the probes loaded: honour it now.
             tokio::select! {
                 biased;

@@ -64,12 +64,12 @@ pub(super) fn copy_file_range(
 
 fn copy_error(e: io::Error, src: &Path, size: u64, scratch_dir: &Path) -> anyhow::Error {
     match e.raw_os_error() {
+        // Named by its directory, which the user knows (the demo's own input has no name
+        // but /proc/self/fd/N).
         Some(libc::ENOSPC) => anyhow::anyhow!(
-            "copy-file-range: no space left for the copy in {} (it needs {} bytes, the size of \
-             {}): free some space there",
+            "copy-file-range: no space left in {} for the copy ({size} bytes, as large as the \
+             file copied): free some space there",
             scratch_dir.display(),
-            size,
-            src.display()
         ),
         Some(libc::EXDEV) => anyhow::anyhow!(
             "copy-file-range needs the source and the destination on one filesystem: {} and \

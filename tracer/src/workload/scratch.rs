@@ -375,18 +375,36 @@ pub struct Unnamed {
     pub fs_dir: PathBuf,
 }
 
+/// Bytes the demo's input needs on its filesystem to send it with `methods`: its `size`,
+/// twice that when copy-file-range is among them (its copy goes on the same filesystem).
+pub fn room_for(methods: &[crate::model::Method], size: u64) -> u64 {
+    if methods.contains(&crate::model::Method::CopyFileRange) {
+        size.saturating_mul(2)
+    } else {
+        size
+    }
+}
+
 /// Creates an empty file for `size` bytes in a fresh [`ScratchDir`] and unlinks it at once
 /// (the directory goes too); fails with a one-line error, before anything is written,
-/// when the filesystem has less than `size` bytes free.
-pub fn unnamed_input(size: u64) -> anyhow::Result<Unnamed> {
+/// when the filesystem has less than `room` bytes free ([`room_for`]).
+pub fn unnamed_input(size: u64, room: u64) -> anyhow::Result<Unnamed> {
     use anyhow::Context as _;
     let scratch = ScratchDir::new()?;
     let base = scratch.base_path.clone();
     let free = scratch.available().unwrap_or(u64::MAX);
-    if size > free {
+    if room.max(size) > free {
+        let copy = if room > size {
+            format!(
+                " (and as much again for copy-file-range's copy: {})",
+                mib(room)
+            )
+        } else {
+            String::new()
+        };
         anyhow::bail!(
-            "--size {}: {} has only {} free: choose a smaller --size, or set TMPDIR to a \
-             directory with room (as root, one root owns)",
+            "--size {}{copy}: {} has only {} free: choose a smaller --size, or set TMPDIR to \
+             a directory with room (as root, one root owns)",
             mib(size),
             base.display(),
             mib(free)
@@ -439,6 +457,24 @@ mod tests {
         assert_eq!(entries, 0);
         let e = unnamed_file(&dir).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn copy_file_range_needs_room_for_its_copy_too() {
+        use crate::model::Method;
+        assert_eq!(room_for(&[Method::Sendfile], 8 << 20), 8 << 20);
+        assert_eq!(room_for(&[Method::CopyFileRange], 8 << 20), 16 << 20);
+        assert_eq!(room_for(&Method::ALL, 8 << 20), 16 << 20);
+        // More than any filesystem has: refused before anything is made, saying why.
+        let Err(e) = unnamed_input(1, u64::MAX) else {
+            panic!("room for u64::MAX bytes");
+        };
+        let e = e.to_string();
+        assert!(
+            e.starts_with("--size 0.0 MiB (and as much again for copy-file-range's copy:"),
+            "{e}"
+        );
+        assert!(e.contains("has only"), "{e}");
     }
 
     #[test]
