@@ -1315,3 +1315,102 @@ fn copy_file_range_needs_room_for_its_copy_before_anything_is_written() {
         assert_eq!(fs.0.entries(), Vec::<String>::new());
     }
 }
+
+/// The names of the tracer's programs loaded now (`bpftool prog list`).
+fn tracer_programs() -> Vec<String> {
+    let out = Command::new("bpftool")
+        .args(["prog", "list"])
+        .output()
+        .expect("bpftool (apt-get install bpftool)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            l.split_whitespace()
+                .skip_while(|w| *w != "name")
+                .nth(1)
+                .map(str::to_string)
+        })
+        .filter(|name| name.starts_with("tracer_"))
+        .collect()
+}
+
+/// Whether the tracer's programs are all gone within 5 s (the kernel frees a closed
+/// program after an RCU grace period).
+fn all_unloaded() -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !tracer_programs().is_empty() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn a_recording_whose_reader_leaves_mid_run_ends_with_an_error_naming_it() {
+    use std::io::BufRead as _;
+    assert_root();
+    let dir = TempDir::new("record-reader-leaves");
+    let input = dir.join("input");
+    secret_file(&input, 8 << 20);
+    let input = input.to_str().unwrap();
+    let transfer = [
+        env!("CARGO_BIN_EXE_tracer"),
+        "transfer",
+        "--method",
+        "sendfile",
+        "--chunk",
+        "4K",
+        "--file",
+        input,
+    ];
+    // The demo and watch, recording into a pipe (their standard input) whose reader takes
+    // the header, then goes away while thousands of events are still to come.
+    let demo = [
+        "demo", "--method", "sendfile", "--size", "8M", "--chunk", "4K",
+    ];
+    let runs: [Vec<&str>; 3] = [
+        [&demo[..], &["--headless"]].concat(),
+        [&demo[..], &["--json"]].concat(),
+        [&["watch", "--headless"][..], &["--"], &transfer[..]].concat(),
+    ];
+    for args in runs {
+        let (reader, writer) = std::io::pipe().unwrap();
+        let child = tracer()
+            .arg(args[0])
+            .args(["--record", "/proc/self/fd/0"])
+            .args(&args[1..])
+            .stdin(writer)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut header = String::new();
+        std::io::BufReader::new(reader)
+            .read_line(&mut header)
+            .unwrap();
+        assert!(header.contains("tracer-recording-1"), "{args:?}: {header}");
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // The run's report is printed, then one line says what happened to the recording.
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(!out.stdout.is_empty(), "{args:?}: no report: {stderr}");
+        assert_eq!(
+            stderr.lines().last(),
+            Some(
+                "tracer: error: cannot write to the recording /proc/self/fd/0: Broken pipe \
+                 (os error 32)"
+            ),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(
+            stderr.matches("tracer: error").count(),
+            1,
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(all_unloaded(), "{args:?}: {:?}", tracer_programs());
+    }
+}
