@@ -12,6 +12,7 @@ use crate::{
         plan::{self, Caps, Planned},
         why::Lack,
     },
+    ui::escape::escape,
 };
 
 /// `tracer doctor --json`. In `caps`, a `null` reason (`no_btf`, `fentry`, `kprobes`,
@@ -42,13 +43,14 @@ pub fn text(
     tracefs: bool,
 ) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "kernel {}", caps.kernel);
+    // The kernel's and sysfs's strings, escaped as everywhere.
+    let _ = writeln!(s, "kernel {}", escape(&caps.kernel));
     let btf = match &caps.no_btf {
         None => "yes".into(),
         Some(why) => format!("no: {why}"),
     };
     let _ = writeln!(s, "  BTF:          {btf}");
-    let _ = writeln!(s, "  lockdown:     {lockdown}");
+    let _ = writeln!(s, "  lockdown:     {}", escape(lockdown));
     let _ = writeln!(
         s,
         "  tracefs:      {}",
@@ -187,7 +189,7 @@ pub fn json_text(
             .filter(|p| method.is_none_or(|m| p.methods.is_empty() || p.methods.contains(&m)))
             .collect(),
     };
-    Ok(serde_json::to_string_pretty(&report)?)
+    Ok(crate::ui::escape::to_json_pretty(&report)?)
 }
 
 /// Measures this kernel and plans: (caps, plan).

@@ -56,6 +56,17 @@ fn cannot_write_the_output_file() {
 }
 
 #[test]
+fn a_hostile_path_in_an_error_is_escaped() {
+    // A newline would forge a second line; ESC, a C1 control, a right-to-left override
+    // and an Arabic letter mark would drive the terminal or reorder the line.
+    let path = "/nonexistent-dir/a\nfake\x1b[2J\u{85}\u{202e}lmth.exe\u{61c}";
+    one_line_error(
+        &["trace", "-o", path, "--", "true"],
+        r"cannot write the events to /nonexistent-dir/a\nfake\x1b[2J\xc2\x85\xe2\x80\xaelmth.exe\xd8\x9c",
+    );
+}
+
+#[test]
 fn a_target_is_required_and_only_one() {
     let (code, stderr) = run(&["trace", "--json"]);
     assert_eq!(code, Some(2), "{stderr}");

@@ -191,6 +191,17 @@ for name in (b"\x1b]0;pwned\x07\x1b[2J", b"a\nfake"):
     os.getppid()
 "#;
 
+/// Names that reorder or hide text rather than drive the terminal: a C1 control (CSI), a
+/// right-to-left override, and format characters (an Arabic letter mark, a soft hyphen,
+/// a zero-width space).
+const BIDI_NAMES: &str = r#"
+import ctypes, os
+libc = ctypes.CDLL(None)
+for name in ("a\u009b2Jb", "x\u202egpj.exe", "y\u061cz\u00ad\u200b"):
+    libc.prctl(15, name.encode(), 0, 0, 0)
+    os.getppid()
+"#;
+
 /// Whether `line` starts like an event line: `  1234.567890 `.
 fn starts_with_timestamp(line: &str) -> bool {
     let Some((ts, _)) = line.trim_start().split_once(' ') else {
@@ -1413,4 +1424,113 @@ fn a_recording_whose_reader_leaves_mid_run_ends_with_an_error_naming_it() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
         assert!(all_unloaded(), "{args:?}: {:?}", tracer_programs());
     }
+}
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn names_with_bidi_c1_and_format_characters_cannot_reorder_or_hide_text() {
+    assert_root();
+    let names = ["a\u{9b}2Jb", "x\u{202e}gpj.exe", "y\u{61c}z\u{ad}\u{200b}"];
+    let unsafe_chars = ['\u{9b}', '\u{202e}', '\u{61c}', '\u{ad}', '\u{200b}'];
+    // Text: every such character written out, byte by byte, as strace does.
+    let out = tracer()
+        .args(["trace", "--", "python3", "-c", BIDI_NAMES])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let text = String::from_utf8(out.stdout).expect("UTF-8 text");
+    assert!(
+        !text.contains(&unsafe_chars[..]),
+        "a raw one reached the output"
+    );
+    for escaped in [
+        r"a\xc2\x9b2Jb",
+        r"x\xe2\x80\xaegpj.exe",
+        r"y\xd8\x9cz\xc2\xad\xe2\x80\x8b",
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.contains(escaped) && l.contains("syscall=getppid")),
+            "no getppid line shows {escaped}"
+        );
+    }
+
+    // JSON: \uXXXX escapes (serde_json leaves them raw), read back as the names.
+    let out = tracer()
+        .args(["trace", "--json", "--", "python3", "-c", BIDI_NAMES])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let json = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !json.contains(&unsafe_chars[..]),
+        "a raw one reached the JSON"
+    );
+    for escaped in [r"\u009b", r"\u202e", r"\u061c", r"\u00ad", r"\u200b"] {
+        assert!(json.contains(escaped), "no {escaped} in the JSON");
+    }
+    let comms: Vec<String> = json
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+            v["comm"].as_str().unwrap().to_string()
+        })
+        .collect();
+    for name in names {
+        assert!(comms.iter().any(|c| c == name), "{name:?} not in {comms:?}");
+    }
+
+    // A file so named, sent by a watched transfer: the watch's text and JSON reports, and
+    // an error naming it (-o to it: it exists), never show it raw.
+    let dir = TempDir::new("bidi-file");
+    let file = dir.join("report\u{202e}fdp.exe\u{85}\u{2066}");
+    secret_file(&file, 1 << 20);
+    // Slowly, so that the watch reads its name from /proc while it runs.
+    let send = "import os, socket, sys, time\n\
+                a, b = socket.socketpair()\n\
+                f = open(sys.argv[1], 'rb')\n\
+                for _ in range(64):\n\
+                \x20   os.sendfile(a.fileno(), f.fileno(), None, 16384)\n\
+                \x20   b.recv(65536)\n\
+                \x20   time.sleep(0.01)\n";
+    for json in [false, true] {
+        let mut args = vec!["watch", "--headless"];
+        if json {
+            args.push("--json");
+        }
+        args.extend(["--", "python3", "-c", send, file.to_str().unwrap()]);
+        let out = tracer().args(&args).output().unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(!stdout.contains(&unsafe_chars[..]) && !stdout.contains('\u{85}'));
+        assert!(!stdout.contains('\u{2066}'), "a raw one reached the report");
+        let heads: Vec<&str> = stdout.lines().filter(|l| l.contains("report")).collect();
+        if json {
+            assert!(
+                stdout.contains(r"report\u202efdp.exe\u0085\u2066"),
+                "{}",
+                &stdout[..stdout.len().min(2000)]
+            );
+        } else {
+            assert!(
+                stdout.contains(r"report\xe2\x80\xaefdp.exe\xc2\x85\xe2\x81\xa6"),
+                "{heads:?}"
+            );
+        }
+    }
+    let out = tracer()
+        .args(["trace", "-o"])
+        .arg(&file)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(r"report\xe2\x80\xaefdp.exe\xc2\x85\xe2\x81\xa6: it exists"),
+        "{stderr}"
+    );
 }

@@ -96,7 +96,7 @@ impl Recorder {
 
     fn line(&mut self, l: &RecordLine) {
         // Serializing into a Vec cannot fail: every line is plain data.
-        drop(serde_json::to_writer(self.out.line(), l));
+        drop(crate::ui::escape::write_json(self.out.line(), l));
         self.out.end_line(true);
     }
 

@@ -13,10 +13,10 @@ pub(super) fn render(outcomes: &[Outcome], json: bool, all: bool) -> Result<Stri
     let mut out = String::new();
     if json {
         let text = if all {
-            serde_json::to_string_pretty(outcomes)?
+            crate::ui::escape::to_json_pretty(outcomes)?
         } else {
             match outcomes.first() {
-                Some(o) => serde_json::to_string_pretty(o)?,
+                Some(o) => crate::ui::escape::to_json_pretty(o)?,
                 None => "null".into(),
             }
         };
@@ -181,9 +181,10 @@ pub(crate) fn difference_lines(diffs: &[Difference]) -> Vec<String> {
             _ => lines.push((cell, reason)),
         }
     }
+    // A reason may name a network device, whose name is the kernel's.
     lines
         .into_iter()
-        .map(|(cells, reason)| format!("{cells}: {reason}"))
+        .map(|(cells, reason)| format!("{cells}: {}", crate::ui::escape::escape(&reason)))
         .collect()
 }
 
@@ -339,4 +340,31 @@ fn table_notes(s: &mut String, ran: &[&MethodResult]) {
     }
     let drops: u64 = ran.iter().map(|r| r.drops).sum();
     let _ = writeln!(s, "\nevents dropped: {drops}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::compare::{Reason, Reasons};
+
+    #[test]
+    fn a_device_name_in_a_reason_is_escaped() {
+        // A device any root in a network namespace may name: a right-to-left override, a
+        // C1 control and a newline that would forge a line of the report.
+        let diffs = [Difference {
+            field: "dma_copies",
+            observed: 40,
+            textbook: 32,
+            reasons: Reasons(vec![Reason::NicTransmits {
+                xmits: 40,
+                devices: vec!["e\u{202e}0ht\u{9b}\n- fake".into()],
+            }]),
+        }];
+        let lines = difference_lines(&diffs);
+        assert_eq!(lines.len(), 1);
+        assert!(
+            lines[0].contains(r"e\xe2\x80\xae0ht\xc2\x9b\n- fake"),
+            "{lines:?}"
+        );
+    }
 }

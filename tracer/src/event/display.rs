@@ -51,7 +51,7 @@ impl Event {
             event: self,
             consts,
         };
-        serde_json::to_writer(out, &view).map_err(std::io::Error::from)
+        crate::ui::escape::write_json(out, &view).map_err(std::io::Error::from)
     }
 
     /// One human-readable line (no trailing newline). Strings from the kernel (the comm any

@@ -327,6 +327,11 @@ fn a_hostile_comm_is_escaped_in_text_and_valid_in_json() {
             "\\x1b]0;pwned\\x07\\x1b[2J",
         ),
         (b"a\nfake", "a\\nfake"),
+        // A C1 control, a right-to-left override, an Arabic letter mark.
+        (
+            "x\u{9b}\u{202e}gpj\u{61c}".as_bytes(),
+            "x\\xc2\\x9b\\xe2\\x80\\xaegpj\\xd8\\x9c",
+        ),
     ] {
         let mut r = raw(kind::process_exec::ID, &[]);
         r.comm = [0; 16];
@@ -336,6 +341,13 @@ fn a_hostile_comm_is_escaped_in_text_and_valid_in_json() {
         assert!(line.contains(escaped), "{line}");
         assert!(!line.chars().any(char::is_control), "{line:?}");
         assert_eq!(json(&r)["comm"], String::from_utf8_lossy(name).as_ref());
+        // The JSON line itself holds none of them raw (serde_json leaves all but C0).
+        let text = e.to_json(&KernelConsts::linux_6_12());
+        assert!(
+            text.chars()
+                .all(|c| c == ' ' || !(c.is_control() || c > '\u{7e}')),
+            "{text:?}"
+        );
     }
 }
 

@@ -127,7 +127,7 @@ pub(crate) fn plan(target: &Target, user: Option<&str>) -> Result<Plan> {
                 crate::say!(
                     "tracer: note: pid {tgid} ({}) is a kernel thread: it makes no syscalls, so \
                      only the kernel-side events it runs (block I/O, transmits) can appear",
-                    crate::ui::escape::escape(comm.trim_end())
+                    comm.trim_end()
                 );
             }
             Plan::Pids(vec![tgid])
@@ -552,9 +552,8 @@ impl Targets {
                 }
                 match target {
                     Target::Comm(name) if pids.is_empty() => crate::say!(
-                        "tracer: no process named {:?} is running: waiting for one to start \
-                         (names are the kernel's comm, see `ps -e -o comm`; Ctrl-C ends)",
-                        crate::ui::escape::escape(name)
+                        "tracer: no process named \"{name}\" is running: waiting for one to \
+                         start (names are the kernel's comm, see `ps -e -o comm`; Ctrl-C ends)"
                     ),
                     _ => crate::say!(
                         "tracer: tracing pid {}",

@@ -22,12 +22,15 @@ use std::{
 use crate::workload::scratch::{PRIVATE, openat};
 
 /// `eprintln!` that does not panic when standard error is closed (`2>&1 | head`): a
-/// message nobody can read any more is dropped.
+/// message nobody can read any more is dropped. Every message is one line, escaped
+/// ([`crate::ui::escape::escape`]): the names and paths in it (a process's, a device's,
+/// a file's, in an error) cannot drive the terminal or forge a line.
 #[macro_export]
 macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        drop(writeln!(std::io::stderr(), $($arg)*));
+        let line = format!($($arg)*);
+        drop(writeln!(std::io::stderr(), "{}", $crate::ui::escape::escape(&line)));
     }};
 }
 

@@ -181,6 +181,44 @@ fn a_live_runs_last_step_explains_the_differences() {
 }
 
 #[test]
+fn a_device_name_in_a_reason_is_escaped_in_the_why_pane() {
+    use crate::model::compare::{Difference, Reason, Reasons};
+    let mut app = App::new(
+        Kind::Live,
+        Some(Method::Sendfile),
+        KERNEL,
+        1 << 20,
+        64 << 10,
+        true,
+    );
+    initial_action(&mut app);
+    app.state = super::app::RunState::Done;
+    // A device any root in a namespace may name: a right-to-left override and ESC.
+    app.differences = vec![Difference {
+        field: "dma_copies",
+        observed: 40,
+        textbook: 32,
+        reasons: Reasons(vec![Reason::NicTransmits {
+            xmits: 40,
+            devices: vec!["e\u{202e}0ht\u{1b}".into()],
+        }]),
+    }];
+    app.queue.push(super::app::Shown {
+        number: None,
+        kind: None,
+        text: "The other 15 chunks go the same way.".into(),
+        evidence: "summary".into(),
+    });
+    app.shown = app.queue.len();
+    let all = text(screen(&app, 120, 40).backend().buffer());
+    assert!(all.contains(r"e\xe2\x80\xae0ht\x1b"), "{all}");
+    assert!(
+        !all.contains('\u{202e}') && !all.contains('\u{1b}'),
+        "{all}"
+    );
+}
+
+#[test]
 fn the_doctor_page_shows_this_methods_report_scrolls_and_closes_with_any_other_key() {
     let mut app = lesson(Method::Sendfile);
     let report = |m: &str, n| {

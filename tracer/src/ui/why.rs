@@ -52,7 +52,8 @@ impl Widget for Why<'_> {
         // each expecting 3, read alike.
         let mut last: Option<String> = None;
         for d in &app.differences {
-            let reason = d.reasons.to_string();
+            // A reason may name a network device, whose name is the kernel's.
+            let reason = crate::ui::escape::escape(&d.reasons.to_string()).into_owned();
             let cell = format!(
                 "{} {}/{}",
                 d.field,

@@ -9,7 +9,6 @@ use super::board::TransferReport;
 use crate::{
     demo::{self, Expect},
     model::Method,
-    ui::escape::escape,
 };
 
 /// What `--expect` asks of each transfer that sends a file.
@@ -78,10 +77,7 @@ pub fn check(expect: &Expectations, transfers: &[TransferReport]) -> bool {
     for t in senders {
         let who = format!(
             "pid {} ({}) {} -> {}",
-            t.pid,
-            escape(&t.comm),
-            escape(&t.source.name),
-            escape(&t.destination.name)
+            t.pid, t.comm, t.source.name, t.destination.name
         );
         let mut failures = Vec::new();
         if let Some((equal, name)) = &expect.method

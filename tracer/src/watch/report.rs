@@ -28,7 +28,7 @@ impl WatchReport {
     /// One JSON object on one line.
     pub fn json(&self) -> String {
         // Plain data: serializing it cannot fail.
-        let mut line = serde_json::to_string(self).unwrap_or_default();
+        let mut line = crate::ui::escape::to_json(self).unwrap_or_default();
         line.push('\n');
         line
     }
@@ -109,9 +109,8 @@ fn transfer_text(s: &mut String, t: &TransferReport) {
                 s,
                 "  differences from the textbook (observed/textbook: why):"
             );
-            // A reason may name a network device, whose name is the kernel's.
             for line in difference_lines(&t.differences) {
-                let _ = writeln!(s, "  - {}", escape(&line));
+                let _ = writeln!(s, "  - {line}");
             }
         }
     }
