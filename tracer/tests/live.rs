@@ -44,6 +44,12 @@ fn iter_type_of(consts: &KernelConsts, name: &str) -> u8 {
 
 /// Runs `method` over a fresh file of `size` bytes while this process is traced; returns
 /// the transfer's report and every event.
+/// Writes `size` bytes of the workload's pattern to a new `path`.
+fn make_file(path: &Path, size: u64) {
+    let f = std::fs::File::create(path).expect("test file");
+    workload::write_pattern(&f, size).expect("test file");
+}
+
 fn traced_transfer(
     method: Method,
     size: u64,
@@ -51,7 +57,7 @@ fn traced_transfer(
     also: impl FnOnce(),
 ) -> (Report, Vec<Event>, u64, KernelConsts) {
     let file = temp_path(method.name());
-    workload::make_file(&file, size).expect("test file");
+    make_file(&file, size);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -280,7 +286,7 @@ fn read_write_is_seen_call_by_call_and_copies_a_user_buffer() {
     let chunk = 64 << 10;
     // Another process runs while we trace ourselves: none of its syscalls may appear.
     let other_file = temp_path("other");
-    workload::make_file(&other_file, 1 << 20).unwrap();
+    make_file(&other_file, 1 << 20);
     let mut other_pid = 0;
     let (report, events, drops, consts) = traced_transfer(Method::ReadWrite, size, chunk, || {
         let child = Command::new("dd")

@@ -380,12 +380,6 @@ pub fn check_size(path: &Path, size: u64) -> Result<()> {
     Ok(())
 }
 
-/// Writes `size` bytes of a repeating pattern to `path` (a new file, or truncated).
-pub fn make_file(path: &Path, size: u64) -> Result<()> {
-    let f = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    write_pattern(&f, size).with_context(|| format!("writing {}", path.display()))
-}
-
 /// Writes `size` bytes of a repeating pattern to `file`, from its current offset.
 pub fn write_pattern(file: &File, size: u64) -> std::io::Result<()> {
     // 64 KiB writes (the block), as before: the write size shapes the page cache's folios,

@@ -1,5 +1,11 @@
 use super::*;
 
+/// Writes `size` bytes of the workload's pattern to `path` (a new file, or truncated).
+fn make_file(path: &Path, size: u64) -> Result<()> {
+    let f = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    write_pattern(&f, size).with_context(|| format!("writing {}", path.display()))
+}
+
 /// A fresh directory for one test, on a disk filesystem: page-cache eviction and O_DIRECT
 /// mean nothing on tmpfs, so if the temporary directory is one, under the target directory.
 struct TestDir(PathBuf);
