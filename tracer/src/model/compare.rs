@@ -151,6 +151,13 @@ pub enum Reason {
     CompletionReaps { calls: u64, chunks: u64 },
     /// io_uring_enter calls, waits for the zero-copy notification included.
     UringWaits { calls: u64, chunks: u64 },
+    /// The application's own bytes sent on the socket before the file (a server's
+    /// response headers), in `calls` calls (`sends` of them sent bytes).
+    OwnBytesSent { calls: u64, sends: u64, bytes: u64 },
+    /// read() calls at the end of the file: they return 0.
+    EndOfFileReads { reads: u64 },
+    /// Data calls that returned an error (EAGAIN from a full non-blocking socket).
+    FailedCalls { calls: u64 },
 
     /// Nothing the model knows accounts for `field`; it expected `expected` here.
     NotExplained { field: &'static str, expected: u64 },
@@ -248,6 +255,19 @@ impl fmt::Display for Reason {
                 f,
                 "{calls} io_uring_enter calls (waiting for the zero-copy notification can take a second call) for {chunks} chunks"
             ),
+            Self::OwnBytesSent { calls, sends, bytes } => write!(
+                f,
+                "the application's own bytes (a server's headers) sent before the file: {} in {sends} of {calls} calls, copied by the CPU",
+                human_bytes(*bytes)
+            ),
+            Self::EndOfFileReads { reads } => write!(
+                f,
+                "{reads} read() calls at the end of the file returned 0 (no bytes, two mode switches each)"
+            ),
+            Self::FailedCalls { calls } => write!(
+                f,
+                "{calls} calls returned an error and moved no bytes (EAGAIN: a non-blocking socket's buffer was full)"
+            ),
             Self::NotExplained { field, expected } => write!(
                 f,
                 "not explained by the model: {} expected under this run's conditions",
@@ -288,12 +308,15 @@ pub fn differences(run: &Run<'_>) -> Vec<Difference> {
             reasons.extend(condition_reasons(run, field));
         }
         if observed != here {
-            reasons.push(
-                fact_reason(run, field, here).unwrap_or(Reason::NotExplained {
-                    field,
-                    expected: here,
-                }),
-            );
+            match extra_calls(run, field, here) {
+                Some(extra) => reasons.extend(extra),
+                None => reasons.push(fact_reason(run, field, here).unwrap_or(
+                    Reason::NotExplained {
+                        field,
+                        expected: here,
+                    },
+                )),
+            }
         }
         out.push(Difference {
             field,
@@ -355,6 +378,41 @@ fn condition_reasons(run: &Run<'_>, field: &str) -> Vec<Reason> {
         _ => {}
     }
     r
+}
+
+/// Calls and copies a real program makes beyond the method's: its own bytes sent before
+/// the file (headers), read() at the end of the file, calls that failed (EAGAIN); the
+/// reasons when they account for the whole difference in `field`, else `None`.
+fn extra_calls(run: &Run<'_>, field: &str, here: u64) -> Option<Vec<Reason>> {
+    let f = run.facts;
+    let observed = run.observed.get(field)?;
+    let own = Reason::OwnBytesSent {
+        calls: f.own_calls,
+        sends: f.own_sends,
+        bytes: f.own_bytes,
+    };
+    let (extra, reasons) = match field {
+        "syscalls" | "mode_switches" => {
+            let per = if field == "mode_switches" { 2 } else { 1 };
+            let mut r = Vec::new();
+            if f.own_calls > 0 {
+                r.push(own);
+            }
+            if f.eof_reads > 0 {
+                r.push(Reason::EndOfFileReads { reads: f.eof_reads });
+            }
+            if f.failed_calls > 0 {
+                r.push(Reason::FailedCalls {
+                    calls: f.failed_calls,
+                });
+            }
+            (per * (f.own_calls + f.eof_reads + f.failed_calls), r)
+        }
+        "cpu_copies" if f.own_sends > 0 => (f.own_sends, vec![own]),
+        "cpu_copy_bytes" if f.own_bytes > 0 => (f.own_bytes, vec![own]),
+        _ => return None,
+    };
+    (extra > 0 && observed == here + extra).then_some(reasons)
 }
 
 /// Why the observed value differs from the model under the run's conditions, from what
@@ -605,5 +663,65 @@ mod tests {
             ])
         );
         assert!(d.iter().all(Difference::explained), "{d:?}");
+    }
+
+    #[test]
+    fn headers_end_of_file_reads_and_eagain_explain_the_extra_calls() {
+        let here_c = Conditions {
+            cache: Cache::Warm,
+            link: Link::Loopback,
+            zc_send: true,
+        };
+        let (bytes, chunk) = (1 << 20, 65536);
+        let article = ledger(Method::ReadSend, bytes, chunk, &Conditions::ARTICLE);
+        let here = ledger(Method::ReadSend, bytes, chunk, &here_c);
+        let mut observed = here.clone();
+        // One sendto() of 205 bytes of headers, one read() at the end, one EAGAIN.
+        observed.syscalls += 3;
+        observed.mode_switches += 6;
+        observed.cpu_copies += 1;
+        observed.cpu_copy_bytes += 205;
+        let facts = Facts {
+            own_calls: 1,
+            own_sends: 1,
+            own_bytes: 205,
+            eof_reads: 1,
+            failed_calls: 1,
+            ..Facts::default()
+        };
+        let d = differences(&Run {
+            method: Method::ReadSend,
+            chunks: 16,
+            observed: &observed,
+            facts: &facts,
+            article: &article,
+            here: &here,
+            here_conditions: here_c,
+        });
+        assert!(d.iter().all(Difference::explained), "{d:?}");
+        let calls = d.iter().find(|d| d.field == "syscalls").unwrap();
+        assert_eq!(
+            calls.reasons.to_string(),
+            "the application's own bytes (a server's headers) sent before the file: 205 bytes in 1 of 1 calls, copied by the CPU; \
+             1 read() calls at the end of the file returned 0 (no bytes, two mode switches each); \
+             1 calls returned an error and moved no bytes (EAGAIN: a non-blocking socket's buffer was full)"
+        );
+        // A difference they do not account for exactly stays unexplained.
+        observed.cpu_copy_bytes += 1;
+        let d = differences(&Run {
+            method: Method::ReadSend,
+            chunks: 16,
+            observed: &observed,
+            facts: &facts,
+            article: &article,
+            here: &here,
+            here_conditions: here_c,
+        });
+        assert!(
+            !d.iter()
+                .find(|d| d.field == "cpu_copy_bytes")
+                .unwrap()
+                .explained()
+        );
     }
 }

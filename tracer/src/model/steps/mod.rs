@@ -14,12 +14,14 @@
 //! part that owns its state: `syscall` (syscalls in flight, their roles, the bytes seen
 //! inside them), `send` (TCP send calls, the zero-copy decision), `xmit` (transmits,
 //! loopback deliveries), `page_cache` (lookups, pages added), `block` (block requests),
-//! `io_uring` (requests, completions, a ring's transfer) and `mapping` (where a buffer's
-//! bytes come from: file mappings, buffers filled by read(), pipes).
+//! `io_uring` (requests, completions, a ring's transfer), `mapping` (where a buffer's
+//! bytes come from: file mappings, buffers filled by read(), pipes) and `own` (the
+//! application's own bytes sent on a socket, waiting for the file sent next on it).
 
 mod block;
 mod io_uring;
 mod mapping;
+mod own;
 mod page_cache;
 mod send;
 mod syscall;
@@ -106,6 +108,100 @@ pub struct Facts {
     /// Copies and page references by how they are known ("observed by ...",
     /// "inferred"), e.g. whether a kernel let fexit see the page cache -> user copy.
     pub evidence: std::collections::BTreeMap<String, u64>,
+    /// read() calls of the source file that returned 0 (its end): two mode switches, no
+    /// bytes.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub eof_reads: u64,
+    /// Data calls that returned an error (EAGAIN from a full socket buffer of a
+    /// non-blocking socket, EINTR, ...): two mode switches, no bytes.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub failed_calls: u64,
+    /// The application's own bytes sent on the destination socket before the file (a
+    /// server's response headers, see `own`): calls, those that sent bytes, and the bytes.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub own_calls: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub own_sends: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub own_bytes: u64,
+}
+
+/// Whether a counter is 0 (facts added later are left out of the JSON until they happen).
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl Facts {
+    /// Adds `other`'s counts to these.
+    fn add(&mut self, other: &Self) {
+        self.loopback_xmits += other.loopback_xmits;
+        self.nic_xmits += other.nic_xmits;
+        self.devices.extend(other.devices.iter().cloned());
+        self.xmit_copied_bytes += other.xmit_copied_bytes;
+        self.xmit_spliced_bytes += other.xmit_spliced_bytes;
+        self.xmit_zerocopy_bytes += other.xmit_zerocopy_bytes;
+        self.sends += other.sends;
+        self.zerocopy_requested += other.zerocopy_requested;
+        self.zerocopy_ignored += other.zerocopy_ignored;
+        self.deferred_copies += other.deferred_copies;
+        self.deferred_copy_bytes += other.deferred_copy_bytes;
+        self.block_requests += other.block_requests;
+        self.completion_reaps += other.completion_reaps;
+        self.io_uring_requests += other.io_uring_requests;
+        self.io_uring_notifications += other.io_uring_notifications;
+        for (k, v) in &other.syscalls {
+            *self.syscalls.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &other.evidence {
+            *self.evidence.entry(k.clone()).or_default() += v;
+        }
+        self.eof_reads += other.eof_reads;
+        self.failed_calls += other.failed_calls;
+        self.own_calls += other.own_calls;
+        self.own_sends += other.own_sends;
+        self.own_bytes += other.own_bytes;
+    }
+
+    /// What was counted since `base` (an earlier copy of these facts); these go back to
+    /// `base`.
+    fn take_since(&mut self, base: &Self) -> Self {
+        let mut taken = Self::default();
+        let d = |now: u64, then: u64| now.saturating_sub(then);
+        taken.loopback_xmits = d(self.loopback_xmits, base.loopback_xmits);
+        taken.nic_xmits = d(self.nic_xmits, base.nic_xmits);
+        taken.devices = self.devices.difference(&base.devices).cloned().collect();
+        taken.xmit_copied_bytes = d(self.xmit_copied_bytes, base.xmit_copied_bytes);
+        taken.xmit_spliced_bytes = d(self.xmit_spliced_bytes, base.xmit_spliced_bytes);
+        taken.xmit_zerocopy_bytes = d(self.xmit_zerocopy_bytes, base.xmit_zerocopy_bytes);
+        taken.sends = d(self.sends, base.sends);
+        taken.zerocopy_requested = d(self.zerocopy_requested, base.zerocopy_requested);
+        taken.zerocopy_ignored = d(self.zerocopy_ignored, base.zerocopy_ignored);
+        taken.deferred_copies = d(self.deferred_copies, base.deferred_copies);
+        taken.deferred_copy_bytes = d(self.deferred_copy_bytes, base.deferred_copy_bytes);
+        taken.block_requests = d(self.block_requests, base.block_requests);
+        taken.completion_reaps = d(self.completion_reaps, base.completion_reaps);
+        taken.io_uring_requests = d(self.io_uring_requests, base.io_uring_requests);
+        taken.io_uring_notifications = d(self.io_uring_notifications, base.io_uring_notifications);
+        for (k, v) in &self.syscalls {
+            let n = d(*v, base.syscalls.get(k).copied().unwrap_or(0));
+            if n > 0 {
+                taken.syscalls.insert(k.clone(), n);
+            }
+        }
+        for (k, v) in &self.evidence {
+            let n = d(*v, base.evidence.get(k).copied().unwrap_or(0));
+            if n > 0 {
+                taken.evidence.insert(k.clone(), n);
+            }
+        }
+        taken.eof_reads = d(self.eof_reads, base.eof_reads);
+        taken.failed_calls = d(self.failed_calls, base.failed_calls);
+        taken.own_calls = d(self.own_calls, base.own_calls);
+        taken.own_sends = d(self.own_sends, base.own_sends);
+        taken.own_bytes = d(self.own_bytes, base.own_bytes);
+        *self = base.clone();
+        taken
+    }
 }
 
 /// One source -> destination flow of a process, with its ledger.
@@ -285,6 +381,7 @@ pub struct Model {
     page_cache: page_cache::PageCache,
     block: block::Block,
     io_uring: io_uring::IoUring,
+    own: own::OwnBytes,
 }
 
 impl Model {
@@ -472,7 +569,7 @@ impl Model {
             .collect();
         carried.sort_by_key(|(_, s)| s.ts_ns);
         for (id, s) in carried {
-            self.transfers.emit(id, s, out);
+            self.emit(id, s, out);
         }
         let mut keys: Vec<_> = self.awaiting_destination.keys().copied().collect();
         keys.sort_unstable();
@@ -498,6 +595,7 @@ impl Model {
                 self.awaiting_destination.remove(&(pid, ino));
             }
         }
+        self.release_all_own(out);
     }
 
     /// Makes `id` the current transfer of source file `ino` and hands it the steps that
@@ -522,7 +620,7 @@ impl Model {
             .into_iter()
             .partition(|w| through_user || !w.into_user);
         for w in taken {
-            self.transfers.emit(id, w.step, out);
+            self.emit(id, w.step, out);
         }
         if !left.is_empty() {
             self.awaiting_destination.insert((pid, ino), left);
@@ -556,7 +654,7 @@ impl Model {
             self.transfer_by_source_file.get(&(pid, i)).copied()
         });
         match (id, ino) {
-            (Some(id), _) => self.transfers.emit(id, s, out),
+            (Some(id), _) => self.emit(id, s, out),
             (None, Some(i)) => {
                 self.awaiting_destination
                     .entry((pid, i))

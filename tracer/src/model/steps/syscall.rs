@@ -216,6 +216,8 @@ pub(super) struct Syscall {
     pub(super) tcp: bool,
     /// Bytes kretprobe do_tcp_sendpages saw referenced into the socket in this call.
     pub(super) referenced: u64,
+    /// The return value, once the call exited.
+    ret: i64,
 }
 
 impl Syscall {
@@ -233,6 +235,7 @@ impl Syscall {
             iou_sock: None,
             sent: false,
             referenced: 0,
+            ret: 0,
             tcp: match role {
                 Role::SpliceOut { .. } => !fds[1].not_tcp,
                 _ => !fds[0].not_tcp,
@@ -326,6 +329,16 @@ impl Model {
             },
             Evidence::Observed(Seen::SysEnter),
         );
+        // The application's own bytes sent on a TCP socket wait for the file sent next
+        // on it (see `own`).
+        if let Role::Send {
+            sock,
+            src: Src::Unknown,
+        } = role
+            && !fds[0].not_tcp
+        {
+            self.own_send_started(ev.pid, sock);
+        }
         self.syscalls
             .in_flight
             .insert(ev.tid, Syscall::new(nr, role, entry, args, fds));
@@ -345,6 +358,7 @@ impl Model {
             self.sends.call_over(ev.pid, sk);
         }
         let bytes = if ret > 0 { ret as u64 } else { 0 };
+        sys.ret = ret;
         self.copy_at_exit(ev, &mut sys, ret, bytes);
         if let Some((kind, evidence)) = send::inferred_at_exit(&mut sys, bytes) {
             sys.steps.push(step_of(ev, kind, evidence));
@@ -531,7 +545,7 @@ impl Model {
             let mut rest = Vec::new();
             for s in sys.steps {
                 match s.transfer {
-                    Some(id) => self.transfers.emit(id, s, out),
+                    Some(id) => self.emit(id, s, out),
                     None => rest.push(s),
                 }
             }
@@ -545,7 +559,21 @@ impl Model {
                 .extend(rest.into_iter().map(|step| Waiting { step, into_user }));
             return;
         };
+        if let Role::SockRecv { sock, .. } = sys.role {
+            // A receive before any file went out: what the application sent on this
+            // socket since was its own (see `own`).
+            self.release_own(pid, sock, out);
+        }
+        // A file into a socket takes the application's own bytes sent on it before.
+        self.claim_own(id, out);
         let t = &mut self.transfers[id];
+        match sys.role {
+            Role::ZcReap { .. } | Role::Mmap { .. } | Role::Munmap { .. } => {}
+            // read() at the end of the file: the call that tells the program to stop.
+            Role::FileRead { .. } if sys.ret == 0 => t.facts.eof_reads += 1,
+            _ if sys.ret < 0 => t.facts.failed_calls += 1,
+            _ => {}
+        }
         if let Role::ZcReap { .. } = sys.role {
             t.facts.completion_reaps += 1;
         }
@@ -576,7 +604,7 @@ impl Model {
             self.attach_source(pid, ino, id, false, out);
         }
         for s in sys.steps {
-            self.transfers.emit(s.transfer.unwrap_or(id), s, out);
+            self.emit(s.transfer.unwrap_or(id), s, out);
         }
     }
 

@@ -150,6 +150,9 @@ fn a_proxy_forwarding_received_bytes_is_not_charged_to_the_file_read_before() {
     f.send(sysno::WRITE, BUF, 5000, 0, 0);
     let a_x = f.ledger(A, X);
     assert_eq!((a_x.syscalls, a_x.cpu_copy_bytes), (2, 8192), "{a_x:?}");
+    // Bytes from memory wait for a file sent next on their socket (a server's headers);
+    // none comes.
+    f.model.finish(&mut f.out);
     let user_x = f.ledger(Endpoint::User, X);
     assert_eq!(
         (user_x.syscalls, user_x.cpu_copy_bytes),
@@ -248,6 +251,15 @@ fn only_shared_or_read_only_mappings_are_page_cache_sources() {
         vec![],
     );
     f.send(sysno::WRITE, map, 4096, 0, 0);
+    // A reply from memory: the next request arrives before any file is sent on X.
+    f.syscall(
+        1,
+        sysno::RECVFROM,
+        [5, BUF, 1024, 0, 0, 0],
+        [SOCK_X, NONE],
+        80,
+        vec![],
+    );
     assert_eq!(f.ledger(Endpoint::User, X).cpu_copy_bytes, 4096);
     // A shared one: the copy reads the page cache. munmap of its first page leaves
     // the second mapped.
@@ -285,6 +297,7 @@ fn only_shared_or_read_only_mappings_are_page_cache_sources() {
     )));
     // Unmapped: a write from the first page is not the file's any more.
     f.send(sysno::WRITE, shared, 100, 0, 0);
+    f.model.finish(&mut f.out);
     assert_eq!(f.ledger(Endpoint::User, X).cpu_copy_bytes, 4196);
 }
 
@@ -484,6 +497,7 @@ fn without_send_tracepoints_the_syscall_says_how_many_bytes_and_the_method_how()
     );
     // With the tracepoints, nothing is inferred twice.
     f.send(sysno::WRITE, BUF + 0x10_0000, 100, 0, 0);
+    f.model.finish(&mut f.out);
     assert_eq!(f.ledger(Endpoint::User, X).cpu_copies, 1);
 }
 
@@ -818,4 +832,158 @@ fn the_fentry_tier_names_its_probes_for_lookups_writes_and_receives() {
             ..
         }]
     ));
+}
+
+/// sendfile() of `len` bytes of file A into socket X.
+fn sendfile_x(f: &mut Feed, len: i64) {
+    let inside = if len > 0 {
+        tcp_send(SK_X, event::MSG_SPLICE_PAGES, 0, len as i32)
+    } else {
+        vec![]
+    };
+    f.syscall(
+        1,
+        sysno::SENDFILE,
+        [5, 3, 0, 65536, 0, 0],
+        [SOCK_X, FILE_A],
+        len,
+        inside,
+    );
+}
+
+#[test]
+fn a_servers_headers_go_with_the_file_it_sends_next_on_that_socket() {
+    // nginx: the request, writev() of the headers from memory, then sendfile() of the body.
+    let mut f = Feed::new();
+    f.syscall(
+        1,
+        sysno::RECVFROM,
+        [5, BUF, 1024, 0, 0, 0],
+        [SOCK_X, NONE],
+        80,
+        vec![],
+    );
+    f.syscall(
+        1,
+        sysno::WRITEV,
+        [5, BUF, 2, 0, 0, 0],
+        [SOCK_X, NONE],
+        246,
+        tcp_send(SK_X, 0, 0, 246),
+    );
+    // Nothing is shown for the headers until the model knows where they go.
+    assert!(
+        f.model
+            .find(PID, Endpoint::User, X)
+            .is_none_or(|t| t.ledger.syscalls == 0)
+    );
+    sendfile_x(&mut f, 8192);
+    sendfile_x(&mut f, 8192);
+    let t = f.model.find(PID, A, X).expect("the file's transfer");
+    assert_eq!(
+        (
+            t.ledger.syscalls,
+            t.ledger.cpu_copies,
+            t.ledger.cpu_copy_bytes,
+            t.ledger.page_refs,
+            t.ledger.page_ref_bytes
+        ),
+        (3, 1, 246, 2, 16384),
+        "{:?}",
+        t.ledger
+    );
+    assert_eq!(
+        (
+            t.facts.own_calls,
+            t.facts.own_sends,
+            t.facts.own_bytes,
+            t.facts.sends
+        ),
+        (1, 1, 246, 2)
+    );
+    // The headers' transfer stays empty, and the headers' steps came out before the body's.
+    let own = f
+        .model
+        .find(PID, Endpoint::User, X)
+        .expect("made at the writev");
+    assert_eq!(own.ledger, Ledger::default());
+    let first_copy = f.out.iter().position(|s| {
+        matches!(
+            s.kind,
+            StepKind::Copy {
+                to: Buffer::Socket,
+                ..
+            }
+        )
+    });
+    let first_ref = f
+        .out
+        .iter()
+        .position(|s| matches!(s.kind, StepKind::PageRef { .. }));
+    assert!(first_copy < first_ref);
+
+    // A reply with no file (the next request on the keep-alive connection comes first):
+    // the bytes are the application's own.
+    f.syscall(
+        1,
+        sysno::WRITEV,
+        [5, BUF, 2, 0, 0, 0],
+        [SOCK_X, NONE],
+        150,
+        tcp_send(SK_X, 0, 0, 150),
+    );
+    f.syscall(
+        1,
+        sysno::RECVFROM,
+        [5, BUF, 1024, 0, 0, 0],
+        [SOCK_X, NONE],
+        80,
+        vec![],
+    );
+    let own = f.ledger(Endpoint::User, X);
+    assert_eq!((own.syscalls, own.cpu_copy_bytes), (1, 150), "{own:?}");
+    // And what waits at the end of the trace stays the application's too.
+    f.syscall(
+        1,
+        sysno::WRITEV,
+        [5, BUF, 2, 0, 0, 0],
+        [SOCK_X, NONE],
+        100,
+        tcp_send(SK_X, 0, 0, 100),
+    );
+    f.model.finish(&mut f.out);
+    assert_eq!(f.ledger(Endpoint::User, X).cpu_copy_bytes, 250);
+    assert_eq!(f.ledger(A, X).cpu_copy_bytes, 246);
+}
+
+#[test]
+fn end_of_file_reads_and_failed_sends_are_calls_without_bytes() {
+    // python's http.server: read() until it returns 0; a non-blocking sendfile() that
+    // finds the socket buffer full returns EAGAIN.
+    let mut f = Feed::new();
+    for ret in [4096, 0] {
+        f.syscall(
+            1,
+            sysno::READ,
+            [3, BUF, 65536, 0, 0, 0],
+            [FILE_A, NONE],
+            ret,
+            vec![],
+        );
+        if ret > 0 {
+            f.send(sysno::SENDTO, BUF, 4096, 0, 0);
+        }
+    }
+    let l = f.ledger(A, X);
+    // Two reads, one send; one copy per read that moved bytes.
+    assert_eq!((l.syscalls, l.cpu_copies), (3, 2), "{l:?}");
+    assert_eq!(f.model.find(PID, A, X).map(|t| t.facts.eof_reads), Some(1));
+
+    let mut f = Feed::new();
+    sendfile_x(&mut f, 8192);
+    sendfile_x(&mut f, -(libc::EAGAIN as i64));
+    sendfile_x(&mut f, 8192);
+    let t = f.model.find(PID, A, X).expect("the file's transfer");
+    assert_eq!((t.ledger.syscalls, t.ledger.page_refs), (3, 2));
+    assert_eq!(t.facts.failed_calls, 1);
 }

@@ -142,7 +142,7 @@ impl Model {
         s.pid = owner;
         match self.syscalls.get_mut(ev.tid) {
             Some(sys) if ev.pid == owner => sys.steps.push(s),
-            _ => self.transfers.emit(id, s, out),
+            _ => self.emit(id, s, out),
         }
     }
 }

@@ -12,7 +12,7 @@ use super::names::Name;
 use crate::{
     event::{Event, Payload},
     model::{
-        Buffer, Ledger, Mode, Model, Step, StepKind, TransferId,
+        Buffer, Ledger, Mode, Model, Step, StepKind, Transfer, TransferId,
         classify::{self, Behaviour, Classification},
         compare::{self, Difference},
         steps::Endpoint,
@@ -210,8 +210,15 @@ impl Board {
     /// Every transfer's report, in the order they appeared.
     pub fn reports(&self) -> Vec<TransferReport> {
         (0..self.model.transfers().len())
+            .filter(|&i| self.shown(i))
             .map(|i| self.report(TransferId(i)))
             .collect()
+    }
+
+    /// Whether transfer `i` has steps: the model makes the transfer of a server's headers
+    /// before it knows that they go with the file sent next (then it stays empty).
+    fn shown(&self, i: usize) -> bool {
+        self.model.transfers()[i].ledger.wall_ns.is_some()
     }
 
     /// Transfer `id`'s report: its ledger, what it behaves like and the textbook's.
@@ -226,6 +233,9 @@ impl Board {
     pub fn rows(&mut self, now_ns: u64, full: Option<TransferId>) -> Vec<Row> {
         let mut rows = Vec::with_capacity(self.tracked.len());
         for i in 0..self.model.transfers().len() {
+            if !self.shown(i) {
+                continue;
+            }
             let id = TransferId(i);
             let mut report = self.report_of(id, false);
             let bytes = report.bytes;
@@ -273,8 +283,7 @@ impl Board {
     fn report_of(&self, id: TransferId, with_textbook: bool) -> TransferReport {
         let t = &self.model.transfers()[id.0];
         let b = &self.tracked[id.0].behaviour;
-        let (bytes, _) = b.bytes_and_chunks(t.src, t.dst);
-        let chunk = b.chunk(t.src, t.dst);
+        let (bytes, chunk) = file_bytes_and_chunk(t, b);
         let classification = classify::classify(t.src, t.dst, b);
         let observed = t.ledger.clone();
         let per_mib = if bytes == 0 {
@@ -342,6 +351,24 @@ impl Board {
             sends_file: t.is_send(),
         }
     }
+}
+
+/// The bytes of the file that reached the destination and the bytes per call (what the
+/// textbook walks in): without the application's own bytes sent before the file on its
+/// socket (a server's headers: the model gives them to the file's transfer, and its facts
+/// count them apart).
+fn file_bytes_and_chunk(t: &Transfer, b: &Behaviour) -> (u64, u64) {
+    let (bytes, chunks) = b.bytes_and_chunks(t.src, t.dst);
+    let (bytes, chunks) = (
+        bytes.saturating_sub(t.facts.own_bytes),
+        chunks.saturating_sub(t.facts.own_sends),
+    );
+    let chunk = if chunks == 0 {
+        0
+    } else {
+        bytes.div_ceil(chunks)
+    };
+    (bytes, chunk)
 }
 
 /// The syscall a chunk of the transfer's method starts with, and how many syscalls a
