@@ -270,11 +270,14 @@ config! {
         /// `file.f_mapping`, `inode.i_size`.
         file_f_mapping = member("file", "f_mapping", 8),
         inode_i_size = member("inode", "i_size", 8),
-        _pad2 = padding(),
         /// 1 when `sched_process_exit` passes `group_dead` (6.16+): a process leaves `TRACED`
         /// when its whole thread group is gone. Without it, entries stay until the trace
         /// ends.
         exit_has_group_dead = derived().optional(),
+        /// 1 when `tcp_retransmit_skb` passes the transmit's `err` (6.12+: it fires for
+        /// failed attempts too); 0 on older kernels, where it fires after a successful
+        /// retransmit only.
+        retransmit_has_err = derived().optional(),
     }
 }
 

@@ -391,6 +391,20 @@ pub mod kind {
         pub const SK: usize = 0;
         pub const BYTES: usize = 1;
     }
+    /// `tcp:tcp_retransmit_skb`: TCP retransmitted an skb of a traced socket (its write
+    /// queue's, after the transmit of a clone: `net_dev_start_xmit` saw that one first,
+    /// as any transmit). Runs in softirq or a timer as often as in the owner.
+    pub mod tcp_retransmit {
+        pub const ID: u32 = 25;
+        pub const SK: usize = 0;
+        pub const SKB: usize = 1;
+        /// `skb->len`: the payload bytes sent again (a write-queue skb has no headers yet).
+        pub const LEN: usize = 2;
+        /// The transmit's error (6.12+; 0 on older kernels, which report successes only).
+        pub const ERR: usize = 3;
+        /// The traced process that owns `sk` (from `SOCKS`).
+        pub const OWNER_TGID: usize = 4;
+    }
     /// fexit `tcp_sendmsg_locked`: one whole TCP send call, with its decision inputs
     /// (the fentry tier's view of what the tracepoints split over tcp_sendmsg_locked and
     /// sock_send_length).

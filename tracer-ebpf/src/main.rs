@@ -12,9 +12,10 @@
 //! interrupt context and are attributed through `SOCKS` (skb->sk) and `REQUESTS` (rq).
 //!
 //! One module per hook family, all built into this one object: `syscalls`, `sched`,
-//! `tcp`, `xmit`, `skb`, `filemap`, `write`, `block`, `io_uring`, and `doctor`'s attach
-//! probes; the fentry and kprobe tiers' programs sit with the tracepoints of their family.
-//! `maps` holds the maps, `emit` the ring buffer, `read` the kernel struct readers.
+//! `tcp`, `xmit`, `retransmit`, `skb`, `filemap`, `write`, `block`, `io_uring`, and
+//! `doctor`'s attach probes; the fentry and kprobe tiers' programs sit with the
+//! tracepoints of their family. `maps` holds the maps, `emit` the ring buffer, `read` the
+//! kernel struct readers.
 #![no_std]
 #![no_main]
 
@@ -40,6 +41,7 @@ mod filemap;
 mod io_uring;
 mod maps;
 mod read;
+mod retransmit;
 mod sched;
 mod skb;
 mod syscalls;

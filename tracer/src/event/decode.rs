@@ -71,6 +71,13 @@ pub fn decode_raw(raw: &RawEvent) -> Result<Event, DecodeError> {
         kind::tcp_sendmsg_exit::ID => tcp_sendmsg_exit(a),
         kind::filemap_read::ID => filemap_read(a),
         kind::zerocopy_receive::ID => zerocopy_receive(a),
+        kind::tcp_retransmit::ID => Payload::TcpRetransmit {
+            sk: a[kind::tcp_retransmit::SK],
+            skb: a[kind::tcp_retransmit::SKB],
+            len: a[kind::tcp_retransmit::LEN] as u32,
+            err: a[kind::tcp_retransmit::ERR] as i64 as i32,
+            owner_pid: a[kind::tcp_retransmit::OWNER_TGID] as u32,
+        },
         other => return Err(DecodeError::Kind(other)),
     };
     Ok(Event {

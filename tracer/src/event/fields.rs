@@ -73,6 +73,19 @@ impl Event {
             Payload::TcpSendmsgExit { .. } => tcp_sendmsg_exit(&mut f, p),
             Payload::FilemapRead { .. } => filemap_read(&mut f, p),
             Payload::ZerocopyReceive { .. } => zerocopy_receive(&mut f, p),
+            Payload::TcpRetransmit {
+                sk,
+                skb,
+                len,
+                err,
+                owner_pid,
+            } => {
+                f.push(("sk", Ptr(*sk)));
+                f.push(("skb", Ptr(*skb)));
+                f.push(("len", U(*len as u64)));
+                f.push(("err", I(*err as i64)));
+                f.push(("owner_pid", U(*owner_pid as u64)));
+            }
         }
         f
     }

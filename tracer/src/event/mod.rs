@@ -241,6 +241,16 @@ pub enum Payload {
         #[serde(default)]
         fexit: bool,
     },
+    /// TCP retransmitted `len` payload bytes of a traced socket (after transmitting a
+    /// clone of the skb, which `NetDevStartXmit` reported as any transmit).
+    TcpRetransmit {
+        sk: u64,
+        skb: u64,
+        len: u32,
+        /// The transmit's error (6.12+; 0 before, where only successes are reported).
+        err: i32,
+        owner_pid: u32,
+    },
 }
 
 /// The file behind an fd, as the kernel's fd table had it.
@@ -338,6 +348,7 @@ impl Payload {
             Self::SendpagesExit { .. } => "do_tcp_sendpages_exit",
             Self::PerformWrite { .. } => "generic_perform_write_exit",
             Self::ZerocopyPinned { .. } => "skb_zerocopy_iter_stream_exit",
+            Self::TcpRetransmit { .. } => "tcp_retransmit_skb",
         }
     }
 }

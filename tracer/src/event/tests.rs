@@ -292,6 +292,36 @@ fn transmit_reports_device_and_skb_ground_truth() {
 }
 
 #[test]
+fn a_retransmit_names_its_socket_owner_and_error() {
+    use kind::tcp_retransmit as k;
+    let r = raw(
+        k::ID,
+        &[
+            (k::SK, 2),
+            (k::SKB, 3),
+            (k::LEN, 65483),
+            (k::ERR, (-105i64) as u64),
+            (k::OWNER_TGID, 77),
+        ],
+    );
+    let j = json(&r);
+    assert_eq!(j["event"], "tcp_retransmit_skb");
+    assert_eq!(
+        (j["sk"].clone(), j["skb"].clone()),
+        ("0x2".into(), "0x3".into())
+    );
+    assert_eq!(
+        (j["len"].clone(), j["err"].clone()),
+        (65483.into(), (-105).into())
+    );
+    // The owner of the socket, whatever task softirq or the timer ran in.
+    assert_eq!(
+        (j["pid"].clone(), j["owner_pid"].clone()),
+        (4242.into(), 77.into())
+    );
+}
+
+#[test]
 fn block_and_process_events() {
     use kind::block_rq_issue as i;
     let j = json(&raw(

@@ -475,6 +475,8 @@ pub static HOOKS: &[Hook] = &[
         infers(Step::SkbPins),
         observes(Step::Transmit),
     ]),
+    // Retransmits of traced sockets, counted apart from their first transmits.
+    tracepoint("tcp_retransmit_skb", "tracer_retransmit", &[sk_buff_len]),
     tracepoint(
         "block_rq_issue",
         "tracer_rq_issue",

@@ -158,10 +158,13 @@ impl Live {
 
     /// Every transfer so far, what was dropped and retransmitted.
     pub fn report(&self) -> WatchReport {
+        let (own, own_bytes) = self.board.retransmits();
         WatchReport {
             transfers: self.board.reports(),
             drops: self.drops(),
-            retransmits: retransmits()
+            retransmits: own,
+            retransmitted_bytes: own_bytes,
+            namespace_retransmits: retransmits()
                 .zip(self.retransmits_before)
                 .map(|(now, before)| now.saturating_sub(before)),
         }

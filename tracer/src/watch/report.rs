@@ -18,10 +18,14 @@ pub struct WatchReport {
     pub transfers: Vec<TransferReport>,
     /// Events the kernel dropped (ring buffer full): the ledgers undercount when not 0.
     pub drops: u64,
+    /// TCP retransmits of the watched processes' sockets (`tcp_retransmit_skb`), and their
+    /// payload bytes: the transfers' transmitted bytes count each byte once.
+    pub retransmits: u64,
+    pub retransmitted_bytes: u64,
     /// TCP segments the kernel retransmitted in the watched processes' network namespace
     /// while the watch ran (all of its processes: the kernel's `RetransSegs`); `null` when
     /// it could not be read.
-    pub retransmits: Option<u64>,
+    pub namespace_retransmits: Option<u64>,
 }
 
 impl WatchReport {
@@ -44,9 +48,15 @@ impl WatchReport {
             if self.transfers.len() == 1 { "" } else { "s" },
             self.drops
         );
-        match self.retransmits {
+        let _ = write!(
+            s,
+            ", {} TCP retransmits by the watched processes ({})",
+            self.retransmits,
+            human_bytes(self.retransmitted_bytes)
+        );
+        match self.namespace_retransmits {
             Some(r) => {
-                let _ = writeln!(s, ", {r} TCP retransmits in the network namespace");
+                let _ = writeln!(s, ", {r} segments in the network namespace");
             }
             None => s.push('\n'),
         }

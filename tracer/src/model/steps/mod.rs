@@ -124,6 +124,12 @@ pub struct Facts {
     pub own_sends: u64,
     #[serde(skip_serializing_if = "is_zero")]
     pub own_bytes: u64,
+    /// Transmits TCP made again (`tcp_retransmit_skb`), and their payload bytes: kept out
+    /// of the `xmit_*_bytes` above, which count each byte once.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub retransmits: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub retransmitted_bytes: u64,
 }
 
 /// Whether a counter is 0 (facts added later are left out of the JSON until they happen).
@@ -160,6 +166,8 @@ impl Facts {
         self.own_calls += other.own_calls;
         self.own_sends += other.own_sends;
         self.own_bytes += other.own_bytes;
+        self.retransmits += other.retransmits;
+        self.retransmitted_bytes += other.retransmitted_bytes;
     }
 
     /// What was counted since `base` (an earlier copy of these facts); these go back to
@@ -199,6 +207,8 @@ impl Facts {
         taken.own_calls = d(self.own_calls, base.own_calls);
         taken.own_sends = d(self.own_sends, base.own_sends);
         taken.own_bytes = d(self.own_bytes, base.own_bytes);
+        taken.retransmits = d(self.retransmits, base.retransmits);
+        taken.retransmitted_bytes = d(self.retransmitted_bytes, base.retransmitted_bytes);
         *self = base.clone();
         taken
     }
@@ -395,6 +405,12 @@ impl Model {
         &self.transfers.all
     }
 
+    /// TCP retransmits of the traced processes' sockets so far, and their payload bytes
+    /// (those of sockets no transfer sent on too).
+    pub fn retransmits(&self) -> (u64, u64) {
+        self.xmits.retransmits()
+    }
+
     /// The transfer from `src` to `dst` of process `pid`, if any.
     pub fn find(&self, pid: u32, src: Endpoint, dst: Endpoint) -> Option<&Transfer> {
         self.transfers.find(pid, src, dst)
@@ -548,6 +564,13 @@ impl Model {
                 cflags,
                 req,
             } => self.io_uring_complete(ev, *user_data, *res, *cflags, *req, out),
+            Payload::TcpRetransmit {
+                sk,
+                len,
+                err,
+                owner_pid,
+                ..
+            } => self.retransmitted(*owner_pid, *sk, *len, *err),
             Payload::SockRecvLength(_)
             | Payload::FilemapFault { .. }
             | Payload::ProcessFork { .. }

@@ -987,3 +987,48 @@ fn end_of_file_reads_and_failed_sends_are_calls_without_bytes() {
     assert_eq!((t.ledger.syscalls, t.ledger.page_refs), (3, 2));
     assert_eq!(t.facts.failed_calls, 1);
 }
+
+#[test]
+fn retransmits_are_counted_apart_from_the_bytes_transmitted() {
+    let xmit = |skb: u64, data_len: u32| Payload::NetDevStartXmit {
+        skb,
+        sk: SK_X,
+        len: data_len + 66,
+        data_len,
+        shinfo_flags: 0x2,
+        nr_frags: 2,
+        ifindex: 1,
+        dev_flags: 0x8,
+        dev: "lo".into(),
+        owner_pid: PID,
+    };
+    let retransmit = |len: u32, err: i32| Payload::TcpRetransmit {
+        sk: SK_X,
+        skb: 0x99,
+        len,
+        err,
+        owner_pid: PID,
+    };
+    let mut f = Feed::new();
+    sendfile_x(&mut f, 8192);
+    // Loopback: the clone's transmit, then the tracepoint (in softirq, task 0).
+    f.ev(0, xmit(0x10, 8192));
+    f.ev(0, xmit(0x11, 8192));
+    f.ev(0, retransmit(8192, 0));
+    // A failed attempt (6.12+ report them) sent nothing.
+    f.ev(0, retransmit(8192, -105));
+    // A NIC's queue may send after the tracepoint fired: the next transmit of that size.
+    f.ev(0, retransmit(4096, 0));
+    f.ev(0, xmit(0x12, 4096));
+    let t = f.model.find(PID, A, X).expect("the file's transfer");
+    assert_eq!(t.facts.xmit_spliced_bytes, 8192);
+    assert_eq!(
+        (t.facts.retransmits, t.facts.retransmitted_bytes),
+        (2, 12288)
+    );
+    assert_eq!(f.model.retransmits(), (2, 12288));
+    // A retransmit of a socket no transfer sends on is counted for the processes only.
+    let mut f = Feed::new();
+    f.ev(0, retransmit(100, 0));
+    assert_eq!(f.model.retransmits(), (1, 100));
+}

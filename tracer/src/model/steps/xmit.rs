@@ -32,11 +32,42 @@ pub(super) struct Skb<'e> {
     pub dev: &'e str,
 }
 
-/// The zero-copy skbs transmitted, until loopback delivers them.
+/// What an skb's frags held, as the transmit facts count it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Frags {
+    Copied,
+    Spliced,
+    ZeroCopy,
+}
+
+/// A socket's last transmit with payload: a retransmit reported after it is that one.
+#[derive(Clone, Copy)]
+struct Sent {
+    bytes: u64,
+    payload: Frags,
+    transfer: TransferId,
+}
+
+/// The zero-copy skbs transmitted, until loopback delivers them; the last transmit of
+/// each socket and the retransmits not matched to one yet.
 #[derive(Default)]
 pub(super) struct Xmits {
     /// Zero-copy skb -> the transfer that transmitted it (loopback copies it later).
     transfer_by_zc_skb: HashMap<u64, TransferId>,
+    /// (owner, `sk`) -> its last transmit with payload, until a retransmit takes it.
+    last: HashMap<(Pid, Sk), Sent>,
+    /// (owner, `sk`) -> retransmitted payload sizes whose transmit has not been seen yet
+    /// (a real NIC's queue may send after `tcp_retransmit_skb` fired).
+    owed: HashMap<(Pid, Sk), Vec<u64>>,
+    /// Retransmits of the traced processes' sockets, and their bytes.
+    retransmits: u64,
+    retransmitted_bytes: u64,
+}
+
+impl Xmits {
+    pub(super) fn retransmits(&self) -> (u64, u64) {
+        (self.retransmits, self.retransmitted_bytes)
+    }
 }
 
 impl Model {
@@ -63,14 +94,34 @@ impl Model {
             return;
         };
         let bytes = skb.data_len as u64;
+        let payload = match (zc, spliced) {
+            (true, _) => Frags::ZeroCopy,
+            (false, true) => Frags::Spliced,
+            _ => Frags::Copied,
+        };
+        // A retransmit reported before its transmit (a NIC's queue sent it later).
+        let owed = self
+            .xmits
+            .owed
+            .get_mut(&key)
+            .and_then(|o| o.iter().position(|&b| b == bytes).map(|i| o.remove(i)));
         let facts = &mut self.transfers[id].facts;
         if !facts.devices.contains(skb.dev) {
             facts.devices.insert(skb.dev.to_string());
         }
-        match (zc, spliced) {
-            (true, _) => facts.xmit_zerocopy_bytes += bytes,
-            (false, true) => facts.xmit_spliced_bytes += bytes,
-            _ => facts.xmit_copied_bytes += bytes,
+        if owed.is_some() {
+            facts.retransmits += 1;
+            facts.retransmitted_bytes += bytes;
+        } else {
+            *xmit_bytes(facts, payload) += bytes;
+            self.xmits.last.insert(
+                key,
+                Sent {
+                    bytes,
+                    payload,
+                    transfer: id,
+                },
+            );
         }
         if zc {
             self.xmits.transfer_by_zc_skb.insert(skb.skb, id);
@@ -95,6 +146,31 @@ impl Model {
         };
         let s = step_of(ev, kind, Evidence::Observed(Seen::NetDevStartXmit));
         self.place(ev, skb.owner_pid, id, s, out);
+    }
+
+    /// `tcp_retransmit_skb`: `len` payload bytes of `owner`'s socket `sk` went out again.
+    /// The transmit of the clone came first where the device sends at once (loopback): it
+    /// is taken back out of the bytes transmitted; else the next transmit of that size is
+    /// the retransmit. Failed attempts (`err`, 6.12+) sent nothing.
+    pub(super) fn retransmitted(&mut self, owner: Pid, sk: Sk, len: u32, err: i32) {
+        if err != 0 || len == 0 {
+            return;
+        }
+        let (key, bytes) = ((owner, sk), len as u64);
+        self.xmits.retransmits += 1;
+        self.xmits.retransmitted_bytes += bytes;
+        match self.xmits.last.get(&key) {
+            Some(sent) if sent.bytes == bytes => {
+                let sent = *sent;
+                self.xmits.last.remove(&key);
+                let facts = &mut self.transfers[sent.transfer].facts;
+                let counted = xmit_bytes(facts, sent.payload);
+                *counted = counted.saturating_sub(bytes);
+                facts.retransmits += 1;
+                facts.retransmitted_bytes += bytes;
+            }
+            _ => self.xmits.owed.entry(key).or_default().push(bytes),
+        }
     }
 
     /// A zero-copy skb delivered on loopback: the kernel copies the pinned pages first
@@ -144,5 +220,14 @@ impl Model {
             Some(sys) if ev.pid == owner => sys.steps.push(s),
             _ => self.emit(id, s, out),
         }
+    }
+}
+
+/// The transmit facts' bytes for `payload`.
+fn xmit_bytes(facts: &mut super::Facts, payload: Frags) -> &mut u64 {
+    match payload {
+        Frags::ZeroCopy => &mut facts.xmit_zerocopy_bytes,
+        Frags::Spliced => &mut facts.xmit_spliced_bytes,
+        Frags::Copied => &mut facts.xmit_copied_bytes,
     }
 }

@@ -103,6 +103,7 @@ fn derive(btf: &KernelBtf, c: &mut Config, missing: &mut BTreeMap<Field, FieldMi
         }
     }
     c.exit_has_group_dead = (btf.tracepoint_args("sched_process_exit") == Some(2)) as u32;
+    c.retransmit_has_err = (btf.tracepoint_args("tcp_retransmit_skb") == Some(3)) as u32;
     match btf.enum_value("pageflags", "PG_head") {
         Ok(v) if (0..64).contains(&v) => c.pg_head = v as u32,
         _ => {

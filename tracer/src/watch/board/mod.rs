@@ -98,6 +98,10 @@ pub struct TransferReport {
     pub textbook_here: Option<Ledger>,
     pub conditions: Option<Conditions>,
     pub differences: Vec<Difference>,
+    /// Transmits TCP made again and their payload bytes (not in `bytes`, nor in the
+    /// transmitted bytes the comparison reads).
+    pub retransmits: u64,
+    pub retransmitted_bytes: u64,
     #[serde(skip)]
     pub classification: Classification,
     /// A file's bytes going to a socket or another file (what `--expect` checks).
@@ -121,6 +125,11 @@ pub struct Row {
 impl Board {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// TCP retransmits of the watched processes' sockets, and their payload bytes.
+    pub fn retransmits(&self) -> (u64, u64) {
+        self.model.retransmits()
     }
 
     /// Events taken so far.
@@ -347,6 +356,8 @@ impl Board {
             textbook_here,
             conditions,
             differences,
+            retransmits: t.facts.retransmits,
+            retransmitted_bytes: t.facts.retransmitted_bytes,
             classification,
             sends_file: t.is_send(),
         }

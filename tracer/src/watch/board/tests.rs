@@ -98,7 +98,9 @@ fn the_json_of_a_report_has_the_fields_the_readme_lists() {
     let report = crate::watch::WatchReport {
         transfers: board.reports(),
         drops: 0,
-        retransmits: Some(0),
+        retransmits: 0,
+        retransmitted_bytes: 0,
+        namespace_retransmits: Some(0),
     };
     let json: serde_json::Value = serde_json::from_str(&report.json()).unwrap();
     let t = &json["transfers"][0];
