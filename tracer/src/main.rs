@@ -60,6 +60,10 @@ struct WatchCmd {
     /// Also print the ledgers every SECS seconds.
     #[arg(long, value_name = "SECS")]
     interval: Option<String>,
+    /// List every transfer in the text report, also those under 64 KiB that send no file
+    /// (the loader's reads of libraries, requests received); the JSON always has them.
+    #[arg(long)]
+    all: bool,
     /// Checks on every transfer that sends a file, e.g. 'method=sendfile,cpu_copy_bytes<=64K':
     /// exit with status 1 and name the failing one when a transfer violates it.
     #[arg(long, value_name = "CHECKS")]
@@ -97,6 +101,7 @@ async fn watch(cmd: WatchCmd) -> anyhow::Result<i32> {
         headless,
         json: cmd.json,
         interval,
+        all: cmd.all,
         expect,
         record: cmd.record,
         force: cmd.force,

@@ -3,6 +3,7 @@
 //! that prints the ledgers at the end and every interval.
 
 use std::{
+    collections::HashSet,
     io,
     path::{Path, PathBuf},
     time::{Duration, Instant},
@@ -13,7 +14,8 @@ use anyhow::Result;
 use super::{Board, WatchArgs, WatchReport, expect, names::Resolver};
 use crate::{
     demo::{Recorder, open_recording},
-    event::Event,
+    event::{Event, FileKind, Payload},
+    model::steps::Endpoint,
     probe::{self, LoadOptions, ProbeError, hooks::Tier},
     trace::{
         self, OutputError, Plan, Session, Target, Targets,
@@ -44,6 +46,8 @@ pub struct Live {
     session: Session,
     pub board: Board,
     resolver: Resolver,
+    /// Ends looked up on arrival already (each once: a /proc scan per batch is enough).
+    tried: HashSet<(u32, Endpoint)>,
     recorder: Option<Recorder>,
     lost: DropWatch,
     drops_before: u64,
@@ -84,6 +88,7 @@ impl Live {
                 session,
                 board: Board::new(),
                 resolver: Resolver::new(Path::new("/proc")),
+                tried: HashSet::new(),
                 recorder,
                 batch: Vec::with_capacity(4096),
                 started: Instant::now(),
@@ -111,6 +116,7 @@ impl Live {
 
     fn take(&mut self) {
         let lost = self.lost.check(self.session.drops());
+        self.name_on_arrival();
         for ev in self.batch.drain(..) {
             if let Some(r) = self.recorder.as_mut() {
                 r.event(None, &ev);
@@ -124,6 +130,46 @@ impl Live {
             r.flush();
         }
         self.name_new_transfers();
+    }
+
+    /// Names the files and sockets the batch's syscalls name, once each, as soon as the
+    /// batch arrives: a server opens a file, sends it and closes it (and the connection)
+    /// within milliseconds, often before the transfer's first syscall has returned to the
+    /// model. A name that does not resolve now is tried again when its transfer appears
+    /// (it may have been mapped).
+    fn name_on_arrival(&mut self) {
+        let mut wanted: Vec<(u32, Vec<Endpoint>)> = Vec::new();
+        for ev in &self.batch {
+            let Payload::SyscallEnter { fds, .. } = &ev.payload else {
+                continue;
+            };
+            for fd in fds {
+                let end = match fd.kind() {
+                    FileKind::Regular => Endpoint::File { ino: fd.ino },
+                    FileKind::Socket => Endpoint::Socket { ino: fd.ino },
+                    _ => continue,
+                };
+                if fd.ino == 0
+                    || self.board.is_named(ev.pid, end)
+                    || !self.tried.insert((ev.pid, end))
+                {
+                    continue;
+                }
+                match wanted.iter_mut().find(|(p, _)| *p == ev.pid) {
+                    Some((_, ends)) if ends.contains(&end) => {}
+                    Some((_, ends)) => ends.push(end),
+                    None => wanted.push((ev.pid, vec![end])),
+                }
+            }
+        }
+        for (pid, ends) in wanted {
+            let names = self.resolver.resolve(pid, &ends);
+            for (end, name) in ends.into_iter().zip(names) {
+                if name.note.is_none() {
+                    self.board.name(pid, end, name);
+                }
+            }
+        }
     }
 
     /// Names the ends of new transfers now, while their processes have them open.
@@ -264,7 +310,7 @@ pub async fn headless(args: WatchArgs) -> Result<i32> {
     let text = if args.json {
         report.json()
     } else {
-        report.text(None)
+        report.text(None, args.all)
     };
     output::print(&text)?;
     if report.drops > 0 {
@@ -347,7 +393,7 @@ async fn follow(
                 let text = if args.json {
                     report.json()
                 } else {
-                    let mut t = report.text(Some(started.elapsed().as_secs_f64()));
+                    let mut t = report.text(Some(started.elapsed().as_secs_f64()), args.all);
                     t.push('\n');
                     t
                 };

@@ -34,6 +34,8 @@ pub struct WatchArgs {
     pub json: bool,
     /// Also print them every interval.
     pub interval: Option<Duration>,
+    /// List the small transfers in the text report too.
+    pub all: bool,
     pub expect: Expectations,
     pub record: Option<PathBuf>,
     /// Overwrite an existing `record` file.

@@ -37,8 +37,9 @@ impl WatchReport {
         line
     }
 
-    /// The text report; `at`: the time into the watch, for interval reports.
-    pub fn text(&self, at: Option<f64>) -> String {
+    /// The text report; `at`: the time into the watch, for interval reports; `all`: list
+    /// the small transfers too (see [`SMALL`]).
+    pub fn text(&self, at: Option<f64>, all: bool) -> String {
         let mut s = String::new();
         let _ = write!(
             s,
@@ -60,12 +61,36 @@ impl WatchReport {
             }
             None => s.push('\n'),
         }
+        let (mut hidden, mut hidden_bytes) = (0, 0);
         for t in &self.transfers {
+            if !all && is_small(t) {
+                hidden += 1;
+                hidden_bytes += t.bytes;
+                continue;
+            }
             s.push('\n');
             transfer_text(&mut s, t);
         }
+        if hidden > 0 {
+            let _ = writeln!(
+                s,
+                "\n{} not listed: under {} each and sending no file ({} in all; --all lists them, the JSON has them)",
+                crate::demo::plural(hidden, "small transfer", "small transfers"),
+                human_bytes(SMALL),
+                human_bytes(hidden_bytes)
+            );
+        }
         s
     }
+}
+
+/// Below this many bytes, a transfer that sends no file is left out of the text report
+/// unless `--all`: the dynamic loader's and an interpreter's reads of libraries and
+/// modules, a server's requests, a reply without a file.
+pub const SMALL: u64 = 64 << 10;
+
+fn is_small(t: &TransferReport) -> bool {
+    !t.sends_file && t.bytes < SMALL
 }
 
 /// A transfer's heading, lines of facts, its ledger and its differences.

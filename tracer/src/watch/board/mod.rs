@@ -211,6 +211,11 @@ impl Board {
         by_pid
     }
 
+    /// Whether process `pid`'s end `end` has a name already.
+    pub fn is_named(&self, pid: u32, end: Endpoint) -> bool {
+        self.names.contains_key(&(pid, end))
+    }
+
     /// Remembers the name of process `pid`'s end `end`.
     pub fn name(&mut self, pid: u32, end: Endpoint, name: Name) {
         self.names.insert((pid, end), name);

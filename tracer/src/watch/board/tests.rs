@@ -138,7 +138,7 @@ fn the_json_of_a_report_has_the_fields_the_readme_lists() {
         (Some(0), Some(0))
     );
     // The text report has every transfer, its method and its ledger.
-    let text = report.text(None);
+    let text = report.text(None, true);
     assert!(
         text.starts_with("2 transfers, 0 events dropped, 0 TCP retransmits"),
         "{text}"
@@ -262,4 +262,37 @@ fn a_process_is_named_by_its_main_thread_not_a_transmit_in_its_name() {
         assert_ne!(t.comm, "swapper/1");
         assert!(!t.comm.is_empty());
     }
+}
+
+#[test]
+fn small_transfers_that_send_no_file_are_one_line_unless_all() {
+    let (events, _) = fixture(Method::Sendfile, "hit");
+    let board = board_of(&events);
+    let mut transfers = board.reports();
+    // A library the loader read: 100 bytes into memory.
+    let mut small = transfers[1].clone();
+    small.bytes = 100;
+    small.sends_file = false;
+    transfers.push(small);
+    let report = crate::watch::WatchReport {
+        transfers,
+        drops: 0,
+        retransmits: 0,
+        retransmitted_bytes: 0,
+        namespace_retransmits: None,
+    };
+    let brief = report.text(None, false);
+    assert!(brief.contains("behaves like sendfile"), "{brief}");
+    assert!(
+        brief.ends_with(
+            "1 small transfer not listed: under 64 KiB each and sending no file (100 bytes in all; --all lists them, the JSON has them)\n"
+        ),
+        "{brief}"
+    );
+    let all = report.text(None, true);
+    assert!(!all.contains("not listed"), "{all}");
+    assert_eq!(all.matches("\npid ").count(), 3, "{all}");
+    // The JSON keeps every transfer.
+    let json: serde_json::Value = serde_json::from_str(&report.json()).unwrap();
+    assert_eq!(json["transfers"].as_array().map(Vec::len), Some(3));
 }
