@@ -64,6 +64,8 @@ pub mod sysno {
     pub const RECVMSG: u64 = 47;
     pub const FADVISE64: u64 = 221;
     pub const SPLICE: u64 = 275;
+    pub const PREADV: u64 = 295;
+    pub const PWRITEV: u64 = 296;
     pub const COPY_FILE_RANGE: u64 = 326;
     pub const IO_URING_ENTER: u64 = 426;
 }
@@ -425,8 +427,8 @@ pub mod kind {
 pub const fn fd_args(nr: u64) -> (Option<usize>, Option<usize>) {
     use sysno::*;
     match nr {
-        READ | WRITE | PREAD64 | PWRITE64 | READV | WRITEV | SENDTO | RECVFROM | SENDMSG
-        | RECVMSG | FADVISE64 | IO_URING_ENTER => (Some(0), None),
+        READ | WRITE | PREAD64 | PWRITE64 | READV | WRITEV | PREADV | PWRITEV | SENDTO
+        | RECVFROM | SENDMSG | RECVMSG | FADVISE64 | IO_URING_ENTER => (Some(0), None),
         // mmap(addr, len, prot, flags, fd, off)
         MMAP => (Some(4), None),
         // sendfile(out_fd, in_fd, ..)

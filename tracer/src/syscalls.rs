@@ -73,6 +73,8 @@ mod tests {
             (PWRITE64, libc::SYS_pwrite64),
             (READV, libc::SYS_readv),
             (WRITEV, libc::SYS_writev),
+            (PREADV, libc::SYS_preadv),
+            (PWRITEV, libc::SYS_pwritev),
             (SENDFILE, libc::SYS_sendfile),
             (SENDTO, libc::SYS_sendto),
             (RECVFROM, libc::SYS_recvfrom),

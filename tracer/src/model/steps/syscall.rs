@@ -23,12 +23,14 @@ pub(super) mod sysno {
     pub(crate) const READ: u32 = nr::READ as u32;
     pub(crate) const PREAD64: u32 = nr::PREAD64 as u32;
     pub(crate) const READV: u32 = nr::READV as u32;
+    pub(crate) const PREADV: u32 = nr::PREADV as u32;
     pub(crate) const RECVFROM: u32 = nr::RECVFROM as u32;
     pub(crate) const RECVMSG: u32 = nr::RECVMSG as u32;
     pub(crate) const WRITE: u32 = nr::WRITE as u32;
     pub(crate) const PWRITE64: u32 = nr::PWRITE64 as u32;
     pub(crate) const SENDTO: u32 = nr::SENDTO as u32;
     pub(crate) const WRITEV: u32 = nr::WRITEV as u32;
+    pub(crate) const PWRITEV: u32 = nr::PWRITEV as u32;
     pub(crate) const SENDMSG: u32 = nr::SENDMSG as u32;
     pub(crate) const MMAP: u32 = nr::MMAP as u32;
     pub(crate) const MUNMAP: u32 = nr::MUNMAP as u32;
@@ -92,7 +94,7 @@ impl Role {
                 src: a.ino,
                 buf: Some(args[1]),
             },
-            (sysno::READV, FileKind::Regular) => Self::FileRead {
+            (sysno::READV | sysno::PREADV, FileKind::Regular) => Self::FileRead {
                 src: a.ino,
                 buf: None,
             },
@@ -123,7 +125,7 @@ impl Role {
                 dst: a.ino,
                 src: src_of(Some(args[1])),
             },
-            (sysno::WRITEV, FileKind::Regular) => Self::FileWrite {
+            (sysno::WRITEV | sysno::PWRITEV, FileKind::Regular) => Self::FileWrite {
                 dst: a.ino,
                 src: src_of(None),
             },
@@ -402,9 +404,10 @@ impl Model {
                     },
                     evidence,
                 );
-                if let Some(addr) = buf {
-                    self.sources.filled(ev.tid, addr, bytes, src);
-                }
+                // readv()/preadv() name no single buffer: a vectored send after them
+                // sends the thread's last read (`Sources::of_buffer`).
+                self.sources
+                    .filled(ev.tid, buf.unwrap_or(0), buf.map_or(0, |_| bytes), src);
             }
             Role::SockRecv { buf, .. } if sys.copied > 0 || bytes > 0 => {
                 // The buffer now holds received bytes, not a file's.

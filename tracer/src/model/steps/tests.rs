@@ -1032,3 +1032,28 @@ fn retransmits_are_counted_apart_from_the_bytes_transmitted() {
     f.ev(0, retransmit(100, 0));
     assert_eq!(f.model.retransmits(), (1, 100));
 }
+
+#[test]
+fn a_vectored_read_of_a_file_is_sent_by_the_next_vectored_send() {
+    // preadv() into several buffers, writev() of them to the socket.
+    let mut f = Feed::new();
+    f.syscall(
+        1,
+        sysno::PREADV,
+        [3, BUF, 2, 0, 0, 0],
+        [FILE_A, NONE],
+        8192,
+        vec![],
+    );
+    f.syscall(
+        1,
+        sysno::WRITEV,
+        [5, BUF, 2, 0, 0, 0],
+        [SOCK_X, NONE],
+        8192,
+        tcp_send(SK_X, 0, 0, 8192),
+    );
+    let l = f.ledger(A, X);
+    assert_eq!((l.syscalls, l.cpu_copies, l.cpu_copy_bytes), (2, 2, 16384));
+    assert!(f.model.find(PID, Endpoint::User, X).is_none());
+}
