@@ -151,11 +151,18 @@ pub enum Reason {
     CompletionReaps { calls: u64, chunks: u64 },
     /// io_uring_enter calls, waits for the zero-copy notification included.
     UringWaits { calls: u64, chunks: u64 },
-    /// The application's own bytes sent on the socket before the file (a server's
-    /// response headers), in `calls` calls (`sends` of them sent bytes).
-    OwnBytesSent { calls: u64, sends: u64, bytes: u64 },
-    /// read() calls at the end of the file: they return 0.
-    EndOfFileReads { reads: u64 },
+    /// The application's own bytes sent on the socket with the file (a server's
+    /// response headers): in `calls` calls before it (`sends` of them sent bytes), and
+    /// along with the file's bytes in `with_file` of the file's own calls.
+    OwnBytesSent {
+        calls: u64,
+        sends: u64,
+        with_file: u64,
+        bytes: u64,
+    },
+    /// Calls at the end of the file (read(), sendfile(), copy_file_range()): they
+    /// return 0.
+    EndOfFile { calls: u64 },
     /// Data calls that returned an error (EAGAIN from a full non-blocking socket).
     FailedCalls { calls: u64 },
 
@@ -255,14 +262,29 @@ impl fmt::Display for Reason {
                 f,
                 "{calls} io_uring_enter calls (waiting for the zero-copy notification can take a second call) for {chunks} chunks"
             ),
-            Self::OwnBytesSent { calls, sends, bytes } => write!(
+            Self::OwnBytesSent {
+                calls,
+                sends,
+                with_file,
+                bytes,
+            } => {
+                write!(
+                    f,
+                    "the application's own bytes (a server's headers) sent with the file: {}",
+                    human_bytes(*bytes)
+                )?;
+                if *calls > 0 {
+                    write!(f, " in {sends} of {calls} calls before it")?;
+                }
+                if *with_file > 0 {
+                    let and = if *calls > 0 { " and" } else { "" };
+                    write!(f, "{and} in {with_file} of the file's own calls")?;
+                }
+                write!(f, ", copied by the CPU")
+            }
+            Self::EndOfFile { calls } => write!(
                 f,
-                "the application's own bytes (a server's headers) sent before the file: {} in {sends} of {calls} calls, copied by the CPU",
-                human_bytes(*bytes)
-            ),
-            Self::EndOfFileReads { reads } => write!(
-                f,
-                "{reads} read() calls at the end of the file returned 0 (no bytes, two mode switches each)"
+                "{calls} calls at the end of the file returned 0 (no bytes, two mode switches each)"
             ),
             Self::FailedCalls { calls } => write!(
                 f,
@@ -381,7 +403,7 @@ fn condition_reasons(run: &Run<'_>, field: &str) -> Vec<Reason> {
 }
 
 /// Calls and copies a real program makes beyond the method's: its own bytes sent before
-/// the file (headers), read() at the end of the file, calls that failed (EAGAIN); the
+/// the file (headers), calls at the end of the file, calls that failed (EAGAIN); the
 /// reasons when they account for the whole difference in `field`, else `None`.
 fn extra_calls(run: &Run<'_>, field: &str, here: u64) -> Option<Vec<Reason>> {
     let f = run.facts;
@@ -389,6 +411,7 @@ fn extra_calls(run: &Run<'_>, field: &str, here: u64) -> Option<Vec<Reason>> {
     let own = Reason::OwnBytesSent {
         calls: f.own_calls,
         sends: f.own_sends,
+        with_file: f.own_with_file,
         bytes: f.own_bytes,
     };
     let (extra, reasons) = match field {
@@ -398,15 +421,15 @@ fn extra_calls(run: &Run<'_>, field: &str, here: u64) -> Option<Vec<Reason>> {
             if f.own_calls > 0 {
                 r.push(own);
             }
-            if f.eof_reads > 0 {
-                r.push(Reason::EndOfFileReads { reads: f.eof_reads });
+            if f.eof_calls > 0 {
+                r.push(Reason::EndOfFile { calls: f.eof_calls });
             }
             if f.failed_calls > 0 {
                 r.push(Reason::FailedCalls {
                     calls: f.failed_calls,
                 });
             }
-            (per * (f.own_calls + f.eof_reads + f.failed_calls), r)
+            (per * (f.own_calls + f.eof_calls + f.failed_calls), r)
         }
         "cpu_copies" if f.own_sends > 0 => (f.own_sends, vec![own]),
         "cpu_copy_bytes" if f.own_bytes > 0 => (f.own_bytes, vec![own]),
@@ -685,7 +708,7 @@ mod tests {
             own_calls: 1,
             own_sends: 1,
             own_bytes: 205,
-            eof_reads: 1,
+            eof_calls: 1,
             failed_calls: 1,
             ..Facts::default()
         };
@@ -702,8 +725,8 @@ mod tests {
         let calls = d.iter().find(|d| d.field == "syscalls").unwrap();
         assert_eq!(
             calls.reasons.to_string(),
-            "the application's own bytes (a server's headers) sent before the file: 205 bytes in 1 of 1 calls, copied by the CPU; \
-             1 read() calls at the end of the file returned 0 (no bytes, two mode switches each); \
+            "the application's own bytes (a server's headers) sent with the file: 205 bytes in 1 of 1 calls before it, copied by the CPU; \
+             1 calls at the end of the file returned 0 (no bytes, two mode switches each); \
              1 calls returned an error and moved no bytes (EAGAIN: a non-blocking socket's buffer was full)"
         );
         // A difference they do not account for exactly stays unexplained.

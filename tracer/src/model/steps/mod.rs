@@ -108,10 +108,10 @@ pub struct Facts {
     /// Copies and page references by how they are known ("observed by ...",
     /// "inferred"), e.g. whether a kernel let fexit see the page cache -> user copy.
     pub evidence: std::collections::BTreeMap<String, u64>,
-    /// read() calls of the source file that returned 0 (its end): two mode switches, no
-    /// bytes.
+    /// Calls at the end of the source file (read(), sendfile(), splice() or
+    /// copy_file_range() returning 0): two mode switches, no bytes.
     #[serde(skip_serializing_if = "is_zero")]
-    pub eof_reads: u64,
+    pub eof_calls: u64,
     /// Data calls that returned an error (EAGAIN from a full socket buffer of a
     /// non-blocking socket, EINTR, ...): two mode switches, no bytes.
     #[serde(skip_serializing_if = "is_zero")]
@@ -124,6 +124,11 @@ pub struct Facts {
     pub own_sends: u64,
     #[serde(skip_serializing_if = "is_zero")]
     pub own_bytes: u64,
+    /// Sends of a buffer read from the file that carried more bytes than were read (nginx
+    /// with `sendfile off;` writev()s its headers with the file's first chunk): the extra
+    /// bytes are the application's own, counted in `own_bytes` too.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub own_with_file: u64,
     /// Transmits TCP made again (`tcp_retransmit_skb`), and their payload bytes: kept out
     /// of the `xmit_*_bytes` above, which count each byte once.
     #[serde(skip_serializing_if = "is_zero")]
@@ -161,11 +166,12 @@ impl Facts {
         for (k, v) in &other.evidence {
             *self.evidence.entry(k.clone()).or_default() += v;
         }
-        self.eof_reads += other.eof_reads;
+        self.eof_calls += other.eof_calls;
         self.failed_calls += other.failed_calls;
         self.own_calls += other.own_calls;
         self.own_sends += other.own_sends;
         self.own_bytes += other.own_bytes;
+        self.own_with_file += other.own_with_file;
         self.retransmits += other.retransmits;
         self.retransmitted_bytes += other.retransmitted_bytes;
     }
@@ -202,11 +208,12 @@ impl Facts {
                 taken.evidence.insert(k.clone(), n);
             }
         }
-        taken.eof_reads = d(self.eof_reads, base.eof_reads);
+        taken.eof_calls = d(self.eof_calls, base.eof_calls);
         taken.failed_calls = d(self.failed_calls, base.failed_calls);
         taken.own_calls = d(self.own_calls, base.own_calls);
         taken.own_sends = d(self.own_sends, base.own_sends);
         taken.own_bytes = d(self.own_bytes, base.own_bytes);
+        taken.own_with_file = d(self.own_with_file, base.own_with_file);
         taken.retransmits = d(self.retransmits, base.retransmits);
         taken.retransmitted_bytes = d(self.retransmitted_bytes, base.retransmitted_bytes);
         *self = base.clone();

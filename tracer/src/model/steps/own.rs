@@ -6,6 +6,11 @@
 //! say how many calls and bytes they were). When none comes (a receive on that socket
 //! first, as the next request of a keep-alive connection, or the end of the trace), they
 //! stay the application's own bytes (`user memory -> socket`).
+//!
+//! A program may also send its own bytes in the same call as the file's: nginx with
+//! `sendfile off;` writev()s the headers together with the first chunk it read. What a
+//! send from a buffer read from the file carries beyond the bytes read from it is the
+//! application's own too (counted in the file's facts, the ledger has the copy).
 
 use std::collections::HashMap;
 
@@ -23,6 +28,8 @@ struct Held {
 #[derive(Default)]
 pub(super) struct OwnBytes {
     waiting: HashMap<TransferId, Held>,
+    /// (pid, file) -> bytes read from it into memory and not sent yet.
+    unsent: HashMap<(Pid, Ino), u64>,
 }
 
 impl Model {
@@ -142,6 +149,25 @@ impl Model {
         ids.sort_unstable();
         for id in ids {
             self.release(id, out);
+        }
+    }
+
+    /// `pid` read `bytes` of file `ino` into its memory.
+    pub(super) fn read_into_memory(&mut self, pid: Pid, ino: Ino, bytes: u64) {
+        *self.own.unsent.entry((pid, ino)).or_default() += bytes;
+    }
+
+    /// Transfer `id` sent `bytes` from a buffer read from file `ino`: what goes beyond the
+    /// bytes read from it and not sent yet is the application's own.
+    pub(super) fn sent_from_file(&mut self, id: TransferId, pid: Pid, ino: Ino, bytes: u64) {
+        let unsent = self.own.unsent.entry((pid, ino)).or_default();
+        let file = bytes.min(*unsent);
+        *unsent -= file;
+        let own = bytes - file;
+        if own > 0 {
+            let facts = &mut self.transfers[id].facts;
+            facts.own_bytes += own;
+            facts.own_with_file += 1;
         }
     }
 

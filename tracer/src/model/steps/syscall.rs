@@ -408,6 +408,7 @@ impl Model {
                 // sends the thread's last read (`Sources::of_buffer`).
                 self.sources
                     .filled(ev.tid, buf.unwrap_or(0), buf.map_or(0, |_| bytes), src);
+                self.read_into_memory(ev.pid, src, bytes);
             }
             Role::SockRecv { buf, .. } if sys.copied > 0 || bytes > 0 => {
                 // The buffer now holds received bytes, not a file's.
@@ -572,8 +573,15 @@ impl Model {
         let t = &mut self.transfers[id];
         match sys.role {
             Role::ZcReap { .. } | Role::Mmap { .. } | Role::Munmap { .. } => {}
-            // read() at the end of the file: the call that tells the program to stop.
-            Role::FileRead { .. } if sys.ret == 0 => t.facts.eof_reads += 1,
+            // At the end of the file: the call that tells the program to stop.
+            Role::FileRead { .. }
+            | Role::Sendfile { .. }
+            | Role::SpliceIn { .. }
+            | Role::CopyRange { .. }
+                if sys.ret == 0 =>
+            {
+                t.facts.eof_calls += 1
+            }
             _ if sys.ret < 0 => t.facts.failed_calls += 1,
             _ => {}
         }
@@ -600,6 +608,9 @@ impl Model {
             ..
         } = sys.role
         {
+            if sys.ret > 0 {
+                self.sent_from_file(id, pid, ino, sys.ret as u64);
+            }
             self.attach_source(pid, ino, id, true, out);
         } else if let Role::SpliceOut { pipe, .. } = sys.role
             && let Some(ino) = self.sources.pipe_source(pid, pipe)

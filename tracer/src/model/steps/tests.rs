@@ -977,7 +977,7 @@ fn end_of_file_reads_and_failed_sends_are_calls_without_bytes() {
     let l = f.ledger(A, X);
     // Two reads, one send; one copy per read that moved bytes.
     assert_eq!((l.syscalls, l.cpu_copies), (3, 2), "{l:?}");
-    assert_eq!(f.model.find(PID, A, X).map(|t| t.facts.eof_reads), Some(1));
+    assert_eq!(f.model.find(PID, A, X).map(|t| t.facts.eof_calls), Some(1));
 
     let mut f = Feed::new();
     sendfile_x(&mut f, 8192);
@@ -1034,6 +1034,44 @@ fn retransmits_are_counted_apart_from_the_bytes_transmitted() {
 }
 
 #[test]
+fn headers_written_with_the_files_first_chunk_are_the_applications_own() {
+    // nginx with `sendfile off;`: pread64() of a chunk, then one writev() of the headers
+    // and that chunk; the next chunks carry the file's bytes only.
+    let mut f = Feed::new();
+    for (read, sent) in [(32768, 32768 + 246), (32768, 32768), (1000, 1000)] {
+        f.syscall(
+            1,
+            sysno::PREAD64,
+            [3, BUF, 32768, 0, 0, 0],
+            [FILE_A, NONE],
+            read,
+            vec![],
+        );
+        f.syscall(
+            1,
+            sysno::WRITEV,
+            [5, BUF, 2, 0, 0, 0],
+            [SOCK_X, NONE],
+            sent,
+            tcp_send(SK_X, 0, 0, sent as i32),
+        );
+    }
+    let t = f.model.find(PID, A, X).expect("the file's transfer");
+    assert_eq!(
+        (
+            t.ledger.syscalls,
+            t.ledger.cpu_copies,
+            t.ledger.cpu_copy_bytes
+        ),
+        (6, 6, 2 * (32768 * 2 + 1000) + 246)
+    );
+    assert_eq!(
+        (t.facts.own_bytes, t.facts.own_with_file, t.facts.own_sends),
+        (246, 1, 0)
+    );
+}
+
+#[test]
 fn a_vectored_read_of_a_file_is_sent_by_the_next_vectored_send() {
     // preadv() into several buffers, writev() of them to the socket.
     let mut f = Feed::new();
@@ -1056,4 +1094,32 @@ fn a_vectored_read_of_a_file_is_sent_by_the_next_vectored_send() {
     let l = f.ledger(A, X);
     assert_eq!((l.syscalls, l.cpu_copies, l.cpu_copy_bytes), (2, 2, 16384));
     assert!(f.model.find(PID, Endpoint::User, X).is_none());
+}
+
+#[test]
+fn a_copy_at_the_end_of_the_file_is_a_call_without_bytes() {
+    // cp: copy_file_range() until it returns 0.
+    const FILE_B: FdRef = FdRef {
+        ino: 12,
+        mode: S_IFREG,
+        not_tcp: false,
+        zc: 0,
+    };
+    let mut f = Feed::new();
+    for ret in [4 << 20, 0] {
+        f.syscall(
+            1,
+            sysno::COPY_FILE_RANGE,
+            [3, 0, 4, 0, 1 << 30, 0],
+            [FILE_A, FILE_B],
+            ret,
+            vec![],
+        );
+    }
+    let t = f
+        .model
+        .find(PID, A, Endpoint::File { ino: 12 })
+        .expect("the copy");
+    assert_eq!((t.ledger.syscalls, t.ledger.cpu_copies), (2, 1));
+    assert_eq!(t.facts.eof_calls, 1);
 }
