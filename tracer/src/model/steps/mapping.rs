@@ -91,6 +91,10 @@ fn unmap(maps: &mut Vec<Mapping>, addr: u64, len: u64) {
 pub(super) struct Sources {
     /// tid -> the buffers that thread filled from files (most recent last).
     filled_by_read: HashMap<Tid, Vec<ReadBuf>>,
+    /// tid -> the file of the thread's last read, while no call that starts something
+    /// else (a receive, a mapping, an in-kernel copy) came after it: what a vectored send
+    /// (no single buffer) sends.
+    last_read: HashMap<Tid, Ino>,
     /// pid -> that process's shared or read-only file mappings.
     file_mappings: HashMap<Pid, Vec<Mapping>>,
     /// (pid, pipe ino) -> the file last spliced into the pipe.
@@ -111,13 +115,16 @@ impl Sources {
         }
         // The file last read into the buffer being sent; for a vectored send (no single
         // buffer), the thread's last read.
-        let reads = self.filled_by_read.get(&tid);
         let hit = match buf {
-            Some(buf) => reads.and_then(|r| r.iter().rev().find(|r| r.overlaps(buf, 1))),
-            None => reads.and_then(|r| r.last()),
+            Some(buf) => self
+                .filled_by_read
+                .get(&tid)
+                .and_then(|r| r.iter().rev().find(|r| r.overlaps(buf, 1)))
+                .map(|r| r.ino),
+            None => self.last_read.get(&tid).copied(),
         };
         match hit {
-            Some(r) => Src::ReadFrom(r.ino),
+            Some(ino) => Src::ReadFrom(ino),
             None => Src::Unknown,
         }
     }
@@ -132,8 +139,13 @@ impl Sources {
         Some(m.ino)
     }
 
-    /// `pid` mapped file `ino` at `addr`.
-    pub(super) fn mapped(&mut self, pid: Pid, addr: u64, len: u64, ino: Ino) {
+    /// Thread `tid` of `pid` mapped file `ino` at `addr`. What the thread read of that
+    /// file before was its header (the loader reads a library's ELF header, then maps
+    /// it): that buffer no longer holds a file's bytes for a send.
+    pub(super) fn mapped(&mut self, pid: Pid, tid: Tid, addr: u64, len: u64, ino: Ino) {
+        if let Some(reads) = self.filled_by_read.get_mut(&tid) {
+            reads.retain(|r| r.ino != ino);
+        }
         self.file_mappings
             .entry(pid)
             .or_default()
@@ -155,6 +167,14 @@ impl Sources {
             reads.remove(0);
         }
         reads.push(ReadBuf { addr, len, ino });
+        self.last_read.insert(tid, ino);
+    }
+
+    /// Thread `tid` started a call that is neither a read of a file nor a send of what it
+    /// read (a receive, a mapping, an in-kernel copy): a vectored send after it no longer
+    /// sends the thread's last read (nginx's writev() of the headers after the request).
+    pub(super) fn other_call(&mut self, tid: Tid) {
+        self.last_read.remove(&tid);
     }
 
     /// A thread received `len` bytes into `addr`: the buffer holds them now, not a file's.

@@ -323,6 +323,16 @@ impl Model {
         let Some(role) = Role::of(&self.sources, ev.pid, ev.tid, nr, args, fds) else {
             return;
         };
+        if let Role::SockRecv { .. }
+        | Role::Mmap { .. }
+        | Role::Munmap { .. }
+        | Role::Sendfile { .. }
+        | Role::SpliceIn { .. }
+        | Role::SpliceOut { .. }
+        | Role::CopyRange { .. } = role
+        {
+            self.sources.other_call(ev.tid);
+        }
         let entry = step_of(
             ev,
             StepKind::ModeSwitch {
@@ -484,7 +494,9 @@ impl Model {
                     evidence,
                 );
             }
-            Role::Mmap { ino, len } if ret > 0 => self.sources.mapped(ev.pid, ret as u64, len, ino),
+            Role::Mmap { ino, len } if ret > 0 => {
+                self.sources.mapped(ev.pid, ev.tid, ret as u64, len, ino)
+            }
             Role::Munmap { addr, len, .. } if ret == 0 => self.sources.unmapped(ev.pid, addr, len),
             _ => {}
         }

@@ -1123,3 +1123,48 @@ fn a_copy_at_the_end_of_the_file_is_a_call_without_bytes() {
     assert_eq!((t.ledger.syscalls, t.ledger.cpu_copies), (2, 1));
     assert_eq!(t.facts.eof_calls, 1);
 }
+
+#[test]
+fn the_loaders_read_of_a_library_is_not_what_the_program_sends_later() {
+    // ld.so reads a library's ELF header into a stack buffer and maps the library; much
+    // later the program receives a request and writev()s its own headers, or write()s
+    // from a buffer at the same stack address.
+    let mut f = Feed::new();
+    f.syscall(
+        1,
+        sysno::READ,
+        [3, BUF, 832, 0, 0, 0],
+        [FILE_A, NONE],
+        832,
+        vec![],
+    );
+    f.syscall(
+        1,
+        sysno::MMAP,
+        [0, 8192, libc::PROT_READ as u64, libc::MAP_PRIVATE as u64, 3, 0],
+        [FILE_A, NONE],
+        0x7f00_0000_0000,
+        vec![],
+    );
+    f.send(sysno::WRITE, BUF, 100, 0, 0);
+    f.syscall(
+        1,
+        sysno::RECVFROM,
+        [5, BUF + 4096, 1024, 0, 0, 0],
+        [SOCK_X, NONE],
+        80,
+        vec![],
+    );
+    f.syscall(
+        1,
+        sysno::WRITEV,
+        [5, BUF, 2, 0, 0, 0],
+        [SOCK_X, NONE],
+        246,
+        tcp_send(SK_X, 0, 0, 246),
+    );
+    f.model.finish(&mut f.out);
+    assert!(f.model.find(PID, A, X).is_none());
+    let own = f.ledger(Endpoint::User, X);
+    assert_eq!((own.syscalls, own.cpu_copy_bytes), (2, 346), "{own:?}");
+}
