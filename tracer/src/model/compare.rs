@@ -160,6 +160,8 @@ pub enum Reason {
         with_file: u64,
         bytes: u64,
     },
+    /// The file read in `reads` calls that moved bytes, sent in `chunks`.
+    SmallerReads { reads: u64, chunks: u64 },
     /// Calls at the end of the file (read(), sendfile(), copy_file_range()): they
     /// return 0.
     EndOfFile { calls: u64 },
@@ -282,6 +284,10 @@ impl fmt::Display for Reason {
                 }
                 write!(f, ", copied by the CPU")
             }
+            Self::SmallerReads { reads, chunks } => write!(
+                f,
+                "the program reads the file in smaller pieces than it sends: {reads} reads that moved bytes for {chunks} sends (a CPU copy and two mode switches each)"
+            ),
             Self::EndOfFile { calls } => write!(
                 f,
                 "{calls} calls at the end of the file returned 0 (no bytes, two mode switches each)"
@@ -403,8 +409,9 @@ fn condition_reasons(run: &Run<'_>, field: &str) -> Vec<Reason> {
 }
 
 /// Calls and copies a real program makes beyond the method's: its own bytes sent before
-/// the file (headers), calls at the end of the file, calls that failed (EAGAIN); the
-/// reasons when they account for the whole difference in `field`, else `None`.
+/// the file (headers), calls at the end of the file, calls that failed (EAGAIN), a file
+/// read in more calls than it was sent in; the reasons when they account for the whole
+/// difference in `field`, else `None`.
 fn extra_calls(run: &Run<'_>, field: &str, here: u64) -> Option<Vec<Reason>> {
     let f = run.facts;
     let observed = run.observed.get(field)?;
@@ -414,12 +421,20 @@ fn extra_calls(run: &Run<'_>, field: &str, here: u64) -> Option<Vec<Reason>> {
         with_file: f.own_with_file,
         bytes: f.own_bytes,
     };
+    let extra_reads = extra_reads(run);
+    let smaller_reads = Reason::SmallerReads {
+        reads: run.chunks + extra_reads,
+        chunks: run.chunks,
+    };
     let (extra, reasons) = match field {
         "syscalls" | "mode_switches" => {
             let per = if field == "mode_switches" { 2 } else { 1 };
             let mut r = Vec::new();
             if f.own_calls > 0 {
                 r.push(own);
+            }
+            if extra_reads > 0 {
+                r.push(smaller_reads);
             }
             if f.eof_calls > 0 {
                 r.push(Reason::EndOfFile { calls: f.eof_calls });
@@ -429,13 +444,43 @@ fn extra_calls(run: &Run<'_>, field: &str, here: u64) -> Option<Vec<Reason>> {
                     calls: f.failed_calls,
                 });
             }
-            (per * (f.own_calls + f.eof_calls + f.failed_calls), r)
+            (
+                per * (f.own_calls + extra_reads + f.eof_calls + f.failed_calls),
+                r,
+            )
         }
-        "cpu_copies" if f.own_sends > 0 => (f.own_sends, vec![own]),
+        "cpu_copies" if f.own_sends > 0 || extra_reads > 0 => {
+            let mut r = Vec::new();
+            if f.own_sends > 0 {
+                r.push(own);
+            }
+            if extra_reads > 0 {
+                r.push(smaller_reads);
+            }
+            (f.own_sends + extra_reads, r)
+        }
         "cpu_copy_bytes" if f.own_bytes > 0 => (f.own_bytes, vec![own]),
         _ => return None,
     };
     (extra > 0 && observed == here + extra).then_some(reasons)
+}
+
+/// read() calls of a read-write or read-send transfer beyond one per chunk sent, when
+/// they read no byte more than was sent (nginx reads two 32 KiB buffers per writev()):
+/// the file was read in smaller pieces than it was sent in.
+fn extra_reads(run: &Run<'_>) -> u64 {
+    if !matches!(run.method, Method::ReadWrite | Method::ReadSend)
+        || run.observed.cpu_copy_bytes != run.here.cpu_copy_bytes + run.facts.own_bytes
+    {
+        return 0;
+    }
+    let reads: u64 = ["read", "pread64", "readv", "preadv"]
+        .iter()
+        .filter_map(|s| run.facts.syscalls.get(*s))
+        .sum();
+    reads
+        .saturating_sub(run.facts.eof_calls)
+        .saturating_sub(run.chunks)
 }
 
 /// Why the observed value differs from the model under the run's conditions, from what
@@ -746,5 +791,54 @@ mod tests {
                 .unwrap()
                 .explained()
         );
+    }
+
+    #[test]
+    fn a_file_read_in_smaller_pieces_than_it_is_sent_explains_the_extra_reads() {
+        // nginx with `sendfile off;`: two pread64() of 32 KiB per writev() of 64 KiB, the
+        // headers in the first writev.
+        let here_c = Conditions {
+            cache: Cache::Warm,
+            link: Link::Loopback,
+            zc_send: false,
+        };
+        let (bytes, chunk) = (1 << 20, 65536);
+        let article = ledger(Method::ReadWrite, bytes, chunk, &Conditions::ARTICLE);
+        let here = ledger(Method::ReadWrite, bytes, chunk, &here_c);
+        let mut observed = here.clone();
+        observed.syscalls += 16;
+        observed.mode_switches += 32;
+        observed.cpu_copies += 16;
+        observed.cpu_copy_bytes += 262;
+        let mut facts = Facts {
+            own_with_file: 1,
+            own_bytes: 262,
+            ..Facts::default()
+        };
+        facts.syscalls.insert("pread64".into(), 32);
+        facts.syscalls.insert("writev".into(), 16);
+        let run = |observed: &Ledger| {
+            differences(&Run {
+                method: Method::ReadWrite,
+                chunks: 16,
+                observed,
+                facts: &facts,
+                article: &article,
+                here: &here,
+                here_conditions: here_c,
+            })
+        };
+        let d = run(&observed);
+        assert!(d.iter().all(Difference::explained), "{d:?}");
+        let copies = d.iter().find(|d| d.field == "cpu_copies").unwrap();
+        assert_eq!(
+            copies.reasons.to_string(),
+            "the program reads the file in smaller pieces than it sends: 32 reads that moved bytes for 16 sends (a CPU copy and two mode switches each)"
+        );
+        // Reads of bytes that were never sent are not smaller pieces.
+        observed.cpu_copy_bytes += 4096;
+        let d = run(&observed);
+        let calls = d.iter().find(|d| d.field == "syscalls").unwrap();
+        assert!(!calls.explained(), "{d:?}");
     }
 }

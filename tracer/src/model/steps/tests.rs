@@ -1141,7 +1141,14 @@ fn the_loaders_read_of_a_library_is_not_what_the_program_sends_later() {
     f.syscall(
         1,
         sysno::MMAP,
-        [0, 8192, libc::PROT_READ as u64, libc::MAP_PRIVATE as u64, 3, 0],
+        [
+            0,
+            8192,
+            libc::PROT_READ as u64,
+            libc::MAP_PRIVATE as u64,
+            3,
+            0,
+        ],
         [FILE_A, NONE],
         0x7f00_0000_0000,
         vec![],
