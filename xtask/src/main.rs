@@ -499,20 +499,40 @@ fn run(release: bool, args: &[OsString]) -> Result<()> {
     Ok(())
 }
 
-/// Programs the root integration tests run besides the tracer: bpftool (to check what is
-/// loaded), python3 (a traced command), setpriv and dd. Installs bpftool when missing.
+/// Programs the root integration tests run besides the tracer, with the Debian package of
+/// each: bpftool (to check what is loaded), and the real programs `tests/realprogs.rs`
+/// watches (nginx, curl, python3). Installed with apt-get when missing.
+const TEST_PACKAGES: &[(&str, &str)] = &[
+    ("bpftool", "bpftool"),
+    ("nginx", "nginx"),
+    ("curl", "curl"),
+    ("python3", "python3"),
+];
+
+/// Installs the missing [`TEST_PACKAGES`]; checks for setpriv and dd, which every system
+/// has.
 fn test_prerequisites() -> Result<()> {
-    if vm::program("bpftool").is_none() {
+    let missing: Vec<String> = TEST_PACKAGES
+        .iter()
+        .filter(|(tool, _)| vm::program(tool).is_none())
+        .map(|(_, package)| package.to_string())
+        .collect();
+    if !missing.is_empty() {
         if can_apt_install() {
-            eprintln!("test prerequisites: installing bpftool (apt-get install bpftool)");
-            apt_install(&["bpftool".to_string()])?;
+            eprintln!(
+                "test prerequisites: installing {} (apt-get install)",
+                missing.join(" ")
+            );
+            apt_install(&missing)?;
         } else {
             bail!(
-                "the integration tests need bpftool: install it (Debian/Ubuntu: apt-get install bpftool)"
+                "the integration tests need {}: install them (Debian/Ubuntu: apt-get install {})",
+                missing.join(", "),
+                missing.join(" ")
             );
         }
     }
-    for tool in ["python3", "setpriv", "dd"] {
+    for tool in ["setpriv", "dd", "cp"] {
         if which(tool).is_none() {
             bail!("the integration tests need {tool}: please install it");
         }
@@ -522,7 +542,7 @@ fn test_prerequisites() -> Result<()> {
 
 /// Test targets whose `#[ignore]`d tests need root and the eBPF programs; they run one at
 /// a time (each checks what is loaded in the kernel).
-const ROOT_TESTS: &[&str] = &["live", "demo", "hostile", "watch"];
+const ROOT_TESTS: &[&str] = &["live", "demo", "hostile", "watch", "realprogs"];
 
 /// Clippy on the host crates, every target (tests included).
 const CLIPPY_WORKSPACE: &[&str] = &[
