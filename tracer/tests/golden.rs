@@ -74,6 +74,46 @@ fn every_fixture_gives_the_same_steps_transfers_and_report() {
     }
 }
 
+/// `tracer watch`'s text report (every transfer, `--all`) of a recording of a real program
+/// (`fixtures/realprog-*.jsonl`, see `tests/model.rs`), replayed through its board.
+fn watch_golden(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(format!("realprog-{name}.jsonl"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut board = tracer::watch::Board::new();
+    for (i, line) in text.lines().enumerate() {
+        let line: RecordLine = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("{}:{}: {e}", path.display(), i + 1));
+        if let RecordLine::Event { event, .. } = line {
+            board.push(&event);
+        }
+    }
+    board.finish();
+    let (retransmits, retransmitted_bytes) = board.retransmits();
+    tracer::watch::WatchReport {
+        transfers: board.reports(),
+        drops: 0,
+        retransmits,
+        retransmitted_bytes,
+        namespace_retransmits: None,
+    }
+    .text(None, true)
+}
+
+#[test]
+fn every_real_program_recording_gives_the_same_watch_report() {
+    for name in [
+        "nginx-sendfile-on",
+        "nginx-sendfile-off",
+        "python-http-server",
+        "cp",
+        "curl",
+    ] {
+        insta::assert_snapshot!(format!("realprog-{name}"), watch_golden(name));
+    }
+}
+
 mod doctor {
     //! `tracer doctor`'s report (text and JSON) on made-up kernels, with this build's
     //! programs: what the planner chose and why it refused every better hook.

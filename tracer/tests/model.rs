@@ -411,3 +411,193 @@ fn copy_file_range_copies_page_cache_to_page_cache() {
         );
     }
 }
+
+/// Recordings of real programs under `tracer watch --record` (this project's CI kernel,
+/// 6.18, loopback, ext4, cached files), replayed through watch's board: the ledgers the
+/// root tests in `realprogs.rs` assert on 64 MiB, exactly, on 1 MiB (4 MiB for cp).
+///
+/// - `realprog-nginx-sendfile-{on,off}`: `watch --pid` of an nginx 1.22 worker while
+///   curl fetched a 1 MiB file (`sendfile on;`, then `off;`).
+/// - `realprog-python-http-server`: `watch --pid` of `python3 -m http.server` (3.11)
+///   while curl fetched the same file.
+/// - `realprog-cp`: `watch -- cp` of a 4 MiB file (coreutils 9.1).
+/// - `realprog-curl`: `watch -- curl -o FILE` of the 1 MiB file from nginx.
+mod real_programs {
+    use std::path::Path;
+
+    use serde_json::Value;
+    use tracer::{
+        demo::RecordLine,
+        watch::{Board, WatchReport},
+    };
+
+    const MIB: u64 = 1 << 20;
+
+    /// The report watch gives on the recording `realprog-{name}.jsonl`, as JSON.
+    fn report(name: &str) -> WatchReport {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(format!("realprog-{name}.jsonl"));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let mut board = Board::new();
+        for (i, line) in text.lines().enumerate() {
+            match serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{}:{}: {e}", path.display(), i + 1))
+            {
+                RecordLine::Event { event, .. } => board.push(&event),
+                RecordLine::Lost { count, .. } => {
+                    panic!("{}: {count} events lost: record it again", path.display())
+                }
+                RecordLine::Header { .. } | RecordLine::Report { .. } => {}
+            }
+        }
+        board.finish();
+        let (retransmits, retransmitted_bytes) = board.retransmits();
+        WatchReport {
+            transfers: board.reports(),
+            drops: 0,
+            retransmits,
+            retransmitted_bytes,
+            namespace_retransmits: None,
+        }
+    }
+
+    /// The report's transfers, as JSON, whose source and destination kinds are these and
+    /// that moved more than 64 KiB.
+    fn big(report: &WatchReport, src: &str, dst: &str) -> Vec<Value> {
+        report
+            .transfers
+            .iter()
+            .map(|t| serde_json::to_value(t).unwrap())
+            .filter(|t| {
+                t["source"]["kind"] == src
+                    && t["destination"]["kind"] == dst
+                    && t["bytes"].as_u64() > Some(64 << 10)
+            })
+            .collect()
+    }
+
+    fn one(report: &WatchReport, src: &str, dst: &str) -> Value {
+        let all = big(report, src, dst);
+        assert_eq!(all.len(), 1, "one {src} -> {dst} transfer: {all:?}");
+        all.into_iter().next().unwrap()
+    }
+
+    /// The ledger fields, in `tracer::model::Ledger::FIELDS` order without the time.
+    fn ledger(t: &Value) -> [u64; 10] {
+        let f = |name: &str| t["observed"][name].as_u64().unwrap();
+        [
+            f("mode_switches"),
+            f("syscalls"),
+            f("cpu_copies"),
+            f("cpu_copy_bytes"),
+            f("dma_copies"),
+            f("dma_bytes"),
+            f("page_refs"),
+            f("page_ref_bytes"),
+            f("cache_hits"),
+            f("cache_misses"),
+        ]
+    }
+
+    fn all_explained(t: &Value) {
+        let left: Vec<_> = t["differences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["explained"] == false)
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn nginx_with_sendfile_on_copies_only_its_headers() {
+        let r = report("nginx-sendfile-on");
+        let t = one(&r, "file", "socket");
+        assert_eq!(
+            (t["method"].as_str(), t["bytes"].as_u64()),
+            (Some("sendfile"), Some(MIB))
+        );
+        // writev() of the 246 bytes of headers, one sendfile() of the whole file (the
+        // socket buffer took it), 16 TCP sends of 64 KiB of page references.
+        assert_eq!(t["evidence"][0], "writev(): 1 call, sendfile(): 1 call");
+        assert_eq!(ledger(&t), [4, 2, 1, 246, 0, 0, 16, MIB, 256, 0]);
+        all_explained(&t);
+        // The request: received into nginx's memory.
+        let requests = r
+            .transfers
+            .iter()
+            .filter(|t| t.classification.name() == "other" && t.bytes == 83)
+            .count();
+        assert_eq!(requests, 1);
+    }
+
+    #[test]
+    fn nginx_with_sendfile_off_copies_each_chunk_twice() {
+        let r = report("nginx-sendfile-off");
+        let t = one(&r, "file", "socket");
+        assert_eq!(
+            (t["method"].as_str(), t["bytes"].as_u64()),
+            (Some("read-write"), Some(MIB))
+        );
+        // 32 pread64() of 32 KiB, 32 writev() of them, the first with the headers: two
+        // CPU copies per chunk, the file's bytes twice and the headers once.
+        assert_eq!(t["evidence"][0], "pread64(): 32 calls, writev(): 32 calls");
+        assert_eq!(t["chunk"], 32 << 10);
+        assert_eq!(ledger(&t), [128, 64, 64, 2 * MIB + 246, 0, 0, 0, 0, 256, 0]);
+        assert_eq!(t["per_mib"]["cpu_copies"], 64.0);
+        all_explained(&t);
+    }
+
+    #[test]
+    fn pythons_http_server_reads_and_sends_each_chunk() {
+        let r = report("python-http-server");
+        let t = one(&r, "file", "socket");
+        assert_eq!(
+            (t["method"].as_str(), t["bytes"].as_u64()),
+            (Some("read-send"), Some(MIB))
+        );
+        // sendto() of the 205 bytes of headers, then read()/sendto() of 64 KiB 16 times
+        // and the read() that returns 0.
+        assert_eq!(t["evidence"][0], "sendto(): 17 calls, read(): 17 calls");
+        assert_eq!(t["chunk"], 64 << 10);
+        assert_eq!(ledger(&t), [68, 34, 33, 2 * MIB + 205, 0, 0, 0, 0, 256, 0]);
+        all_explained(&t);
+        assert!(
+            t["differences"]
+                .to_string()
+                .contains("1 calls at the end of the file returned 0")
+        );
+    }
+
+    #[test]
+    fn cp_copies_page_cache_to_page_cache_in_one_call() {
+        let r = report("cp");
+        let t = one(&r, "file", "file");
+        assert_eq!(
+            (t["method"].as_str(), t["bytes"].as_u64()),
+            (Some("copy-file-range"), Some(4 * MIB))
+        );
+        // One copy_file_range() of the whole file, one at its end that returns 0.
+        assert_eq!(t["evidence"][0], "copy_file_range(): 2 calls");
+        assert_eq!(ledger(&t), [4, 2, 1, 4 * MIB, 0, 0, 0, 0, 1024, 0]);
+        all_explained(&t);
+    }
+
+    #[test]
+    fn curl_receives_into_its_memory_and_writes_the_file() {
+        let r = report("curl");
+        // The response (the 246 bytes of headers and the file) copied once out of the
+        // socket per recvfrom(), then written from curl's memory in 8 KiB pieces.
+        let rx = one(&r, "socket", "user");
+        assert_eq!(rx["bytes"], MIB + 246);
+        assert_eq!(rx["evidence"][0], "recvfrom(): 11 calls");
+        assert_eq!(ledger(&rx), [22, 11, 11, MIB + 246, 0, 0, 0, 0, 0, 0]);
+        let w = one(&r, "user", "file");
+        assert_eq!(w["bytes"], MIB);
+        assert_eq!(w["evidence"][0], "write(): 123 calls");
+        assert_eq!(ledger(&w), [246, 123, 123, MIB, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(r.drops, 0);
+    }
+}
