@@ -117,9 +117,17 @@ impl Role {
                 sock: a.ino,
                 src: src_of(Some(args[1])),
             },
+            // A vectored send names no buffer: it sends the thread's last read only on a
+            // TCP socket (a server's response); on another socket it is a message of the
+            // program's own (nginx's master tells its workers to reload on a socketpair
+            // after reading its configuration).
             (sysno::WRITEV | sysno::SENDMSG, FileKind::Socket) => Self::Send {
                 sock: a.ino,
-                src: src_of(None),
+                src: if a.not_tcp {
+                    Src::Unknown
+                } else {
+                    src_of(None)
+                },
             },
             (sysno::WRITE | sysno::PWRITE64, FileKind::Regular) => Self::FileWrite {
                 dst: a.ino,

@@ -1175,3 +1175,36 @@ fn the_loaders_read_of_a_library_is_not_what_the_program_sends_later() {
     let own = f.ledger(Endpoint::User, X);
     assert_eq!((own.syscalls, own.cpu_copy_bytes), (2, 346), "{own:?}");
 }
+
+#[test]
+fn a_message_on_a_unix_socket_after_a_file_read_is_the_programs_own() {
+    // nginx's master reads its configuration, then sendmsg()s a command to a worker on
+    // a socketpair.
+    const UNIX: FdRef = FdRef {
+        ino: 23,
+        mode: S_IFSOCK,
+        not_tcp: true,
+        zc: 0,
+    };
+    let mut f = Feed::new();
+    f.syscall(
+        1,
+        sysno::READ,
+        [3, BUF, 4096, 0, 0, 0],
+        [FILE_A, NONE],
+        1200,
+        vec![],
+    );
+    f.syscall(
+        1,
+        sysno::SENDMSG,
+        [5, BUF + 8192, 0, 0, 0, 0],
+        [UNIX, NONE],
+        32,
+        vec![],
+    );
+    f.model.finish(&mut f.out);
+    let sock = Endpoint::Socket { ino: 23 };
+    assert!(f.model.find(PID, A, sock).is_none());
+    assert_eq!(f.ledger(Endpoint::User, sock).syscalls, 1);
+}
