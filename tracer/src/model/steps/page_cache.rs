@@ -1,5 +1,5 @@
 //! Page-cache lookups: a page looked up for the first time is a miss when this trace saw
-//! it added to the page cache, a hit otherwise.
+//! it added to the page cache since it was last looked up, a hit otherwise.
 
 use std::collections::{HashMap, HashSet};
 
@@ -13,7 +13,7 @@ use crate::{
 #[derive(Default)]
 pub(super) struct PageCache {
     /// File ino -> page index -> when the page was added to the page cache during the
-    /// trace (a miss's lookup began then).
+    /// trace (a miss's lookup began then), until a lookup finds it.
     added_at: HashMap<Ino, HashMap<u64, u64>>,
     /// (pid, file ino) -> the pages that process already looked up.
     looked_up: HashMap<(Pid, Ino), HashSet<u64>>,
@@ -42,14 +42,16 @@ impl PageCache {
         last: u64,
         ts_ns: u64,
     ) -> (u64, u64, u64) {
-        let added = self.added_at.get(&ino);
+        let mut added = self.added_at.get_mut(&ino);
         let seen = self.looked_up.entry((pid, ino)).or_default();
         let (mut hit, mut miss) = (0, 0);
         let mut began = ts_ns;
         for page in first..=last {
             if seen.insert(page) {
-                match added.and_then(|a| a.get(&page)) {
-                    Some(&ts) => {
+                // The first lookup after the page was added is the miss that read it; a
+                // later one (another process, a later request) finds it cached.
+                match added.as_mut().and_then(|a| a.remove(&page)) {
+                    Some(ts) => {
                         miss += 1;
                         began = began.min(ts);
                     }

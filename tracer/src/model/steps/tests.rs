@@ -1208,3 +1208,54 @@ fn a_message_on_a_unix_socket_after_a_file_read_is_the_programs_own() {
     assert!(f.model.find(PID, A, sock).is_none());
     assert_eq!(f.ledger(Endpoint::User, sock).syscalls, 1);
 }
+
+#[test]
+fn a_page_another_process_read_from_disk_is_a_hit_for_the_next() {
+    // One nginx worker reads a page from disk; after a reload the next worker finds it.
+    let mut f = Feed::new();
+    let add = Payload::FilemapAddToPageCache {
+        ino: 11,
+        dev: 1,
+        index: 0,
+        order: None,
+    };
+    let get = Payload::FilemapGetPages {
+        ino: 11,
+        dev: 1,
+        index: 0,
+        last_index: 0,
+        fexit: false,
+    };
+    let read = |pid: u32, inside: Vec<Payload>, f: &mut Feed| {
+        let mut events = vec![Payload::SyscallEnter {
+            nr: sysno::READ,
+            args: [3, BUF, 4096, 0, 0, 0],
+            fds: [FILE_A, NONE],
+        }];
+        events.extend(inside);
+        events.push(Payload::SyscallExit {
+            nr: sysno::READ,
+            ret: 4096,
+        });
+        for payload in events {
+            f.ts += 10;
+            let ev = Event {
+                ts_ns: f.ts,
+                cpu: 0,
+                pid,
+                tid: pid,
+                comm: "nginx".into(),
+                payload,
+            };
+            f.model.push(&ev, &mut f.out);
+        }
+    };
+    read(PID, vec![add, get.clone()], &mut f);
+    read(PID + 1, vec![get], &mut f);
+    f.model.finish(&mut f.out);
+    let cache = |pid| {
+        let t = f.model.find(pid, A, Endpoint::User).expect("a read");
+        (t.ledger.cache_hits, t.ledger.cache_misses)
+    };
+    assert_eq!((cache(PID), cache(PID + 1)), ((0, 1), (1, 0)));
+}
