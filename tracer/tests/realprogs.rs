@@ -1,6 +1,7 @@
 //! Root tests of `tracer watch` on real third-party programs: nginx serving a file with
-//! `sendfile on;` and `sendfile off;`, python3's http.server, `cp` and curl as the
-//! receiver, each asserting the ledger the kernel's code paths give (KERNEL_PATHS.md).
+//! `sendfile on;` and `sendfile off;`, python3's http.server, `cp`, curl as the receiver
+//! and `dd iflag=direct`, each asserting the ledger the kernel's code paths give
+//! (KERNEL_PATHS.md).
 //!
 //! `cargo xtask test` installs the programs where missing (Debian packages) and runs these
 //! as root, one at a time; `#[ignore]`d for a plain `cargo test`.
@@ -464,6 +465,50 @@ fn curl_receives_into_its_memory_and_writes_the_file() {
     );
     std::fs::remove_dir_all(&root).unwrap();
     std::fs::remove_dir_all(&nginx.prefix).unwrap();
+    assert_all_unloaded();
+}
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn dd_with_o_direct_reads_by_dma_into_its_buffer() {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let dir = temp_dir("direct");
+    let file = dir.join("file");
+    make_file(&file);
+    // tmpfs refuses O_DIRECT: nothing to check there.
+    if std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(&file)
+        .is_err()
+    {
+        eprintln!("{}: no O_DIRECT on this filesystem", file.display());
+        return;
+    }
+    let mut dd = Command::new(program("dd"));
+    dd.arg(format!("if={}", file.display())).args([
+        "of=/dev/null",
+        "bs=1M",
+        "iflag=direct",
+        "status=none",
+    ]);
+    let report = report_of(&watch(&dd).wait_with_output().unwrap());
+    let t = transfer_of(&report, std::fs::metadata(&file).unwrap().ino(), "user");
+    // read() of 1 MiB 64 times and once at the end: the block layer reads into dd's own
+    // pages, no page cache, no CPU copy; a DMA per block request (one or more per read).
+    assert_eq!(t["bytes"], SIZE, "{t}");
+    let reads = SIZE >> 20;
+    assert_eq!(calls(t, "read"), reads + 1, "{t}");
+    assert_eq!(field(t, "syscalls"), reads + 1);
+    assert_eq!(field(t, "cpu_copies"), 0, "{t}");
+    assert_eq!(field(t, "dma_bytes"), SIZE, "{t}");
+    assert!(field(t, "dma_copies") >= reads, "{t}");
+    assert_eq!((field(t, "cache_hits"), field(t, "cache_misses")), (0, 0));
+    assert!(
+        t["evidence"][1].as_str().unwrap().contains("O_DIRECT"),
+        "{t}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
     assert_all_unloaded();
 }
 

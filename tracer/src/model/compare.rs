@@ -160,6 +160,9 @@ pub enum Reason {
         with_file: u64,
         bytes: u64,
     },
+    /// O_DIRECT reads: `requests` disk reads of `bytes` straight into the application's
+    /// buffer, beside the method's own path.
+    DirectReads { requests: u64, bytes: u64 },
     /// The file read in `reads` calls that moved bytes, sent in `chunks`.
     SmallerReads { reads: u64, chunks: u64 },
     /// Calls at the end of the file (read(), sendfile(), copy_file_range()): they
@@ -284,6 +287,11 @@ impl fmt::Display for Reason {
                 }
                 write!(f, ", copied by the CPU")
             }
+            Self::DirectReads { requests, bytes } => write!(
+                f,
+                "O_DIRECT reads: {requests} disk reads of {} straight into the application's buffer, without the page cache",
+                human_bytes(*bytes)
+            ),
             Self::SmallerReads { reads, chunks } => write!(
                 f,
                 "the program reads the file in smaller pieces than it sends: {reads} reads that moved bytes for {chunks} sends (a CPU copy and two mode switches each)"
@@ -471,6 +479,7 @@ fn extra_calls(run: &Run<'_>, field: &str, here: u64) -> Option<Vec<Reason>> {
 fn extra_reads(run: &Run<'_>) -> u64 {
     if !matches!(run.method, Method::ReadWrite | Method::ReadSend)
         || run.observed.cpu_copy_bytes != run.here.cpu_copy_bytes + run.facts.own_bytes
+        || run.facts.direct_reads > 0
     {
         return 0;
     }
@@ -494,6 +503,19 @@ fn fact_reason(run: &Run<'_>, field: &str, here: u64) -> Option<Reason> {
     let enters = f.syscalls.get("io_uring_enter").copied().unwrap_or(0);
     let disk_dma_only = f.nic_xmits == 0;
     match field {
+        // O_DIRECT reads beside the path: DMA into the application's buffer.
+        "dma_copies" if f.direct_reads > 0 && o.dma_copies == here + f.direct_reads => {
+            Some(Reason::DirectReads {
+                requests: f.direct_reads,
+                bytes: f.direct_read_bytes,
+            })
+        }
+        "dma_bytes" if f.direct_reads > 0 && o.dma_bytes == here + f.direct_read_bytes => {
+            Some(Reason::DirectReads {
+                requests: f.direct_reads,
+                bytes: f.direct_read_bytes,
+            })
+        }
         // Mostly cached, a few pages read from disk.
         "dma_copies" | "dma_bytes"
             if disk_dma_only && here == 0 && o.cache_misses > 0 && f.block_requests > 0 =>
@@ -840,5 +862,44 @@ mod tests {
         let d = run(&observed);
         let calls = d.iter().find(|d| d.field == "syscalls").unwrap();
         assert!(!calls.explained(), "{d:?}");
+    }
+
+    #[test]
+    fn o_direct_reads_beside_the_path_explain_the_extra_dma() {
+        // A program hashes the file with O_DIRECT reads, then sends it read()+write().
+        let here_c = Conditions {
+            cache: Cache::Warm,
+            link: Link::Loopback,
+            zc_send: false,
+        };
+        let (bytes, chunk) = (1 << 20, 65536);
+        let article = ledger(Method::ReadWrite, bytes, chunk, &Conditions::ARTICLE);
+        let here = ledger(Method::ReadWrite, bytes, chunk, &here_c);
+        let mut observed = here.clone();
+        observed.dma_copies += 2;
+        observed.dma_bytes += bytes;
+        let facts = Facts {
+            block_requests: 2,
+            direct_reads: 2,
+            direct_read_bytes: bytes,
+            ..Facts::default()
+        };
+        let d = differences(&Run {
+            method: Method::ReadWrite,
+            chunks: 16,
+            observed: &observed,
+            facts: &facts,
+            article: &article,
+            here: &here,
+            here_conditions: here_c,
+        });
+        let dma = d.iter().find(|d| d.field == "dma_bytes").unwrap();
+        assert!(dma.explained(), "{d:?}");
+        assert!(
+            dma.reasons
+                .to_string()
+                .ends_with("O_DIRECT reads: 2 disk reads of 1 MiB straight into the application's buffer, without the page cache"),
+            "{dma:?}"
+        );
     }
 }

@@ -37,13 +37,15 @@ pub enum Delivery {
     ReadIntoUser,
     /// Page references of the page cache went into a pipe (the first half of splice).
     IntoPipe,
+    /// The disk's DMA wrote them into the application's buffer (O_DIRECT: no page cache).
+    DmaIntoUser,
 }
 
 impl Delivery {
     /// The kind of a step that moves bytes, if it is one. Loopback's later copy of pinned
     /// pages is not how the bytes were sent (it is counted in the ledger all the same).
     fn of(step: &Step) -> Option<Self> {
-        use Buffer::{PageCache, Pipe, Socket, User};
+        use Buffer::{Disk, PageCache, Pipe, Socket, User};
         let deferred = matches!(
             step.evidence,
             Evidence::Inferred(Inference::LoopbackCopiesPins)
@@ -75,6 +77,12 @@ impl Delivery {
                 }
             }
             StepKind::PageRef { to: Pipe, .. } => Self::IntoPipe,
+            StepKind::Copy {
+                engine: Engine::Dma,
+                from: Disk,
+                to: User,
+                ..
+            } => Self::DmaIntoUser,
             _ => return None,
         })
     }
@@ -90,7 +98,7 @@ impl Delivery {
             ],
             (_, Endpoint::File { .. }) => &[Self::FileCopied, Self::WrittenToFile],
             (Endpoint::Socket { .. }, Endpoint::User) => &[Self::Received],
-            (_, Endpoint::User) => &[Self::ReadIntoUser],
+            (_, Endpoint::User) => &[Self::ReadIntoUser, Self::DmaIntoUser],
         }
     }
 }
@@ -111,6 +119,9 @@ impl fmt::Display for Delivery {
                 "copied by the CPU from the page cache into the application's buffer"
             }
             Self::IntoPipe => "page references into the pipe (no copy)",
+            Self::DmaIntoUser => {
+                "read by the disk's DMA straight into the application's buffer (O_DIRECT: no page cache, no CPU copy)"
+            }
         })
     }
 }

@@ -1,5 +1,6 @@
 //! Block requests: a disk read of a file is one DMA into the page cache, even when the
-//! driver issues it twice.
+//! driver issues it twice; a read of no file's pages inside a read() of a file is O_DIRECT,
+//! a DMA straight into the application's memory.
 
 use std::collections::HashSet;
 
@@ -42,8 +43,16 @@ impl Block {
 impl Model {
     /// `block_rq_issue`: a disk read of a file, the DMA into its page cache.
     pub(super) fn block_rq_issue(&mut self, ev: &Event, rq: &Request, out: &mut Vec<Step>) {
-        if rq.op != REQ_OP_READ || rq.ino == 0 {
-            return; // writeback, or a page with no file
+        if rq.op != REQ_OP_READ {
+            return; // writeback
+        }
+        if rq.ino == 0 {
+            // A page with no file: an O_DIRECT read() of a file reads into the caller's
+            // own pages, without the page cache.
+            if let Some(sys) = self.syscalls.get_mut(ev.tid) {
+                sys.direct_read(rq.bytes as u64);
+            }
+            return;
         }
         // A request the device could not take yet is issued again (requeued): it is one
         // DMA.

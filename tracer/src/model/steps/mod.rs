@@ -135,6 +135,12 @@ pub struct Facts {
     pub retransmits: u64,
     #[serde(skip_serializing_if = "is_zero")]
     pub retransmitted_bytes: u64,
+    /// Disk reads straight into the application's buffer (O_DIRECT), and their bytes:
+    /// counted in `block_requests` too.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub direct_reads: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub direct_read_bytes: u64,
 }
 
 /// Whether a counter is 0 (facts added later are left out of the JSON until they happen).
@@ -174,6 +180,8 @@ impl Facts {
         self.own_with_file += other.own_with_file;
         self.retransmits += other.retransmits;
         self.retransmitted_bytes += other.retransmitted_bytes;
+        self.direct_reads += other.direct_reads;
+        self.direct_read_bytes += other.direct_read_bytes;
     }
 
     /// What was counted since `base` (an earlier copy of these facts); these go back to
@@ -216,6 +224,8 @@ impl Facts {
         taken.own_with_file = d(self.own_with_file, base.own_with_file);
         taken.retransmits = d(self.retransmits, base.retransmits);
         taken.retransmitted_bytes = d(self.retransmitted_bytes, base.retransmitted_bytes);
+        taken.direct_reads = d(self.direct_reads, base.direct_reads);
+        taken.direct_read_bytes = d(self.direct_read_bytes, base.direct_read_bytes);
         *self = base.clone();
         taken
     }
@@ -303,8 +313,15 @@ impl Transfers {
             StepKind::Copy {
                 engine: Engine::Dma,
                 from: Buffer::Disk,
-                ..
-            } => t.facts.block_requests += 1,
+                to,
+                bytes,
+            } => {
+                t.facts.block_requests += 1;
+                if *to == Buffer::User {
+                    t.facts.direct_reads += 1;
+                    t.facts.direct_read_bytes += bytes;
+                }
+            }
             _ => {}
         }
         let what = match &s.kind {
@@ -605,13 +622,16 @@ impl Model {
         keys.sort_unstable();
         for (pid, ino) in keys {
             // A file whose data went nowhere the model saw becomes a transfer to the
-            // application when bytes moved (a plain read); an mmap that was never sent
+            // application when bytes moved (a plain read, an O_DIRECT one); an mmap that was never sent
             // from, or a library mapped by the loader, does not.
             let moved = self.awaiting_destination[&(pid, ino)].iter().any(|w| {
                 matches!(
                     w.step.kind,
                     StepKind::Copy {
                         engine: Engine::Cpu,
+                        ..
+                    } | StepKind::Copy {
+                        to: Buffer::User,
                         ..
                     } | StepKind::PageRef { .. }
                 )

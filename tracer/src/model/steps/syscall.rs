@@ -228,6 +228,9 @@ pub(super) struct Syscall {
     pub(super) referenced: u64,
     /// The return value, once the call exited.
     ret: i64,
+    /// The bytes of each disk read into pages of no file (O_DIRECT) inside a read() of a
+    /// file.
+    direct: Vec<u64>,
 }
 
 impl Syscall {
@@ -246,6 +249,7 @@ impl Syscall {
             sent: false,
             referenced: 0,
             ret: 0,
+            direct: Vec::new(),
             tcp: match role {
                 Role::SpliceOut { .. } => !fds[1].not_tcp,
                 _ => !fds[0].not_tcp,
@@ -254,6 +258,16 @@ impl Syscall {
             zc_copied: None,
             zerocopy: tracer_common::send_flags_arg(nr as u64)
                 .is_some_and(|i| args[i] & tracer_common::MSG_ZEROCOPY != 0),
+        }
+    }
+}
+
+impl Syscall {
+    /// A disk read of `bytes` into pages of no file was issued in this call: in a read()
+    /// of a file, an O_DIRECT read into the application's buffer.
+    pub(super) fn direct_read(&mut self, bytes: u64) {
+        if let Role::FileRead { .. } = self.role {
+            self.direct.push(bytes);
         }
     }
 }
@@ -404,6 +418,26 @@ impl Model {
         };
         let mut inner = |kind, evidence| sys.steps.push(step_of(ev, kind, evidence));
         match sys.role {
+            // O_DIRECT: the disk's DMA wrote the caller's buffer, one copy per request;
+            // the page cache was not used.
+            Role::FileRead { src, buf }
+                if bytes > 0 && !sys.direct.is_empty() && sys.copied == 0 =>
+            {
+                for &b in &sys.direct {
+                    inner(
+                        StepKind::Copy {
+                            engine: Engine::Dma,
+                            from: Buffer::Disk,
+                            to: Buffer::User,
+                            bytes: b,
+                        },
+                        Evidence::Observed(Seen::BlockRqIssue),
+                    );
+                }
+                self.sources
+                    .filled(ev.tid, buf.unwrap_or(0), buf.map_or(0, |_| bytes), src);
+                self.read_into_memory(ev.pid, src, bytes);
+            }
             Role::FileRead { src, buf } if bytes > 0 => {
                 // fexit filemap_read saw the copy where the kernel allows fentry; else the
                 // return value says it (there is no tracepoint at it).

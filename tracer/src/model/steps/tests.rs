@@ -1259,3 +1259,46 @@ fn a_page_another_process_read_from_disk_is_a_hit_for_the_next() {
     };
     assert_eq!((cache(PID), cache(PID + 1)), ((0, 1), (1, 0)));
 }
+
+#[test]
+fn an_o_direct_read_is_the_disks_dma_into_the_applications_buffer() {
+    // dd iflag=direct: read() of a file opened with O_DIRECT; the block layer reads into
+    // the caller's pages (no file's), in two requests here.
+    let rq = |rq: u64| Payload::BlockRqIssue {
+        rq,
+        bytes: 524288,
+        sector: 8,
+        op: 0,
+        ino: 0,
+        dev: 1,
+        owner_pid: PID,
+    };
+    let mut f = Feed::new();
+    for ret in [1 << 20, 0] {
+        let inside = if ret > 0 { vec![rq(1), rq(2)] } else { vec![] };
+        f.syscall(
+            1,
+            sysno::READ,
+            [3, BUF, 1 << 20, 0, 0, 0],
+            [FILE_A, NONE],
+            ret,
+            inside,
+        );
+    }
+    f.model.finish(&mut f.out);
+    let l = f.ledger(A, Endpoint::User);
+    assert_eq!(
+        (l.syscalls, l.cpu_copies, l.dma_copies, l.dma_bytes),
+        (2, 0, 2, 1 << 20),
+        "{l:?}"
+    );
+    assert!(f.out.iter().any(|s| matches!(
+        s.kind,
+        StepKind::Copy {
+            engine: Engine::Dma,
+            from: Buffer::Disk,
+            to: Buffer::User,
+            ..
+        }
+    )));
+}
