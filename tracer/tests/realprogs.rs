@@ -280,6 +280,53 @@ fn nginx_with_sendfile_on_copies_only_the_headers_with_the_cpu() {
 }
 
 #[test]
+#[ignore = "needs root, the eBPF programs, nginx and curl: run `cargo xtask test`"]
+fn nginx_keeps_the_connection_alive_for_a_second_response() {
+    let root = temp_dir("www-keepalive");
+    let file = root.join("file");
+    make_file(&file);
+    let nginx = Nginx::new("nginx-keepalive", &root, true);
+    let running = watch(&nginx.command());
+    wait_listening(nginx.port);
+    // Two responses on one connection (curl reuses it: one connect).
+    let out = Command::new(program("curl"))
+        .args(["-sS", "--fail", "-o"])
+        .arg(root.join("got1"))
+        .arg("-o")
+        .arg(root.join("got2"))
+        .args(["-w", "%{size_header} %{num_connects}\n"])
+        .args([nginx.url("file"), nginx.url("file")])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let said = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<(u64, u64)> = said
+        .lines()
+        .map(|l| {
+            let mut it = l.split_whitespace().map(|n| n.parse::<u64>().unwrap());
+            (it.next().unwrap(), it.next().unwrap())
+        })
+        .collect();
+    assert_eq!(lines.iter().map(|l| l.1).sum::<u64>(), 1, "{said}");
+    let headers: u64 = lines.iter().map(|l| l.0).sum();
+    nginx.quit();
+    let report = report_of(&running.wait_with_output().unwrap());
+    // One transfer (same process, file and socket): both responses' headers and bodies.
+    let t = transfer_of(&report, std::fs::metadata(&file).unwrap().ino(), "socket");
+    assert_eq!(t["method"], "sendfile", "{t}");
+    assert_eq!(t["bytes"], 2 * SIZE, "{t}");
+    assert_eq!(calls(t, "writev"), 2, "{t}");
+    assert_eq!(field(t, "syscalls"), calls(t, "sendfile") + 2);
+    assert_eq!(field(t, "cpu_copies"), 2, "{t}");
+    assert_eq!(field(t, "cpu_copy_bytes"), headers, "{t}");
+    assert_eq!(field(t, "page_ref_bytes"), 2 * SIZE, "{t}");
+    assert_eq!(field(t, "dma_copies"), 0);
+    std::fs::remove_dir_all(&root).unwrap();
+    std::fs::remove_dir_all(&nginx.prefix).unwrap();
+    assert_all_unloaded();
+}
+
+#[test]
 #[ignore = "needs root, the eBPF programs and nginx: run `cargo xtask test`"]
 fn nginx_with_sendfile_off_copies_each_chunk_twice() {
     let (report, ino, headers, file) = serve_with_nginx(false);
