@@ -182,6 +182,12 @@ struct DemoCmd {
     /// Overwrite the --record FILE if it exists (never through a symbolic link).
     #[arg(long, requires = "record")]
     force: bool,
+    /// What the socket methods cross: lo (loopback), veth (two private network namespaces
+    /// joined by a veth, made and removed by the demo) or veth-nosg (that veth with
+    /// scatter-gather off on the sender's end, as `ethtool -K va sg off`: the CPU copies
+    /// at the device, the article's middle stage).
+    #[arg(long, value_name = "LINK", default_value = "lo")]
+    link: String,
 }
 
 /// A `--method` value; `all` is offered too where the command takes it.
@@ -225,6 +231,7 @@ async fn demo(cmd: DemoCmd) -> anyhow::Result<i32> {
         file: args.file,
         chunk: args.chunk,
         cold: !args.warm,
+        link: args.link,
     })
     .await
 }
@@ -252,6 +259,7 @@ async fn lesson(cmd: LessonCmd) -> anyhow::Result<i32> {
         file: None,
         chunk,
         cold: true,
+        link: workload::LinkKind::Lo,
     })
     .await
 }
@@ -269,6 +277,7 @@ fn demo_args(cmd: DemoCmd) -> anyhow::Result<tracer::demo::DemoArgs> {
         None => None,
     };
     let chunk = demo::parse_chunk(&cmd.chunk)?;
+    let link = demo::parse_link(&cmd.link)?;
     let expect = match &cmd.expect {
         Some(e) => demo::parse_expect(e)?,
         None => Vec::new(),
@@ -285,6 +294,7 @@ fn demo_args(cmd: DemoCmd) -> anyhow::Result<tracer::demo::DemoArgs> {
         expect,
         record: cmd.record,
         force: cmd.force,
+        link,
     })
 }
 
@@ -386,6 +396,7 @@ fn main() -> ExitCode {
                 let opts = workload::Options {
                     chunk: chunk as usize,
                     scratch_dir,
+                    link: workload::Link::Loopback,
                 };
                 workload::send_file(&cmd.file, method, &opts)
             })

@@ -501,3 +501,93 @@ fn doctor_reports_each_steps_hook_and_why_not_better() {
         }
     }
 }
+
+/// The network namespaces of `pid`'s open descriptors (`net:[inode]`).
+fn namespace_fds(pid: &str) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .map(|l| l.to_string_lossy().into_owned())
+        .filter(|l| l.starts_with("net:["))
+        .collect()
+}
+
+/// The network namespaces on the machine (those processes are in and those open
+/// descriptors hold, as the demo's are), and the host's devices: what a `--link veth`
+/// run must leave as it found them.
+fn namespaces_and_devices() -> (Vec<String>, Vec<String>) {
+    let mut ns = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let pid = e.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(l) = std::fs::read_link(format!("/proc/{pid}/ns/net")) {
+            ns.push(l.to_string_lossy().into_owned());
+        }
+        ns.extend(namespace_fds(&pid));
+    }
+    ns.sort();
+    ns.dedup();
+    let mut devices: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    devices.sort();
+    (ns, devices)
+}
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn a_killed_veth_run_leaves_nothing_and_a_missing_privilege_is_one_line() {
+    let before = namespaces_and_devices();
+    let mut child = Command::new(TRACER)
+        .args([
+            "demo",
+            "--method",
+            "read-send",
+            "--size",
+            "256M",
+            "--chunk",
+            "4K",
+        ])
+        .args(["--link", "veth-nosg", "--headless"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Until the namespaces are made (and the transfer is under way).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while namespace_fds(&child.id().to_string()).len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no namespaces appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        namespaces_and_devices(),
+        before,
+        "SIGKILL left something behind"
+    );
+
+    // Root without CAP_SYS_ADMIN and CAP_NET_ADMIN: the eBPF privileges are there, the
+    // namespaces are not allowed.
+    let out = Command::new("setpriv")
+        .args(["--bounding-set", "-sys_admin,-net_admin", TRACER, "demo"])
+        .args(["--method", "sendfile", "--size", "64K", "--headless"])
+        .args(["--link", "veth"])
+        .output()
+        .expect("setpriv (util-linux)");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("CAP_NET_ADMIN"), "{err}");
+    let out = demo(&["--method", "sendfile", "--link", "wifi", "--headless"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("lo, veth, veth-nosg"), "{err}");
+}

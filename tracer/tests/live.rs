@@ -73,6 +73,7 @@ fn traced_transfer(
     let opts = workload::Options {
         chunk,
         scratch_dir: file.parent().expect("a directory").to_path_buf(),
+        link: workload::Link::Loopback,
     };
     let report = workload::send_file(&file, method, &opts).expect("the transfer");
     also();

@@ -63,6 +63,20 @@ pub struct DemoArgs {
     pub record: Option<PathBuf>,
     /// Overwrite an existing `record` file.
     pub force: bool,
+    /// What the socket methods cross (`--link`).
+    pub link: workload::LinkKind,
+}
+
+/// A `--link` value: `lo`, `veth` or `veth-nosg`.
+pub fn parse_link(text: &str) -> Result<workload::LinkKind> {
+    workload::LinkKind::from_name(text).ok_or_else(|| {
+        anyhow!(
+            "--link: unknown link {text:?}: choose one of {}",
+            workload::LinkKind::ALL
+                .map(workload::LinkKind::name)
+                .join(", ")
+        )
+    })
 }
 
 /// Checks the input before anything is loaded.

@@ -24,6 +24,8 @@ pub struct Lab {
     pub chunk: u64,
     pub kernel: String,
     recorder: Option<Recorder>,
+    /// What the socket methods cross; a veth pair's namespaces live as long as the lab.
+    link: workload::Link,
 }
 
 /// What the lab sends: the user's file, or one made for the run.
@@ -38,7 +40,7 @@ struct Input {
 
 impl Lab {
     /// Loads the probes and traces this process.
-    fn start(input: Input, chunk: u64) -> Result<Self> {
+    fn start(input: Input, chunk: u64, link: workload::Link) -> Result<Self> {
         let mut session = Session::start(&LoadOptions::default())?;
         session.trace_pid(std::process::id())?;
         Ok(Self {
@@ -47,19 +49,24 @@ impl Lab {
             chunk,
             kernel: crate::probe::kernel_release(),
             recorder: None,
+            link,
         })
     }
 
-    /// Makes the input (`size` bytes, unnamed, where `room` bytes are free: see
-    /// [`workload::scratch::room_for`]) unless `file` is given, then starts.
+    /// Makes the link and the input (`size` bytes, unnamed, where `room` bytes are free:
+    /// see [`workload::scratch::room_for`]) unless `file` is given, then starts.
     /// `Ok(Err(code))` when a signal came first.
     pub async fn prepare(
         file: Option<PathBuf>,
         size: u64,
         room: u64,
         chunk: u64,
+        link: workload::LinkKind,
         signals: Option<&mut Signals>,
     ) -> Result<Result<Self, i32>> {
+        // First: a kernel without veth or a user without the privilege fails before the
+        // input is made.
+        let link = link.make()?;
         let input = match file {
             // copy-file-range makes its copy beside the given file: the same filesystem.
             Some(p) => Input {
@@ -92,7 +99,7 @@ impl Lab {
                 }
             }
         };
-        Ok(Ok(Self::start(input, chunk)?))
+        Ok(Ok(Self::start(input, chunk, link)?))
     }
 
     pub(super) fn record(&mut self, path: &Path, file: output::Output) {
@@ -205,6 +212,7 @@ impl Lab {
         let opts = workload::Options {
             chunk: usize::try_from(self.chunk).context("--chunk is too large")?,
             scratch_dir: self.input.copy_dir.clone(),
+            link: self.link.clone(),
         };
         let path = self.input.path.clone();
         let (marks_tx, marks) = std::sync::mpsc::channel();

@@ -22,7 +22,7 @@ mod window;
 
 use anyhow::Result;
 
-pub use args::{DEFAULT_SIZE, DemoArgs, check_input, parse_chunk, parse_size};
+pub use args::{DEFAULT_SIZE, DemoArgs, check_input, parse_chunk, parse_link, parse_size};
 pub use expect::{Expect, Op, parse_expect};
 pub use lab::Lab;
 pub(crate) use record::open_recording;
@@ -75,6 +75,7 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
         size,
         room,
         args.chunk,
+        args.link,
         Some(&mut signals),
     )
     .await?

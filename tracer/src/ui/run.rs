@@ -41,6 +41,8 @@ pub struct TuiOptions {
     pub chunk: u64,
     /// Live runs: evict the file first (the default), so the disk DMA is real.
     pub cold: bool,
+    /// Live runs: what the socket methods cross.
+    pub link: crate::workload::LinkKind,
 }
 
 /// Restores the terminal when dropped, and from the panic hook.
@@ -170,6 +172,7 @@ pub async fn run(opts: TuiOptions) -> Result<i32> {
                 opts.size,
                 room,
                 opts.chunk,
+                opts.link,
                 Some(&mut signals),
             )
             .await?

@@ -1,7 +1,8 @@
 //! Built-in transfers: a file moved with one of eight methods, for tracing and benchmarks.
 //!
-//! Every method but copy-file-range sends the file over a fresh loopback TCP connection to
-//! a receiver thread in this process, which reads it with read() into a 64 KiB buffer and
+//! Every method but copy-file-range sends the file over a fresh TCP connection (on
+//! loopback, or across a veth between two private network namespaces: [`Link`]) to a
+//! receiver thread in this process, which reads it with read() into a 64 KiB buffer and
 //! checks both the byte count and the content (a 64-bit hash of the stream against the
 //! file's, computed before the transfer). copy-file-range copies the file into a new,
 //! unnamed file (mode 0600) on the scratch directory's filesystem and checks the copy,
@@ -18,6 +19,7 @@ mod copy;
 mod evict;
 mod hash;
 mod methods;
+pub mod netns;
 pub mod scratch;
 mod sys;
 mod uring;
@@ -32,7 +34,7 @@ use std::{
     net::{TcpListener, TcpStream},
     os::fd::{AsRawFd as _, RawFd},
     path::{Path, PathBuf},
-    sync::mpsc,
+    sync::{Arc, mpsc},
     thread,
 };
 
@@ -40,6 +42,7 @@ use anyhow::{Context as _, Result, bail};
 use serde::Serialize;
 
 pub use evict::{Residency, evict};
+pub use netns::{NetnsError, VethPair};
 
 use crate::model::Method;
 
@@ -57,6 +60,95 @@ pub struct Options {
     /// Where copy-file-range creates its destination, an unnamed file
     /// ([`scratch::unnamed_file`]): it must be on the source file's filesystem.
     pub scratch_dir: PathBuf,
+    /// What the socket methods' bytes cross.
+    pub link: Link,
+}
+
+/// Which link `--link` names: loopback, a veth, or a veth whose sender's end does not
+/// scatter-gather (the article's middle stage: the CPU copies at the device).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkKind {
+    #[default]
+    Lo,
+    Veth,
+    VethNosg,
+}
+
+impl LinkKind {
+    pub const ALL: [Self; 3] = [Self::Lo, Self::Veth, Self::VethNosg];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Lo => "lo",
+            Self::Veth => "veth",
+            Self::VethNosg => "veth-nosg",
+        }
+    }
+
+    /// The link called `name` (as `name()` spells it).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|l| l.name() == name)
+    }
+
+    /// Makes the link: nothing for loopback, the namespaces and the veth otherwise.
+    pub fn make(self) -> Result<Link, NetnsError> {
+        Ok(match self {
+            Self::Lo => Link::Loopback,
+            Self::Veth => Link::Veth(Arc::new(VethPair::create(true)?)),
+            Self::VethNosg => Link::Veth(Arc::new(VethPair::create(false)?)),
+        })
+    }
+}
+
+/// What a socket method's connection crosses.
+#[derive(Clone, Debug, Default)]
+pub enum Link {
+    /// A loopback connection in this process's namespace.
+    #[default]
+    Loopback,
+    /// From one private namespace to another across a veth (kept while this is).
+    Veth(Arc<VethPair>),
+}
+
+impl PartialEq for Link {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Loopback, Self::Loopback) => true,
+            (Self::Veth(a), Self::Veth(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Link {}
+
+impl Link {
+    /// A connected pair: the sender's socket and the receiver's accepted one.
+    fn connect(&self) -> Result<(TcpStream, TcpStream)> {
+        let (sock, listener) = match self {
+            Self::Loopback => {
+                let listener =
+                    TcpListener::bind("127.0.0.1:0").context("binding a loopback receiver")?;
+                let addr = listener.local_addr()?;
+                let sock =
+                    TcpStream::connect(addr).context("connecting to the loopback receiver")?;
+                (sock, listener)
+            }
+            Self::Veth(pair) => {
+                let listener = pair
+                    .in_receiver(|| TcpListener::bind(VethPair::receiver_addr(0)))
+                    .context("binding the receiver in its network namespace")?;
+                let addr = listener.local_addr()?;
+                let sock = pair
+                    .in_sender(|| TcpStream::connect(addr))
+                    .context("connecting to the receiver across the veth")?;
+                (sock, listener)
+            }
+        };
+        let (conn, _) = listener.accept().context("accepting the connection")?;
+        Ok((sock, conn))
+    }
 }
 
 /// The directory `file` is in (`.` for a bare name): where copy-file-range can put its
@@ -182,13 +274,7 @@ pub fn send_file(path: &Path, method: Method, opts: &Options) -> Result<Report> 
 
     // Connect and accept here, then hand the accepted socket to the receiver thread: no
     // thread is left blocked in accept() if connecting fails.
-    let listener = TcpListener::bind("127.0.0.1:0").context("binding a loopback receiver")?;
-    let addr = listener.local_addr()?;
-    let sock = TcpStream::connect(addr).context("connecting to the loopback receiver")?;
-    let (conn, _) = listener
-        .accept()
-        .context("accepting the loopback connection")?;
-    drop(listener);
+    let (sock, conn) = opts.link.connect()?;
     let dst_ino = sys::fstat(sock.as_raw_fd())
         .context("fstat of the socket")?
         .st_ino;

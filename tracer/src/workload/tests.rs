@@ -30,6 +30,7 @@ impl TestDir {
         Options {
             chunk,
             scratch_dir: self.0.clone(),
+            link: Link::Loopback,
         }
     }
 
@@ -250,6 +251,7 @@ fn copy_file_range_across_filesystems_says_so() {
         &Options {
             chunk: 4096,
             scratch_dir: scratch.clone(),
+            link: Link::Loopback,
         },
     )
     .unwrap_err();
@@ -290,6 +292,7 @@ fn bad_inputs_are_errors() {
         &Options {
             chunk: 4096,
             scratch_dir: dir.path("no-such-dir"),
+            link: Link::Loopback,
         },
     ));
     assert!(e.contains("scratch directory"), "{e}");
