@@ -176,11 +176,18 @@ config! {
         // A 4-byte offset from head on 64-bit kernels (NET_SKBUFF_DATA_USES_OFFSET).
         sk_buff_end = member("sk_buff", "end", 4),
         sk_buff_sk = member("sk_buff", "sk", 8),
+        /// `skb->data` (at a transmit, the link-layer header) and `skb->transport_header`
+        /// (an offset from head; 0xffff when unset): where the TCP header is.
+        sk_buff_data = member("sk_buff", "data", 8),
+        sk_buff_transport_header = member("sk_buff", "transport_header", 2),
         shinfo_flags = member("skb_shared_info", "flags", 1),
         shinfo_nr_frags = member("skb_shared_info", "nr_frags", 1),
         net_device_name = member("net_device", "name", 16),
         net_device_ifindex = member("net_device", "ifindex", 4),
         net_device_flags = member("net_device", "flags", 4),
+        /// `dev->dev.parent`: the bus device under a NIC; none under a software device
+        /// (loopback, veth, tun), which has no DMA engine.
+        net_device_parent = member("net_device", "dev.parent", 8),
 
         // struct sock
         sock_family = member("sock", "__sk_common.skc_family", 2).optional(),
@@ -270,6 +277,7 @@ config! {
         /// `file.f_mapping`, `inode.i_size`.
         file_f_mapping = member("file", "f_mapping", 8),
         inode_i_size = member("inode", "i_size", 8),
+        _pad2 = padding(),
         /// 1 when `sched_process_exit` passes `group_dead` (6.16+): a process leaves `TRACED`
         /// when its whole thread group is gone. Without it, entries stay until the trace
         /// ends.

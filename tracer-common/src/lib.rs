@@ -248,10 +248,19 @@ pub mod kind {
         pub const SHINFO_FLAGS: usize = 4;
         pub const NR_FRAGS: usize = 5;
         pub const IFINDEX: usize = 6;
-        /// `dev->flags` (IFF_LOOPBACK = 0x8).
+        /// `dev->flags` (IFF_LOOPBACK = 0x8) in the low 32 bits, and [`SOFTWARE_DEV`].
         pub const DEV_FLAGS: usize = 7;
+        /// A bit of [`DEV_FLAGS`] above `dev->flags`: the device has no parent device (no
+        /// bus, so no DMA engine: loopback, veth, tun).
+        pub const SOFTWARE_DEV: u64 = 1 << 32;
         /// The traced process that owns `skb->sk` (from `SOCKS`).
         pub const OWNER_TGID: usize = 8;
+        /// The TCP header: bits 0-15 the bytes of headers in the linear part, link layer
+        /// to the end of the TCP header (0: unknown); bits 32-63 the segment's sequence
+        /// number. A linear skb (a device without scatter-gather) carries
+        /// `len - data_len - header bytes` of payload there, copied by the CPU; the
+        /// sequence number tells a retransmission.
+        pub const TCP: usize = 9;
     }
     /// `block:block_rq_issue`: a block request sent to the device (DMA starts).
     pub mod block_rq_issue {

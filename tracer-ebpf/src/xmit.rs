@@ -52,8 +52,15 @@ fn try_net_dev_start_xmit(ctx: &BtfTracePointContext) -> Result<(), i64> {
     args[kind::net_dev_start_xmit::SHINFO_FLAGS] = rd::<u8>(shinfo, conf!(shinfo_flags))? as u64;
     args[kind::net_dev_start_xmit::NR_FRAGS] = rd::<u8>(shinfo, conf!(shinfo_nr_frags))? as u64;
     args[kind::net_dev_start_xmit::IFINDEX] = ld::<i32>(dev, conf!(net_device_ifindex)) as u64;
-    args[kind::net_dev_start_xmit::DEV_FLAGS] = ld::<u32>(dev, conf!(net_device_flags)) as u64;
+    let parent: u64 = ld(dev, conf!(net_device_parent));
+    args[kind::net_dev_start_xmit::DEV_FLAGS] = ld::<u32>(dev, conf!(net_device_flags)) as u64
+        | if parent == 0 {
+            kind::net_dev_start_xmit::SOFTWARE_DEV
+        } else {
+            0
+        };
     args[kind::net_dev_start_xmit::OWNER_TGID] = owner as u64;
+    args[kind::net_dev_start_xmit::TCP] = tcp_header(skb, head).unwrap_or(0);
     if args[kind::net_dev_start_xmit::SHINFO_FLAGS] & SKBFL_ZEROCOPY_ENABLE as u64 != 0 {
         let _ = ZC_SKBS.insert(skb, owner, 0);
     }
@@ -63,4 +70,27 @@ fn try_net_dev_start_xmit(ctx: &BtfTracePointContext) -> Result<(), i64> {
     let _ = unsafe { bpf_probe_read_kernel_buf(name_ptr, &mut name) };
     emit(kind::net_dev_start_xmit::ID, args, name);
     Ok(())
+}
+
+/// `skb->transport_header` of an skb that has none.
+const NO_TRANSPORT_HEADER: u16 = 0xffff;
+
+/// `kind::net_dev_start_xmit::TCP`: the bytes of headers at the start of a TCP skb's
+/// linear part, from `skb->data` (the link-layer header at a transmit) to the end of the
+/// TCP header (its data offset, in 32-bit words, is the high nibble of its 13th byte), and
+/// the segment's sequence number (bytes 4-7, big-endian). What follows the headers in the
+/// linear part is payload the CPU copied there (a device without scatter-gather gets
+/// linear skbs).
+fn tcp_header(skb: u64, head: u64) -> Option<u64> {
+    let data: u64 = ld(skb, conf!(sk_buff_data));
+    let transport: u16 = ld(skb, conf!(sk_buff_transport_header));
+    if transport == NO_TRANSPORT_HEADER {
+        return None;
+    }
+    let tcp = head + transport as u64;
+    let doff: u8 = rd(tcp, 12).ok()?;
+    let seq: u32 = rd(tcp, 4).ok()?;
+    let before = tcp.checked_sub(data)?;
+    let len = (before + ((doff >> 4) as u64) * 4) & 0xffff;
+    Some(len | ((u32::from_be(seq) as u64) << 32))
 }

@@ -538,6 +538,74 @@ fn namespaces_and_devices() -> (Vec<String>, Vec<String>) {
     (ns, devices)
 }
 
+/// A veth run: the sender's transmits are handed to the peer device (no NIC, no DMA).
+fn across_a_veth(v: &Value) {
+    assert_eq!((get(v, "cache_hits"), get(v, "cache_misses")), (PAGES, 0));
+    assert_eq!((get(v, "dma_copies"), get(v, "dma_bytes")), (0, 0));
+    let f = &v["sender"]["facts"];
+    assert_eq!(f["devices"], serde_json::json!(["va"]), "{v}");
+    assert!(f["peer_xmits"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(
+        (&f["loopback_xmits"], &f["nic_xmits"]),
+        (&0.into(), &0.into())
+    );
+    assert_eq!(v["receiver"]["observed"]["cpu_copy_bytes"], SIZE);
+    assert!(
+        difference(v, "dma_copies")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the veth hands the socket buffer to its peer"),
+        "{v}"
+    );
+}
+
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn sendfile_across_a_veth_copies_with_the_cpu_only_without_scatter_gather() {
+    let before = namespaces_and_devices();
+    // The article's third stage: the socket buffer gets page references and the device
+    // takes the pages as they are.
+    let v = run_json("sendfile", &["--link", "veth"]);
+    across_a_veth(&v);
+    assert_eq!((get(&v, "syscalls"), get(&v, "mode_switches")), (N, 2 * N));
+    assert_eq!((get(&v, "cpu_copies"), get(&v, "cpu_copy_bytes")), (0, 0));
+    assert_eq!((get(&v, "page_refs"), get(&v, "page_ref_bytes")), (N, SIZE));
+    assert!(v["sender"]["facts"]["linear_xmits"].is_null(), "{v}");
+
+    // The middle stage: the same references, then one CPU copy of every byte at the
+    // device, which has no scatter-gather (one per linear skb).
+    let v = run_json("sendfile", &["--link", "veth-nosg"]);
+    across_a_veth(&v);
+    assert_eq!((get(&v, "syscalls"), get(&v, "mode_switches")), (N, 2 * N));
+    assert_eq!((get(&v, "page_refs"), get(&v, "page_ref_bytes")), (N, SIZE));
+    let f = &v["sender"]["facts"];
+    assert_eq!(get(&v, "cpu_copy_bytes"), SIZE, "{v}");
+    assert_eq!(f["linear_xmit_bytes"], SIZE);
+    assert_eq!(get(&v, "cpu_copies"), f["linear_xmits"].as_u64().unwrap());
+    // At most one MSS (1448 bytes on this veth) per copy.
+    assert!(get(&v, "cpu_copies") >= SIZE.div_ceil(1448), "{v}");
+    assert!(
+        difference(&v, "cpu_copy_bytes")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no scatter-gather"),
+        "{v}"
+    );
+    assert!(
+        v["sender"]["facts"]["evidence"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|k| k.contains("net_dev_start_xmit (a linear skb")),
+        "{v}"
+    );
+    assert_eq!(
+        namespaces_and_devices(),
+        before,
+        "a veth run left something behind"
+    );
+}
+
 #[test]
 #[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
 fn a_killed_veth_run_leaves_nothing_and_a_missing_privilege_is_one_line() {

@@ -60,7 +60,10 @@ fn conditions_text(r: &MethodResult) -> String {
     if r.method == Method::CopyFileRange {
         return cache;
     }
+    let f = &r.sender.facts;
     let link = match r.sender.conditions.link {
+        Link::Loopback if f.peer_xmits > 0 && f.linear_xmits > 0 => "a veth without scatter-gather",
+        Link::Loopback if f.peer_xmits > 0 => "a veth",
         Link::Loopback => "loopback",
         Link::Nic => "a NIC",
     };
@@ -128,11 +131,25 @@ pub fn report_text(r: &MethodResult) -> String {
     if let Some(rx) = &r.receiver.observed {
         let _ = writeln!(
             s,
-            "\n  receiver (its own ledger; the loopback peer): {} mode switches, {} syscalls, {} CPU copies ({})",
+            "\n  receiver (its own ledger; the {} peer): {} mode switches, {} syscalls, {} CPU copies ({})",
+            if r.sender.facts.peer_xmits > 0 {
+                "veth"
+            } else {
+                "loopback"
+            },
             rx.mode_switches,
             rx.syscalls,
             rx.cpu_copies,
             human_bytes(rx.cpu_copy_bytes)
+        );
+    }
+    let f = &r.sender.facts;
+    if f.retransmits > 0 {
+        let _ = writeln!(
+            s,
+            "  TCP retransmitted {} ({}): not counted in the ledger (the bytes had gone once)",
+            human_bytes(f.retransmitted_bytes),
+            plural(f.retransmits, "retransmit", "retransmits")
         );
     }
     if let Some(z) = &r.zerocopy {

@@ -175,6 +175,9 @@ fn net_dev_start_xmit(a: &Args, name: &[u8; NAME_LEN]) -> Payload {
         dev_flags: a[k::DEV_FLAGS] as u32,
         dev: c_string(name),
         owner_pid: a[k::OWNER_TGID] as u32,
+        header_len: (a[k::TCP] & 0xffff) as u32,
+        seq: (a[k::TCP] >> 32) as u32,
+        software_dev: a[k::DEV_FLAGS] & k::SOFTWARE_DEV != 0,
     }
 }
 

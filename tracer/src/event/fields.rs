@@ -215,6 +215,9 @@ fn net_dev_start_xmit(f: &mut Fields, p: &Payload) {
         dev_flags,
         dev,
         owner_pid,
+        header_len,
+        seq,
+        software_dev,
     } = p
     else {
         return;
@@ -224,8 +227,11 @@ fn net_dev_start_xmit(f: &mut Fields, p: &Payload) {
     f.push(("dev", Str(dev.clone())));
     f.push(("ifindex", I(*ifindex as i64)));
     f.push(("loopback", Static(yes_no(dev_flags & IFF_LOOPBACK != 0))));
+    f.push(("software_dev", Static(yes_no(*software_dev))));
     f.push(("len", U(*len as u64)));
     f.push(("data_len", U(*data_len as u64)));
+    f.push(("header_len", U(*header_len as u64)));
+    f.push(("seq", U(*seq as u64)));
     f.push(("nr_frags", U(*nr_frags as u64)));
     f.push(("shinfo_flags", Ptr(*shinfo_flags as u64)));
     f.push(("skbfl", List(flag_names(*shinfo_flags, SKBFL))));

@@ -134,6 +134,16 @@ pub enum Payload {
         dev_flags: u32,
         dev: String,
         owner_pid: u32,
+        /// Header bytes at the start of the linear part (0: unknown; recordings made
+        /// before it was read have none) and the TCP sequence number of the segment.
+        #[serde(default)]
+        header_len: u32,
+        #[serde(default)]
+        seq: u32,
+        /// The device has no parent device: software (loopback, veth, tun), no DMA
+        /// (recordings made before it was read have `false`).
+        #[serde(default)]
+        software_dev: bool,
     },
     BlockRqIssue {
         rq: u64,

@@ -107,6 +107,8 @@ pub enum Reason {
     NoDiskRead,
     /// Loopback: no NIC DMA.
     NoNicDma,
+    /// A veth: no NIC DMA either (a software device hands the skb to its peer).
+    NoNicDmaVeth,
     /// The file was cached: lookups hit.
     PageCacheHit,
     /// A warm run with no page-cache lookups at all.
@@ -119,6 +121,8 @@ pub enum Reason {
     NoSendZcPins,
 
     // What the probes saw.
+    /// The device has no scatter-gather: the CPU copied `bytes` into `skbs` linear skbs.
+    DeviceCopies { skbs: u64, bytes: u64 },
     /// Mostly cached: `misses` of `pages` read from disk.
     PagesReadFromDisk {
         misses: u64,
@@ -185,6 +189,17 @@ impl fmt::Display for Reason {
             Self::NoNicDma => {
                 f.write_str("no NIC DMA: loopback hands the socket buffer to the receiver")
             }
+            Self::NoNicDmaVeth => f.write_str(
+                "no NIC DMA: the veth hands the socket buffer to its peer in the receiver's \
+                 namespace (a software device)",
+            ),
+            Self::DeviceCopies { skbs, bytes } => write!(
+                f,
+                "the CPU copied {} into {skbs} linear skbs at the device: it has no \
+                 scatter-gather, so the kernel copies the frags when it segments (the \
+                 article's sendfile without gather)",
+                human_bytes(*bytes)
+            ),
             Self::PageCacheHit => f.write_str("page cache hit: the file was already in memory"),
             Self::NoLookups => f.write_str(
                 "no page-cache lookups seen (tmpfs keeps files in memory, O_DIRECT bypasses the cache, or this kernel lacks the mm_filemap tracepoints)",
@@ -384,7 +399,11 @@ fn condition_reasons(run: &Run<'_>, field: &str) -> Vec<Reason> {
                 });
             }
             if c.link == Link::Loopback && run.method != Method::CopyFileRange {
-                r.push(Reason::NoNicDma);
+                r.push(if run.facts.peer_xmits > 0 {
+                    Reason::NoNicDmaVeth
+                } else {
+                    Reason::NoNicDma
+                });
             }
         }
         "cache_hits" | "cache_misses" if c.cache == Cache::Warm => {
@@ -587,6 +606,21 @@ fn fact_reason(run: &Run<'_>, field: &str, here: u64) -> Option<Reason> {
             Some(Reason::DeferredPerSkb {
                 skbs: f.deferred_copies,
                 bytes: f.deferred_copy_bytes,
+            })
+        }
+        // Copied out of the frags for a device without scatter-gather.
+        "cpu_copies" if f.linear_xmits > 0 && o.cpu_copies == here + f.linear_xmits => {
+            Some(Reason::DeviceCopies {
+                skbs: f.linear_xmits,
+                bytes: f.linear_xmit_bytes,
+            })
+        }
+        "cpu_copy_bytes"
+            if f.linear_xmits > 0 && o.cpu_copy_bytes == here + f.linear_xmit_bytes =>
+        {
+            Some(Reason::DeviceCopies {
+                skbs: f.linear_xmits,
+                bytes: f.linear_xmit_bytes,
             })
         }
         "cpu_copies" | "cpu_copy_bytes" | "page_refs" | "page_ref_bytes"

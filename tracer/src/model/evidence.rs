@@ -44,6 +44,9 @@ pub enum Seen {
     NetDevStartXmit,
     /// fexit `skb_copy_ubufs`: loopback's copy of a zero-copy skb's pinned pages.
     FexitSkbCopyUbufs,
+    /// The `net_dev_start_xmit` tracepoint saw the payload in the skb's linear part: the
+    /// kernel copied it out of the frags for a device without scatter-gather.
+    LinearXmit,
     /// The `block_rq_issue` tracepoint: a disk read.
     BlockRqIssue,
     /// A page-cache lookup, by `probe`; `with_adds`: some of its pages (its misses) were
@@ -168,6 +171,10 @@ impl fmt::Display for Seen {
             Self::KretprobeDoTcpSendpages => "kretprobe do_tcp_sendpages",
             Self::NetDevStartXmit => "net_dev_start_xmit",
             Self::FexitSkbCopyUbufs => "fexit skb_copy_ubufs",
+            Self::LinearXmit => {
+                "net_dev_start_xmit (a linear skb: copied out of the frags for a device \
+                 without scatter-gather)"
+            }
             Self::BlockRqIssue => "block_rq_issue",
             Self::Lookup { probe, with_adds } => {
                 f.write_str(match probe {

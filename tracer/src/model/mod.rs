@@ -82,8 +82,13 @@ pub enum StepKind {
     },
     /// A page-cache lookup: pages found (hits) and pages that had to be read (misses).
     Lookup { hit_pages: u64, miss_pages: u64 },
-    /// Loopback transmit: the skb is handed to the receiving socket (no NIC, no DMA).
-    Handoff { bytes: u64 },
+    /// Loopback transmit: the skb is handed to the receiving socket (no NIC, no DMA);
+    /// `peer`: a veth hands it to its peer device, in the receiver's network namespace.
+    Handoff {
+        bytes: u64,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        peer: bool,
+    },
 }
 
 /// One step with who and when.
@@ -315,8 +320,13 @@ pub fn narrate(kind: &StepKind) -> String {
                 format!("The kernel finds {h} pages in the page cache and reads {m} from disk.")
             }
         },
-        StepKind::Handoff { bytes } => format!(
+        StepKind::Handoff { bytes, peer: false } => format!(
             "Loopback: the socket buffer with {} is handed to the receiving socket; no NIC, no DMA.",
+            human_bytes(*bytes)
+        ),
+        StepKind::Handoff { bytes, peer: true } => format!(
+            "veth: the socket buffer with {} is handed to the peer device, in the receiver's \
+             network namespace; no NIC, no DMA.",
             human_bytes(*bytes)
         ),
     }

@@ -171,7 +171,13 @@ impl Walk<'_> {
                     // Pinned user pages cannot be handed to a local socket: copied first.
                     self.cpu(n, Buffer::User, Buffer::Socket, c);
                 }
-                (self.f)(n, StepKind::Handoff { bytes: c })
+                (self.f)(
+                    n,
+                    StepKind::Handoff {
+                        bytes: c,
+                        peer: false,
+                    },
+                )
             }
         }
     }

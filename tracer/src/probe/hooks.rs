@@ -463,11 +463,14 @@ pub static HOOKS: &[Hook] = &[
             sk_buff_end,
             sk_buff_len,
             sk_buff_data_len,
+            sk_buff_data,
+            sk_buff_transport_header,
             shinfo_flags,
             shinfo_nr_frags,
             net_device_name,
             net_device_ifindex,
             net_device_flags,
+            net_device_parent,
         ],
     )
     .serves(&[

@@ -775,7 +775,10 @@ mod tests {
             st(ms(Mode::User, "read")),
             st(ms(Mode::Kernel, "write")),
             st(cpu(Buffer::User, Buffer::Socket)),
-            st(StepKind::Handoff { bytes: 65536 }),
+            st(StepKind::Handoff {
+                bytes: 65536,
+                peer: false,
+            }),
             st(ms(Mode::User, "write")),
         ];
         update(&mut app, Msg::Steps(chunk.clone()));

@@ -267,13 +267,14 @@ pub fn arrow_line(kind: Option<&StepKind>, progress: f64, width: usize) -> [Line
                 ),
                 THEME.reference,
             ),
-            Some(StepKind::Handoff { bytes }) => (
+            Some(StepKind::Handoff { bytes, peer }) => (
                 Buf::Socket,
                 None,
                 '~',
                 '▶',
                 format!(
-                    "loopback hand-off · {} (no NIC, no DMA)",
+                    "{} hand-off · {} (no NIC, no DMA)",
+                    if *peer { "veth" } else { "loopback" },
                     human_bytes(*bytes)
                 ),
                 THEME.handoff,
@@ -364,7 +365,10 @@ mod tests {
             text(&arrow_line(Some(&r), 0.5, 70))
                 .contains("┄▷ socket buffer\npage references · 4 KiB (no copy)")
         );
-        let h = StepKind::Handoff { bytes: 100 };
+        let h = StepKind::Handoff {
+            bytes: 100,
+            peer: false,
+        };
         assert!(text(&arrow_line(Some(&h), 0.5, 70)).contains("~▶ receiver\nloopback hand-off"));
         let ms = StepKind::ModeSwitch {
             to: Mode::Kernel,

@@ -83,6 +83,9 @@ pub struct Facts {
     /// Transmits with payload, on loopback and on other devices.
     pub loopback_xmits: u64,
     pub nic_xmits: u64,
+    /// Transmits on a software device that hands the skb to its peer (veth): no DMA.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub peer_xmits: u64,
     pub devices: BTreeSet<String>,
     /// Payload bytes at transmit by what the skb frags held (`skb_shinfo->flags`).
     pub xmit_copied_bytes: u64,
@@ -93,6 +96,12 @@ pub struct Facts {
     pub zerocopy_requested: u64,
     /// MSG_ZEROCOPY sends the kernel copied anyway (skbs transmitted as copies).
     pub zerocopy_ignored: u64,
+    /// Transmits whose payload was in the linear part (copied out of the frags for a
+    /// device without scatter-gather), and those bytes.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub linear_xmits: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub linear_xmit_bytes: u64,
     /// Zero-copy skbs delivered locally, which the kernel copied (skb_copy_ubufs).
     pub deferred_copies: u64,
     pub deferred_copy_bytes: u64,
@@ -129,8 +138,10 @@ pub struct Facts {
     /// bytes are the application's own, counted in `own_bytes` too.
     #[serde(skip_serializing_if = "is_zero")]
     pub own_with_file: u64,
-    /// Transmits TCP made again (`tcp_retransmit_skb`), and their payload bytes: kept out
-    /// of the `xmit_*_bytes` above, which count each byte once.
+    /// Transmits TCP made again (`tcp_retransmit_skb`), and their payload bytes; the
+    /// `xmit_*_bytes` above count each byte once. The transmit at the device that resent
+    /// them makes no step where its TCP sequence number tells it (recordings without one
+    /// match it by size, and keep its step).
     #[serde(skip_serializing_if = "is_zero")]
     pub retransmits: u64,
     #[serde(skip_serializing_if = "is_zero")]
@@ -487,6 +498,10 @@ impl Model {
                 dev_flags,
                 dev,
                 owner_pid,
+                len,
+                header_len,
+                seq,
+                software_dev,
                 ..
             } => {
                 let skb = xmit::Skb {
@@ -497,6 +512,10 @@ impl Model {
                     shinfo_flags: *shinfo_flags,
                     dev_flags: *dev_flags,
                     dev,
+                    len: *len,
+                    header_len: *header_len,
+                    seq: *seq,
+                    software_dev: *software_dev,
                 };
                 self.transmit(ev, &skb, out)
             }

@@ -100,6 +100,9 @@ pub(super) struct Sends {
     sk_with_zc_xmit: HashSet<(Pid, Sk)>,
     /// fexit tcp_sendmsg_locked reports sends here (sock_send_length is then redundant).
     fexit_sees_sends: bool,
+    /// (pid, `sk`) -> what the skbs' frags held at the socket's last send decided: page
+    /// cache (references), the user's pages (pinned) or the socket's own (copied).
+    held_by_sk: HashMap<(Pid, Sk), Buffer>,
 }
 
 impl Sends {
@@ -132,6 +135,21 @@ impl Sends {
         if zc {
             self.sk_with_zc_xmit.insert(key);
         }
+    }
+
+    /// What socket `key`'s skbs hold in their frags: by the send call in progress (its
+    /// flags), else by the last one decided; `None` when neither is known.
+    pub(super) fn frags_hold(&self, key: (Pid, Sk)) -> Option<Buffer> {
+        let in_progress = self.calls.get(&key).and_then(|c| {
+            if c.msg_flags & event::MSG_SPLICE_PAGES != 0 {
+                Some(Buffer::PageCache)
+            } else if c.msg_flags & event::MSG_ZEROCOPY != 0 {
+                zc_pins(c.zc as u64).map(|pins| if pins { Buffer::User } else { Buffer::Socket })
+            } else {
+                Some(Buffer::Socket)
+            }
+        });
+        in_progress.or_else(|| self.held_by_sk.get(&key).copied())
     }
 
     /// The syscall that pinned into `sk` returned: its pins are told (or inferred) there.
@@ -377,6 +395,12 @@ impl Model {
         let facts = &mut self.transfers[id].facts;
         facts.sends += 1;
         let (kind, evidence) = ended.step(facts);
+        let held = match &kind {
+            StepKind::PageRef { pinned: true, .. } => Buffer::User,
+            StepKind::PageRef { .. } => Buffer::PageCache,
+            _ => Buffer::Socket,
+        };
+        self.sends.held_by_sk.insert(key, held);
         let mut s = step_of(ev, kind, evidence);
         // The bytes moved from the start of the call on, before its transmits.
         if let Some(c) = &call {

@@ -325,6 +325,9 @@ fn a_transmit_in_another_threads_syscall_keeps_its_own_transfer() {
         dev_flags: 0x8,
         dev: "lo".into(),
         owner_pid: PID,
+        header_len: 0,
+        seq: 0,
+        software_dev: false,
     };
     f.syscall(
         2,
@@ -380,6 +383,9 @@ fn a_transmit_or_disk_read_done_in_another_task_is_its_owners_step() {
                 dev_flags: 0x8,
                 dev: "lo".into(),
                 owner_pid: PID,
+                header_len: 0,
+                seq: 0,
+                software_dev: false,
             },
         ),
         &mut out,
@@ -1001,6 +1007,10 @@ fn retransmits_are_counted_apart_from_the_bytes_transmitted() {
         dev_flags: 0x8,
         dev: "lo".into(),
         owner_pid: PID,
+        // A recording made before the probe read the TCP header: matched by size.
+        header_len: 0,
+        seq: 0,
+        software_dev: false,
     };
     let retransmit = |len: u32, err: i32| Payload::TcpRetransmit {
         sk: SK_X,
@@ -1301,4 +1311,168 @@ fn an_o_direct_read_is_the_disks_dma_into_the_applications_buffer() {
             ..
         }
     )));
+}
+
+/// A transmit of socket X's skb on a veth (a software device): `len` bytes of which
+/// `data_len` in frags and 66 of headers, at sequence number `seq`.
+fn veth_xmit(skb: u64, len: u32, data_len: u32, seq: u32) -> Payload {
+    Payload::NetDevStartXmit {
+        skb,
+        sk: SK_X,
+        len,
+        data_len,
+        shinfo_flags: 0,
+        nr_frags: 0,
+        ifindex: 2,
+        dev_flags: 0x1003,
+        dev: "va".into(),
+        owner_pid: PID,
+        header_len: 66,
+        seq,
+        software_dev: true,
+    }
+}
+
+#[test]
+fn a_device_without_scatter_gather_copies_sendfiles_pages_once_per_byte() {
+    let mut f = Feed::new();
+    // sendfile of 4096 bytes: page references, then the device gets linear segments
+    // (1448 + 1448 + 1200 bytes), the second one twice (a retransmission, which TCP
+    // reports once the veth took it).
+    let mut inside = tcp_send(SK_X, event::MSG_SPLICE_PAGES, 0, 4096);
+    let length = inside.pop().unwrap();
+    inside.extend([
+        veth_xmit(0x1, 66 + 1448, 0, 1000),
+        veth_xmit(0x2, 66 + 1448, 0, 2448),
+        veth_xmit(0x3, 66 + 1448, 0, 2448),
+        Payload::TcpRetransmit {
+            sk: SK_X,
+            skb: 0x2,
+            len: 1448,
+            err: 0,
+            owner_pid: PID,
+        },
+        veth_xmit(0x4, 66 + 1200, 0, 3896),
+        // A pure ACK: no payload.
+        veth_xmit(0x5, 66, 0, 5096),
+        length,
+    ]);
+    f.syscall(
+        1,
+        sysno::SENDFILE,
+        [5, 3, 0, 4096, 0, 0],
+        [SOCK_X, FILE_A],
+        4096,
+        inside,
+    );
+    let l = f.ledger(A, X);
+    assert_eq!((l.page_refs, l.page_ref_bytes), (1, 4096), "{l:?}");
+    assert_eq!((l.cpu_copies, l.cpu_copy_bytes), (3, 4096), "{l:?}");
+    assert_eq!((l.dma_copies, l.dma_bytes), (0, 0), "{l:?}");
+    let t = f.model.find(PID, A, X).unwrap();
+    assert_eq!((t.facts.linear_xmits, t.facts.linear_xmit_bytes), (3, 4096));
+    assert_eq!(
+        (t.facts.retransmits, t.facts.retransmitted_bytes),
+        (1, 1448)
+    );
+    assert_eq!((t.facts.peer_xmits, t.facts.nic_xmits), (3, 0));
+    let copies: Vec<&Step> = f
+        .out
+        .iter()
+        .filter(|s| matches!(s.kind, StepKind::Copy { .. }))
+        .collect();
+    assert!(copies.iter().all(|s| matches!(
+        s.kind,
+        StepKind::Copy {
+            engine: Engine::Cpu,
+            from: Buffer::PageCache,
+            to: Buffer::Socket,
+            ..
+        }
+    ) && s.evidence == Evidence::Observed(Seen::LinearXmit)));
+    assert!(f.out.iter().any(|s| s.kind
+        == StepKind::Handoff {
+            bytes: 1200,
+            peer: true
+        }));
+}
+
+#[test]
+fn the_sequence_number_tells_which_transmit_resent_what_tcp_retransmitted() {
+    // Loopback with the TCP header read: transmits of 8192 bytes from sequence number 1000.
+    let xmit = |skb: u64, data_len: u32, seq: u32, dev: &str| Payload::NetDevStartXmit {
+        skb,
+        sk: SK_X,
+        len: data_len + 66,
+        data_len,
+        shinfo_flags: 0x2,
+        nr_frags: 2,
+        ifindex: 1,
+        dev_flags: if dev == "lo" { 0x8 } else { 0x1003 },
+        dev: dev.into(),
+        owner_pid: PID,
+        header_len: 66,
+        seq,
+        software_dev: dev == "lo",
+    };
+    let retransmit = |len: u32| Payload::TcpRetransmit {
+        sk: SK_X,
+        skb: 0x99,
+        len,
+        err: 0,
+        owner_pid: PID,
+    };
+    let mut f = Feed::new();
+    sendfile_x(&mut f, 8192);
+    // The clone's transmit at the old sequence number makes no step, and the tracepoint
+    // after it takes nothing back out again.
+    f.ev(0, xmit(0x10, 8192, 1000, "lo"));
+    f.ev(0, xmit(0x11, 8192, 1000, "lo"));
+    f.ev(0, retransmit(8192));
+    // A NIC's queue: TCP retransmits 4096 bytes before the queue sends them, and new data
+    // of that very size goes out first; by size it would be taken for the resent one.
+    sendfile_x(&mut f, 4096);
+    f.ev(0, retransmit(4096));
+    f.ev(0, xmit(0x12, 4096, 9192, "eth0"));
+    f.ev(0, xmit(0x13, 4096, 5096, "eth0"));
+    let t = f.model.find(PID, A, X).expect("the file's transfer");
+    assert_eq!(t.facts.xmit_spliced_bytes, 8192 + 4096);
+    assert_eq!(
+        (t.facts.retransmits, t.facts.retransmitted_bytes),
+        (2, 12288)
+    );
+    assert_eq!(f.model.retransmits(), (2, 12288));
+    let moved: Vec<u64> = f
+        .out
+        .iter()
+        .filter_map(|s| match s.kind {
+            StepKind::Handoff { bytes, .. } => Some(bytes),
+            StepKind::Copy {
+                engine: Engine::Dma,
+                bytes,
+                ..
+            } => Some(bytes),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(moved, [8192, 4096], "one step per byte sent");
+
+    // The socket's address comes back as another connection (socket Y), whose sequence
+    // numbers start anywhere: behind X's, its bytes are new all the same.
+    let y = Endpoint::Socket { ino: 22 };
+    f.syscall(
+        1,
+        sysno::SENDFILE,
+        [6, 3, 0, 4096, 0, 0],
+        [SOCK_Y, FILE_A],
+        4096,
+        tcp_send(SK_X, event::MSG_SPLICE_PAGES, 0, 4096),
+    );
+    f.ev(0, xmit(0x14, 4096, 500, "lo"));
+    let t = f
+        .model
+        .find(PID, A, y)
+        .expect("the second connection's transfer");
+    assert_eq!(t.facts.xmit_spliced_bytes, 4096);
+    assert_eq!(t.facts.retransmits, 0);
 }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::{Model, Pid, Sk, TransferId, step_of};
+use super::{Endpoint, Model, Pid, Sk, TransferId, step_of};
 use crate::{
     event::Event,
     model::{Buffer, Engine, Evidence, Inference, Seen, Step, StepKind},
@@ -30,6 +30,27 @@ pub(super) struct Skb<'e> {
     /// `dev->flags` (IFF_*).
     pub dev_flags: u32,
     pub dev: &'e str,
+    /// `skb->len`, and the header bytes at the start of the linear part (0: unknown).
+    pub len: u32,
+    pub header_len: u32,
+    /// The segment's TCP sequence number (known when `header_len` is).
+    pub seq: u32,
+    /// The device has no parent device (software: no DMA engine).
+    pub software_dev: bool,
+}
+
+impl Skb<'_> {
+    /// Payload bytes in the linear part: TCP puts every byte of a send in frags, so these
+    /// were copied out of the frags after TCP, when the skb was segmented or linearized
+    /// for a device without scatter-gather. 0 when the headers' length is unknown.
+    fn linear_payload(&self) -> u64 {
+        if self.header_len == 0 {
+            return 0;
+        }
+        self.len
+            .saturating_sub(self.data_len)
+            .saturating_sub(self.header_len) as u64
+    }
 }
 
 /// What an skb's frags held, as the transmit facts count it.
@@ -40,21 +61,30 @@ enum Frags {
     ZeroCopy,
 }
 
-/// A socket's last transmit with payload: a retransmit reported after it is that one.
+/// A socket's last transmit with payload, without a sequence number: a retransmit of that
+/// size reported after it is that one.
 #[derive(Clone, Copy)]
 struct Sent {
     bytes: u64,
-    payload: Frags,
+    frags: Frags,
     transfer: TransferId,
 }
 
-/// The zero-copy skbs transmitted, until loopback delivers them; the last transmit of
-/// each socket and the retransmits not matched to one yet.
+/// The zero-copy skbs transmitted, until loopback delivers them; what each socket
+/// transmitted (up to which sequence number, or its last transmit) and the retransmits
+/// not matched to a transmit yet.
 #[derive(Default)]
 pub(super) struct Xmits {
     /// Zero-copy skb -> the transfer that transmitted it (loopback copies it later).
     transfer_by_zc_skb: HashMap<u64, TransferId>,
-    /// (owner, `sk`) -> its last transmit with payload, until a retransmit takes it.
+    /// (owner, `sk`) -> the connection (its transfer's socket) and the sequence number
+    /// after the last payload byte it transmitted, for sockets whose transmits carry one:
+    /// what a transmit resends is told by it. A freed socket's address may come back as
+    /// another connection, with sequence numbers of its own.
+    sent_end: HashMap<(Pid, Sk), (Endpoint, u32)>,
+    /// Without sequence numbers (recordings made before the probe read them), retransmits
+    /// are matched to transmits by size: (owner, `sk`) -> its last transmit with payload,
+    /// until a retransmit takes it.
     last: HashMap<(Pid, Sk), Sent>,
     /// (owner, `sk`) -> retransmitted payload sizes whose transmit has not been seen yet
     /// (a real NIC's queue may send after `tcp_retransmit_skb` fired).
@@ -68,19 +98,42 @@ impl Xmits {
     pub(super) fn retransmits(&self) -> (u64, u64) {
         (self.retransmits, self.retransmitted_bytes)
     }
+
+    /// Of `payload` bytes connection `conn` transmitted at `skb`'s sequence number
+    /// (known), how many were never transmitted before: the rest is resent (a
+    /// retransmission).
+    fn fresh(&mut self, key: (Pid, Sk), conn: Endpoint, skb: &Skb<'_>, payload: u64) -> u64 {
+        let end = skb.seq.wrapping_add(payload as u32);
+        match self.sent_end.get(&key) {
+            // Sequence numbers wrap: `end` is ahead when the difference is positive.
+            Some(&(c, prev)) if c == conn && (end.wrapping_sub(prev) as i32) <= 0 => 0,
+            Some(&(c, prev)) if c == conn => {
+                self.sent_end.insert(key, (conn, end));
+                u64::from(end.wrapping_sub(prev)).min(payload)
+            }
+            _ => {
+                self.sent_end.insert(key, (conn, end));
+                payload
+            }
+        }
+    }
 }
 
 impl Model {
     /// An skb with payload handed to a device: a DMA to the NIC, or loopback's hand-off.
     pub(super) fn transmit(&mut self, ev: &Event, skb: &Skb<'_>, out: &mut Vec<Step>) {
-        if skb.data_len == 0 {
+        let linear = skb.linear_payload();
+        if skb.data_len == 0 && linear == 0 {
             return; // a pure ACK, SYN or FIN
         }
         let zc = skb.shinfo_flags & SKBFL_ZEROCOPY_ENABLE != 0;
         let spliced = skb.shinfo_flags & SKBFL_SHARED_FRAG != 0;
         // The socket's owner (the probe looked it up), not the current task.
         let key = (skb.owner_pid, skb.sk);
-        self.sends.transmitted(key, zc, spliced);
+        // A segment copied out for the device no longer says what the send's frags held.
+        if linear == 0 {
+            self.sends.transmitted(key, zc, spliced);
+        }
         // Without send tracepoints the socket is learned here: a transmit in its
         // owner's own send call.
         // (Again at every send call: a socket may carry one file, then another.)
@@ -93,47 +146,68 @@ impl Model {
         let Some(&id) = self.transfer_by_sk.get(&key) else {
             return;
         };
-        let bytes = skb.data_len as u64;
-        let payload = match (zc, spliced) {
+        let payload = skb.data_len as u64 + linear;
+        let frags = match (zc, spliced) {
             (true, _) => Frags::ZeroCopy,
             (false, true) => Frags::Spliced,
             _ => Frags::Copied,
         };
-        // A retransmit reported before its transmit (a NIC's queue sent it later).
-        let owed = self
-            .xmits
-            .owed
-            .get_mut(&key)
-            .and_then(|o| o.iter().position(|&b| b == bytes).map(|i| o.remove(i)));
+        // Bytes this transmit resends make no step (`tcp_retransmit_skb` counts the
+        // retransmit): told by the sequence number where the probe read it.
+        let (bytes, resent) = if skb.header_len != 0 {
+            let conn = self.transfers[id].dst;
+            let bytes = self.xmits.fresh(key, conn, skb, payload);
+            if bytes == 0 {
+                return;
+            }
+            (bytes, false)
+        } else {
+            // Without one, by size: a retransmit reported before its transmit (a NIC's
+            // queue sent it later).
+            let owed = self
+                .xmits
+                .owed
+                .get_mut(&key)
+                .and_then(|o| o.iter().position(|&b| b == payload).map(|i| o.remove(i)));
+            (payload, owed.is_some())
+        };
+        if linear > 0 {
+            self.linear_copy(ev, skb, id, linear.min(bytes), out);
+        }
         let facts = &mut self.transfers[id].facts;
         if !facts.devices.contains(skb.dev) {
             facts.devices.insert(skb.dev.to_string());
         }
-        if owed.is_some() {
-            facts.retransmits += 1;
-            facts.retransmitted_bytes += bytes;
-        } else {
-            *xmit_bytes(facts, payload) += bytes;
-            self.xmits.last.insert(
-                key,
-                Sent {
-                    bytes,
-                    payload,
-                    transfer: id,
-                },
-            );
+        if !resent {
+            *xmit_bytes(facts, frags) += bytes;
+            if skb.header_len == 0 {
+                self.xmits.last.insert(
+                    key,
+                    Sent {
+                        bytes,
+                        frags,
+                        transfer: id,
+                    },
+                );
+            }
         }
         if zc {
             self.xmits.transfer_by_zc_skb.insert(skb.skb, id);
         }
         let kind = if skb.dev_flags & IFF_LOOPBACK != 0 {
             facts.loopback_xmits += 1;
-            StepKind::Handoff { bytes }
+            StepKind::Handoff { bytes, peer: false }
+        } else if skb.software_dev {
+            // veth: the skb goes to the peer device's receive path, no DMA.
+            facts.peer_xmits += 1;
+            StepKind::Handoff { bytes, peer: true }
         } else {
             facts.nic_xmits += 1;
             StepKind::Copy {
                 engine: Engine::Dma,
-                from: if zc {
+                from: if linear > 0 {
+                    Buffer::Socket
+                } else if zc {
                     Buffer::User
                 } else if spliced {
                     Buffer::PageCache
@@ -148,10 +222,13 @@ impl Model {
         self.place(ev, skb.owner_pid, id, s, out);
     }
 
-    /// `tcp_retransmit_skb`: `len` payload bytes of `owner`'s socket `sk` went out again.
-    /// The transmit of the clone came first where the device sends at once (loopback): it
-    /// is taken back out of the bytes transmitted; else the next transmit of that size is
-    /// the retransmit. Failed attempts (`err`, 6.12+) sent nothing.
+    /// `tcp_retransmit_skb`: `len` payload bytes of `owner`'s socket `sk` went out again,
+    /// counted for the traced processes and the socket's transfer (the one retransmit
+    /// count). Which transmit at the device was the resent one, which makes no step,
+    /// [`Model::transmit`] tells by its sequence number; without one, by size: where the
+    /// device sends at once (loopback) the transmit of the clone came first, and is taken
+    /// back out of the bytes transmitted; else the next transmit of that size is the
+    /// resent one. Failed attempts (`err`, 6.12+) sent nothing.
     pub(super) fn retransmitted(&mut self, owner: Pid, sk: Sk, len: u32, err: i32) {
         if err != 0 || len == 0 {
             return;
@@ -159,18 +236,70 @@ impl Model {
         let (key, bytes) = ((owner, sk), len as u64);
         self.xmits.retransmits += 1;
         self.xmits.retransmitted_bytes += bytes;
-        match self.xmits.last.get(&key) {
-            Some(sent) if sent.bytes == bytes => {
-                let sent = *sent;
-                self.xmits.last.remove(&key);
-                let facts = &mut self.transfers[sent.transfer].facts;
-                let counted = xmit_bytes(facts, sent.payload);
-                *counted = counted.saturating_sub(bytes);
-                facts.retransmits += 1;
-                facts.retransmitted_bytes += bytes;
+        let id = if self.xmits.sent_end.contains_key(&key) {
+            self.transfer_by_sk.get(&key).copied()
+        } else {
+            match self.xmits.last.get(&key) {
+                Some(sent) if sent.bytes == bytes => {
+                    let sent = *sent;
+                    self.xmits.last.remove(&key);
+                    let counted = xmit_bytes(&mut self.transfers[sent.transfer].facts, sent.frags);
+                    *counted = counted.saturating_sub(bytes);
+                    Some(sent.transfer)
+                }
+                _ => {
+                    self.xmits.owed.entry(key).or_default().push(bytes);
+                    self.transfer_by_sk.get(&key).copied()
+                }
             }
-            _ => self.xmits.owed.entry(key).or_default().push(bytes),
+        };
+        if let Some(id) = id {
+            let facts = &mut self.transfers[id].facts;
+            facts.retransmits += 1;
+            facts.retransmitted_bytes += bytes;
         }
+    }
+
+    /// The CPU copy of a linear skb's payload, made at the device (segmentation or
+    /// linearization for a device without scatter-gather): from what the send put in the
+    /// frags (page-cache pages for sendfile and splice, pinned user pages, or the socket's
+    /// own pages) into the new skb's linear socket buffer.
+    fn linear_copy(
+        &mut self,
+        ev: &Event,
+        skb: &Skb<'_>,
+        id: TransferId,
+        bytes: u64,
+        out: &mut Vec<Step>,
+    ) {
+        let key = (skb.owner_pid, skb.sk);
+        let from = if skb.shinfo_flags & SKBFL_ZEROCOPY_ENABLE != 0 {
+            Buffer::User
+        } else if skb.shinfo_flags & SKBFL_SHARED_FRAG != 0 {
+            Buffer::PageCache
+        } else {
+            self.sends.frags_hold(key).unwrap_or_else(|| {
+                if self.transfers[id].ledger.page_ref_bytes > 0 {
+                    Buffer::PageCache
+                } else {
+                    Buffer::Socket
+                }
+            })
+        };
+        let facts = &mut self.transfers[id].facts;
+        facts.linear_xmits += 1;
+        facts.linear_xmit_bytes += bytes;
+        let s = step_of(
+            ev,
+            StepKind::Copy {
+                engine: Engine::Cpu,
+                from,
+                to: Buffer::Socket,
+                bytes,
+            },
+            Evidence::Observed(Seen::LinearXmit),
+        );
+        self.place(ev, skb.owner_pid, id, s, out);
     }
 
     /// A zero-copy skb delivered on loopback: the kernel copies the pinned pages first
@@ -223,9 +352,9 @@ impl Model {
     }
 }
 
-/// The transmit facts' bytes for `payload`.
-fn xmit_bytes(facts: &mut super::Facts, payload: Frags) -> &mut u64 {
-    match payload {
+/// The transmit facts' bytes for what the frags held.
+fn xmit_bytes(facts: &mut super::Facts, frags: Frags) -> &mut u64 {
+    match frags {
         Frags::ZeroCopy => &mut facts.xmit_zerocopy_bytes,
         Frags::Spliced => &mut facts.xmit_spliced_bytes,
         Frags::Copied => &mut facts.xmit_copied_bytes,
