@@ -130,8 +130,9 @@ struct DoctorCmd {
 
 #[derive(Args)]
 struct LessonCmd {
-    /// Start with this method (else pick one): read-write, read-send, mmap-write,
-    /// sendfile, splice, msg-zerocopy, io-uring, copy-file-range.
+    /// Start with this method (else pick one): read-send, sendfile-nogather, sendfile
+    /// (the article's three stages), read-write, mmap-write, splice, msg-zerocopy,
+    /// io-uring, copy-file-range.
     #[arg(long, value_name = "METHOD")]
     method: Option<String>,
     /// The file size the lesson talks about; K, M, G suffixes. Default 8MiB.
@@ -192,10 +193,15 @@ struct DemoCmd {
 
 /// A `--method` value; `all` is offered too where the command takes it.
 fn parse_method(name: &str, all: bool) -> anyhow::Result<Method> {
-    Method::from_name(name).ok_or_else(|| {
+    parse_method_in(&Method::ALL, name, all)
+}
+
+/// A `--method` value of `list`.
+fn parse_method_in(list: &[Method], name: &str, all: bool) -> anyhow::Result<Method> {
+    Method::from_name_in(list, name).ok_or_else(|| {
         anyhow::anyhow!(
             "unknown method {name:?}: choose one of {}{}",
-            Method::ALL.map(Method::name).join(", "),
+            list.iter().map(|m| m.name()).collect::<Vec<_>>().join(", "),
             if all { ", or all" } else { "" }
         )
     })
@@ -242,7 +248,7 @@ async fn lesson(cmd: LessonCmd) -> anyhow::Result<i32> {
     let method = cmd
         .method
         .as_deref()
-        .map(|name| parse_method(name, false))
+        .map(|name| parse_method_in(&Method::LESSON, name, false))
         .transpose()?;
     let size = parse_size(&cmd.size).map_err(|e| anyhow::anyhow!("--size: {e}"))?;
     let chunk = parse_size(&cmd.chunk).map_err(|e| anyhow::anyhow!("--chunk: {e}"))?;

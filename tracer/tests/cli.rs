@@ -153,7 +153,7 @@ fn a_proc_file_is_not_called_empty() {
 fn lesson_and_tui_bad_inputs() {
     one_line_error(
         &["lesson", "--method", "nope"],
-        "unknown method \"nope\": choose one of read-write, read-send, mmap-write, sendfile, splice, msg-zerocopy, io-uring, copy-file-range",
+        "unknown method \"nope\": choose one of read-send, sendfile-nogather, sendfile, read-write, mmap-write, splice, msg-zerocopy, io-uring, copy-file-range",
     );
     one_line_error(
         &["lesson", "--size", "0"],

@@ -124,7 +124,7 @@ fn transfer_syscalls(method: Method) -> &'static [&'static str] {
         Method::ReadWrite => &["read", "write"],
         Method::ReadSend => &["read", "sendto"],
         Method::MmapWrite => &["mmap", "write", "munmap"],
-        Method::Sendfile => &["sendfile"],
+        Method::Sendfile | Method::SendfileNogather => &["sendfile"],
         Method::Splice => &["splice"],
         // The completion notifications are reaped from the error queue.
         Method::MsgZerocopy => &["read", "sendto", "recvmsg"],

@@ -15,6 +15,10 @@ pub enum Method {
     MmapWrite,
     /// `sendfile()` from the file to the socket.
     Sendfile,
+    /// `sendfile()` to a socket whose device cannot gather (no scatter-gather): the
+    /// article's middle stage, where the CPU copies the page cache into the socket buffer.
+    /// A textbook method: live, it is `sendfile` with `--link veth-nosg`.
+    SendfileNogather,
     /// `splice()` the file into a pipe, then the pipe into the socket.
     Splice,
     /// `read()` into a user buffer, `send(MSG_ZEROCOPY)`, wait for the completion.
@@ -26,6 +30,7 @@ pub enum Method {
 }
 
 impl Method {
+    /// The methods a transfer can run (and watch can recognise).
     pub const ALL: [Self; 8] = [
         Self::ReadWrite,
         Self::ReadSend,
@@ -37,9 +42,29 @@ impl Method {
         Self::CopyFileRange,
     ];
 
-    /// The method called `name` (as `name()` spells it).
+    /// The lesson's methods, in the order that tells the article's story: read()+send()
+    /// (four copies, four switches), sendfile() without gather (three copies, one by the
+    /// CPU, two switches), sendfile() with gather (no CPU copy); then the others.
+    pub const LESSON: [Self; 9] = [
+        Self::ReadSend,
+        Self::SendfileNogather,
+        Self::Sendfile,
+        Self::ReadWrite,
+        Self::MmapWrite,
+        Self::Splice,
+        Self::MsgZerocopy,
+        Self::IoUring,
+        Self::CopyFileRange,
+    ];
+
+    /// The method of `list` called `name` (as `name()` spells it).
+    pub fn from_name_in(list: &[Self], name: &str) -> Option<Self> {
+        list.iter().copied().find(|m| m.name() == name)
+    }
+
+    /// The runnable method called `name` (one of [`Self::ALL`]).
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|m| m.name() == name)
+        Self::from_name_in(&Self::ALL, name)
     }
 
     pub fn name(self) -> &'static str {
@@ -48,6 +73,7 @@ impl Method {
             Self::ReadSend => "read-send",
             Self::MmapWrite => "mmap-write",
             Self::Sendfile => "sendfile",
+            Self::SendfileNogather => "sendfile-nogather",
             Self::Splice => "splice",
             Self::MsgZerocopy => "msg-zerocopy",
             Self::IoUring => "io-uring",
@@ -66,6 +92,10 @@ impl Method {
                 "mmap() the whole file, then write() slices of the mapping to the socket"
             }
             Self::Sendfile => "sendfile() from the file straight to the socket",
+            Self::SendfileNogather => {
+                "sendfile() to a device that cannot gather: the CPU copies the page cache \
+                 into the socket buffer"
+            }
             Self::Splice => "splice() the file into a pipe, then splice() the pipe into the socket",
             Self::MsgZerocopy => {
                 "read() into a user buffer, send() it with MSG_ZEROCOPY, then wait for the \

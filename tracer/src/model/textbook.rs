@@ -215,6 +215,13 @@ impl Walk<'_> {
                 self.transmit(2, PageCache, c);
                 self.leave(3, "sendfile");
             }
+            Method::SendfileNogather => {
+                self.enter(1, "sendfile");
+                self.read_in(1, off, c);
+                self.cpu(1, PageCache, Socket, c);
+                self.transmit(2, Socket, c);
+                self.leave(3, "sendfile");
+            }
             Method::Splice => {
                 self.enter(1, "splice");
                 self.read_in(1, off, c);
@@ -312,6 +319,20 @@ mod tests {
                 "2. The DMA engine copies 64 KiB from the page cache (the kernel read buffer) to the NIC directly (gather DMA).",
                 "3. sendfile() returns: the CPU switches from kernel mode back to user mode.",
             ]
+        );
+    }
+
+    #[test]
+    fn sendfile_without_gather_is_three_copies_one_by_the_cpu_and_two_switches() {
+        let l = ledger(
+            Method::SendfileNogather,
+            64 << 10,
+            64 << 10,
+            &Conditions::ARTICLE,
+        );
+        assert_eq!(
+            (l.mode_switches, l.cpu_copies, l.dma_copies, l.page_refs),
+            (2, 1, 2, 0)
         );
     }
 

@@ -175,7 +175,7 @@ impl App {
         cold: bool,
     ) -> Self {
         let method_given = method.is_some();
-        let method = method.unwrap_or(Method::ReadWrite);
+        let method = method.unwrap_or_else(|| methods_of(kind)[0]);
         Self {
             kind,
             screen: if method_given {
@@ -184,7 +184,7 @@ impl App {
                 Screen::Picker
             },
             method,
-            picker: picker_index(method),
+            picker: picker_index(kind, method),
             kernel: kernel.to_string(),
             probes: match kind {
                 Kind::Lesson => Probes::Model,
@@ -417,9 +417,21 @@ fn numbered(number: Option<u32>, text: &str) -> String {
     }
 }
 
-/// Where `method` is in the picker.
-fn picker_index(method: Method) -> usize {
-    Method::ALL.iter().position(|m| *m == method).unwrap_or(0)
+/// Where `method` is in the picker of `kind`.
+fn picker_index(kind: Kind, method: Method) -> usize {
+    methods_of(kind)
+        .iter()
+        .position(|m| *m == method)
+        .unwrap_or(0)
+}
+
+/// The methods the picker of `kind` offers: the lesson's in the article's order (with
+/// its middle stage, which only the textbook has), the runnable ones otherwise.
+fn methods_of(kind: Kind) -> &'static [Method] {
+    match kind {
+        Kind::Lesson => &Method::LESSON,
+        Kind::Live | Kind::Watch => &Method::ALL,
+    }
 }
 
 /// Applies one message; returns what the runner must do, if anything.
@@ -497,10 +509,15 @@ pub fn update(app: &mut App, msg: Msg) -> Option<Action> {
 }
 
 impl App {
+    /// The methods the picker offers, in its order.
+    pub fn methods(&self) -> &'static [Method] {
+        methods_of(self.kind)
+    }
+
     /// The doctor report of the method on screen ("" while the kernel is being measured).
     pub fn doctor_text(&self) -> &str {
         let method = if self.screen == Screen::Picker {
-            Method::ALL[self.picker]
+            self.methods()[self.picker]
         } else {
             self.method
         };
@@ -556,14 +573,19 @@ fn on_key(app: &mut App, key: KeyEvent) -> Option<Action> {
             None
         }
         (Screen::Picker, KeyCode::Up | KeyCode::Char('k')) => {
-            app.picker = app.picker.checked_sub(1).unwrap_or(Method::ALL.len() - 1);
+            app.picker = app
+                .picker
+                .checked_sub(1)
+                .unwrap_or_else(|| app.methods().len() - 1);
             None
         }
         (Screen::Picker, KeyCode::Down | KeyCode::Char('j')) => {
-            app.picker = (app.picker + 1) % Method::ALL.len();
+            app.picker = (app.picker + 1) % app.methods().len();
             None
         }
-        (Screen::Picker, KeyCode::Char(c @ '1'..='8')) => {
+        (Screen::Picker, KeyCode::Char(c @ '1'..='9'))
+            if (c as usize - '1' as usize) < app.methods().len() =>
+        {
             app.picker = c as usize - '1' as usize;
             start(app)
         }
@@ -584,7 +606,7 @@ fn on_key(app: &mut App, key: KeyEvent) -> Option<Action> {
         }
         (Screen::Run, KeyCode::Char('m')) => {
             app.screen = Screen::Picker;
-            app.picker = picker_index(app.method);
+            app.picker = picker_index(app.kind, app.method);
             None
         }
         (Screen::Run, KeyCode::Char(' ')) => {
@@ -628,7 +650,7 @@ fn start(app: &mut App) -> Option<Action> {
         ));
         return None;
     }
-    let m = Method::ALL[app.picker];
+    let m = app.methods()[app.picker];
     app.begin(m);
     Some(Action::Start(m))
 }
@@ -706,17 +728,11 @@ mod tests {
         assert_eq!(app.shown, 0);
         update(&mut app, key('m'));
         assert_eq!(app.screen, Screen::Picker);
+        // The lesson's picker tells the article's story: read-send, sendfile without
+        // gather, sendfile, then read-write (where it opened) and the others.
         update(
             &mut app,
-            Msg::Key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE)),
-        );
-        update(
-            &mut app,
-            Msg::Key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE)),
-        );
-        update(
-            &mut app,
-            Msg::Key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE)),
+            Msg::Key(KeyEvent::new(KeyCode::Up, KeyModifiers::NONE)),
         );
         assert_eq!(
             update(

@@ -14,7 +14,7 @@ const KEYS: [(&str, &str); 13] = [
     ("→ or n", "one step forward (pauses)"),
     ("- / +", "slower / faster (1 step per 2 s … real time)"),
     ("r", "run the method again"),
-    ("m", "method picker (there: ↑↓, 1-8, enter)"),
+    ("m", "method picker (there: ↑↓ or a number, enter)"),
     ("?", "this help (any key closes it)"),
     ("d", "doctor: which probe sees each step on this kernel"),
     ("q, Esc, Ctrl-C", "quit"),

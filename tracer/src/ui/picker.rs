@@ -45,7 +45,11 @@ pub(super) struct Picker<'a> {
 impl Widget for Picker<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let app = self.app;
-        let block = pane(" pick a transfer method: ↑↓ and enter, or 1-8 ");
+        let title = format!(
+            " pick a transfer method: ↑↓ and enter, or 1-{} ",
+            app.methods().len()
+        );
+        let block = pane(&title);
         let mut lines = vec![
             Line::from(Span::styled(
                 match app.kind {
@@ -60,7 +64,7 @@ impl Widget for Picker<'_> {
             )),
             Line::raw(""),
         ];
-        for (i, m) in Method::ALL.iter().enumerate() {
+        for (i, m) in app.methods().iter().enumerate() {
             let selected = i == app.picker;
             lines.push(Line::from(vec![
                 Span::styled(if selected { "▶ " } else { "  " }, THEME.key),
@@ -70,7 +74,7 @@ impl Widget for Picker<'_> {
                 ),
             ]));
         }
-        let m = Method::ALL[app.picker];
+        let m = app.methods()[app.picker];
         lines.push(Line::raw(""));
         lines.push(Line::from(Span::styled(m.describe(), THEME.key)));
         lines.push(Line::from(Span::styled(cost(m), THEME.dim)));

@@ -364,6 +364,10 @@ fn send(c: &Ctx<'_>, method: Method) -> Result<Timed> {
         Method::ReadSend => methods::read_then_send(c, Some(0)),
         Method::MmapWrite => methods::mmap_write(c),
         Method::Sendfile => methods::sendfile(c),
+        Method::SendfileNogather => bail!(
+            "sendfile-nogather is the textbook's: run sendfile across a device without \
+             scatter-gather (demo --method sendfile --link veth-nosg)"
+        ),
         Method::Splice => methods::splice(c),
         Method::MsgZerocopy => zerocopy::msg_zerocopy(c),
         Method::IoUring => uring::io_uring(c),
