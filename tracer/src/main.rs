@@ -39,6 +39,9 @@ enum Command {
     /// What this kernel lets the tracer see, step by step: the hook used for each step, its
     /// tier, and why every better hook is not used.
     Doctor(DoctorCmd),
+    /// Receive `demo --peer` transfers on this machine: count and check the bytes of each,
+    /// one line per sender. No root needed.
+    Sink(SinkCmd),
 }
 
 #[derive(Args)]
@@ -187,8 +190,27 @@ struct DemoCmd {
     /// joined by a veth, made and removed by the demo) or veth-nosg (that veth with
     /// scatter-gather off on the sender's end, as `ethtool -K va sg off`: the CPU copies
     /// at the device, the article's middle stage).
-    #[arg(long, value_name = "LINK", default_value = "lo")]
+    #[arg(
+        long,
+        value_name = "LINK",
+        default_value = "lo",
+        conflicts_with = "peer"
+    )]
     link: String,
+    /// Send to a `tracer sink --listen ADDR:PORT` on another machine instead of a receiver
+    /// here, so the bytes leave through a real NIC (the sink checks what it gets).
+    #[arg(long, value_name = "ADDR:PORT")]
+    peer: Option<std::net::SocketAddr>,
+}
+
+#[derive(Args)]
+struct SinkCmd {
+    /// Where to listen, e.g. 0.0.0.0:9000.
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: std::net::SocketAddr,
+    /// Exit after the first sender.
+    #[arg(long)]
+    once: bool,
 }
 
 /// A `--method` value; `all` is offered too where the command takes it.
@@ -283,7 +305,10 @@ fn demo_args(cmd: DemoCmd) -> anyhow::Result<tracer::demo::DemoArgs> {
         None => None,
     };
     let chunk = demo::parse_chunk(&cmd.chunk)?;
-    let link = demo::parse_link(&cmd.link)?;
+    let link = match cmd.peer {
+        Some(addr) => workload::LinkKind::Peer(addr),
+        None => demo::parse_link(&cmd.link)?,
+    };
     let expect = match &cmd.expect {
         Some(e) => demo::parse_expect(e)?,
         None => Vec::new(),
@@ -386,6 +411,15 @@ fn main() -> ExitCode {
         Command::Demo(cmd) => runtime.block_on(demo(cmd)),
         Command::Watch(cmd) => runtime.block_on(watch(cmd)),
         Command::Lesson(cmd) => runtime.block_on(lesson(cmd)),
+        Command::Sink(cmd) => workload::sink::listen(cmd.listen).and_then(|listener| {
+            if let Ok(local) = listener.local_addr() {
+                tracer::say!("tracer sink: listening on {local} (send with tracer demo --peer)");
+            }
+            workload::sink::serve(&listener, cmd.once, &mut |line| {
+                Ok(trace::output::print(&format!("{line}\n"))?)
+            })
+            .map(|()| 0)
+        }),
         Command::Doctor(cmd) => cmd
             .method
             .as_deref()

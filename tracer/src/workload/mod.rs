@@ -2,7 +2,8 @@
 //!
 //! Every method but copy-file-range sends the file over a fresh TCP connection (on
 //! loopback, or across a veth between two private network namespaces: [`Link`]) to a
-//! receiver thread in this process, which reads it with read() into a 64 KiB buffer and
+//! receiver thread in this process (or to a `tracer sink` on another machine, which
+//! checks the same way and replies with what it got: [`sink`]), which reads it with read() into a 64 KiB buffer and
 //! checks both the byte count and the content (a 64-bit hash of the stream against the
 //! file's, computed before the transfer). copy-file-range copies the file into a new,
 //! unnamed file (mode 0600) on the scratch directory's filesystem and checks the copy,
@@ -21,6 +22,7 @@ mod hash;
 mod methods;
 pub mod netns;
 pub mod scratch;
+pub mod sink;
 mod sys;
 mod uring;
 mod zerocopy;
@@ -31,7 +33,7 @@ mod tests;
 use std::{
     fs::File,
     io::Write as _,
-    net::{TcpListener, TcpStream},
+    net::{SocketAddr, TcpListener, TcpStream},
     os::fd::{AsRawFd as _, RawFd},
     path::{Path, PathBuf},
     sync::{Arc, mpsc},
@@ -65,14 +67,15 @@ pub struct Options {
 }
 
 /// Which link `--link` names: loopback, a veth, or a veth whose sender's end does not
-/// scatter-gather (the article's middle stage: the CPU copies at the device).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+/// scatter-gather (the article's middle stage: the CPU copies at the device); or the
+/// `tracer sink` that `--peer` names.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum LinkKind {
     #[default]
     Lo,
     Veth,
     VethNosg,
+    Peer(SocketAddr),
 }
 
 impl LinkKind {
@@ -83,6 +86,7 @@ impl LinkKind {
             Self::Lo => "lo",
             Self::Veth => "veth",
             Self::VethNosg => "veth-nosg",
+            Self::Peer(_) => "peer",
         }
     }
 
@@ -97,6 +101,7 @@ impl LinkKind {
             Self::Lo => Link::Loopback,
             Self::Veth => Link::Veth(Arc::new(VethPair::create(true)?)),
             Self::VethNosg => Link::Veth(Arc::new(VethPair::create(false)?)),
+            Self::Peer(addr) => Link::Peer(addr),
         })
     }
 }
@@ -109,6 +114,8 @@ pub enum Link {
     Loopback,
     /// From one private namespace to another across a veth (kept while this is).
     Veth(Arc<VethPair>),
+    /// To a `tracer sink` at this address (on another machine: a real NIC).
+    Peer(SocketAddr),
 }
 
 impl PartialEq for Link {
@@ -116,6 +123,7 @@ impl PartialEq for Link {
         match (self, other) {
             (Self::Loopback, Self::Loopback) => true,
             (Self::Veth(a), Self::Veth(b)) => Arc::ptr_eq(a, b),
+            (Self::Peer(a), Self::Peer(b)) => a == b,
             _ => false,
         }
     }
@@ -124,8 +132,9 @@ impl PartialEq for Link {
 impl Eq for Link {}
 
 impl Link {
-    /// A connected pair: the sender's socket and the receiver's accepted one.
-    fn connect(&self) -> Result<(TcpStream, TcpStream)> {
+    /// A connected pair: the sender's socket and the receiver's accepted one (none for a
+    /// sink: it is elsewhere).
+    fn connect(&self) -> Result<(TcpStream, Option<TcpStream>)> {
         let (sock, listener) = match self {
             Self::Loopback => {
                 let listener =
@@ -145,9 +154,14 @@ impl Link {
                     .context("connecting to the receiver across the veth")?;
                 (sock, listener)
             }
+            Self::Peer(addr) => {
+                let sock = TcpStream::connect(addr)
+                    .with_context(|| format!("connecting to the tracer sink at {addr}"))?;
+                return Ok((sock, None));
+            }
         };
         let (conn, _) = listener.accept().context("accepting the connection")?;
-        Ok((sock, conn))
+        Ok((sock, Some(conn)))
     }
 }
 
@@ -274,10 +288,30 @@ pub fn send_file(path: &Path, method: Method, opts: &Options) -> Result<Report> 
 
     // Connect and accept here, then hand the accepted socket to the receiver thread: no
     // thread is left blocked in accept() if connecting fails.
-    let (sock, conn) = opts.link.connect()?;
+    let (mut sock, conn) = opts.link.connect()?;
     let dst_ino = sys::fstat(sock.as_raw_fd())
         .context("fstat of the socket")?
         .st_ino;
+    let Some(conn) = conn else {
+        // A sink elsewhere receives: told what to expect, it replies with what it got.
+        let header = sink::Header {
+            size,
+            hash: expected,
+        };
+        sink::send_header(&mut sock, header)?;
+        let ctx = Ctx {
+            file: &file,
+            sock: sock.as_raw_fd(),
+            size,
+            chunk,
+        };
+        let t = send(&ctx, method)?;
+        let (bytes, hash) = sink::read_verdict(&mut sock)?;
+        check_received(bytes, hash, size, expected).context("the sink")?;
+        return Ok(report(
+            method, size, chunk, sender_tid, src_ino, dst_ino, None, t,
+        ));
+    };
     let (ready_tx, ready_rx) = mpsc::channel();
     let receiver = thread::Builder::new()
         .name("tracer-receiver".into())
@@ -385,27 +419,26 @@ struct Received {
 
 impl Received {
     fn check(&self, size: u64, expected: u64) -> Result<()> {
-        if self.bytes < size {
-            bail!(
-                "transfer lost bytes: the file has {size}, the receiver got {}",
-                self.bytes
-            );
-        }
-        if self.bytes > size {
-            bail!(
-                "transfer corrupted: the receiver got {} bytes, more than the file's {size}",
-                self.bytes
-            );
-        }
-        if self.hash != expected {
-            bail!(
-                "transfer corrupted: the received bytes hash to {:016x}, the file to \
-                 {expected:016x}",
-                self.hash
-            );
-        }
-        Ok(())
+        check_received(self.bytes, self.hash, size, expected)
     }
+}
+
+/// Checks that a receiver got `bytes` hashing to `hash` of a file of `size` bytes hashing
+/// to `expected`.
+fn check_received(bytes: u64, hash: u64, size: u64, expected: u64) -> Result<()> {
+    if bytes < size {
+        bail!("transfer lost bytes: the file has {size}, the receiver got {bytes}");
+    }
+    if bytes > size {
+        bail!("transfer corrupted: the receiver got {bytes} bytes, more than the file's {size}");
+    }
+    if hash != expected {
+        bail!(
+            "transfer corrupted: the received bytes hash to {hash:016x}, the file to \
+             {expected:016x}"
+        );
+    }
+    Ok(())
 }
 
 /// The receiver thread: records its tid and socket inode, reports ready, then read()s the

@@ -423,3 +423,52 @@ fn evict_drops_a_fresh_file_from_the_page_cache() {
     let sent = send_file(&file, Method::Sendfile, &dir.options(65536)).unwrap();
     assert_eq!(sent.bytes, 4 << 20);
 }
+
+#[test]
+fn a_sink_elsewhere_receives_checks_and_answers_every_socket_method() {
+    let dir = TestDir::new("sink");
+    let path = dir.path("input");
+    make_file(&path, 300_000).unwrap();
+    let listener = sink::listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let methods: Vec<Method> = Method::ALL
+        .into_iter()
+        .filter(|m| *m != Method::CopyFileRange)
+        .collect();
+    let count = methods.len();
+    let sink = thread::spawn(move || {
+        let mut lines = Vec::new();
+        for _ in 0..count {
+            sink::serve(&listener, true, &mut |l| {
+                lines.push(l.to_string());
+                Ok(())
+            })
+            .unwrap();
+        }
+        lines
+    });
+    let opts = Options {
+        link: Link::Peer(addr),
+        ..dir.options(65536)
+    };
+    for &m in &methods {
+        match send_file(&path, m, &opts) {
+            Ok(r) => {
+                assert_eq!((r.bytes, r.receiver_tid), (300_000, None), "{m:?}");
+            }
+            // io_uring may be refused here (the sink still got a connection).
+            Err(e) if e.downcast_ref::<WorkloadError>().is_some() => {}
+            Err(e) => panic!("{m:?}: {e:#}"),
+        }
+    }
+    let lines = sink.join().unwrap();
+    assert_eq!(lines.len(), count);
+    assert!(
+        lines
+            .iter()
+            .filter(|l| l.ends_with("300000 bytes, all there and unchanged"))
+            .count()
+            >= count - 1,
+        "{lines:?}"
+    );
+}
