@@ -559,6 +559,11 @@ fn on_key(app: &mut App, key: KeyEvent) -> Option<Action> {
         return Some(Action::Quit);
     }
     match (app.screen, key.code) {
+        // The picker opened with `m` over a run: Esc goes back to that run.
+        (Screen::Picker, KeyCode::Esc) if app.state != RunState::Idle => {
+            app.screen = Screen::Run;
+            None
+        }
         (_, KeyCode::Esc) => {
             app.quit = true;
             Some(Action::Quit)
@@ -728,6 +733,12 @@ mod tests {
         assert_eq!(app.shown, 0);
         update(&mut app, key('m'));
         assert_eq!(app.screen, Screen::Picker);
+        // Esc there goes back to the run, not out of the program.
+        let esc = Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+        assert_eq!(update(&mut app, esc), None);
+        assert!(!app.quit);
+        assert_eq!(app.screen, Screen::Run);
+        update(&mut app, key('m'));
         // The lesson's picker tells the article's story: read-send, sendfile without
         // gather, sendfile, then read-write (where it opened) and the others.
         update(
@@ -753,6 +764,29 @@ mod tests {
             Some(Action::Quit)
         );
         assert!(app.quit);
+    }
+
+    #[test]
+    fn esc_quits_from_the_first_picker_and_goes_back_from_the_one_over_a_run() {
+        let esc = || Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+        let mut app = App::new(Kind::Lesson, None, "6.18", 8 << 20, 65536, false);
+        assert_eq!(initial_action(&mut app), None);
+        assert_eq!(app.screen, Screen::Picker);
+        assert_eq!(update(&mut app, esc()), Some(Action::Quit));
+        assert!(app.quit);
+        let mut app = App::new(Kind::Lesson, None, "6.18", 8 << 20, 65536, false);
+        let (second, first) = (app.methods()[1], app.methods()[0]);
+        update(&mut app, key('2'));
+        assert_eq!(app.method, second);
+        update(&mut app, key('m'));
+        update(&mut app, key('1'));
+        assert_eq!(app.method, first);
+        update(&mut app, key('m'));
+        assert_eq!(update(&mut app, esc()), None);
+        assert_eq!(
+            (app.screen, app.method, app.quit),
+            (Screen::Run, first, false)
+        );
     }
 
     #[test]
