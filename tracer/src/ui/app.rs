@@ -389,7 +389,7 @@ impl App {
         );
         let text = match rest {
             0 => format!(
-                "Done: {} in one chunk; the ledger below counts every step.",
+                "Done: {} in one chunk; the ledger on the right counts every step.",
                 human_bytes(self.bytes)
             ),
             1 => format!("The other chunk goes the same way. {totals}"),
@@ -786,6 +786,25 @@ mod tests {
         assert_eq!(
             (app.screen, app.method, app.quit),
             (Screen::Run, first, false)
+        );
+    }
+
+    #[test]
+    fn a_one_chunk_summary_points_at_the_ledger_where_it_is() {
+        // Every layout puts the ledger to the right of the diagram, above the narration.
+        let mut app = App::new(
+            Kind::Lesson,
+            Some(Method::Sendfile),
+            "6.18",
+            4096,
+            65536,
+            false,
+        );
+        initial_action(&mut app);
+        let last = app.queue.last().map(|s| s.text.as_str());
+        assert_eq!(
+            last,
+            Some("Done: 4 KiB in one chunk; the ledger on the right counts every step.")
         );
     }
 
