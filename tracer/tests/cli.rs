@@ -256,3 +256,28 @@ fn watch_bad_inputs() {
         "the TUI needs a terminal on standard output: add --headless (or --json) for text",
     );
 }
+
+#[test]
+fn a_demo_without_privileges_points_at_the_lesson() {
+    // As root, the demo runs as nobody (setpriv drops the capabilities with the uid).
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let args = ["demo", "--headless", "--method", "sendfile"];
+    let out = if root {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", TRACER])
+            .args(args)
+            .output()
+            .unwrap()
+    } else {
+        Command::new(TRACER).args(args).output().unwrap()
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.starts_with("tracer: error: tracing needs root"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`tracer lesson`"), "{stderr}");
+}

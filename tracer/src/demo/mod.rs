@@ -44,7 +44,7 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
     check_input(&args)?;
     // Before making a possibly large input file for nothing.
     if !crate::probe::has_bpf_privileges() {
-        return Err(crate::probe::loader::ProbeError::Permission.into());
+        return Err(crate::probe::loader::ProbeError::DemoPermission.into());
     }
     // A recording path that cannot be written fails now, not after the input is made and
     // the probes are loaded.

@@ -152,7 +152,7 @@ pub async fn run(opts: TuiOptions) -> Result<i32> {
     let lab = match opts.kind {
         Kind::Live => {
             if !crate::probe::has_bpf_privileges() {
-                return Err(crate::probe::loader::ProbeError::Permission.into());
+                return Err(crate::probe::loader::ProbeError::DemoPermission.into());
             }
             // A signal while the input is made or the probes load still cleans up.
             let mut signals = demo::Signals::new()?;

@@ -43,6 +43,12 @@ pub enum ProbeError {
     NotBuilt,
     #[error("{}", super::PRIVILEGE_HINT)]
     Permission,
+    /// `demo` without the privileges: the lesson needs none.
+    #[error(
+        "{}; without root, `tracer lesson` plays the same methods from the textbook model",
+        super::PRIVILEGE_HINT
+    )]
+    DemoPermission,
     #[error(
         "this kernel has no BTF at {path} (CONFIG_DEBUG_INFO_BTF): the tracer needs it to read kernel structs ({reason})"
     )]
