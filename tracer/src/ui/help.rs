@@ -95,7 +95,10 @@ impl Widget for DoctorPage<'_> {
         Paragraph::new(lines)
             .wrap(ratatui::widgets::Wrap { trim: false })
             .scroll((self.scroll, 0))
-            .block(pane(" doctor: the probes on this kernel for this method (↑↓ PgUp PgDn scroll; any other key closes) "))
+            // Within 78 columns: the whole title shows at 80x24 (the report names the method).
+            .block(pane(
+                " doctor: the probes on this kernel (↑↓ PgUp PgDn scroll; other keys close) ",
+            ))
             .render(area, buf);
     }
 }

@@ -274,6 +274,11 @@ fn the_doctor_page_shows_this_methods_report_scrolls_and_closes_with_any_other_k
     update(&mut app, ch('d'));
     let all = text(screen(&app, 80, 24).backend().buffer());
     assert!(all.contains("doctor: the probes on this kernel"), "{all}");
+    // The whole title fits at 80x24.
+    assert!(
+        all.contains("(↑↓ PgUp PgDn scroll; other keys close) ─"),
+        "{all}"
+    );
     assert!(all.contains("kernel 6.18.0-test (sendfile)"), "{all}");
     assert!(!all.contains("step line 40"), "{all}");
     // It scrolls to the end of a report longer than the screen.
