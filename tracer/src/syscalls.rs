@@ -19,6 +19,21 @@ pub fn name(nr: u32) -> Cow<'static, str> {
     }
 }
 
+/// The number `sys_exit` reports for rt_sigreturn: the kernel reads it from the registers
+/// after the call restored them from the signal frame, and `restore_sigcontext` sets
+/// `orig_ax` to -1 there so that the interrupted syscall is not restarted.
+pub const SIGRETURN_EXIT: u32 = u32::MAX;
+
+/// The name of the syscall a `sys_exit` event with number `nr` returns from: as
+/// [`name`], except -1, which only rt_sigreturn's return reports (a debugger that skips a
+/// syscall also sets -1, but then nothing ran).
+pub fn exit_name(nr: u32) -> Cow<'static, str> {
+    match nr {
+        SIGRETURN_EXIT => Cow::Borrowed("rt_sigreturn"),
+        _ => name(nr),
+    }
+}
+
 /// The name the tracer prints for `nr`, from the `syscalls` crate's x86_64 table.
 fn known_name(nr: u32) -> Option<&'static str> {
     if nr > LAST_NAMED || UNNAMED.contains(&nr) {
@@ -58,6 +73,16 @@ mod tests {
             assert_eq!(name(nr as u32), n);
         }
         assert_eq!(name(100_000), "syscall_100000");
+    }
+
+    #[test]
+    fn rt_sigreturn_returns_as_itself() {
+        use super::{SIGRETURN_EXIT, exit_name};
+        // Its return reports -1, the registers it restored having orig_ax = -1.
+        assert_eq!(exit_name(SIGRETURN_EXIT), "rt_sigreturn");
+        assert_eq!(name(libc::SYS_rt_sigreturn as u32), "rt_sigreturn");
+        assert_eq!(exit_name(SENDFILE as u32), "sendfile");
+        assert_eq!(exit_name(100_000), "syscall_100000");
     }
 
     /// The numbers shared with the kernel programs are the C library's.

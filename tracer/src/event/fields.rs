@@ -24,7 +24,7 @@ impl Event {
         match p {
             Payload::SyscallEnter { nr, args, fds } => syscall_enter(&mut f, *nr, args, fds),
             Payload::SyscallExit { nr, ret } => {
-                f.push(("syscall", syscall_name(*nr)));
+                f.push(("syscall", value(syscalls::exit_name(*nr))));
                 f.push(("nr", U(*nr as u64)));
                 f.push(("ret", I(*ret)));
             }
@@ -508,7 +508,11 @@ fn syscall_args(name: &str) -> Option<&'static [(&'static str, Arg)]> {
 
 /// The syscall's name as a value, without allocating for the names in the table.
 fn syscall_name(nr: u32) -> Value {
-    match syscalls::name(nr) {
+    value(syscalls::name(nr))
+}
+
+fn value(name: std::borrow::Cow<'static, str>) -> Value {
+    match name {
         std::borrow::Cow::Borrowed(n) => Static(n),
         std::borrow::Cow::Owned(n) => Str(n),
     }

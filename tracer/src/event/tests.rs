@@ -69,6 +69,13 @@ fn decodes_from_unaligned_records() {
 }
 
 #[test]
+fn rt_sigreturn_returns_by_name() {
+    // Its sys_exit reads orig_ax after the registers were restored with orig_ax = -1.
+    let j = json(&raw(kind::sys_exit::ID, &[(kind::sys_exit::NR, u64::MAX)]));
+    assert_eq!(j["syscall"], "rt_sigreturn");
+}
+
+#[test]
 fn header_fields_in_every_event() {
     for id in 1..=24 {
         let j = json(&raw(id, &[]));
