@@ -281,3 +281,79 @@ fn a_demo_without_privileges_points_at_the_lesson() {
     );
     assert!(stderr.contains("`tracer lesson`"), "{stderr}");
 }
+
+/// Runs `tracer lesson` on a pseudo-terminal (util-linux's `script`), waits for its
+/// frames, ends it with `end` (given script's process and the tracer's pid) and returns
+/// the tracer's exit status.
+fn tui_status(end: impl FnOnce(&mut std::process::Child, i32)) -> Option<i32> {
+    use std::{
+        io::Read as _,
+        process::Stdio,
+        sync::{Arc, Mutex},
+        time::{Duration, Instant},
+    };
+    let mut script = Command::new("script")
+        .args([
+            "-qefc",
+            &format!("exec {TRACER} lesson --method sendfile"),
+            "/dev/null",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("script(1) from util-linux");
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let mut stdout = script.stdout.take().unwrap();
+    let reader = {
+        let out = Arc::clone(&out);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = stdout.read(&mut buf) {
+                out.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    // Two frames drawn: the event loop (and its signal handlers) runs.
+    let start = Instant::now();
+    let frame = b"\x1b[?25l";
+    while out
+        .lock()
+        .unwrap()
+        .windows(frame.len())
+        .filter(|w| w == frame)
+        .count()
+        < 2
+    {
+        assert!(start.elapsed() < Duration::from_secs(30), "no frames");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = script.id();
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+    let tracer: i32 = children.trim().parse().unwrap();
+    end(&mut script, tracer);
+    let status = script.wait().unwrap();
+    reader.join().unwrap();
+    status.code()
+}
+
+#[test]
+fn the_tui_exits_with_128_plus_the_signal_as_headless_runs_do() {
+    use std::io::Write as _;
+    // Ctrl-C is a key in the raw terminal.
+    let ctrl_c = tui_status(|script, _| {
+        script.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
+    });
+    assert_eq!(ctrl_c, Some(130));
+    for (signal, status) in [
+        (libc::SIGTERM, 143),
+        (libc::SIGHUP, 129),
+        (libc::SIGINT, 130),
+    ] {
+        // SAFETY: kill has no memory preconditions; the pid is our grandchild's.
+        let got = tui_status(|_, tracer| assert_eq!(unsafe { libc::kill(tracer, signal) }, 0));
+        assert_eq!(got, Some(status), "signal {signal}");
+    }
+    // q quits with 0.
+    let q = tui_status(|script, _| script.stdin.as_mut().unwrap().write_all(b"q").unwrap());
+    assert_eq!(q, Some(0));
+}

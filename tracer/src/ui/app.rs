@@ -113,6 +113,9 @@ pub struct App {
     pub state: RunState,
     pub help: bool,
     pub quit: bool,
+    /// The exit status once the app quits: 0, or 128 + the number of the signal that
+    /// ended it (Ctrl-C is SIGINT's 130), as headless runs give.
+    pub status: i32,
     /// A one-line note for the status line (e.g. why a key did nothing).
     pub notice: Option<String>,
     /// `tracer doctor`'s report for this kernel per method, whether it is on screen (key
@@ -163,6 +166,8 @@ pub enum Msg {
     /// Watch: every transfer so far, with the counters of the watch.
     Watch(Box<super::watching::WatchFrame>),
     Quit,
+    /// A signal ends the TUI: the exit status, 128 + its number.
+    Signal(i32),
 }
 
 impl App {
@@ -207,6 +212,7 @@ impl App {
             state: RunState::Idle,
             help: false,
             quit: false,
+            status: 0,
             notice: None,
             doctor: Vec::new(),
             doctor_shown: false,
@@ -441,6 +447,11 @@ pub fn update(app: &mut App, msg: Msg) -> Option<Action> {
             app.quit = true;
             Some(Action::Quit)
         }
+        Msg::Signal(status) => {
+            app.quit = true;
+            app.status = status;
+            Some(Action::Quit)
+        }
         Msg::Key(key) => on_key(app, key),
         Msg::Tick(ms) => {
             if app.screen != Screen::Run || !app.playing {
@@ -532,7 +543,10 @@ fn on_key(app: &mut App, key: KeyEvent) -> Option<Action> {
     app.notice = None;
     let ctrl_c = key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c');
     if ctrl_c {
+        // The terminal is raw: Ctrl-C is a key, not SIGINT, but ends the TUI as SIGINT
+        // ends a headless run.
         app.quit = true;
+        app.status = 128 + libc::SIGINT;
         return Some(Action::Quit);
     }
     if app.doctor_shown {
@@ -806,6 +820,30 @@ mod tests {
             last,
             Some("Done: 4 KiB in one chunk; the ledger on the right counts every step.")
         );
+    }
+
+    #[test]
+    fn ctrl_c_and_signals_quit_with_128_plus_the_signal() {
+        let ctrl_c = || Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+        for (msg, status) in [
+            (key('q'), 0),
+            (Msg::Quit, 0),
+            (ctrl_c(), 130),
+            (Msg::Signal(143), 143),
+            (Msg::Signal(129), 129),
+        ] {
+            let mut app = App::new(
+                Kind::Lesson,
+                Some(Method::Sendfile),
+                "6.18",
+                1 << 20,
+                65536,
+                false,
+            );
+            initial_action(&mut app);
+            assert_eq!(update(&mut app, msg), Some(Action::Quit));
+            assert_eq!((app.quit, app.status), (true, status));
+        }
     }
 
     #[test]

@@ -233,17 +233,18 @@ pub async fn run(opts: TuiOptions) -> Result<i32> {
         r.abort();
         drop(r.await);
     }
-    result.map(|()| 0)
+    result
 }
 
 /// Draws frames and turns keys, ticks, signals and the runner's messages into `update`s
-/// until the app quits; `dispatch` carries out every other action.
+/// until the app quits; `dispatch` carries out every other action. Returns the exit
+/// status: 0, or 128 + the signal that ended it (Ctrl-C counts as SIGINT).
 async fn event_loop(
     screen: &mut Screen,
     app: &mut App,
     rx: &mut UnboundedReceiver<Msg>,
     dispatch: &mut (dyn FnMut(Action) + Send),
-) -> Result<()> {
+) -> Result<i32> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
@@ -266,7 +267,7 @@ async fn event_loop(
     };
     let first = initial_action(app);
     if !dispatch(first) {
-        return Ok(());
+        return Ok(app.status);
     }
     loop {
         let msg = tokio::select! {
@@ -291,12 +292,12 @@ async fn event_loop(
                 None => Msg::Quit,
             },
             Some(m) = rx.recv() => m,
-            _ = sigterm.recv() => Msg::Quit,
-            _ = sigint.recv() => Msg::Quit,
-            _ = sighup.recv() => Msg::Quit,
+            _ = sigterm.recv() => Msg::Signal(128 + libc::SIGTERM),
+            _ = sigint.recv() => Msg::Signal(128 + libc::SIGINT),
+            _ = sighup.recv() => Msg::Signal(128 + libc::SIGHUP),
         };
         if !dispatch(update(app, msg)) || app.quit {
-            return Ok(());
+            return Ok(app.status);
         }
     }
 }
@@ -367,9 +368,10 @@ pub async fn watch(args: crate::watch::WatchArgs) -> Result<i32> {
         Ok(done) => done,
         Err(e) => bail!("the watch's runner failed: {e}"),
     };
-    result?;
+    let status = result?;
     recorded?;
-    Ok(code)
+    // A signal (or Ctrl-C) ended the watch: its status, as a headless watch gives.
+    Ok(if status != 0 { status } else { code })
 }
 
 /// Feeds the board from the probes and sends the rows a few times a second, with the full
