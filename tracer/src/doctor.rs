@@ -278,4 +278,57 @@ mod tests {
         assert!(!t.contains("mmap faults"), "{t}");
         assert!(!t.contains("copy_file_range)"), "{t}");
     }
+
+    #[test]
+    fn page_references_and_pins_are_observed_by_the_hook_the_steps_name() {
+        // A 6.16+ kernel: the steps say "observed by tcp_sendmsg_locked (...)"; so does
+        // the report.
+        use crate::model::{Seen, SendDecision};
+        let caps = Caps {
+            kernel: "6.18.0-test".into(),
+            fentry: Some(Lack::Refused(TrialError::Refused {
+                by: None,
+                refusal: Refusal {
+                    at: Stage::ProgramLoad,
+                    answer: Answer::Errno(libc::EPERM),
+                },
+            })),
+            kprobes: Some(Lack::NotBuiltIn {
+                evidence: crate::probe::NO_KPROBE_PMU,
+            }),
+            tracepoints: [
+                "sys_enter",
+                "sys_exit",
+                "tcp_sendmsg_locked",
+                "net_dev_start_xmit",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            ..Caps::default()
+        };
+        let p = plan::plan(&caps, &loader::build(None));
+        let seen = Seen::TcpSendmsg {
+            fexit: false,
+            decision: SendDecision::SplicePages,
+        };
+        assert!(
+            seen.to_string().starts_with("tcp_sendmsg_locked "),
+            "{seen}"
+        );
+        for (m, name) in [
+            (
+                Method::Sendfile,
+                "page references into the skb (sendfile, splice)",
+            ),
+            (
+                Method::MsgZerocopy,
+                "pinned user pages into the skb (MSG_ZEROCOPY, SEND_ZC)",
+            ),
+        ] {
+            let t = text(&caps, &p, Some(m), "none", true);
+            let want = format!("{name}\n  uses     tracepoint tcp_sendmsg_locked (observed)\n");
+            assert!(t.contains(&want), "{t}");
+        }
+    }
 }

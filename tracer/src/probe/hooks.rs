@@ -431,7 +431,13 @@ pub static HOOKS: &[Hook] = &[
         ],
     )
     .note("added in 6.16")
-    .serves(&[observes(Step::SendDecision)]),
+    // Its flags are the send's decision, which the model's page-reference and pin steps
+    // are observed by (MSG_SPLICE_PAGES, MSG_ZEROCOPY with the socket's inputs).
+    .serves(&[
+        observes(Step::SendDecision),
+        observes(Step::SkbPageRefs),
+        observes(Step::SkbPins),
+    ]),
     tracepoint("sock_send_length", "tracer_sock_send", &[])
         .note("added in 6.3")
         .serves(&[observes(Step::SendBytes)]),

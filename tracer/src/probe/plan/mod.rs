@@ -306,8 +306,10 @@ pub fn plan(caps: &Caps, build: &Build) -> Vec<Planned> {
                 Some(_) => PlanEvidence::Inferred(spec.fallback),
                 None => PlanEvidence::NoHook(spec.fallback),
             };
-            let through_sendmsg =
-                hooks::candidates(spec.step).any(|(h, _)| h.target == "tcp_sendmsg_locked");
+            // Unless a ->sendpage hook sees the step in that era too.
+            let through_sendmsg = hooks::candidates(spec.step)
+                .any(|(h, _)| h.target == "tcp_sendmsg_locked")
+                && !hooks::candidates(spec.step).any(|(h, _)| h.target == "do_tcp_sendpages");
             let methods = spec
                 .methods
                 .iter()
