@@ -274,6 +274,16 @@ pub fn narrate(kind: &StepKind) -> String {
                 " directly (gather DMA)"
             }
         ),
+        // copy_file_range: two files' pages, both in the page cache.
+        StepKind::Copy {
+            engine: Engine::Cpu,
+            from: Buffer::PageCache,
+            to: Buffer::PageCache,
+            bytes,
+        } => format!(
+            "The CPU copies {} from the source file's pages into the destination file's pages, both in the page cache.",
+            human_bytes(*bytes)
+        ),
         StepKind::Copy {
             engine: Engine::Cpu,
             from,

@@ -381,4 +381,15 @@ mod tests {
         let mm = ledger(Method::MmapWrite, 2 * 65536, 65536, &Conditions::ARTICLE);
         assert_eq!((mm.syscalls, mm.cpu_copies, mm.dma_copies), (4, 2, 4));
     }
+
+    #[test]
+    fn copy_file_range_names_both_files_pages() {
+        let s = steps(Method::CopyFileRange, 65536, 65536, &Conditions::ARTICLE);
+        let copy: Vec<_> = s.iter().filter(|s| s.text.contains("CPU copies")).collect();
+        assert_eq!(copy.len(), 1);
+        assert_eq!(
+            copy[0].text,
+            "2. The CPU copies 64 KiB from the source file's pages into the destination file's pages, both in the page cache."
+        );
+    }
 }
