@@ -128,7 +128,12 @@ impl Widget for LedgerPane<'_> {
                 )));
             }
             (_, Kind::Lesson) => lines.push(Line::from(Span::styled(
-                "model: disk read, NIC send",
+                // copy_file_range writes a file: nothing goes to a socket or a NIC.
+                if app.method == crate::model::Method::CopyFileRange {
+                    "model: disk read, no send"
+                } else {
+                    "model: disk read, NIC send"
+                },
                 THEME.dim,
             ))),
             (RunState::Done, Kind::Live) if !app.differences.is_empty() => lines.push(Line::from(
