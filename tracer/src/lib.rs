@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod event;
 pub mod model;
 pub mod probe;
+pub mod recording;
 pub mod source;
 pub mod syscalls;
 pub mod trace;

@@ -1402,7 +1402,10 @@ fn a_recording_whose_reader_leaves_mid_run_ends_with_an_error_naming_it() {
         std::io::BufReader::new(reader)
             .read_line(&mut header)
             .unwrap();
-        assert!(header.contains("tracer-recording-1"), "{args:?}: {header}");
+        assert!(
+            header.contains(tracer::recording::FORMAT),
+            "{args:?}: {header}"
+        );
         let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         // The run's report is printed, then one line says what happened to the recording.

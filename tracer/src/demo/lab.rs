@@ -6,12 +6,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, anyhow};
 
 use super::{
-    ColdResult, Counts, Interrupted, MethodResult, Recorder, Signals, summarize, window::Feed,
+    ColdResult, Counts, Interrupted, MethodResult, NotRun, Recorder, Signals, summarize,
+    window::Feed,
 };
 use crate::{
     event::Event,
     model::{Method, Model, Step},
     probe::{hooks::Tier, loader::LoadOptions},
+    recording::RunInfo,
     trace::{Session, output},
     workload::{self, Report, Residency, WorkloadError},
 };
@@ -102,8 +104,21 @@ impl Lab {
         Ok(Ok(Self::start(input, chunk, link)?))
     }
 
-    pub(super) fn record(&mut self, path: &Path, file: output::Output) {
-        self.recorder = Some(Recorder::create(path, file, &self.session, &self.kernel));
+    pub(super) fn record(&mut self, path: &Path, file: output::Output, run: RunInfo) {
+        self.recorder = Some(Recorder::create_for(
+            path,
+            file,
+            &self.session,
+            &self.kernel,
+            run,
+        ));
+    }
+
+    /// Records a method of `--method all` that did not run.
+    pub(super) fn record_not_run(&mut self, not_run: &NotRun) {
+        if let Some(r) = self.recorder.as_mut() {
+            r.not_run(not_run);
+        }
     }
 
     pub(super) fn finish_recording(&mut self) -> Result<(), output::OutputError> {
@@ -131,7 +146,9 @@ impl Lab {
         } else {
             None
         };
-        let (report, model, drops) = self.run_one(method, signals, observer).await?;
+        let (report, model, drops) = self
+            .run_one(method, signals, observer, cold.as_ref())
+            .await?;
         summarize(&report, &model, &self.kernel, cold, drops, self.chunk)
     }
 
@@ -195,12 +212,14 @@ impl Lab {
         Ok(cold_result(&r))
     }
 
-    /// Runs one transfer on a thread of its own while feeding its events to a fresh model.
+    /// Runs one transfer on a thread of its own while feeding its events to a fresh model
+    /// (`cold`: the eviction before it, for the recording).
     async fn run_one(
         &mut self,
         method: Method,
         mut signals: Option<&mut Signals>,
         observer: &mut (dyn FnMut(&Model, &[Step], Counts) + Send),
+        cold: Option<&ColdResult>,
     ) -> Result<(Report, Model, u64)> {
         // Events of what ran before (eviction's mmap/mincore, the previous run's tail) are
         // not this transfer's.
@@ -248,11 +267,12 @@ impl Lab {
         let total_drops = self.session.drops();
         feed.batch(&mut batch, self.recorder.as_mut(), total_drops);
         let model = feed.finish(total_drops)?;
+        let drops = self.session.drops() - drops_before;
         if let Some(r) = self.recorder.as_mut() {
-            r.report(&report);
+            r.report(&report, cold, drops);
             r.flush();
         }
-        Ok((report, model, self.session.drops() - drops_before))
+        Ok((report, model, drops))
     }
 }
 

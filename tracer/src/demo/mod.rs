@@ -37,7 +37,7 @@ pub use signals::Signals;
 pub use window::Counts;
 
 use self::signals::Interrupted;
-use crate::{model::human_bytes, trace::output, workload::WorkloadError};
+use crate::{model::human_bytes, recording::RunInfo, trace::output, workload::WorkloadError};
 
 /// Runs the demo; returns the exit code (1 when an `--expect` comparison failed).
 pub async fn run(args: DemoArgs) -> Result<i32> {
@@ -90,7 +90,7 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
         );
     }
     if let Some((path, file)) = record {
-        lab.record(&path, file);
+        lab.record(&path, file, RunInfo::demo(&args));
     }
     let (outcomes, failed_runs) = match run_methods(&mut lab, &args, &mut signals).await? {
         Ok(ran) => ran,
@@ -143,11 +143,13 @@ async fn run_methods(
                         (format!("{e:#}"), false)
                     }
                 };
-                outcomes.push(Outcome::NotRun(NotRun {
+                let not_run = NotRun {
                     method,
                     not_run,
                     unsupported,
-                }));
+                };
+                lab.record_not_run(&not_run);
+                outcomes.push(Outcome::NotRun(not_run));
             }
             Err(e) => return Err(e),
         }

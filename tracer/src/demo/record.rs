@@ -1,14 +1,17 @@
 //! `--record`: the events of the runs as JSON lines, the format the model's tests replay
-//! from `tracer/tests/fixtures/`.
+//! from `tracer/tests/fixtures/` and `tracer replay` reads (`docs/RECORDING.md`; the
+//! reader is [`crate::recording`]).
 
 use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
 use serde::Serialize;
 
+use super::{ColdResult, NotRun};
 use crate::{
     event::{Event, KernelConsts},
     model::Method,
+    recording::{FORMAT, ProbesUsed, RunInfo, RunLine},
     trace::{Session, lost::Lost, output},
     workload::Report,
 };
@@ -45,14 +48,26 @@ pub struct Recorder {
     error: Option<output::OutputError>,
 }
 
-/// One line of a recording.
+/// One line of a recording (`docs/RECORDING.md`) of the types format 1 has (format 2's
+/// other lines are [`RunLine`]s). Fields added since format 1 are optional, so that every
+/// older recording reads as one of these.
 #[derive(Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum RecordLine {
     Header {
+        /// `tracer-recording-MAJOR[.MINOR]` (see [`crate::recording::Version`]).
         format: String,
+        /// The tracer's version that wrote it (format 2 on).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tracer: Option<String>,
         kernel: String,
         consts: KernelConsts,
+        /// The probe tiers and hooks the events came from (format 2 on).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        probes: Option<ProbesUsed>,
+        /// What the command was asked (format 2 on).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        run: Option<RunInfo>,
     },
     Event {
         /// The demo's method whose run this event is of (`None` under `watch`).
@@ -75,26 +90,42 @@ pub enum RecordLine {
 }
 
 impl Recorder {
+    /// A recording of `tracer watch` (see [`Recorder::create_for`]).
     pub(crate) fn create(
         path: &Path,
         file: output::Output,
         session: &Session,
         kernel: &str,
     ) -> Self {
+        Self::create_for(path, file, session, kernel, RunInfo::watch())
+    }
+
+    /// Starts a recording in `file` with its header: the format, this tracer, the kernel,
+    /// the probes `session` attached and `run`, what the command was asked.
+    pub(crate) fn create_for(
+        path: &Path,
+        file: output::Output,
+        session: &Session,
+        kernel: &str,
+        run: RunInfo,
+    ) -> Self {
         let mut r = Self {
             out: output::Lines::file(file, format!("the recording {}", path.display())),
             error: None,
         };
         r.line(&RecordLine::Header {
-            format: "tracer-recording-1".into(),
+            format: FORMAT.to_string(),
+            tracer: Some(env!("CARGO_PKG_VERSION").to_string()),
             kernel: kernel.to_string(),
             consts: session.consts().clone(),
+            probes: Some(ProbesUsed::of(session.attached())),
+            run: Some(run),
         });
         r.flush();
         r
     }
 
-    fn line(&mut self, l: &RecordLine) {
+    fn line(&mut self, l: &impl Serialize) {
         // Serializing into a Vec cannot fail: every line is plain data.
         drop(crate::ui::escape::write_json(self.out.line(), l));
         self.out.end_line(true);
@@ -116,10 +147,23 @@ impl Recorder {
         })
     }
 
-    pub(super) fn report(&mut self, report: &Report) {
+    /// The end of a method's run: the workload's report, the eviction before it and the
+    /// events the kernel dropped during it.
+    pub(super) fn report(&mut self, report: &Report, cold: Option<&ColdResult>, drops: u64) {
         self.line(&RecordLine::Report {
             report: report.clone(),
-        })
+        });
+        self.line(&RunLine::Run {
+            method: report.method,
+            cold: cold.cloned(),
+            drops,
+        });
+    }
+
+    /// A method of `--method all` that did not run.
+    pub(super) fn not_run(&mut self, not_run: &NotRun) {
+        self.line(&RunLine::NotRun(not_run.clone()));
+        self.flush();
     }
 
     /// Writes the lines so far (after each batch); keeps the first error.

@@ -9,7 +9,7 @@ use crate::model::{Ledger, Method, compare::Difference, fmt_field, human_bytes, 
 
 /// What `tracer demo` prints on stdout: the JSON of the outcomes (`json`), else the table
 /// (`all`) or the one method's report.
-pub(super) fn render(outcomes: &[Outcome], json: bool, all: bool) -> Result<String> {
+pub(crate) fn render(outcomes: &[Outcome], json: bool, all: bool) -> Result<String> {
     let mut out = String::new();
     if json {
         let text = if all {

@@ -35,7 +35,7 @@ pub struct ReceiverResult {
     pub evidence: std::collections::BTreeMap<String, u64>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct ColdResult {
     pub pages: u64,
     pub resident_before: u64,
@@ -61,7 +61,7 @@ pub struct MethodResult {
 }
 
 /// A method that did not run: this kernel refused it, or its run failed.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct NotRun {
     pub method: Method,
     /// Why: the kernel refused the method, or the run failed.
