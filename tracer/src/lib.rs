@@ -10,6 +10,7 @@ pub mod event;
 pub mod model;
 pub mod probe;
 pub mod recording;
+pub mod replay;
 pub mod source;
 pub mod syscalls;
 pub mod trace;

@@ -36,6 +36,9 @@ enum Command {
     Demo(DemoCmd),
     /// The same TUI driven by the textbook model of each method: no root, no eBPF.
     Lesson(LessonCmd),
+    /// Replay a recording (demo --record): the same TUI, or with --headless the report the
+    /// demo printed. No root, no eBPF.
+    Replay(ReplayCmd),
     /// What this kernel lets the tracer see, step by step: the hook used for each step, its
     /// tier, and why every better hook is not used.
     Doctor(DoctorCmd),
@@ -119,6 +122,39 @@ fn target_of(pid: Option<u32>, comm: Option<String>, command: Vec<OsString>) -> 
         (None, Some(name)) => Target::Comm(name),
         (None, None) => Target::Command(command),
     }
+}
+
+#[derive(Args)]
+struct ReplayCmd {
+    /// The recording (demo --record FILE).
+    #[arg(value_name = "FILE")]
+    file: std::path::PathBuf,
+    /// Only this method's run (a recording of --method all has every method's).
+    #[arg(long, value_name = "METHOD")]
+    method: Option<String>,
+    /// Print the report the demo printed instead of opening the TUI.
+    #[arg(long)]
+    headless: bool,
+    /// Print the demo's JSON (implies --headless).
+    #[arg(long)]
+    json: bool,
+}
+
+/// `tracer replay`: the TUI, or the demo's report (`--headless`, `--json`).
+async fn replay(cmd: ReplayCmd) -> anyhow::Result<i32> {
+    let args = tracer::replay::ReplayArgs {
+        file: cmd.file,
+        method: cmd
+            .method
+            .as_deref()
+            .map(|name| parse_method(name, false))
+            .transpose()?,
+        json: cmd.json,
+    };
+    if cmd.headless || cmd.json {
+        return tracer::replay::run(&args);
+    }
+    tracer::ui::run::replay(args).await
 }
 
 #[derive(Args)]
@@ -420,6 +456,7 @@ fn main() -> ExitCode {
             })
             .map(|()| 0)
         }),
+        Command::Replay(cmd) => runtime.block_on(replay(cmd)),
         Command::Doctor(cmd) => cmd
             .method
             .as_deref()

@@ -397,6 +397,58 @@ fn demo_as_nobody(args: &[&str]) -> Output {
         .expect("setpriv (util-linux)")
 }
 
+/// A run recorded as root replays as nobody (no privileges at all) to the very JSON the
+/// demo printed, and to the same text report.
+#[test]
+#[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
+fn a_recording_made_as_root_replays_as_nobody_byte_for_byte() {
+    let rec = Path::new(env!("CARGO_TARGET_TMPDIR")).join("demo-replayed-as-nobody.jsonl");
+    drop(std::fs::remove_file(&rec));
+    let out = demo(&[
+        "--method",
+        "read-send",
+        "--size",
+        "1M",
+        "--json",
+        "--record",
+        rec.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Handed to the student: the recording is created 0600 for root.
+    std::os::unix::fs::chown(&rec, Some(65534), Some(65534)).unwrap();
+    let replay = |extra: &[&str]| {
+        Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--inh-caps=-all",
+            ])
+            .args([TRACER, "replay", rec.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .expect("setpriv (util-linux)")
+    };
+    let json = replay(&["--json"]);
+    assert!(
+        json.status.success(),
+        "{}",
+        String::from_utf8_lossy(&json.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&json.stdout),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let text = replay(&["--headless"]);
+    assert!(text.status.success());
+    assert!(String::from_utf8_lossy(&text.stdout).starts_with("read-send: 1 MiB in 16 chunks"));
+    std::fs::remove_file(&rec).unwrap();
+}
+
 #[test]
 #[ignore = "needs root to switch to an unprivileged user"]
 fn unreadable_files_and_missing_privileges_are_one_line_each() {

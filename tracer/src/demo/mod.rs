@@ -27,7 +27,7 @@ pub use expect::{Expect, Op, parse_expect};
 pub use lab::Lab;
 pub(crate) use record::open_recording;
 pub use record::{RecordLine, Recorder};
-pub(crate) use report::{difference_lines, label, plural};
+pub(crate) use report::{difference_lines, label, plural, render};
 pub use report::{report_text, table};
 pub use result::{
     ColdResult, MethodResult, NotRun, Outcome, ReceiverResult, SenderResult, conditions_of, pick,
@@ -98,7 +98,7 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
     };
     // A recording that failed is reported after the report, which stands on its own.
     let recorded = lab.finish_recording();
-    output::print(&report::render(&outcomes, args.json, args.all)?)?;
+    output::print(&render(&outcomes, args.json, args.all)?)?;
     let mut failed = expect::check(&args.expect, &outcomes);
     let (drops, read_failures) = (lab.session.drops(), lab.session.read_failures());
     if drops > 0 || read_failures > 0 {

@@ -34,6 +34,8 @@ pub enum Probes {
     Model,
     /// Tracepoints (tp_btf), and fexit programs where the kernel allows them.
     Tracepoints { fexit: bool },
+    /// A replay: the probes of the recorded run (no probe is loaded).
+    Recorded { fexit: bool },
 }
 
 impl fmt::Display for Probes {
@@ -42,6 +44,8 @@ impl fmt::Display for Probes {
             Self::Model => "none (model)",
             Self::Tracepoints { fexit: false } => "tracepoints (tp_btf)",
             Self::Tracepoints { fexit: true } => "tracepoints (tp_btf) + fexit",
+            Self::Recorded { fexit: false } => "recorded by tracepoints (tp_btf)",
+            Self::Recorded { fexit: true } => "recorded by tracepoints (tp_btf) + fexit",
         })
     }
 }

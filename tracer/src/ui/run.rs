@@ -106,25 +106,10 @@ async fn live_runner(
     while let Some(method) = starts.recv().await {
         let t0 = Instant::now();
         let mut observer = |model: &Model, steps: &[Step], counts: demo::Counts| {
-            let sender = model.sender(None);
-            let mine: Vec<Step> = steps
-                .iter()
-                .filter(|s| sender.is_some_and(|t| s.transfer == Some(t.id)))
-                .cloned()
-                .collect();
-            if !mine.is_empty() {
-                drop(tx.send(Msg::Steps(mine)));
-            }
-            let sender = sender.map(|t| t.ledger.clone());
-            let receiver = model.receiver(None).map(|t| t.ledger.clone());
-            if let Some(sender) = sender {
-                let secs = t0.elapsed().as_secs_f64().max(1e-3);
-                drop(tx.send(Msg::Progress {
-                    sender,
-                    receiver,
-                    events_per_s: (counts.events as f64 / secs) as u64,
-                    drops: counts.drops,
-                }));
+            let secs = t0.elapsed().as_secs_f64().max(1e-3);
+            let rate = (counts.events as f64 / secs) as u64;
+            for msg in observed(model, steps, rate, counts.drops) {
+                drop(tx.send(msg));
             }
         };
         let msg = match lab.run_method(method, cold, None, &mut observer).await {
@@ -133,6 +118,119 @@ async fn live_runner(
         };
         drop(tx.send(msg));
     }
+}
+
+/// What a run's observer saw, as messages to the app: the sender transfer's new steps,
+/// and the exact ledgers so far with the event rate and drops.
+pub(super) fn observed(model: &Model, steps: &[Step], events_per_s: u64, drops: u64) -> Vec<Msg> {
+    let mut msgs = Vec::new();
+    let sender = model.sender(None);
+    let mine: Vec<Step> = steps
+        .iter()
+        .filter(|s| sender.is_some_and(|t| s.transfer == Some(t.id)))
+        .cloned()
+        .collect();
+    if !mine.is_empty() {
+        msgs.push(Msg::Steps(mine));
+    }
+    if let Some(sender) = sender {
+        msgs.push(Msg::Progress {
+            sender: sender.ledger.clone(),
+            receiver: model.receiver(None).map(|t| t.ledger.clone()),
+            events_per_s,
+            drops,
+        });
+    }
+    msgs
+}
+
+/// The event rate of a replay by the recording's clock (`first_ns`: its first batch).
+pub(super) fn recorded_rate(first_ns: &mut Option<u64>, fed: u64, ts_ns: u64) -> u64 {
+    let first = *first_ns.get_or_insert(ts_ns);
+    let secs = (ts_ns.saturating_sub(first) as f64 / 1e9).max(1e-3);
+    (fed as f64 / secs) as u64
+}
+
+/// Replays the runs the app asks for from the recording, as [`live_runner`] runs them:
+/// the same messages, the event rate by the recording's clock.
+async fn replay_runner(
+    path: PathBuf,
+    mut starts: UnboundedReceiver<Method>,
+    tx: UnboundedSender<Msg>,
+) {
+    while let Some(method) = starts.recv().await {
+        let (path, runner_tx) = (path.clone(), tx.clone());
+        let replayed = tokio::task::spawn_blocking(move || {
+            let mut first_ns = None;
+            let mut observer = |_, model: &Model, steps: &[Step], fed: u64, ts_ns: u64| {
+                let rate = recorded_rate(&mut first_ns, fed, ts_ns);
+                for msg in observed(model, steps, rate, 0) {
+                    drop(runner_tx.send(msg));
+                }
+            };
+            crate::replay::replay(&path, Some(method), &mut observer)
+        })
+        .await;
+        let msg = match replayed {
+            Ok(Ok(r)) => match r.outcomes.into_iter().next() {
+                Some(demo::Outcome::Ran(result)) => Msg::Done(result),
+                Some(demo::Outcome::NotRun(n)) => Msg::Failed(n.not_run),
+                None => Msg::Failed(format!("the recording has no run of {}", method.name())),
+            },
+            Ok(Err(e)) => Msg::Failed(format!("{e:#}")),
+            Err(e) => Msg::Failed(format!("the replay failed: {e}")),
+        };
+        drop(tx.send(msg));
+    }
+}
+
+/// Opens the demo's TUI on a recording (`tracer replay FILE`): no root, no probes.
+pub async fn replay(args: crate::replay::ReplayArgs) -> Result<i32> {
+    if !stdout().is_terminal() {
+        bail!("the TUI needs a terminal on standard output: add --headless (or --json) for text");
+    }
+    // Read once first: a bad file is a plain line on a normal terminal, and the first
+    // run's sizes and conditions set the screen.
+    let path = args.file.clone();
+    let replayed = tokio::task::spawn_blocking(move || {
+        crate::replay::replay(&path, args.method, &mut |_, _, _, _, _| {})
+    })
+    .await
+    .context("reading the recording")??;
+    let Some(first) = replayed.outcomes.iter().find_map(|o| match o {
+        demo::Outcome::Ran(r) => Some(r),
+        demo::Outcome::NotRun(_) => None,
+    }) else {
+        bail!(
+            "{} has no run to replay: every method in it failed",
+            args.file.display()
+        );
+    };
+    let mut app = App::new(
+        Kind::Live,
+        Some(first.method),
+        &replayed.header.kernel,
+        first.bytes,
+        first.chunk,
+        first.sender.conditions.cache == crate::model::textbook::Cache::Cold,
+    );
+    app.probes = Probes::Recorded {
+        fexit: replayed.header.probes.as_ref().is_some_and(|p| p.fexit()),
+    };
+    let (tx, mut rx) = unbounded_channel::<Msg>();
+    let (start_tx, start_rx) = unbounded_channel::<Method>();
+    let runner = tokio::spawn(replay_runner(args.file.clone(), start_rx, tx.clone()));
+    let mut screen = Screen::enter()?;
+    let mut dispatch = |action| {
+        if let Action::Start(m) = action {
+            let _ = start_tx.send(m);
+        }
+    };
+    let result = event_loop(&mut screen, &mut app, &mut rx, &mut dispatch).await;
+    drop(screen);
+    runner.abort();
+    drop(runner.await);
+    result.map(|()| 0)
 }
 
 /// Opens the TUI; returns the exit status.

@@ -65,10 +65,11 @@ impl Widget for Status<'_> {
             (_, true) => spans.push(Span::raw(format!("{sep}probes: {}", app.probes))),
             (Kind::Live | Kind::Watch, false) => spans.push(Span::raw(format!(
                 "{sep}{}",
-                if matches!(app.probes, Probes::Tracepoints { fexit: true }) {
-                    "tp_btf+fexit"
-                } else {
-                    "tp_btf"
+                match app.probes {
+                    Probes::Tracepoints { fexit: true } => "tp_btf+fexit",
+                    Probes::Recorded { fexit: false } => "replay tp_btf",
+                    Probes::Recorded { fexit: true } => "replay tp_btf+fexit",
+                    Probes::Tracepoints { fexit: false } | Probes::Model => "tp_btf",
                 }
             ))),
             (Kind::Lesson, false) => {}

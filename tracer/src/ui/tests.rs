@@ -467,6 +467,57 @@ fn replayed_live_run(method: Method) -> App {
     app
 }
 
+/// `tracer replay`'s screen: a format-2 recording fed as `ui::run`'s replay runner feeds
+/// the TUI, then its result.
+fn replayed_recording() -> App {
+    use super::run::{observed, recorded_rate};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/recordings/v2-read-send-cold.jsonl");
+    let header = crate::recording::Reader::open(&path)
+        .unwrap()
+        .header()
+        .clone();
+    let mut app = App::new(
+        Kind::Live,
+        Some(Method::ReadSend),
+        &header.kernel,
+        1 << 20,
+        64 << 10,
+        true,
+    );
+    app.probes = super::app::Probes::Recorded { fexit: false };
+    initial_action(&mut app);
+    let mut first_ns = None;
+    let replayed = crate::replay::replay(&path, None, &mut |_, model, steps, fed, ts_ns| {
+        let rate = recorded_rate(&mut first_ns, fed, ts_ns);
+        for msg in observed(model, steps, rate, 0) {
+            update(&mut app, msg);
+        }
+    })
+    .unwrap();
+    let Some(crate::demo::Outcome::Ran(result)) = replayed.outcomes.into_iter().next() else {
+        panic!("the recording has a run");
+    };
+    update(&mut app, Msg::Done(result));
+    app
+}
+
+#[test]
+fn a_replayed_recording_shows_the_recorded_run() {
+    let mut app = replayed_recording();
+    assert_eq!(app.state, super::app::RunState::Done);
+    app.playing = false;
+    app.shown = app.queue.len();
+    for (w, h) in [(80, 24), (120, 40)] {
+        let all = text(screen(&app, w, h).backend().buffer());
+        assert!(all.contains("replay"), "{all}");
+        insta::assert_snapshot!(
+            format!("replay_read-send_{w}x{h}_last"),
+            screen(&app, w, h).backend()
+        );
+    }
+}
+
 #[test]
 fn finished_live_runs_at_their_last_step() {
     for method in [Method::ReadSend, Method::Sendfile] {
