@@ -122,6 +122,8 @@ pub struct App {
     pub status: i32,
     /// A one-line note for the status line (e.g. why a key did nothing).
     pub notice: Option<String>,
+    /// The step number typed after `g`, until Enter jumps there.
+    pub goto: Option<String>,
     /// `tracer doctor`'s report for this kernel per method, whether it is on screen (key
     /// d), and how far it is scrolled (lines).
     pub doctor: Vec<(Method, String)>,
@@ -218,6 +220,7 @@ impl App {
             quit: false,
             status: 0,
             notice: None,
+            goto: None,
             doctor: Vec::new(),
             doctor_shown: false,
             doctor_scroll: 0,
@@ -264,6 +267,26 @@ impl App {
     pub fn current(&self) -> Option<&Shown> {
         let i = self.shown.checked_sub(1)?;
         self.queue.get(i)
+    }
+
+    /// The ledger of the steps on screen so far (the chunk the queue plays, up to the
+    /// current step): folded again from the queue, so it is right after a step back too.
+    pub fn chunk_so_far(&self) -> Ledger {
+        let mut l = Ledger::default();
+        for kind in self.queue[..self.shown]
+            .iter()
+            .filter_map(|s| s.kind.as_ref())
+        {
+            l.record(kind);
+        }
+        l
+    }
+
+    /// Shows step `n` (1-based, clamped to the queue), paused, its animation complete.
+    fn step_to(&mut self, n: usize) {
+        self.playing = false;
+        self.shown = n.min(self.queue.len());
+        self.step_ms = self.interval_ms();
     }
 
     pub fn interval_ms(&self) -> u64 {
@@ -572,6 +595,24 @@ fn on_key(app: &mut App, key: KeyEvent) -> Option<Action> {
         app.help = false;
         return None;
     }
+    if let Some(typed) = app.goto.as_mut() {
+        // `g` then a step number and Enter; any other key (q and Esc too) cancels.
+        match key.code {
+            KeyCode::Char(c @ '0'..='9') if typed.len() < 6 => typed.push(c),
+            KeyCode::Backspace => drop(typed.pop()),
+            KeyCode::Enter => {
+                let n = typed.parse::<usize>().unwrap_or(0);
+                app.goto = None;
+                if n == 0 || n > app.queue.len() {
+                    app.notice = Some(format!("no step {n}: steps 1 to {}", app.queue.len()));
+                } else {
+                    app.step_to(n);
+                }
+            }
+            _ => app.goto = None,
+        }
+        return None;
+    }
     if key.code == KeyCode::Char('q') {
         app.quit = true;
         return Some(Action::Quit);
@@ -642,6 +683,23 @@ fn on_key(app: &mut App, key: KeyEvent) -> Option<Action> {
                 app.shown += 1;
                 app.step_ms = app.interval_ms();
             }
+            None
+        }
+        (Screen::Run, KeyCode::Left | KeyCode::Char('b')) => {
+            let back = app.shown.saturating_sub(1).max(1);
+            app.step_to(back);
+            None
+        }
+        (Screen::Run, KeyCode::Home) => {
+            app.step_to(1);
+            None
+        }
+        (Screen::Run, KeyCode::End) => {
+            app.step_to(app.queue.len());
+            None
+        }
+        (Screen::Run, KeyCode::Char('g')) => {
+            app.goto = Some(String::new());
             None
         }
         (Screen::Run, KeyCode::Char('-')) => {

@@ -9,9 +9,12 @@ use ratatui::{
 
 use super::theme::{THEME, pane};
 
-const KEYS: [(&str, &str); 13] = [
+const KEYS: [(&str, &str); 16] = [
     ("space", "play / pause"),
     ("→ or n", "one step forward (pauses)"),
+    ("← or b", "one step back (pauses)"),
+    ("Home / End", "first / last step"),
+    ("g 12 enter", "go to step 12"),
     ("- / +", "slower / faster (1 step per 2 s … real time)"),
     ("r", "run the method again"),
     ("m", "method picker (there: ↑↓ or a number, enter)"),

@@ -1,5 +1,6 @@
-//! The ledger: observed beside textbook for the transfer on screen, then the differences
-//! with their reasons.
+//! The ledger in two scopes: this chunk so far (the steps on screen up to the current one)
+//! and the whole run (observed beside textbook for the transfer on screen), then the
+//! differences with their reasons.
 
 use ratatui::{
     buffer::Buffer,
@@ -51,6 +52,39 @@ pub(super) fn rows(l: &Ledger, width: usize) -> [(&'static str, String); 10] {
     ]
 }
 
+/// "this chunk so far": the counts of the steps up to the one on screen, in `width`
+/// columns (narrow: zeros left out).
+fn chunk_line(l: &Ledger, width: usize) -> Line<'static> {
+    let (label, values) = if width >= 46 {
+        (
+            "this chunk so far: ",
+            format!(
+                "{} sw, {} CPU, {} DMA, {}",
+                l.mode_switches,
+                l.cpu_copies,
+                l.dma_copies,
+                crate::demo::plural(l.page_refs, "ref", "refs")
+            ),
+        )
+    } else {
+        let mut v = format!("{}sw", l.mode_switches);
+        for (n, what) in [
+            (l.cpu_copies, "CPU"),
+            (l.dma_copies, "DMA"),
+            (l.page_refs, "ref"),
+        ] {
+            if n > 0 {
+                v.push_str(&format!(" {n}{what}"));
+            }
+        }
+        ("chunk so far: ", v)
+    };
+    Line::from(vec![
+        Span::styled(label, THEME.band),
+        Span::styled(values, THEME.key),
+    ])
+}
+
 pub(super) struct LedgerPane<'a> {
     pub app: &'a App,
 }
@@ -82,14 +116,17 @@ impl Widget for LedgerPane<'_> {
         // Partial counts differ from the whole-file model until the run is done; a
         // watched transfer's textbook is for the bytes so far.
         let done = app.state == RunState::Done || (app.kind == Kind::Watch && !no_textbook);
-        let mut lines = Vec::new();
+        let mut lines = vec![chunk_line(&app.chunk_so_far(), inner.width as usize)];
         match app.kind {
             Kind::Live | Kind::Watch => lines.push(Line::from(Span::styled(
-                format!("{:<10} {:>vw$} {:>vw$}", "", "observed", "textbook"),
+                format!(
+                    "{:<10} {:>vw$} {:>vw$}",
+                    "whole run", "observed", "textbook"
+                ),
                 THEME.dim,
             ))),
             Kind::Lesson => lines.push(Line::from(Span::styled(
-                format!("{:<10} {:>vw$}", "", "textbook"),
+                format!("{:<10} {:>vw$}", "whole run", "textbook"),
                 THEME.dim,
             ))),
         }

@@ -14,12 +14,20 @@ use super::{
 
 pub(super) struct Narration<'a> {
     pub app: &'a App,
+    /// The last steps on its top border (where no pane lists them).
+    pub recent: bool,
 }
 
 impl Widget for Narration<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let app = self.app;
-        let title = format!(" step {} of {} ", app.shown, app.queue.len());
+        let mut title = format!(" step {} of {} ", app.shown, app.queue.len());
+        if self.recent {
+            let room = (area.width as usize).saturating_sub(title.chars().count() + 6);
+            if let Some(h) = super::history::compact(app, room) {
+                title.push_str(&format!("─ {h} "));
+            }
+        }
         let mut block = pane(title);
         // The evidence sits on the bottom border, so the sentence has both lines.
         if let Some(s) = app.current() {

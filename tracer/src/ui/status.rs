@@ -39,6 +39,17 @@ impl Widget for Status<'_> {
             buf.set_line(area.x, area.y, &Line::from(spans), area.width);
             return;
         }
+        if let Some(typed) = &app.goto {
+            spans.push(Span::styled(
+                format!(
+                    "go to step: {typed}▏ (1-{}, enter; any other key cancels)",
+                    app.queue.len()
+                ),
+                THEME.key,
+            ));
+            buf.set_line(area.x, area.y, &Line::from(spans), area.width);
+            return;
+        }
         if app.screen == Screen::Picker {
             spans.push(Span::styled("pick a method", THEME.key));
             spans.push(Span::raw(format!("{sep}? help{sep}q quit")));

@@ -518,6 +518,99 @@ fn a_replayed_recording_shows_the_recorded_run() {
     }
 }
 
+fn press(app: &mut App, code: crossterm::event::KeyCode) {
+    update(
+        app,
+        Msg::Key(crossterm::event::KeyEvent::new(
+            code,
+            crossterm::event::KeyModifiers::NONE,
+        )),
+    );
+}
+
+/// Stepping back is the screen of the step before, whatever the mode: after n, n, b the
+/// screen is the one after n (diagram, narration, timeline, history, both ledgers).
+#[test]
+fn stepping_back_shows_the_screen_of_that_step() {
+    use crossterm::event::KeyCode::{Char, End, Enter, Home, Left, Right};
+    for name in ["lesson_read-send", "replay_read-send"] {
+        let make = || match name {
+            "lesson_read-send" => lesson(Method::ReadSend),
+            _ => replayed_recording(),
+        };
+        for (w, h) in [(80, 24), (120, 40)] {
+            let mut app = make();
+            app.playing = false;
+            app.shown = 0;
+            press(&mut app, Char('n'));
+            let after_n = text(screen(&app, w, h).backend().buffer());
+            press(&mut app, Char('n'));
+            assert_ne!(text(screen(&app, w, h).backend().buffer()), after_n);
+            press(&mut app, Char('b'));
+            assert_eq!(
+                text(screen(&app, w, h).backend().buffer()),
+                after_n,
+                "{name}"
+            );
+            insta::assert_snapshot!(
+                format!("step_back_{name}_{w}x{h}"),
+                screen(&app, w, h).backend()
+            );
+            // The arrows do the same; back stops at the first step.
+            press(&mut app, Right);
+            press(&mut app, Left);
+            press(&mut app, Left);
+            assert_eq!(text(screen(&app, w, h).backend().buffer()), after_n);
+            // g, a number, Enter; Home and End.
+            for c in [Char('g'), Char('4'), Enter] {
+                press(&mut app, c);
+            }
+            assert_eq!(app.shown, 4);
+            press(&mut app, End);
+            assert_eq!(app.shown, app.queue.len());
+            press(&mut app, Home);
+            assert_eq!(text(screen(&app, w, h).backend().buffer()), after_n);
+            // A number out of range says so and moves nothing.
+            for c in [Char('g'), Char('9'), Char('9'), Enter] {
+                press(&mut app, c);
+            }
+            assert_eq!(app.shown, 1);
+            assert!(
+                app.notice
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with("no step 99"))
+            );
+            // g then another key cancels; q is then a key like any other.
+            press(&mut app, Char('g'));
+            press(&mut app, Char('q'));
+            assert!(!app.quit && app.goto.is_none());
+        }
+    }
+}
+
+/// The ledger's two scopes: read+send's first chunk is 4 switches, 2 CPU and 2 DMA
+/// copies (the article's), the whole run the model's totals.
+#[test]
+fn the_ledger_has_this_chunk_so_far_and_the_whole_run() {
+    let mut app = lesson(Method::ReadSend);
+    app.shown = app.queue.len() - 1;
+    let narrow = text(screen(&app, 80, 24).backend().buffer());
+    assert!(narrow.contains("chunk so far: 4sw 2CPU 2DMA"), "{narrow}");
+    assert!(narrow.contains("whole run  textbook"), "{narrow}");
+    let wide = text(screen(&app, 120, 40).backend().buffer());
+    assert!(
+        wide.contains("this chunk so far: 4 sw, 2 CPU, 2 DMA, 0 refs"),
+        "{wide}"
+    );
+    // Back two steps: the chunk's counts are those up to there.
+    press(&mut app, crossterm::event::KeyCode::Char('b'));
+    press(&mut app, crossterm::event::KeyCode::Char('b'));
+    let back = text(screen(&app, 80, 24).backend().buffer());
+    assert!(back.contains("chunk so far: 3sw 2CPU 1DMA"), "{back}");
+    // At 80x24 the last steps are on the narration's border.
+    assert!(back.contains("before: "), "{back}");
+}
+
 #[test]
 fn finished_live_runs_at_their_last_step() {
     for method in [Method::ReadSend, Method::Sendfile] {

@@ -66,23 +66,32 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
 }
 
 fn run_screen(frame: &mut Frame<'_>, app: &App, area: Rect) {
-    // 80x24: diagram and ledger 14 rows, narration 4, timeline 5. Taller terminals get the
-    // list of steps so far between them.
+    // 80x24: diagram and ledger 14 rows, narration 4 (the last steps on its border),
+    // timeline 5. Taller terminals get a row more for the ledger and the list of steps so
+    // far.
+    let top_h = if area.height >= 30 { 15 } else { 14 };
     let [top, history, narration, timeline] = Layout::vertical([
-        Constraint::Length(14),
+        Constraint::Length(top_h),
         Constraint::Min(0),
         Constraint::Length(4),
         Constraint::Length(5),
     ])
     .areas(area);
-    if history.height >= 3 {
+    let listed = history.height >= 3;
+    if listed {
         frame.render_widget(History { app }, history);
     }
     let ledger_w = if area.width >= 120 { 52 } else { 30 };
     let [path, ledger] =
         Layout::horizontal([Constraint::Min(48), Constraint::Length(ledger_w)]).areas(top);
     path_and_ledger(frame, app, path, ledger);
-    frame.render_widget(Narration { app }, narration);
+    frame.render_widget(
+        Narration {
+            app,
+            recent: !listed,
+        },
+        narration,
+    );
     frame.render_widget(Timeline { app }, timeline);
 }
 
@@ -129,10 +138,17 @@ fn watch_screen(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let [path, ledger] =
         Layout::horizontal([Constraint::Min(48), Constraint::Length(ledger_w)]).areas(top);
     path_and_ledger(frame, app, path, ledger);
-    if history.height >= 3 {
+    let listed = history.height >= 3;
+    if listed {
         frame.render_widget(History { app }, history);
     }
-    frame.render_widget(Narration { app }, narration);
+    frame.render_widget(
+        Narration {
+            app,
+            recent: !listed,
+        },
+        narration,
+    );
     if timeline_h > 0 {
         frame.render_widget(Timeline { app }, timeline);
     }
