@@ -129,6 +129,9 @@ struct ReplayCmd {
     /// The recording (demo --record FILE).
     #[arg(value_name = "FILE")]
     file: std::path::PathBuf,
+    /// A second recording, shown beside the first and stepping with it (TUI).
+    #[arg(value_name = "FILE2", conflicts_with_all = ["headless", "json"])]
+    compare: Option<std::path::PathBuf>,
     /// Only this method's run (a recording of --method all has every method's).
     #[arg(long, value_name = "METHOD")]
     method: Option<String>,
@@ -144,6 +147,7 @@ struct ReplayCmd {
 async fn replay(cmd: ReplayCmd) -> anyhow::Result<i32> {
     let args = tracer::replay::ReplayArgs {
         file: cmd.file,
+        compare: cmd.compare,
         method: cmd
             .method
             .as_deref()
@@ -180,6 +184,9 @@ struct LessonCmd {
     /// Bytes per call.
     #[arg(long, value_name = "BYTES", default_value = "64K")]
     chunk: String,
+    /// Two methods side by side, stepping together: e.g. read-send,sendfile.
+    #[arg(long, value_name = "A,B", conflicts_with = "method")]
+    compare: Option<String>,
 }
 
 #[derive(Args)]
@@ -296,6 +303,7 @@ async fn demo(cmd: DemoCmd) -> anyhow::Result<i32> {
         chunk: args.chunk,
         cold: !args.warm,
         link: args.link,
+        compare: None,
     })
     .await
 }
@@ -303,11 +311,24 @@ async fn demo(cmd: DemoCmd) -> anyhow::Result<i32> {
 /// `tracer lesson`: the TUI over the textbook model.
 async fn lesson(cmd: LessonCmd) -> anyhow::Result<i32> {
     use tracer::demo::parse_size;
-    let method = cmd
-        .method
-        .as_deref()
-        .map(|name| parse_method_in(&Method::LESSON, name, false))
-        .transpose()?;
+    let (method, compare) = match cmd.compare.as_deref() {
+        Some(pair) => {
+            let (a, b) = pair
+                .split_once(',')
+                .ok_or_else(|| anyhow::anyhow!("--compare takes two methods: A,B"))?;
+            (
+                Some(parse_method_in(&Method::LESSON, a.trim(), false)?),
+                Some(parse_method_in(&Method::LESSON, b.trim(), false)?),
+            )
+        }
+        None => (
+            cmd.method
+                .as_deref()
+                .map(|name| parse_method_in(&Method::LESSON, name, false))
+                .transpose()?,
+            None,
+        ),
+    };
     let size = parse_size(&cmd.size).map_err(|e| anyhow::anyhow!("--size: {e}"))?;
     let chunk = parse_size(&cmd.chunk).map_err(|e| anyhow::anyhow!("--chunk: {e}"))?;
     if size == 0 || chunk == 0 {
@@ -324,6 +345,7 @@ async fn lesson(cmd: LessonCmd) -> anyhow::Result<i32> {
         chunk,
         cold: true,
         link: workload::LinkKind::Lo,
+        compare,
     })
     .await
 }

@@ -25,6 +25,8 @@ pub const BATCH: usize = 64;
 #[derive(Clone, Debug)]
 pub struct ReplayArgs {
     pub file: PathBuf,
+    /// A second recording, compared with the first (the TUI only).
+    pub compare: Option<PathBuf>,
     /// Only this method's run (a recording of `--method all` has several).
     pub method: Option<Method>,
     pub json: bool,

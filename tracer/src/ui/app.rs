@@ -138,6 +138,11 @@ pub struct App {
     pub(super) numbering: Vec<(u32, StepKind)>,
     /// Steps left out of the paced selection (counted in the ledger all the same).
     pub(super) skipped: u64,
+    /// Compare: the second path, shown beside (or under) this one, stepping with it by
+    /// the article's step numbers.
+    pub compare: Option<Box<Self>>,
+    /// Compare: the keys step the second path (Tab swaps).
+    pub focus_second: bool,
 }
 
 /// What `update` asks the runner to do.
@@ -228,6 +233,8 @@ impl App {
             returns_left: 0,
             numbering: Vec::new(),
             skipped: 0,
+            compare: None,
+            focus_second: false,
         }
     }
 
@@ -469,6 +476,14 @@ fn methods_of(kind: Kind) -> &'static [Method] {
 
 /// Applies one message; returns what the runner must do, if anything.
 pub fn update(app: &mut App, msg: Msg) -> Option<Action> {
+    if app.compare.is_some() {
+        return super::compare::update(app, msg);
+    }
+    update_one(app, msg)
+}
+
+/// [`update`] of one path.
+pub(super) fn update_one(app: &mut App, msg: Msg) -> Option<Action> {
     match msg {
         Msg::Quit => {
             app.quit = true;
@@ -739,6 +754,15 @@ fn start(app: &mut App) -> Option<Action> {
 /// Starts the method the app was opened with (when `--method` was given). Watch starts
 /// nothing: the processes run on their own.
 pub fn initial_action(app: &mut App) -> Option<Action> {
+    if let Some(second) = app.compare.as_deref_mut() {
+        // Both paths start; only the first's run is asked of a runner (a compared pair
+        // is fed before the screen opens).
+        initial_action(second);
+    }
+    if app.state != RunState::Idle {
+        // Fed already (a replayed comparison).
+        return None;
+    }
     if app.kind == Kind::Watch {
         app.screen = Screen::Run;
         app.state = RunState::Running;

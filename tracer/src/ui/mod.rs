@@ -8,6 +8,7 @@
 //! and the runner's steps into messages.
 
 pub mod app;
+mod compare;
 pub mod escape;
 mod help;
 mod history;

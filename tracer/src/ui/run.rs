@@ -43,6 +43,8 @@ pub struct TuiOptions {
     pub cold: bool,
     /// Live runs: what the socket methods cross.
     pub link: crate::workload::LinkKind,
+    /// A second method shown beside the first (`lesson --compare A,B`).
+    pub compare: Option<Method>,
 }
 
 /// Restores the terminal when dropped, and from the panic hook.
@@ -184,10 +186,76 @@ async fn replay_runner(
     }
 }
 
+/// The demo's screen at the end of the recorded run of `method` (the first one when
+/// `None`) in `path`: fed the messages the replay runner sends, all at once.
+pub(super) fn replayed_app(path: &std::path::Path, method: Option<Method>) -> Result<App> {
+    let header = crate::recording::Reader::open(path)
+        .with_context(|| format!("cannot read the recording {}", path.display()))?
+        .header()
+        .clone();
+    let mut msgs = Vec::new();
+    let mut first_ns = None;
+    let replayed = crate::replay::replay(path, method, &mut |_, model, steps, fed, ts_ns| {
+        let rate = recorded_rate(&mut first_ns, fed, ts_ns);
+        msgs.extend(observed(model, steps, rate, 0));
+    })?;
+    let Some(result) = replayed.outcomes.into_iter().find_map(|o| match o {
+        demo::Outcome::Ran(r) => Some(r),
+        demo::Outcome::NotRun(_) => None,
+    }) else {
+        bail!(
+            "{} has no run to replay: every method in it failed",
+            path.display()
+        );
+    };
+    let mut app = App::new(
+        Kind::Live,
+        Some(result.method),
+        &header.kernel,
+        result.bytes,
+        result.chunk,
+        result.sender.conditions.cache == crate::model::textbook::Cache::Cold,
+    );
+    app.probes = Probes::Recorded {
+        fexit: header.probes.as_ref().is_some_and(|p| p.fexit()),
+    };
+    initial_action(&mut app);
+    // Only the method's own messages: `replay` fed just that method.
+    for msg in msgs {
+        update(&mut app, msg);
+    }
+    update(&mut app, Msg::Done(result));
+    app.playing = false;
+    Ok(app)
+}
+
+/// Opens two recordings side by side (`tracer replay A B`), stepping together.
+async fn replay_compare(first: PathBuf, second: PathBuf, method: Option<Method>) -> Result<i32> {
+    let mut app = tokio::task::spawn_blocking(move || -> Result<App> {
+        let mut app = replayed_app(&first, method)?;
+        app.compare = Some(Box::new(replayed_app(&second, method)?));
+        Ok(app)
+    })
+    .await
+    .context("reading the recordings")??;
+    app.shown = 1.min(app.queue.len());
+    if let Some(second) = app.compare.as_deref_mut() {
+        second.shown = 1.min(second.queue.len());
+    }
+    let (_tx, mut rx) = unbounded_channel::<Msg>();
+    let mut screen = Screen::enter()?;
+    let result = event_loop(&mut screen, &mut app, &mut rx, &mut |_| {}).await;
+    drop(screen);
+    result.map(|()| 0)
+}
+
 /// Opens the demo's TUI on a recording (`tracer replay FILE`): no root, no probes.
 pub async fn replay(args: crate::replay::ReplayArgs) -> Result<i32> {
     if !stdout().is_terminal() {
         bail!("the TUI needs a terminal on standard output: add --headless (or --json) for text");
+    }
+    if let Some(second) = args.compare {
+        return replay_compare(args.file, second, args.method).await;
     }
     // Read once first: a bad file is a plain line on a normal terminal, and the first
     // run's sizes and conditions set the screen.
@@ -308,6 +376,17 @@ pub async fn run(opts: TuiOptions) -> Result<i32> {
     );
     if let Some(probes) = probes {
         app.probes = probes;
+    }
+    if let Some(m) = opts.compare {
+        let second = App::new(
+            opts.kind,
+            Some(m),
+            &kernel,
+            opts.size,
+            opts.chunk,
+            opts.cold,
+        );
+        app.compare = Some(Box::new(second));
     }
     let (tx, mut rx) = unbounded_channel::<Msg>();
     // Measured once, in the background (it tries an fentry program, as root): the screen

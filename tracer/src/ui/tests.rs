@@ -470,36 +470,9 @@ fn replayed_live_run(method: Method) -> App {
 /// `tracer replay`'s screen: a format-2 recording fed as `ui::run`'s replay runner feeds
 /// the TUI, then its result.
 fn replayed_recording() -> App {
-    use super::run::{observed, recorded_rate};
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/recordings/v2-read-send-cold.jsonl");
-    let header = crate::recording::Reader::open(&path)
-        .unwrap()
-        .header()
-        .clone();
-    let mut app = App::new(
-        Kind::Live,
-        Some(Method::ReadSend),
-        &header.kernel,
-        1 << 20,
-        64 << 10,
-        true,
-    );
-    app.probes = super::app::Probes::Recorded { fexit: false };
-    initial_action(&mut app);
-    let mut first_ns = None;
-    let replayed = crate::replay::replay(&path, None, &mut |_, model, steps, fed, ts_ns| {
-        let rate = recorded_rate(&mut first_ns, fed, ts_ns);
-        for msg in observed(model, steps, rate, 0) {
-            update(&mut app, msg);
-        }
-    })
-    .unwrap();
-    let Some(crate::demo::Outcome::Ran(result)) = replayed.outcomes.into_iter().next() else {
-        panic!("the recording has a run");
-    };
-    update(&mut app, Msg::Done(result));
-    app
+    super::run::replayed_app(&path, None).unwrap()
 }
 
 #[test]
@@ -609,6 +582,88 @@ fn the_ledger_has_this_chunk_so_far_and_the_whole_run() {
     assert!(back.contains("chunk so far: 3sw 2CPU 1DMA"), "{back}");
     // At 80x24 the last steps are on the narration's border.
     assert!(back.contains("before: "), "{back}");
+}
+
+/// `lesson --compare read-send,sendfile`: the two paths stacked at 80x24 and side by side
+/// at 120x40, stepping together by article number; Tab gives the keys to the other.
+#[test]
+fn two_lessons_compared_step_together() {
+    use crossterm::event::KeyCode::{Char, End, Tab};
+    let mut app = lesson(Method::ReadSend);
+    let mut second = App::new(
+        Kind::Lesson,
+        Some(Method::Sendfile),
+        KERNEL,
+        8 << 20,
+        64 << 10,
+        false,
+    );
+    initial_action(&mut second);
+    app.compare = Some(Box::new(second));
+    app.playing = false;
+    let second = |app: &App| app.compare.as_deref().map_or(0, |b| b.shown);
+    // read-send's step 4 is the first of its number 2 (the CPU copy into the app);
+    // sendfile's last step numbered 2 is its 5th (the DMA to the NIC, after the
+    // descriptor).
+    for _ in 0..4 {
+        press(&mut app, Char('n'));
+    }
+    assert_eq!((app.shown, second(&app)), (4, 5));
+    for (w, h) in [(80, 24), (120, 40)] {
+        let all = text(screen(&app, w, h).backend().buffer());
+        assert!(
+            all.contains(
+                "sendfile saves 2 mode switches and 2 CPU copies per chunk (256 and 256 per run)"
+            ),
+            "{all}"
+        );
+        insta::assert_snapshot!(
+            format!("compare_read-send_sendfile_{w}x{h}_step04"),
+            screen(&app, w, h).backend()
+        );
+    }
+    // Tab: the keys step sendfile, read-send follows.
+    press(&mut app, Tab);
+    press(&mut app, Char('n'));
+    assert_eq!((app.shown, second(&app)), (7, 6));
+    assert_eq!(app.current().and_then(|s| s.number), Some(3));
+    press(&mut app, End);
+    assert_eq!((app.shown, second(&app)), (10, 7));
+    for (w, h) in [(80, 24), (120, 40)] {
+        insta::assert_snapshot!(
+            format!("compare_read-send_sendfile_{w}x{h}_last"),
+            screen(&app, w, h).backend()
+        );
+    }
+    // r and m would restart one path: off here, with a word why.
+    press(&mut app, Char('r'));
+    assert!(
+        app.notice
+            .as_deref()
+            .is_some_and(|n| n.starts_with("compare:"))
+    );
+    press(&mut app, Char('q'));
+    assert!(app.quit);
+}
+
+/// `tracer replay A B`: two recordings side by side, the difference from their ledgers.
+#[test]
+fn two_recordings_compared() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut app =
+        super::run::replayed_app(&dir.join("recordings/v2-read-send-cold.jsonl"), None).unwrap();
+    let second = super::run::replayed_app(&dir.join("sendfile-miss.jsonl"), None).unwrap();
+    app.compare = Some(Box::new(second));
+    app.shown = 1;
+    press(&mut app, crossterm::event::KeyCode::End);
+    let all = text(screen(&app, 80, 24).backend().buffer());
+    assert!(
+        all.contains(
+            "sendfile saves 2 mode switches and 2 CPU copies per chunk (32 and 32 per run)"
+        ),
+        "{all}"
+    );
+    insta::assert_snapshot!("compare_replays_80x24_last", screen(&app, 80, 24).backend());
 }
 
 #[test]

@@ -44,6 +44,11 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
     match app.screen {
         Screen::Picker => frame.render_widget(Picker { app }, main),
         Screen::Run if app.kind == Kind::Watch => watch_screen(frame, app, main),
+        Screen::Run if app.compare.is_some() => {
+            if let Some(second) = app.compare.as_deref() {
+                super::compare::draw(frame, app, second, main);
+            }
+        }
         Screen::Run => run_screen(frame, app, main),
     }
     if app.help {
