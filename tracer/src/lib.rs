@@ -7,6 +7,7 @@
 pub mod demo;
 pub mod doctor;
 pub mod event;
+pub mod export;
 pub mod model;
 pub mod probe;
 pub mod recording;

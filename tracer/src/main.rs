@@ -39,6 +39,9 @@ enum Command {
     /// Replay a recording (demo --record): the same TUI, or with --headless the report the
     /// demo printed. No root, no eBPF.
     Replay(ReplayCmd),
+    /// Export a recording's steps: Chrome trace-event JSON (ui.perfetto.dev,
+    /// chrome://tracing) or CSV, one row per step. No root.
+    Export(ExportCmd),
     /// What this kernel lets the tracer see, step by step: the hook used for each step, its
     /// tier, and why every better hook is not used.
     Doctor(DoctorCmd),
@@ -159,6 +162,25 @@ async fn replay(cmd: ReplayCmd) -> anyhow::Result<i32> {
         return tracer::replay::run(&args);
     }
     tracer::ui::run::replay(args).await
+}
+
+#[derive(Args)]
+struct ExportCmd {
+    /// The recording (demo --record FILE).
+    #[arg(value_name = "FILE")]
+    file: std::path::PathBuf,
+    /// chrome (trace-event JSON) or csv.
+    #[arg(long, value_parser = ["chrome", "csv"])]
+    format: String,
+    /// Only this method's run.
+    #[arg(long, value_name = "METHOD")]
+    method: Option<String>,
+    /// Write to this new file (mode 0600) instead of standard output.
+    #[arg(long, short, value_name = "OUT")]
+    output: Option<std::path::PathBuf>,
+    /// Overwrite the -o OUT file if it exists (never through a symbolic link).
+    #[arg(long, requires = "output")]
+    force: bool,
 }
 
 #[derive(Args)]
@@ -479,6 +501,21 @@ fn main() -> ExitCode {
             .map(|()| 0)
         }),
         Command::Replay(cmd) => runtime.block_on(replay(cmd)),
+        Command::Export(cmd) => cmd
+            .method
+            .as_deref()
+            .map(|m| parse_method(m, false))
+            .transpose()
+            .and_then(|method| {
+                tracer::export::run(&tracer::export::ExportArgs {
+                    file: cmd.file,
+                    format: tracer::export::Format::from_name(&cmd.format)
+                        .ok_or_else(|| anyhow::anyhow!("--format: chrome or csv"))?,
+                    method,
+                    output: cmd.output,
+                    force: cmd.force,
+                })
+            }),
         Command::Doctor(cmd) => cmd
             .method
             .as_deref()

@@ -40,9 +40,9 @@ pub struct Replayed {
     pub all: bool,
 }
 
-/// One method's run as it is read.
+/// One method's run as it is read (`None`: the events of a watch, which has no method).
 struct Run {
-    method: Method,
+    method: Option<Method>,
     model: Model,
     report: Option<Report>,
     cold: Option<demo::ColdResult>,
@@ -52,11 +52,12 @@ struct Run {
 }
 
 /// What an observer of [`replay`] sees after every [`BATCH`] events of a method, and once
-/// more at the end of its run: the method, its model, the new steps, events fed so far
-/// and the timestamp of the last one.
-pub type Observer<'o> = dyn FnMut(Method, &Model, &[Step], u64, u64) + 'o;
+/// more at the end of its run: the method (`None` in a recording of `watch`), its model,
+/// the new steps, events fed so far and the timestamp of the last one.
+pub type Observer<'o> = dyn FnMut(Option<Method>, &Model, &[Step], u64, u64) + 'o;
 
-/// Reads `path` and rebuilds each method's result (`only`: that method's alone).
+/// Reads `path` and rebuilds each method's result (`only`: that method's alone). A
+/// recording of `watch` has no result; `observe` sees its steps all the same (export).
 pub fn replay(path: &Path, only: Option<Method>, observe: &mut Observer<'_>) -> Result<Replayed> {
     let mut reader = Reader::open(path)
         .with_context(|| format!("cannot read the recording {}", path.display()))?;
@@ -74,12 +75,6 @@ pub fn replay(path: &Path, only: Option<Method>, observe: &mut Observer<'_>) -> 
         let Some(item) = item else { break };
         match item {
             Item::Event { method, event } if wanted(method) => {
-                let Some(method) = method else {
-                    bail!(
-                        "{} is a recording of tracer watch: replay reads the demo's recordings",
-                        path.display()
-                    );
-                };
                 let run = run_of(&mut runs, method);
                 run.model.push(&event, &mut steps);
                 fed += 1;
@@ -89,12 +84,10 @@ pub fn replay(path: &Path, only: Option<Method>, observe: &mut Observer<'_>) -> 
                 }
             }
             Item::Lost { method, count, .. } if wanted(method) => {
-                if let Some(m) = method {
-                    run_of(&mut runs, m).lost += count;
-                }
+                run_of(&mut runs, method).lost += count;
             }
             Item::Report(report) if wanted(Some(report.method)) => {
-                let i = index_of(&mut runs, report.method);
+                let i = index_of(&mut runs, Some(report.method));
                 let run = &mut runs[i];
                 run.model.finish(&mut steps);
                 observe(run.method, &run.model, &steps, fed, report.end_ns);
@@ -108,13 +101,19 @@ pub fn replay(path: &Path, only: Option<Method>, observe: &mut Observer<'_>) -> 
                 cold,
                 drops,
             } if wanted(Some(method)) => {
-                let run = run_of(&mut runs, method);
+                let run = run_of(&mut runs, Some(method));
                 run.cold = cold;
                 run.drops = Some(drops);
             }
             Item::NotRun(n) if wanted(Some(n.method)) => order.push(Err(n)),
             _ => {}
         }
+    }
+    // A watch's runs end with the file: their last steps.
+    for run in runs.iter_mut().filter(|r| r.report.is_none()) {
+        run.model.finish(&mut steps);
+        observe(run.method, &run.model, &steps, fed, 0);
+        steps.clear();
     }
     let mut outcomes = Vec::new();
     for o in order {
@@ -137,6 +136,12 @@ pub fn replay(path: &Path, only: Option<Method>, observe: &mut Observer<'_>) -> 
         });
     }
     if outcomes.is_empty() {
+        if runs.iter().any(|r| r.method.is_none()) {
+            bail!(
+                "{} is a recording of tracer watch: replay shows the demo's recordings (tracer export reads both)",
+                path.display()
+            );
+        }
         return Err(match only {
             Some(m) => anyhow!(
                 "{} has no run of {} (it has {})",
@@ -176,7 +181,7 @@ fn methods_of(path: &Path) -> String {
     }
 }
 
-fn index_of(runs: &mut Vec<Run>, method: Method) -> usize {
+fn index_of(runs: &mut Vec<Run>, method: Option<Method>) -> usize {
     match runs.iter().position(|r| r.method == method) {
         Some(i) => i,
         None => {
@@ -193,7 +198,7 @@ fn index_of(runs: &mut Vec<Run>, method: Method) -> usize {
     }
 }
 
-fn run_of(runs: &mut Vec<Run>, method: Method) -> &mut Run {
+fn run_of(runs: &mut Vec<Run>, method: Option<Method>) -> &mut Run {
     let i = index_of(runs, method);
     &mut runs[i]
 }

@@ -83,6 +83,7 @@ fn bad_recordings_are_one_line_each() {
     .unwrap();
     let binary = tmp.join("replay-binary.jsonl");
     std::fs::write(&binary, [0u8, 159, 146, 150, 255, 10, 1, 2]).unwrap();
+    let fixture_watch = dir().join("tests/fixtures/realprog-cp.jsonl");
     let cut = tmp.join("replay-cut.jsonl");
     let fixture = std::fs::read(dir().join("tests/fixtures/sendfile-hit.jsonl")).unwrap();
     std::fs::write(&cut, &fixture[..fixture.len() / 2]).unwrap();
@@ -92,6 +93,10 @@ fn bad_recordings_are_one_line_each() {
         (binary.as_path(), "not UTF-8 text"),
         (cut.as_path(), "EOF while parsing"),
         (Path::new("/nonexistent/rec"), "No such file"),
+        (
+            fixture_watch.as_path(),
+            "is a recording of tracer watch: replay shows the demo's recordings",
+        ),
     ] {
         for extra in [&["--json"][..], &["--headless"]] {
             let mut args = vec![path.to_str().unwrap()];
