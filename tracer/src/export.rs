@@ -191,10 +191,11 @@ pub fn chrome(kernel: &str, steps: &[Stepped]) -> Value {
                 "tid": place_track(Buffer::PageCache).0, "ts": ts,
                 "args": args(json!({"hit_pages": hit_pages, "miss_pages": miss_pages}))
             })),
-            StepKind::Handoff { bytes } => events.push(json!({
-                "name": "loopback hand-off", "cat": "handoff", "ph": "i", "s": "t",
+            StepKind::Handoff { bytes, peer } => events.push(json!({
+                "name": if *peer { "veth hand-off" } else { "loopback hand-off" },
+                "cat": "handoff", "ph": "i", "s": "t",
                 "pid": PLACES_PID, "tid": place_track(Buffer::Socket).0, "ts": ts,
-                "args": args(json!({"bytes": bytes}))
+                "args": args(json!({"bytes": bytes, "peer_device": peer}))
             })),
         }
     }
@@ -328,7 +329,7 @@ pub fn csv(steps: &[Stepped]) -> String {
                 hit_pages.to_string(),
                 miss_pages.to_string(),
             ),
-            StepKind::Handoff { bytes } => (
+            StepKind::Handoff { bytes, .. } => (
                 "handoff",
                 "",
                 "",

@@ -246,7 +246,7 @@ async fn replay_compare(first: PathBuf, second: PathBuf, method: Option<Method>)
     let mut screen = Screen::enter()?;
     let result = event_loop(&mut screen, &mut app, &mut rx, &mut |_| {}).await;
     drop(screen);
-    result.map(|()| 0)
+    result
 }
 
 /// Opens the demo's TUI on a recording (`tracer replay FILE`): no root, no probes.
@@ -298,7 +298,7 @@ pub async fn replay(args: crate::replay::ReplayArgs) -> Result<i32> {
     drop(screen);
     runner.abort();
     drop(runner.await);
-    result.map(|()| 0)
+    result
 }
 
 /// Opens the TUI; returns the exit status.
