@@ -15,6 +15,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+mod loaded;
+use loaded::{all_unloaded, tracer_programs};
+
 /// The tracer under test.
 fn tracer() -> Command {
     let bin = std::env::var_os("HOSTILE_TRACER").map_or_else(
@@ -1325,37 +1328,6 @@ fn copy_file_range_needs_room_for_its_copy_before_anything_is_written() {
         assert!(!stderr.contains("/proc/self/fd"), "{method}: {stderr}");
         assert_eq!(fs.0.entries(), Vec::<String>::new());
     }
-}
-
-/// The names of the tracer's programs loaded now (`bpftool prog list`).
-fn tracer_programs() -> Vec<String> {
-    let out = Command::new("bpftool")
-        .args(["prog", "list"])
-        .output()
-        .expect("bpftool (apt-get install bpftool)");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            l.split_whitespace()
-                .skip_while(|w| *w != "name")
-                .nth(1)
-                .map(str::to_string)
-        })
-        .filter(|name| name.starts_with("tracer_"))
-        .collect()
-}
-
-/// Whether the tracer's programs are all gone within 5 s (the kernel frees a closed
-/// program after an RCU grace period).
-fn all_unloaded() -> bool {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !tracer_programs().is_empty() {
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    true
 }
 
 #[test]

@@ -22,6 +22,9 @@ use tracer::{
 
 #[expect(dead_code, reason = "this test target uses a part of the module")]
 mod kernel;
+mod loaded;
+
+use loaded::{assert_all_unloaded, tracer_programs};
 
 const TRACER: &str = env!("CARGO_BIN_EXE_tracer");
 
@@ -370,41 +373,6 @@ fn read_write_is_seen_call_by_call_and_copies_a_user_buffer() {
     assert_eq!(received, size as i64);
 }
 
-fn bpftool_tracer_programs() -> Vec<String> {
-    let out = Command::new("bpftool")
-        .args(["prog", "list"])
-        .output()
-        .expect("bpftool (apt-get install bpftool; .ci/run installs it)");
-    assert!(out.status.success(), "bpftool prog list failed");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            l.split_whitespace()
-                .skip_while(|w| *w != "name")
-                .nth(1)
-                .map(str::to_string)
-        })
-        .filter(|name| name.starts_with("tracer_"))
-        .collect()
-}
-
-/// Waits until no program of ours is loaded: the kernel frees a closed program after an
-/// RCU grace period, so it can be listed for a moment after the tracer exits.
-fn assert_all_unloaded() {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let left = bpftool_tracer_programs();
-        if left.is_empty() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still loaded 5 s after exit: {left:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 #[ignore = "needs root and the eBPF programs: run `cargo xtask test`"]
 fn cli_traces_a_command_and_unloads_everything_at_exit() {
@@ -445,7 +413,7 @@ assert got[0] == size, got[0]
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut seen_loaded = Vec::new();
     while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
-        seen_loaded = bpftool_tracer_programs();
+        seen_loaded = tracer_programs();
         if !seen_loaded.is_empty() {
             break;
         }
@@ -583,7 +551,7 @@ fn sigterm_once_loaded(args: &[&str]) -> (std::process::ExitStatus, String) {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while bpftool_tracer_programs().is_empty() && Instant::now() < deadline {
+    while tracer_programs().is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(200));

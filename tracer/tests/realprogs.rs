@@ -16,6 +16,9 @@ use std::{
 
 use serde_json::Value;
 
+mod loaded;
+use loaded::assert_all_unloaded;
+
 const TRACER: &str = env!("CARGO_BIN_EXE_tracer");
 /// The file the servers send: 64 MiB, as the issue asks.
 const SIZE: u64 = 64 << 20;
@@ -557,39 +560,4 @@ fn dd_with_o_direct_reads_by_dma_into_its_buffer() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
     assert_all_unloaded();
-}
-
-fn bpftool_tracer_programs() -> Vec<String> {
-    let out = Command::new("bpftool")
-        .args(["prog", "list"])
-        .output()
-        .expect("bpftool");
-    assert!(out.status.success(), "bpftool prog list failed");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            l.split_whitespace()
-                .skip_while(|w| *w != "name")
-                .nth(1)
-                .map(str::to_string)
-        })
-        .filter(|name| name.starts_with("tracer_"))
-        .collect()
-}
-
-/// Waits until no program of ours is loaded (the kernel frees them after an RCU grace
-/// period).
-fn assert_all_unloaded() {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let left = bpftool_tracer_programs();
-        if left.is_empty() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still loaded 5 s after exit: {left:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }

@@ -14,6 +14,9 @@ use std::{
 
 use serde_json::Value;
 
+mod loaded;
+use loaded::assert_all_unloaded;
+
 const TRACER: &str = env!("CARGO_BIN_EXE_tracer");
 const SIZE: u64 = 8 << 20;
 const CHUNK: u64 = 64 << 10;
@@ -369,39 +372,4 @@ fn a_recording_is_private_and_replays_to_the_same_ledger() {
     std::fs::remove_file(&rec).unwrap();
     std::fs::remove_file(&file).unwrap();
     assert_all_unloaded();
-}
-
-fn bpftool_tracer_programs() -> Vec<String> {
-    let out = Command::new("bpftool")
-        .args(["prog", "list"])
-        .output()
-        .expect("bpftool");
-    assert!(out.status.success(), "bpftool prog list failed");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            l.split_whitespace()
-                .skip_while(|w| *w != "name")
-                .nth(1)
-                .map(str::to_string)
-        })
-        .filter(|name| name.starts_with("tracer_"))
-        .collect()
-}
-
-/// Waits until no program of ours is loaded (the kernel frees them after an RCU grace
-/// period).
-fn assert_all_unloaded() {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let left = bpftool_tracer_programs();
-        if left.is_empty() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still loaded 5 s after exit: {left:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
